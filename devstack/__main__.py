@@ -1,0 +1,51 @@
+"""`python -m devstack up`: the embedded local stack on 127.0.0.1 until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import signal
+import threading
+from pathlib import Path
+
+from devstack.population import PopulationGenerator
+from devstack.stack import EmbeddedStack
+from functions.settings import local_dir
+
+
+def _sample_curl(api_url: str) -> str:
+    body = json.dumps(PopulationGenerator().person().registration())
+    return (
+        f"curl -s -X POST {api_url}/registrations -H 'Content-Type: application/json' -d {shlex.quote(body)}\n"
+        f"curl -s {api_url}/applicants/<applicant_id> -H 'Authorization: Bearer <access_token>'"
+    )
+
+
+def up(args: argparse.Namespace) -> None:
+    stopped = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with EmbeddedStack(Path(args.workdir), gateway_workers=args.workers) as stack:
+        print(f"API:        {stack.api_url}")
+        print(f"AWS (moto): {stack.aws_endpoint}")
+        print(f"Logs:       {stack.log_dir}")
+        print("Try it (a synthetic applicant):")
+        print(_sample_curl(stack.api_url))
+        print("Ctrl-C stops the stack.", flush=True)
+        stopped.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_parser = commands.add_parser("up", help="run the stack until Ctrl-C")
+    up_parser.add_argument("--workdir", default=str(local_dir()))
+    up_parser.add_argument("--workers", type=int, default=4, help="gateway worker processes")
+    up_parser.set_defaults(run=up)
+    args = parser.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""The local API gateway: a WSGI adapter over Chalice's own `LocalGateway`, served by gunicorn.
+
+`chalice local` is a single-threaded development server (about 100 requests/s here, with socket errors under
+load); the same `LocalGateway` (routing, path parameters, the built-in authorizer) behind gunicorn's worker
+processes serves all routes on one port, concurrently. Each worker handles one request at a time, as a Lambda
+container does, because a Chalice app keeps the current request on the app object.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from chalice.config import Config
+from chalice.local import LocalGateway, LocalGatewayException
+
+from functions.domain.registration import MAX_BODY_BYTES
+
+# Far above the contract's 16 KiB, so the app itself answers 413 with its own message; beyond this the gateway
+# refuses without reading the body, as API Gateway does beyond its payload limit.
+MAX_REQUEST_BYTES = 64 * MAX_BODY_BYTES
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+_GATEWAY_CODES = {401: "UNAUTHORISED", 403: "FORBIDDEN", 404: "NOT_FOUND", 500: "INTERNAL_ERROR"}
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+@functools.cache
+def _gateway() -> LocalGateway:
+    from functions.app import app
+
+    config = Config.create(chalice_stage="prod", app_name="prakerja", lambda_timeout=30, lambda_memory_size=512)
+    return LocalGateway(app, config)
+
+
+def _answer(start_response: StartResponse, status: int, headers: dict[str, str], body: bytes) -> Iterable[bytes]:
+    start_response(f"{status} {_REASONS.get(status, 'Status')}", [*headers.items(), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _error(start_response: StartResponse, status: int, code: str, message: str) -> Iterable[bytes]:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    return _answer(start_response, status, {"Content-Type": "application/json"}, body)
+
+
+def _request_headers(environ: dict[str, Any]) -> dict[str, str]:
+    headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")}
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = environ["CONTENT_TYPE"]
+    if environ.get("CONTENT_LENGTH"):
+        headers["content-length"] = environ["CONTENT_LENGTH"]
+    return headers
+
+
+def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _error(start_response, 400, "BAD_REQUEST", "Content-Length is not a number")
+    if length > MAX_REQUEST_BYTES:
+        return _error(start_response, 413, "BODY_TOO_LARGE", f"the body must be at most {MAX_BODY_BYTES} bytes")
+    body = environ["wsgi.input"].read(length) if length else b""
+    path = environ.get("PATH_INFO") or "/"
+    if environ.get("QUERY_STRING"):
+        path = f"{path}?{environ['QUERY_STRING']}"
+    try:
+        response = _gateway().handle_request(environ["REQUEST_METHOD"], path, _request_headers(environ), body)
+    except LocalGatewayException as refusal:
+        status = refusal.CODE
+        if status == 403 and b"Missing Authentication Token" in (refusal.body or b""):
+            return _error(start_response, 404, "NOT_FOUND", "no such route")
+        return _error(start_response, status, _GATEWAY_CODES.get(status, "ERROR"), "request refused by the gateway")
+    headers = {key: str(value) for key, value in (response.get("headers") or {}).items()}
+    payload = response.get("body") or ""
+    raw = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
+    return _answer(start_response, int(response["statusCode"]), headers, raw)

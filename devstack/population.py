@@ -1,0 +1,186 @@
+"""Synthetic Indonesians for local runs and tests: valid NIKs and KKs across real regencies, plausible names.
+
+Everything is drawn from a seeded `random.Random`, so a population is reproducible from its seed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from functions.domain.identity import FEMALE_DAY_OFFSET, Region, all_regions
+
+GIVEN_NAMES_M = [
+    "Budi",
+    "Agus",
+    "Andi",
+    "Bambang",
+    "Dedi",
+    "Eko",
+    "Fajar",
+    "Hendra",
+    "Irfan",
+    "Joko",
+    "Rizky",
+    "Wahyu",
+    "Yusuf",
+    "Ahmad",
+    "Dimas",
+    "Gilang",
+    "Hadi",
+    "Kurniawan",
+    "Made",
+    "Putu",
+    "Arif",
+    "Bayu",
+    "Teguh",
+    "Rahmat",
+]
+GIVEN_NAMES_F = [
+    "Siti",
+    "Dewi",
+    "Sri",
+    "Ayu",
+    "Fitri",
+    "Indah",
+    "Lestari",
+    "Nur",
+    "Putri",
+    "Rina",
+    "Wulan",
+    "Yuni",
+    "Ani",
+    "Dian",
+    "Eka",
+    "Intan",
+    "Kartika",
+    "Maya",
+    "Novi",
+    "Ratna",
+    "Sari",
+    "Tri",
+    "Wati",
+    "Nyoman",
+]
+FAMILY_NAMES = [
+    "Santoso",
+    "Wijaya",
+    "Pratama",
+    "Saputra",
+    "Hidayat",
+    "Nugroho",
+    "Setiawan",
+    "Siregar",
+    "Nasution",
+    "Simanjuntak",
+    "Lubis",
+    "Harahap",
+    "Gunawan",
+    "Kusuma",
+    "Halim",
+    "Susanto",
+    "Rahayu",
+    "Purnomo",
+    "Sinaga",
+    "Tanjung",
+    "Hutapea",
+    "Wibowo",
+    "Permana",
+    "Firmansyah",
+    "Syahputra",
+    "O'Neil",
+    "Al-Fatih",
+]
+MOBILE_PREFIXES = ["0811", "0812", "0813", "0821", "0822", "0852", "0853", "0857", "0858", "0878", "0896", "0899"]
+EMAIL_DOMAINS = ["gmail.com", "yahoo.co.id", "outlook.com", "mail.id"]
+EMPLOYMENT = ["laid_off", "furloughed", "job_seeker", "micro_business", "employed"]
+
+
+@dataclass(frozen=True)
+class Person:
+    nik: str
+    kk_number: str
+    full_name: str
+    birth_date: str
+    gender: str
+    email: str
+    phone: str
+    regency_code: str
+    employment_status: str
+    receives_social_aid: bool
+
+    def registration(self) -> dict[str, Any]:
+        """The `POST /registrations` body for this person."""
+        return asdict(self)
+
+    def but(self, **changes: Any) -> Person:
+        return replace(self, **changes)
+
+
+def nik_for(region: Region, district: int, birth: dt.date, gender: str, serial: int) -> str:
+    day = birth.day + (FEMALE_DAY_OFFSET if gender == "F" else 0)
+    return f"{region.regency_code}{district:02d}{day:02d}{birth.month:02d}{birth.year % 100:02d}{serial:04d}"
+
+
+def kk_for(region: Region, district: int, issued: dt.date, serial: int) -> str:
+    return f"{region.regency_code}{district:02d}{issued.day:02d}{issued.month:02d}{issued.year % 100:02d}{serial:04d}"
+
+
+class PopulationGenerator:
+    def __init__(self, seed: int = 2020, today: dt.date | None = None) -> None:
+        self.random = random.Random(seed)
+        self.today = today or dt.date.today()
+        self.regions = all_regions()
+        # A random start keeps two generators (two tests on one stack) from minting the same phones and emails.
+        self._serial = self.random.randrange(10**7)
+
+    def _next_serial(self) -> int:
+        # Serials are unique within a generator, so NIKs, emails and phones never clash by accident.
+        self._serial += 1
+        return self._serial
+
+    def birth_date(self, age_low: int = 18, age_high: int = 64) -> dt.date:
+        # Ages are kept away from the edges by a day, so "age N" stays N whatever day the tests run.
+        earliest = self.today.replace(year=self.today.year - age_high - 1) + dt.timedelta(days=2)
+        latest = self.today.replace(year=self.today.year - age_low) - dt.timedelta(days=2)
+        return earliest + dt.timedelta(days=self.random.randrange((latest - earliest).days))
+
+    def family(self) -> str:
+        region = self.random.choice(self.regions)
+        issued = self.today - dt.timedelta(days=self.random.randrange(365, 365 * 15))
+        return kk_for(region, self.random.randint(1, 30), issued, self._next_serial() % 9999 + 1)
+
+    def person(
+        self,
+        *,
+        kk_number: str | None = None,
+        birth_date: dt.date | None = None,
+        gender: str | None = None,
+        employment_status: str | None = None,
+        receives_social_aid: bool | None = None,
+    ) -> Person:
+        rng = self.random
+        region = rng.choice(self.regions)
+        gender = gender or rng.choice("MF")
+        birth = birth_date or self.birth_date()
+        serial = self._next_serial()
+        given = rng.choice(GIVEN_NAMES_F if gender == "F" else GIVEN_NAMES_M)
+        family_name = rng.choice(FAMILY_NAMES)
+        handle = f"{given}.{family_name}".lower().replace("'", "").replace("-", "")
+        return Person(
+            nik=nik_for(region, rng.randint(1, 30), birth, gender, serial % 9999 + 1),
+            kk_number=kk_number or self.family(),
+            full_name=f"{given} {family_name}",
+            birth_date=birth.isoformat(),
+            gender=gender,
+            email=f"{handle}{serial}@{rng.choice(EMAIL_DOMAINS)}",
+            phone=f"{rng.choice(MOBILE_PREFIXES)}{serial % 10**8:08d}",
+            regency_code=region.regency_code if rng.random() < 0.8 else rng.choice(self.regions).regency_code,
+            employment_status=employment_status or rng.choice(EMPLOYMENT),
+            receives_social_aid=rng.random() < 0.3 if receives_social_aid is None else receives_social_aid,
+        )
+
+    def people(self, count: int) -> list[Person]:
+        return [self.person() for _ in range(count)]

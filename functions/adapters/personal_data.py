@@ -1,0 +1,184 @@
+"""Personal data at rest: envelope encryption under the KMS key, keyed hashes for look-ups, access tokens.
+
+Envelope encryption is written here with `cryptography`'s AES-GCM rather than the AWS Encryption SDK: a burst of
+registrations needs one KMS data key to seal many records (the SDK does that only through its caching materials
+manager, another dependency), and its message header would add some 400 bytes to each record and queue message.
+The scheme is the standard one: a KMS-generated AES-256 data key, a fresh 96-bit nonce per record, the record's
+owner (applicant id) as associated data, and the KMS-encrypted data key stored beside the ciphertext.
+
+Secrets that must stay the same across processes (the look-up pepper, the token key) are data keys too,
+generated once, stored sealed in the keyring table and opened with KMS on a cold start.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from functions.adapters.aws import client
+from functions.settings import settings
+from functions.store import keyring
+
+_FORMAT_VERSION = 1
+_NONCE_BYTES = 12
+# A data key seals at most this many records, or for this long, before the next one is generated.
+_DATA_KEY_MAX_USES = 100_000
+_DATA_KEY_MAX_AGE_SECONDS = 600.0
+
+
+def _kms() -> Any:
+    return client("kms")
+
+
+@dataclass
+class _DataKey:
+    plaintext: bytes
+    sealed: bytes
+    born: float
+    uses: int = 0
+
+
+class _Envelope:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current: _DataKey | None = None
+
+    def _data_key(self) -> _DataKey:
+        with self._lock:
+            key = self._current
+            if key is None or key.uses >= _DATA_KEY_MAX_USES or time.monotonic() - key.born > _DATA_KEY_MAX_AGE_SECONDS:
+                answer = _kms().generate_data_key(
+                    KeyId=settings().personal_data_key_id,
+                    KeySpec="AES_256",
+                    EncryptionContext={"purpose": "personal-data"},
+                )
+                key = _DataKey(answer["Plaintext"], answer["CiphertextBlob"], time.monotonic())
+                self._current = key
+            key.uses += 1
+            return key
+
+    def seal(self, plaintext: bytes, owner: str) -> bytes:
+        key = self._data_key()
+        nonce = os.urandom(_NONCE_BYTES)
+        ciphertext = AESGCM(key.plaintext).encrypt(nonce, plaintext, owner.encode())
+        return bytes([_FORMAT_VERSION]) + len(key.sealed).to_bytes(2, "big") + key.sealed + nonce + ciphertext
+
+    def open(self, sealed: bytes, owner: str) -> bytes:
+        if not sealed or sealed[0] != _FORMAT_VERSION:
+            raise ValueError("unknown sealed format")
+        key_length = int.from_bytes(sealed[1:3], "big")
+        sealed_key = sealed[3 : 3 + key_length]
+        nonce = sealed[3 + key_length : 3 + key_length + _NONCE_BYTES]
+        ciphertext = sealed[3 + key_length + _NONCE_BYTES :]
+        return AESGCM(_open_data_key(sealed_key)).decrypt(nonce, ciphertext, owner.encode())
+
+
+@functools.lru_cache(maxsize=256)
+def _open_data_key(sealed_key: bytes) -> bytes:
+    answer = _kms().decrypt(CiphertextBlob=sealed_key, EncryptionContext={"purpose": "personal-data"})
+    plaintext: bytes = answer["Plaintext"]
+    return plaintext
+
+
+_envelope = _Envelope()
+
+
+def seal_json(payload: dict[str, Any], owner: str) -> bytes:
+    return _envelope.seal(json.dumps(payload, separators=(",", ":")).encode(), owner)
+
+
+def open_json(sealed: bytes, owner: str) -> dict[str, Any]:
+    opened: dict[str, Any] = json.loads(_envelope.open(sealed, owner))
+    return opened
+
+
+def seal_text(value: str, owner: str) -> str:
+    """For queue messages: the sealed bytes as base64 text."""
+    return base64.b64encode(_envelope.seal(value.encode(), owner)).decode()
+
+
+def open_text(sealed: str, owner: str) -> str:
+    return _envelope.open(base64.b64decode(sealed), owner).decode()
+
+
+_keyring_lock = threading.Lock()
+
+
+@functools.cache
+def keyring_secret(name: str) -> bytes:
+    """A 32-byte secret shared by every process, created on first use and kept sealed in the keyring table."""
+    with _keyring_lock:
+        context = {"purpose": f"keyring:{name}"}
+        sealed = keyring.read_sealed(name)
+        if sealed is None:
+            generated = _kms().generate_data_key(
+                KeyId=settings().personal_data_key_id, KeySpec="AES_256", EncryptionContext=context
+            )
+            sealed = keyring.store_sealed_once(name, generated["CiphertextBlob"])
+        plaintext: bytes = _kms().decrypt(CiphertextBlob=sealed, EncryptionContext=context)["Plaintext"]
+        return plaintext
+
+
+def lookup_hash(kind: str, value: str) -> str:
+    """Keyed hash for uniqueness and look-ups: equal inputs meet, and nobody without the pepper can test a guess.
+
+    The pepper never rotates: every stored look-up would change with it.
+    """
+    return hmac.new(keyring_secret("lookup-pepper"), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+_TOKEN_NONCE_BYTES = 16
+_TOKEN_MAC_BYTES = 16
+
+
+def _token_mac(applicant_id: str, nonce: bytes) -> bytes:
+    return hmac.new(keyring_secret("access-token"), applicant_id.encode() + nonce, hashlib.sha256).digest()[
+        :_TOKEN_MAC_BYTES
+    ]
+
+
+def new_access_token(applicant_id: str) -> str:
+    """A bearer token bound to its applicant by a MAC, so a registration still in the queue can be answered."""
+    nonce = secrets.token_bytes(_TOKEN_NONCE_BYTES)
+    return base64.urlsafe_b64encode(nonce + _token_mac(applicant_id, nonce)).rstrip(b"=").decode()
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches_hash(token: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(token_hash(token), stored_hash)
+
+
+def token_was_issued_for(token: str, applicant_id: str) -> bool:
+    """True when the server issued this token for this applicant (checked in constant time)."""
+    expected_length = _TOKEN_NONCE_BYTES + _TOKEN_MAC_BYTES
+    try:
+        raw = base64.urlsafe_b64decode(token.encode("ascii") + b"=" * (-len(token) % 4))
+    except ValueError:
+        raw = b""
+    well_formed = len(raw) == expected_length
+    if not well_formed:
+        raw = bytes(expected_length)  # still compute a MAC, so a malformed token takes as long as a wrong one
+    nonce, mac = raw[:_TOKEN_NONCE_BYTES], raw[_TOKEN_NONCE_BYTES:]
+    return hmac.compare_digest(_token_mac(applicant_id, nonce), mac) and well_formed
+
+
+def reset() -> None:
+    """Forgets keys and secrets held in memory (tests that switch to another local stack)."""
+    global _envelope  # noqa: PLW0603
+    _envelope = _Envelope()
+    _open_data_key.cache_clear()
+    keyring_secret.cache_clear()

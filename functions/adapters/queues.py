@@ -1,0 +1,42 @@
+"""Sending to the SQS queues. The API's send is short-fused: a queue that cannot take a message in time means
+the caller is told to come back (429), never left waiting on a socket."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from functions.adapters.aws import client
+from functions.settings import settings
+
+_SQS_BATCH = 10
+
+
+class QueueUnavailable(Exception):
+    """The queue did not take the message; nothing was accepted."""
+
+
+def _api_sqs() -> Any:
+    current = settings()
+    return client("sqs", read_timeout=current.intake_send_timeout_seconds, attempts=2)
+
+
+def send_now(queue_url: str, body: str) -> None:
+    """One message, from a request path: fails fast with `QueueUnavailable`."""
+    try:
+        _api_sqs().send_message(QueueUrl=queue_url, MessageBody=body)
+    except (BotoCoreError, ClientError) as error:
+        raise QueueUnavailable(type(error).__name__) from error
+
+
+def send_all(queue_url: str, bodies: Sequence[str]) -> None:
+    """Many messages, from a consumer: raises if any was not taken, so the caller's batch item is retried."""
+    sqs = client("sqs")
+    for start in range(0, len(bodies), _SQS_BATCH):
+        entries = [{"Id": str(uuid.uuid4()), "MessageBody": body} for body in bodies[start : start + _SQS_BATCH]]
+        answer = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        if answer.get("Failed"):
+            raise QueueUnavailable(f"{len(answer['Failed'])} messages were not taken")

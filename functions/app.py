@@ -1,0 +1,33 @@
+"""The one Chalice app: three blueprints and the middleware that every request and event passes through."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from chalice.app import Chalice, Request, Response
+
+from functions import web
+from functions.observability import logger, metrics
+from functions.register import register
+from functions.select import select
+from functions.verify import verify
+
+app = Chalice(app_name="prakerja")
+app.register_blueprint(register)
+app.register_blueprint(verify)
+app.register_blueprint(select)
+
+
+@app.middleware("http")
+def contract_errors_and_correlation(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    logger.set_correlation_id(event.context.get("requestId"))
+    return web.in_contract_shape(get_response(event))
+
+
+@app.middleware("all")
+def flush_metrics_after_events(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    try:
+        return get_response(event)
+    finally:
+        metrics.flush_metrics()

@@ -1,0 +1,113 @@
+"""The registration form as the contract defines it, strictly typed, and the errors it answers with."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from functions.domain import identity
+from functions.domain.errors import InvalidField
+
+MAX_BODY_BYTES = 16 * 1024
+
+
+class EmploymentStatus(StrEnum):
+    LAID_OFF = "laid_off"
+    FURLOUGHED = "furloughed"
+    JOB_SEEKER = "job_seeker"
+    MICRO_BUSINESS = "micro_business"
+    EMPLOYED = "employed"
+
+
+def _reported(check: Any, value: Any) -> Any:
+    try:
+        return check(value)
+    except identity.FieldProblem as problem:
+        raise PydanticCustomError(problem.code, problem.message) from None
+
+
+def _checked(check: Any) -> Any:
+    """Wraps a domain check so that pydantic reports its code and message, never the value."""
+    return AfterValidator(lambda value: _reported(check, value))
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_birth_date(value: Any) -> dt.date:
+    if not isinstance(value, str):
+        raise identity.FieldProblem("WRONG_TYPE", "birth_date must be a string")
+    if not _ISO_DATE.fullmatch(value):
+        raise identity.FieldProblem("INVALID_DATE", "birth_date must be a date written YYYY-MM-DD")
+    try:
+        parsed = dt.date.fromisoformat(value)
+    except ValueError:
+        raise identity.FieldProblem("INVALID_DATE", "birth_date is not a real date") from None
+    if parsed.year < 1900:
+        raise identity.FieldProblem("INVALID_DATE", "birth_date is too far in the past")
+    return parsed
+
+
+class RegistrationForm(BaseModel):
+    """`POST /registrations` body. Field order is the order in which problems are reported."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    nik: Annotated[str, _checked(identity.validate_nik)]
+    kk_number: Annotated[str, _checked(identity.validate_kk)]
+    full_name: Annotated[str, _checked(identity.normalise_name)]
+    birth_date: Annotated[dt.date, BeforeValidator(lambda value: _reported(parse_birth_date, value))]
+    gender: Literal["M", "F"]
+    email: Annotated[str, _checked(identity.normalise_email)]
+    phone: Annotated[str, _checked(identity.normalise_phone)]
+    regency_code: Annotated[str, _checked(identity.validate_regency)]
+    employment_status: EmploymentStatus
+    receives_social_aid: bool
+
+    @model_validator(mode="after")
+    def _nik_agrees_with_declared_person(self) -> RegistrationForm:
+        try:
+            identity.check_nik_agrees(self.nik, self.birth_date, self.gender)
+        except identity.FieldProblem as problem:
+            field = "gender" if problem.code == "GENDER_MISMATCH" else "birth_date"
+            raise PydanticCustomError(problem.code, problem.message, {"field": field}) from None
+        return self
+
+
+_PYDANTIC_CODES = {
+    "missing": ("MISSING_FIELD", "{field} is required"),
+    "extra_forbidden": ("UNKNOWN_FIELD", "{field} is not a field of this request"),
+    "string_type": ("WRONG_TYPE", "{field} must be a string"),
+    "bool_type": ("WRONG_TYPE", "{field} must be true or false"),
+    "literal_error": ("INVALID_VALUE", "{field} is not one of the allowed values"),
+    "enum": ("INVALID_VALUE", "{field} is not one of the allowed values"),
+    "model_type": ("INVALID_BODY", "the body must be a JSON object"),
+    "model_attributes_type": ("INVALID_BODY", "the body must be a JSON object"),
+    "json_invalid": ("INVALID_JSON", "the body is not valid JSON"),
+    "json_type": ("INVALID_JSON", "the body is not valid JSON"),
+}
+
+
+def first_problem(error: ValidationError) -> InvalidField:
+    """The first problem pydantic found, as our error, with the field it names and without the value."""
+    detail = error.errors(include_input=False, include_url=False)[0]
+    loc = detail.get("loc") or ()
+    field = str(loc[0]) if loc else (detail.get("ctx") or {}).get("field")
+    kind = detail["type"]
+    if kind in _PYDANTIC_CODES:
+        code, template = _PYDANTIC_CODES[kind]
+        return InvalidField(code, template.format(field=field or "body"), field)
+    return InvalidField(kind, str((detail.get("ctx") or {}).get("reason") or detail["msg"]), field)
+
+
+def parse_registration(body: bytes) -> RegistrationForm:
+    """Validates a raw request body; raises `InvalidField` naming the first field at fault."""
+    try:
+        return RegistrationForm.model_validate_json(body)
+    except ValidationError as error:
+        raise first_problem(error) from None

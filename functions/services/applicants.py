@@ -1,0 +1,50 @@
+"""`GET /applicants/{id}`: the applicant's own view of its record, personal data masked."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from functions.adapters import personal_data
+from functions.domain.errors import NotAuthorised
+from functions.domain.identity import mask_nik
+from functions.domain.lifecycle import Status
+from functions.store import applicants
+from functions.store.models import ApplicantRecord
+
+_APPLICANT_ID_SHAPE = re.compile(r"[0-9a-f]{32}")
+
+
+def authorised_record(applicant_id: str, token: str) -> ApplicantRecord | None:
+    """The applicant's record when the token is its own; None while the registration is still queued.
+
+    Unknown ids, wrong tokens and malformed ids all get the same refusal, after the same work.
+    """
+    known_shape = bool(_APPLICANT_ID_SHAPE.fullmatch(applicant_id))
+    record = applicants.find(applicant_id) if known_shape else None
+    issued_here = personal_data.token_was_issued_for(token, applicant_id)
+    if record is not None:
+        if personal_data.token_matches_hash(token, record.token_hash):
+            return record
+        raise NotAuthorised()
+    if known_shape and issued_here:
+        return None
+    raise NotAuthorised()
+
+
+def view(applicant_id: str, token: str) -> dict[str, Any]:
+    record = authorised_record(applicant_id, token)
+    if record is None:
+        return {"applicant_id": applicant_id, "status": Status.PENDING.value, "reason": None}
+    return {
+        "applicant_id": record.applicant_id,
+        "status": record.status,
+        "reason": record.reason,
+        "wave": None,
+        "card_number": None,
+        "nik": mask_nik(record.nik_last4),
+        "regency_code": record.regency_code,
+        "submitted_at": record.submitted_at.isoformat(),
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+    }

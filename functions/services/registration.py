@@ -1,0 +1,137 @@
+"""`POST /registrations`: validate, refuse known identities, seal the person, put it on the intake queue.
+
+The answer (202) is given only once the message is on the queue; the queue and its consumer absorb the burst.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+import uuid
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseIdempotencySerializer
+
+from functions.adapters import personal_data, queues
+from functions.domain.errors import Conflict, InvalidField, PayloadTooLarge, TooManyRequests, Unprocessable
+from functions.domain.intake import IntakeMessage, PersonalData, identity_keys
+from functions.domain.lifecycle import Status
+from functions.domain.registration import MAX_BODY_BYTES, RegistrationForm, parse_registration
+from functions.observability import logger, metrics
+from functions.settings import settings
+from functions.store import applicants, idempotency
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_IDEMPOTENCY_KEY_SHAPE = re.compile(r"[A-Za-z0-9_.:\-]{8,128}")
+_IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+
+def register(body: bytes, idempotency_key: str | None, lambda_context: Any = None) -> dict[str, str]:
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge("BODY_TOO_LARGE", f"the body must be at most {MAX_BODY_BYTES} bytes")
+    form = parse_registration(body)
+    if idempotency_key is None:
+        return _accept(form)
+    if not _IDEMPOTENCY_KEY_SHAPE.fullmatch(idempotency_key):
+        raise InvalidField(
+            "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key must be 8-128 letters, digits or _.:-", IDEMPOTENCY_HEADER
+        )
+    # Only a keyed digest of the body reaches the idempotency table, never the body itself.
+    request = {"key": idempotency_key, "body": personal_data.lookup_hash("request", form.model_dump_json())}
+    accept_once = _idempotent_accept()
+    if lambda_context is not None and hasattr(lambda_context, "get_remaining_time_in_millis"):
+        _idempotency_config().register_lambda_context(lambda_context)
+    try:
+        answer: dict[str, str] = accept_once(request=request, form=form)
+    except IdempotencyValidationError:
+        raise Unprocessable(
+            "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with another body", IDEMPOTENCY_HEADER
+        ) from None
+    except IdempotencyAlreadyInProgressError:
+        raise Conflict(
+            "REQUEST_IN_PROGRESS", "a request with this Idempotency-Key is still being handled", IDEMPOTENCY_HEADER
+        ) from None
+    return answer
+
+
+def _accept(form: RegistrationForm) -> dict[str, str]:
+    keys = identity_keys(form)
+    hashes = {kind: personal_data.lookup_hash(kind, value) for kind, value in keys.items()}
+    held = applicants.held_identity_keys(hashes)
+    if held:
+        metrics.add_metric(name="RegistrationDuplicate", unit="Count", value=1)
+        raise Conflict(f"DUPLICATE_{held[0].upper()}", f"an account with this {held[0]} already exists", held[0])
+    applicant_id = uuid.uuid4().hex
+    token = personal_data.new_access_token(applicant_id)
+    message = IntakeMessage(
+        applicant_id=applicant_id,
+        submitted_at=dt.datetime.now(dt.UTC),
+        token_hash=personal_data.token_hash(token),
+        nik_hash=hashes["nik"],
+        email_hash=hashes["email"],
+        phone_hash=hashes["phone"],
+        family=hashes["family"],
+        nik_last4=form.nik[-4:],
+        regency_code=form.regency_code,
+        employment_status=form.employment_status,
+        declared_social_aid=form.receives_social_aid,
+        personal_data=personal_data.seal_text(PersonalData.from_form(form).model_dump_json(), applicant_id),
+    )
+    try:
+        queues.send_now(settings().intake_queue_url, message.model_dump_json())
+    except queues.QueueUnavailable as error:
+        metrics.add_metric(name="RegistrationShed", unit="Count", value=1)
+        logger.warning("intake queue did not take a registration", extra={"cause": str(error)})
+        raise TooManyRequests(
+            "BUSY", "registration is busy; try again shortly", settings().retry_after_seconds
+        ) from None
+    metrics.add_metric(name="RegistrationAccepted", unit="Count", value=1)
+    logger.info("registration accepted", extra={"applicant_id": applicant_id})
+    return {"applicant_id": applicant_id, "status": Status.PENDING.value, "access_token": token}
+
+
+class _SealedAnswer(BaseIdempotencySerializer):
+    """Keeps the access token sealed in the idempotency table: tokens are never stored in clear."""
+
+    def to_dict(self, data: Any) -> dict[str, Any]:
+        return {**data, "access_token": personal_data.seal_text(data["access_token"], data["applicant_id"])}
+
+    def from_dict(self, data: dict[str, Any]) -> Any:
+        return {**data, "access_token": personal_data.open_text(data["access_token"], data["applicant_id"])}
+
+
+@functools.cache
+def _idempotency_config() -> IdempotencyConfig:
+    return IdempotencyConfig(
+        event_key_jmespath="key",
+        payload_validation_jmespath="body",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=_IDEMPOTENCY_TTL_SECONDS,
+        hash_function="sha256",
+    )
+
+
+@functools.cache
+def _idempotent_accept() -> Any:
+    def accept_once(request: dict[str, str], form: RegistrationForm) -> dict[str, str]:
+        return _accept(form)
+
+    return idempotent_function(
+        accept_once,
+        data_keyword_argument="request",
+        persistence_store=idempotency.persistence_layer(),
+        config=_idempotency_config(),
+        output_serializer=_SealedAnswer(),
+        key_prefix="registration",
+    )
+
+
+def reset() -> None:
+    _idempotency_config.cache_clear()
+    _idempotent_accept.cache_clear()

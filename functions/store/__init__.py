@@ -1,0 +1,1 @@
+"""The data-access layer: the only code that talks to DynamoDB."""

@@ -1,0 +1,15 @@
+"""Where Powertools Idempotency keeps the first answer to each `Idempotency-Key` (24 h, then DynamoDB's TTL)."""
+
+from __future__ import annotations
+
+import functools
+
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+from functions.adapters.aws import client
+from functions.settings import settings
+
+
+@functools.cache
+def persistence_layer() -> DynamoDBPersistenceLayer:
+    return DynamoDBPersistenceLayer(table_name=settings().idempotency_table, boto3_client=client("dynamodb"))

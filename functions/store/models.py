@@ -1,0 +1,106 @@
+"""The tables, as pynamodb models. Table names, region and endpoint are bound from settings on first use."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    BooleanAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.models import Model
+
+from functions.settings import Settings, settings
+
+
+class ApplicantRecord(Model):
+    """One applicant. Personal data lives only inside `personal_data`, sealed with the KMS key."""
+
+    class Meta:
+        table_name = "applicants"
+
+    applicant_id = UnicodeAttribute(hash_key=True)
+    status = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+    token_hash = UnicodeAttribute()
+    personal_data = BinaryAttribute(legacy_encoding=False)
+    nik_hash = UnicodeAttribute()
+    email_hash = UnicodeAttribute()
+    phone_hash = UnicodeAttribute()
+    family = UnicodeAttribute()
+    nik_last4 = UnicodeAttribute()
+    regency_code = UnicodeAttribute()
+    province_code = UnicodeAttribute()
+    employment_status = UnicodeAttribute()
+    declared_social_aid = BooleanAttribute()
+    submitted_at = UTCDateTimeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class IdentityGuardRecord(Model):
+    """Holds one NIK, email or phone (as a keyed hash) for the applicant that owns it: one account per key."""
+
+    class Meta:
+        table_name = "identity-guards"
+
+    guard = UnicodeAttribute(hash_key=True)
+    applicant_id = UnicodeAttribute()
+
+
+class CounterRecord(Model):
+    """One shard of a funnel counter: `<stage>#<shard>`."""
+
+    class Meta:
+        table_name = "counters"
+
+    counter = UnicodeAttribute(hash_key=True)
+    total = NumberAttribute(default=0)
+
+
+class KeyringRecord(Model):
+    """A secret generated on first use and kept only sealed by the KMS key (see adapters.personal_data)."""
+
+    class Meta:
+        table_name = "keyring"
+
+    name = UnicodeAttribute(hash_key=True)
+    sealed = BinaryAttribute(legacy_encoding=False)
+
+
+_TABLES: dict[type[Model], str] = {
+    ApplicantRecord: "applicants_table",
+    IdentityGuardRecord: "identity_guards_table",
+    CounterRecord: "counters_table",
+    KeyringRecord: "keyring_table",
+}
+
+_bound: Settings | None = None
+_bind_lock = threading.Lock()
+
+
+def bind() -> Settings:
+    """Points every model at the configured tables (once per settings object)."""
+    global _bound  # noqa: PLW0603 - the binding is process-wide by nature, like pynamodb's own Meta
+    current = settings()
+    if _bound is current:
+        return current
+    with _bind_lock:
+        for model, setting in _TABLES.items():
+            meta: Any = model.Meta
+            meta.table_name = getattr(current, setting)
+            meta.region = current.region
+            meta.host = current.endpoint_url or None
+            model._connection = None
+        _bound = current
+    return current
+
+
+def connection() -> Connection:
+    current = bind()
+    return Connection(region=current.region, host=current.endpoint_url or None)

@@ -1,0 +1,90 @@
+"""Chalice glue shared by the blueprints: JSON answers, the error shape of the contract, bearer tokens."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from chalice.app import Request, Response
+
+from functions.domain.errors import NotAuthorised, Refusal, TooManyRequests
+from functions.observability import logger
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(body=json.dumps(body), status_code=status, headers={**JSON_HEADERS, **(headers or {})})
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        error["field"] = field
+    return {"error": error}
+
+
+def refusal_response(refusal: Refusal) -> Response:
+    headers = {}
+    if isinstance(refusal, TooManyRequests):
+        headers["Retry-After"] = str(refusal.retry_after_seconds)
+    if refusal.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return json_response(refusal.status, error_body(refusal.code, refusal.message, refusal.field), headers)
+
+
+def api_view(view: Callable[..., Any]) -> Callable[..., Response]:
+    """Turns a view's refusals into the contract's error answers (Chalice would make them 500s)."""
+
+    @functools.wraps(view)
+    def answer(*args: Any, **kwargs: Any) -> Response:
+        try:
+            result = view(*args, **kwargs)
+        except Refusal as refusal:
+            logger.info("request refused", extra={"code": refusal.code, "field": refusal.field})
+            return refusal_response(refusal)
+        return result if isinstance(result, Response) else json_response(200, result)
+
+    return answer
+
+
+def event_context(event: Any) -> Any:
+    """The Lambda context an event handler was invoked with (Chalice types it loosely)."""
+    return event.context
+
+
+def raw_body(request: Request) -> bytes:
+    body = request.raw_body
+    return body if isinstance(body, bytes) else (body or "").encode()
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthorised()
+    return str(token).strip()
+
+
+_CHALICE_ERROR_CODES = {
+    400: "BAD_REQUEST",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    500: "INTERNAL_ERROR",
+}
+
+
+def in_contract_shape(response: Response) -> Response:
+    """Chalice answers some errors itself ({"Code", "Message"}); this puts them in the contract's shape."""
+    body = response.body
+    if response.status_code < 400 or not isinstance(body, dict) or "Code" not in body:
+        return response
+    status = response.status_code
+    code = _CHALICE_ERROR_CODES.get(status, "ERROR")
+    message = "internal error" if status >= 500 else str(body.get("Message", code))
+    headers = {k: str(v) for k, v in response.headers.items() if k.lower() != "content-type"}
+    return json_response(status, error_body(code, message), headers)
