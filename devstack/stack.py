@@ -86,7 +86,7 @@ class EmbeddedStack:
     def _start_moto(self) -> None:
         port = free_port()
         moto = start_python(
-            "moto", ["-m", "moto.server", "-H", LOOPBACK, "-p", str(port)], self._base_env(), self.log_dir
+            "moto", ["-m", "devstack.moto_server", "-H", LOOPBACK, "-p", str(port)], self._base_env(), self.log_dir
         )
         self.children.append(moto)
         self.aws_endpoint = f"http://{LOOPBACK}:{port}"

@@ -30,4 +30,5 @@ def flush_metrics_after_events(event: Any, get_response: Callable[[Any], Any]) -
     try:
         return get_response(event)
     finally:
-        metrics.flush_metrics()
+        if metrics.metric_set:  # an empty flush only warns
+            metrics.flush_metrics()

@@ -101,6 +101,13 @@ def bind() -> Settings:
     return current
 
 
+_connections: dict[Settings, Connection] = {}
+
+
 def connection() -> Connection:
+    """One pynamodb connection (and so one botocore client, costly to make) per settings object."""
     current = bind()
-    return Connection(region=current.region, host=current.endpoint_url or None)
+    found = _connections.get(current)
+    if found is None:
+        found = _connections[current] = Connection(region=current.region, host=current.endpoint_url or None)
+    return found

@@ -1,0 +1,125 @@
+"""Registration intake on the local stack over real HTTP: valid applicants are stored, bad input is refused."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import requests
+
+from devstack.population import PopulationGenerator
+from devstack.stack import EmbeddedStack
+from tests.e2e.conftest import Api
+
+VALID_COUNT = 200
+
+
+def test_valid_registrations_all_become_registered(api: Api) -> None:
+    # Given 200 valid applicants registering at once
+    people = PopulationGenerator(seed=200).people(VALID_COUNT)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(api.register, people))
+    assert [a.status_code for a in answers] == [202] * VALID_COUNT
+    accepted = [a.json() for a in answers]
+    assert len({a["applicant_id"] for a in accepted}) == VALID_COUNT
+    # Then every one of them is stored as REGISTERED
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        final = list(
+            pool.map(lambda a: api.wait_for_status(a["applicant_id"], a["access_token"], {"REGISTERED"}), accepted)
+        )
+    assert [f["status"] for f in final] == ["REGISTERED"] * VALID_COUNT
+
+
+def _bad_inputs() -> list[tuple[str, bytes, dict[str, str], str | None]]:
+    """(what, body, headers, field the error must name): forty kinds of bad input."""
+    person = PopulationGenerator(seed=40).person(gender="F")
+    base = person.registration()
+
+    def with_(**changes: Any) -> bytes:
+        return json.dumps({**base, **changes}).encode()
+
+    without = {field: json.dumps({k: v for k, v in base.items() if k != field}).encode() for field in base}
+    json_type = {"Content-Type": "application/json"}
+    cases: list[tuple[str, bytes, dict[str, str], str | None]] = [
+        ("nik too short", with_(nik=person.nik[:-1]), json_type, "nik"),
+        ("nik with a letter", with_(nik=person.nik[:-1] + "x"), json_type, "nik"),
+        ("nik unknown province", with_(nik="99" + person.nik[2:]), json_type, "nik"),
+        ("nik serial 0000", with_(nik=person.nik[:-4] + "0000"), json_type, "nik"),
+        ("nik impossible date", with_(nik=person.nik[:6] + "75" + person.nik[8:]), json_type, "nik"),
+        ("nik as a number", with_(nik=int(person.nik)), json_type, "nik"),
+        ("gender contradicts nik", with_(gender="M"), json_type, "gender"),
+        ("birth date contradicts nik", with_(birth_date="1950-01-01"), json_type, "birth_date"),
+        ("birth date not ISO", with_(birth_date="01/02/1990"), json_type, "birth_date"),
+        ("birth date impossible", with_(birth_date="1990-02-30"), json_type, "birth_date"),
+        ("kk too long", with_(kk_number=person.kk_number + "1"), json_type, "kk_number"),
+        ("kk unknown region", with_(kk_number="00" + person.kk_number[2:]), json_type, "kk_number"),
+        ("name empty", with_(full_name=""), json_type, "full_name"),
+        ("name with digits", with_(full_name="Budi 99"), json_type, "full_name"),
+        ("name too long", with_(full_name="A" * 101), json_type, "full_name"),
+        ("name with markup", with_(full_name="<b>Budi</b>"), json_type, "full_name"),
+        ("email without domain", with_(email="budi@"), json_type, "email"),
+        ("email without at", with_(email="budi.example.com"), json_type, "email"),
+        ("phone landline", with_(phone="0215551234"), json_type, "phone"),
+        ("phone foreign", with_(phone="+6581234567"), json_type, "phone"),
+        ("phone letters", with_(phone="0812abcdefgh"), json_type, "phone"),
+        ("regency unknown", with_(regency_code="9999"), json_type, "regency_code"),
+        ("regency as number", with_(regency_code=3171), json_type, "regency_code"),
+        ("employment unknown", with_(employment_status="retired"), json_type, "employment_status"),
+        ("social aid as string", with_(receives_social_aid="yes"), json_type, "receives_social_aid"),
+        ("social aid null", with_(receives_social_aid=None), json_type, "receives_social_aid"),
+        ("unknown field", with_(is_admin=True), json_type, "is_admin"),
+        ("missing nik", without["nik"], json_type, "nik"),
+        ("missing email", without["email"], json_type, "email"),
+        ("missing phone", without["phone"], json_type, "phone"),
+        ("missing social aid", without["receives_social_aid"], json_type, "receives_social_aid"),
+        ("not JSON", b"nik=1", json_type, None),
+        ("truncated JSON", with_()[:-5], json_type, None),
+        ("JSON array", b"[]", json_type, None),
+        ("invalid UTF-8", b'{"nik": "\xff\xfe"}', json_type, None),
+        ("deep nesting", b'{"nik": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", json_type, None),
+        ("empty body", b"", json_type, None),
+        ("wrong content type", with_(), {"Content-Type": "text/plain"}, None),
+        ("body over 16 KiB", with_(full_name="A" * 20_000), json_type, None),
+        (
+            "idempotency key with a space",
+            with_(),
+            {**json_type, "Idempotency-Key": "a key with spaces"},
+            "Idempotency-Key",
+        ),
+    ]
+    return cases
+
+
+BAD_INPUTS = _bad_inputs()
+
+
+def test_there_are_forty_kinds_of_bad_input() -> None:
+    assert len(BAD_INPUTS) == 40
+
+
+@pytest.mark.parametrize(("what", "body", "headers", "field"), BAD_INPUTS, ids=[case[0] for case in BAD_INPUTS])
+def test_bad_input_gets_a_4xx_json_error_naming_the_field(
+    api: Api, what: str, body: bytes, headers: dict[str, str], field: str | None
+) -> None:
+    answer = requests.post(f"{api.base_url}/registrations", data=body, headers=headers, timeout=30)
+    assert 400 <= answer.status_code < 500, (what, answer.status_code, answer.text)
+    error = answer.json()["error"]
+    assert error["code"] and error["message"]
+    if field is not None:
+        assert error["field"] == field
+
+
+@pytest.mark.after_all_e2e
+def test_the_logs_of_the_whole_run_hold_no_personal_data(stack: EmbeddedStack, api: Api) -> None:
+    logs = "\n".join(path.read_text(errors="replace") for path in stack.log_dir.glob("*.log"))
+    assert "registration stored" in logs  # the logs were written and read
+    leaks = []
+    bad_input_person = PopulationGenerator(seed=40).person(gender="F")
+    for person in [*api.people_used, bad_input_person]:
+        international = "+62" + person.phone[1:]
+        for value in (person.nik, person.kk_number, person.email, person.phone, international, person.full_name):
+            if value in logs:
+                leaks.append(value[:3] + "...")
+    assert leaks == []

@@ -1,0 +1,162 @@
+"""`POST /registrations` and `GET /applicants/{id}` through the Chalice app on moto."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from devstack.population import PopulationGenerator
+from functions.app import app
+from functions.settings import settings
+from tests.helpers import FakeLambdaContext, reset_app_state, sqs_event
+from tests.integration.conftest import queue_messages
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def client(aws: Any) -> Any:
+    with Client(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def people() -> PopulationGenerator:
+    return PopulationGenerator(seed=11)
+
+
+def post(client: Any, body: dict[str, Any] | bytes, **headers: str) -> Any:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return client.http.post("/registrations", headers={**JSON, **headers}, body=raw)
+
+
+def store_queued() -> None:
+    from functions.register import intake_consumer
+
+    bodies = [message["Body"] for message in queue_messages(settings().intake_queue_url)]
+    assert intake_consumer(sqs_event(*bodies), FakeLambdaContext()) == {"batchItemFailures": []}
+
+
+def test_accepted_registration_answers_202_pending_with_a_token(client: Any, people: PopulationGenerator) -> None:
+    answer = post(client, people.person().registration())
+    assert answer.status_code == 202
+    assert set(answer.json_body) == {"applicant_id", "status", "access_token"}
+    assert answer.json_body["status"] == "PENDING"
+    assert len(queue_messages(settings().intake_queue_url)) == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "code"), [("nik", "DUPLICATE_NIK"), ("email", "DUPLICATE_EMAIL"), ("phone", "DUPLICATE_PHONE")]
+)
+def test_a_known_identity_is_refused_with_409_naming_it(
+    client: Any, people: PopulationGenerator, field: str, code: str
+) -> None:
+    first = people.person()
+    post(client, first.registration())
+    store_queued()
+    second = people.person(birth_date=None)
+    clash = second.but(**{field: getattr(first, field)})
+    if field == "nik":
+        clash = clash.but(birth_date=first.birth_date, gender=first.gender)
+    answer = post(client, clash.registration())
+    assert answer.status_code == 409
+    assert answer.json_body["error"]["code"] == code
+    assert answer.json_body["error"]["field"] == field
+    assert queue_messages(settings().intake_queue_url) == []
+
+
+def test_the_same_idempotency_key_and_body_returns_the_first_answer(client: Any, people: PopulationGenerator) -> None:
+    body = people.person().registration()
+    first = post(client, body, **{"Idempotency-Key": "retry-0001-abc"})
+    again = post(client, body, **{"Idempotency-Key": "retry-0001-abc"})
+    assert first.status_code == again.status_code == 202
+    assert again.json_body == first.json_body
+    assert len(queue_messages(settings().intake_queue_url)) == 1
+
+
+def test_the_same_idempotency_key_with_another_body_is_422(client: Any, people: PopulationGenerator) -> None:
+    post(client, people.person().registration(), **{"Idempotency-Key": "retry-0002-abc"})
+    other = post(client, people.person().registration(), **{"Idempotency-Key": "retry-0002-abc"})
+    assert other.status_code == 422
+    assert other.json_body["error"] == {
+        "code": "IDEMPOTENCY_KEY_REUSED",
+        "message": "this Idempotency-Key was used with another body",
+        "field": "Idempotency-Key",
+    }
+
+
+def test_the_idempotency_table_holds_no_token_in_clear(client: Any, people: PopulationGenerator) -> None:
+    import boto3
+
+    answer = post(client, people.person().registration(), **{"Idempotency-Key": "retry-0003-abc"}).json_body
+    items = boto3.client("dynamodb").scan(TableName=settings().idempotency_table)["Items"]
+    assert len(items) == 1
+    assert answer["access_token"] not in json.dumps(items)
+
+
+@pytest.mark.parametrize("key", ["short", "x" * 129, "has space here", "new\r\nline-inject", "ключ-ключ-ключ"])
+def test_a_malformed_idempotency_key_is_400_naming_the_header(
+    client: Any, people: PopulationGenerator, key: str
+) -> None:
+    answer = post(client, people.person().registration(), **{"Idempotency-Key": key})
+    assert answer.status_code == 400
+    assert answer.json_body["error"]["field"] == "Idempotency-Key"
+
+
+def test_a_queue_that_cannot_take_the_message_gives_429_with_retry_after(
+    client: Any, people: PopulationGenerator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRAKERJA_INTAKE_QUEUE_URL", settings().intake_queue_url + "-gone")
+    reset_app_state()
+    answer = post(client, people.person().registration())
+    assert answer.status_code == 429
+    assert answer.headers["Retry-After"] == str(settings().retry_after_seconds)
+    assert answer.json_body["error"]["code"] == "BUSY"
+
+
+def test_a_body_over_16_kib_is_413(client: Any, people: PopulationGenerator) -> None:
+    body = json.dumps({**people.person().registration(), "full_name": "A" * 17_000}).encode()
+    answer = post(client, body)
+    assert answer.status_code == 413
+    assert answer.json_body["error"]["code"] == "BODY_TOO_LARGE"
+
+
+def test_a_wrong_content_type_is_415_in_the_contract_shape(client: Any, people: PopulationGenerator) -> None:
+    answer = client.http.post(
+        "/registrations", headers={"Content-Type": "text/plain"}, body=json.dumps(people.person().registration())
+    )
+    assert answer.status_code == 415
+    assert answer.json_body["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+def test_the_applicant_reads_its_status_pending_then_registered(client: Any, people: PopulationGenerator) -> None:
+    person = people.person()
+    answer = post(client, person.registration()).json_body
+    auth = {"Authorization": f"Bearer {answer['access_token']}"}
+    pending = client.http.get(f"/applicants/{answer['applicant_id']}", headers=auth)
+    assert (pending.status_code, pending.json_body["status"]) == (200, "PENDING")
+    store_queued()
+    stored = client.http.get(f"/applicants/{answer['applicant_id']}", headers=auth).json_body
+    assert stored["status"] == "REGISTERED"
+    assert stored["nik"] == "************" + person.nik[-4:]
+    assert person.nik not in json.dumps(stored) and person.email not in json.dumps(stored)
+
+
+def test_wrong_token_and_unknown_id_get_the_same_401(client: Any, people: PopulationGenerator) -> None:
+    mine = post(client, people.person().registration()).json_body
+    theirs = post(client, people.person().registration()).json_body
+    store_queued()
+    answers = [
+        client.http.get(
+            f"/applicants/{mine['applicant_id']}", headers={"Authorization": f"Bearer {theirs['access_token']}"}
+        ),
+        client.http.get(f"/applicants/{'0' * 32}", headers={"Authorization": f"Bearer {mine['access_token']}"}),
+        client.http.get("/applicants/not-an-id", headers={"Authorization": f"Bearer {mine['access_token']}"}),
+        client.http.get(f"/applicants/{mine['applicant_id']}", headers={"Authorization": "Bearer forged"}),
+        client.http.get(f"/applicants/{mine['applicant_id']}"),
+    ]
+    assert {a.status_code for a in answers} == {401}
+    assert {json.dumps(a.json_body) for a in answers} == {json.dumps(answers[0].json_body)}
