@@ -26,9 +26,12 @@ from chalice.app import SQSEventConfig
 
 from functions.observability import logger
 
-# AWS leaves a failed record invisible for the queue's whole visibility timeout (six minutes here); locally a
-# failed record comes back after this many seconds, so retries and dead-lettering play out in a test's time.
+# AWS leaves a failed record invisible for the queue's whole visibility timeout (six minutes here), so its five
+# tries span half an hour. Locally a failed record comes back after 1, 2, 4, 8 s (doubling with each receive,
+# at most RETRY_DELAY_MAX_SECONDS), so retries and dead-lettering play out in a test's time while an outage of
+# a few seconds is still ridden out.
 RETRY_DELAY_SECONDS = int(os.environ.get("DEVSTACK_RETRY_DELAY_SECONDS", "1"))
+RETRY_DELAY_MAX_SECONDS = 16
 # How long a received batch stays invisible to other pollers: a killed poller's batch reappears after this.
 VISIBILITY_SECONDS = int(os.environ.get("DEVSTACK_VISIBILITY_SECONDS", "20"))
 
@@ -112,6 +115,11 @@ def failed_message_ids(result: Any, messages: list[dict[str, Any]]) -> set[str]:
     return known if failed - known else failed
 
 
+def retry_delay(message: dict[str, Any]) -> int:
+    receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+    return int(min(RETRY_DELAY_SECONDS * 2 ** (receives - 1), RETRY_DELAY_MAX_SECONDS))
+
+
 class Poller:
     def __init__(self, source: EventSource) -> None:
         self.source = source
@@ -156,7 +164,7 @@ class Poller:
             self.sqs.change_message_visibility_batch(
                 QueueUrl=self.queue_url,
                 Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": RETRY_DELAY_SECONDS}
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": retry_delay(m)}
                     for i, m in enumerate(retry)
                 ],
             )

@@ -184,3 +184,20 @@ class PopulationGenerator:
 
     def people(self, count: int) -> list[Person]:
         return [self.person() for _ in range(count)]
+
+
+def registry_row(person: Person, **overrides: Any) -> dict[str, Any]:
+    """The civil registry's record of this person: by default it agrees with what the person will declare."""
+    row: dict[str, Any] = {
+        "nik": person.nik,
+        "kk_number": person.kk_number,
+        "full_name": person.full_name,
+        "birth_date": person.birth_date,
+        "gender": person.gender,
+        "occupation": "PRIVATE_EMPLOYEE",
+        "student": False,
+        "past_recipient": False,
+        "social_aid": person.receives_social_aid,
+    }
+    row.update(overrides)
+    return row

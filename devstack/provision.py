@@ -72,17 +72,22 @@ def create_stack(
     return resources
 
 
-def function_environment(resources: dict[str, str], template: dict[str, Any] | None = None) -> dict[str, str]:
-    """`Globals.Function.Environment.Variables`, with each `!Ref` replaced by the created resource's id."""
+def function_environment(
+    resources: dict[str, str], template: dict[str, Any] | None = None, parameters: dict[str, str] | None = None
+) -> dict[str, str]:
+    """`Globals.Function.Environment.Variables`, each `!Ref` replaced by the created resource's id or by the
+    parameter's value (`parameters`, else its default)."""
     template = template or load_template()
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    defaults = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
+    values = {**defaults, **(parameters or {}), **resources}
     environment = {}
     for name, value in variables.items():
         if isinstance(value, dict):
             ((intrinsic, target),) = value.items()
             if intrinsic != "Ref":
                 raise ValueError(f"{name}: only !Ref can be resolved locally, not {intrinsic}")
-            environment[name] = resources[target]
+            environment[name] = values[target]
         else:
             environment[name] = str(value)
     return environment

@@ -6,9 +6,11 @@ another endpoint (LocalStack, AWS) is `AWS_ENDPOINT_URL` and the usual AWS varia
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +41,18 @@ class EmbeddedStack:
         self.env: dict[str, str] = {}
         self.api_url = ""
         self.aws_endpoint = ""
+        self.registry_url = ""
+        self.registry_csv = self.workdir / "registry.csv"
+        self.outbox_path = self.workdir / "outbox.jsonl"
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> EmbeddedStack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.log_dir, ignore_errors=True)
+        self.outbox_path.unlink(missing_ok=True)
         try:
             self._start_moto()
+            self._start_registry()
             self._provision()
             self._start_gateway()
             for source in sqs_event_sources():
@@ -92,6 +99,14 @@ class EmbeddedStack:
         self.aws_endpoint = f"http://{LOOPBACK}:{port}"
         wait_for_http(f"{self.aws_endpoint}/moto-api/", moto)
 
+    def _start_registry(self) -> None:
+        port = free_port()
+        args = ["-m", "devstack.registry", "--port", str(port), "--csv", str(self.registry_csv)]
+        registry = start_python("registry", args, self._base_env(), self.log_dir, cwd=provision.ROOT)
+        self.children.append(registry)
+        self.registry_url = f"http://{LOOPBACK}:{port}"
+        wait_for_http(f"{self.registry_url}/_stats", registry)
+
     def _provision(self) -> None:
         session = boto3.session.Session(region_name=DEFAULT_REGION, **_session_credentials())
         resources = provision.create_stack(session, self.aws_endpoint)
@@ -99,7 +114,13 @@ class EmbeddedStack:
         self.env = {
             **self._base_env(),
             "AWS_ENDPOINT_URL": self.aws_endpoint,
-            **provision.function_environment(resources),
+            **provision.function_environment(resources, parameters={"CivilRegistryUrl": self.registry_url}),
+            # Locally, messages to applicants go to the outbox file instead of SES and SNS.
+            "PRAKERJA_NOTIFIER": "outbox",
+            "PRAKERJA_OUTBOX": str(self.outbox_path),
+            "PRAKERJA_REGISTRY_CSV": str(self.registry_csv),
+            # Locally the circuit to the registry closes again sooner, to match the poller's shorter retries.
+            "PRAKERJA_REGISTRY_BREAKER_RESET_SECONDS": "3",
             **self.extra_settings,
         }
 
@@ -155,6 +176,23 @@ class EmbeddedStack:
                 return
             time.sleep(0.25)
         raise TimeoutError(f"queues {queue_names} did not drain within {timeout_seconds:.0f}s")
+
+    def registry_control(self, **settings: Any) -> dict[str, Any]:
+        """Makes the local registry slow (`latency_ms`), `down`, `error`ing, `hang`ing or `up` again."""
+        request = urllib.request.Request(  # noqa: S310 - our loopback registry
+            f"{self.registry_url}/_control",
+            data=json.dumps(settings).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            stats: dict[str, Any] = json.loads(answer.read())
+            return stats
+
+    def outbox(self) -> list[dict[str, Any]]:
+        if not self.outbox_path.exists():
+            return []
+        return [json.loads(line) for line in self.outbox_path.read_text(encoding="utf-8").splitlines() if line]
 
     def apply_environment(self) -> None:
         """Points this process (a test, a tool) at the stack, as the functions are."""

@@ -1,3 +1,13 @@
-"""Names that the app's event sources and `template.yaml` share (Chalice binds SQS handlers by queue name)."""
+"""Names and limits that the app's event sources and `template.yaml` share.
+
+Chalice binds SQS handlers by queue name and bakes the event sources into the template at package time, so these
+are build-time constants; a test checks that `template.yaml` agrees.
+"""
 
 INTAKE_QUEUE = "prakerja-intake"
+NOTIFICATIONS_QUEUE = "prakerja-notifications"
+NIK_CHECK_QUEUE = "prakerja-nik-checks"
+
+# How many NIK-check consumers may run at once (Lambda's maximum concurrency for the event source, 2-1000):
+# together with the requests-per-second ceiling this is what protects the civil registry.
+NIK_CHECK_MAX_CONCURRENCY = 4

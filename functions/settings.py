@@ -13,6 +13,23 @@ from pathlib import Path
 
 DEFAULT_REGION = "ap-southeast-3"  # Jakarta
 
+# Barred from the programme by the 2020-21 regulations (the civil registry's occupation codes).
+BARRED_OCCUPATIONS = (
+    "ASN",
+    "TNI",
+    "POLRI",
+    "STATE_OFFICIAL",
+    "DPRD",
+    "VILLAGE_HEAD",
+    "VILLAGE_OFFICIAL",
+    "BUMN_DIRECTOR",
+    "BUMN_COMMISSIONER",
+    "BUMD_DIRECTOR",
+    "BUMD_COMMISSIONER",
+)
+# Served first: those who lost work or income to the pandemic.
+PRIORITY_EMPLOYMENT = ("laid_off", "furloughed", "micro_business")
+
 
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
@@ -21,6 +38,18 @@ def _env(name: str, default: str = "") -> str:
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw not in (None, "") else default
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
 @dataclass(frozen=True)
@@ -34,7 +63,31 @@ class Settings:
     keyring_table: str
     idempotency_table: str
     intake_queue_url: str
+    notifications_queue_url: str
+    nik_check_queue_url: str
     personal_data_key_id: str
+    # Notifications: "outbox" writes each message as a JSON line to `outbox_path` (local); "aws" sends email
+    # through SES and SMS through SNS, and also writes the outbox when `outbox_path` is set.
+    notifier: str
+    outbox_path: str
+    email_sender: str
+    # The civil registry (Dukcapil) and how hard we may press it.
+    registry_url: str
+    registry_timeout_seconds: float
+    registry_retries: int
+    registry_requests_per_second: float
+    registry_breaker_failures: int
+    registry_breaker_reset_seconds: float
+    # Email codes.
+    email_code_ttl_seconds: int
+    email_code_max_wrong_tries: int
+    email_code_resend_interval_seconds: int
+    email_code_resends_per_day: int
+    # Eligibility (defaults from the 2020-21 regulations).
+    min_age: int
+    max_age: int
+    barred_occupations: tuple[str, ...]
+    priority_employment: tuple[str, ...]
     # Shards for the funnel counters: spreads the counter writes of a burst over several items.
     counter_shards: int
     # The API sheds load (429) rather than wait longer than this on the intake queue.
@@ -53,7 +106,26 @@ class Settings:
             keyring_table=_env("PRAKERJA_KEYRING_TABLE", "prakerja-keyring"),
             idempotency_table=_env("PRAKERJA_IDEMPOTENCY_TABLE", "prakerja-idempotency"),
             intake_queue_url=_env("PRAKERJA_INTAKE_QUEUE_URL"),
+            notifications_queue_url=_env("PRAKERJA_NOTIFICATIONS_QUEUE_URL"),
+            nik_check_queue_url=_env("PRAKERJA_NIK_CHECK_QUEUE_URL"),
             personal_data_key_id=_env("PRAKERJA_PERSONAL_DATA_KEY_ID", "alias/prakerja-personal-data"),
+            notifier=_env("PRAKERJA_NOTIFIER", "outbox"),
+            outbox_path=_env("PRAKERJA_OUTBOX", str(local_dir() / "outbox.jsonl")),
+            email_sender=_env("PRAKERJA_EMAIL_SENDER", "no-reply@prakerja.go.id"),
+            registry_url=_env("PRAKERJA_REGISTRY_URL", "http://127.0.0.1:8787"),
+            registry_timeout_seconds=_env_float("PRAKERJA_REGISTRY_TIMEOUT_SECONDS", 2.0),
+            registry_retries=_env_int("PRAKERJA_REGISTRY_RETRIES", 2),
+            registry_requests_per_second=_env_float("PRAKERJA_REGISTRY_REQUESTS_PER_SECOND", 50.0),
+            registry_breaker_failures=_env_int("PRAKERJA_REGISTRY_BREAKER_FAILURES", 5),
+            registry_breaker_reset_seconds=_env_float("PRAKERJA_REGISTRY_BREAKER_RESET_SECONDS", 10.0),
+            email_code_ttl_seconds=_env_int("PRAKERJA_EMAIL_CODE_TTL_SECONDS", 24 * 3600),
+            email_code_max_wrong_tries=_env_int("PRAKERJA_EMAIL_CODE_MAX_WRONG_TRIES", 5),
+            email_code_resend_interval_seconds=_env_int("PRAKERJA_EMAIL_CODE_RESEND_INTERVAL_SECONDS", 60),
+            email_code_resends_per_day=_env_int("PRAKERJA_EMAIL_CODE_RESENDS_PER_DAY", 5),
+            min_age=_env_int("PRAKERJA_MIN_AGE", 18),
+            max_age=_env_int("PRAKERJA_MAX_AGE", 64),
+            barred_occupations=_env_list("PRAKERJA_BARRED_OCCUPATIONS", BARRED_OCCUPATIONS),
+            priority_employment=_env_list("PRAKERJA_PRIORITY_EMPLOYMENT", PRIORITY_EMPLOYMENT),
             counter_shards=_env_int("PRAKERJA_COUNTER_SHARDS", 16),
             intake_send_timeout_seconds=float(_env("PRAKERJA_INTAKE_SEND_TIMEOUT_SECONDS", "3")),
             retry_after_seconds=_env_int("PRAKERJA_RETRY_AFTER_SECONDS", 5),

@@ -7,7 +7,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Request, Response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from chalice.app import Request, Response, SQSEvent
 
 from functions.domain.errors import NotAuthorised, Refusal, TooManyRequests
 from functions.observability import logger
@@ -53,6 +56,19 @@ def api_view(view: Callable[..., Any]) -> Callable[..., Response]:
 def event_context(event: Any) -> Any:
     """The Lambda context an event handler was invoked with (Chalice types it loosely)."""
     return event.context
+
+
+def process_batch(
+    event: SQSEvent, record_handler: Callable[[Any], Any], model: type[SqsRecordModel]
+) -> PartialItemFailureResponse:
+    """Powertools' batch processing of an SQS event: each record parsed with `model`, failures reported one by
+    one, so SQS redelivers only those."""
+    return process_partial_response(
+        event=event.to_dict(),
+        record_handler=record_handler,
+        processor=BatchProcessor(event_type=EventType.SQS, model=model),
+        context=event_context(event),
+    )
 
 
 def raw_body(request: Request) -> bytes:

@@ -7,8 +7,8 @@ import uuid
 from typing import Any
 
 from functions import settings
-from functions.adapters import aws, personal_data
-from functions.services import registration
+from functions.adapters import aws, civil_registry, personal_data
+from functions.services import notifications, registration
 from functions.store import idempotency
 
 
@@ -19,6 +19,9 @@ def reset_app_state() -> None:
     personal_data.reset()
     registration.reset()
     idempotency.persistence_layer.cache_clear()
+    civil_registry.registry.cache_clear()
+    notifications._deliver_once.cache_clear()
+    notifications._idempotency_config.cache_clear()
 
 
 def sqs_record(body: str, receive_count: int = 1, queue: str = "prakerja-intake") -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from chalice.app import Blueprint, SQSEvent
 
@@ -12,10 +11,8 @@ from functions import web
 from functions.observability import tracer
 from functions.resources import INTAKE_QUEUE
 from functions.services import applicants, intake, registration
-from functions.web import event_context
 
 register = Blueprint(__name__)
-_intake_batch = BatchProcessor(event_type=EventType.SQS, model=intake.IntakeRecord)
 
 
 @register.route("/registrations", methods=["POST"], content_types=["application/json"])
@@ -39,9 +36,4 @@ def get_applicant(applicant_id: str) -> Any:
 @register.on_sqs_message(queue=INTAKE_QUEUE, batch_size=10)
 @tracer.capture_method
 def intake_consumer(event: SQSEvent) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event.to_dict(),
-        record_handler=intake.store_intake_record,
-        processor=_intake_batch,
-        context=event_context(event),
-    )
+    return web.process_batch(event, intake.store_intake_record, intake.IntakeRecord)

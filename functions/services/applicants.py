@@ -42,6 +42,7 @@ def view(applicant_id: str, token: str) -> dict[str, Any]:
         "reason": record.reason,
         "wave": None,
         "card_number": None,
+        "tier": None if record.tier is None else int(record.tier),
         "nik": mask_nik(record.nik_last4),
         "regency_code": record.regency_code,
         "submitted_at": record.submitted_at.isoformat(),

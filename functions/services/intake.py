@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json
 
+from functions import clock
 from functions.domain.intake import IntakeMessage
 from functions.observability import logger, metrics
+from functions.services import email_codes
 from functions.settings import settings
 from functions.store import applicants
 
@@ -20,12 +21,19 @@ class IntakeRecord(SqsRecordModel):
 
 def store_intake_record(record: IntakeRecord) -> None:
     message = record.body
+    now = clock.now()
+    code, issued = email_codes.issue(message.applicant_id, now)
     result = applicants.store_registration(
         message,
         sealed=base64.b64decode(message.personal_data),
-        now=dt.datetime.now(dt.UTC),
+        code=issued,
+        now=now,
         counter_shards=settings().counter_shards,
     )
+    if result.outcome is applicants.Outcome.STORED:
+        email_codes.send(message.applicant_id, issued.code_id, code)
+    elif result.outcome is applicants.Outcome.ALREADY_STORED:
+        email_codes.resume_unsent(message.applicant_id, now)
     metrics.add_metric(name=f"Intake{result.outcome.name.title().replace('_', '')}", unit="Count", value=1)
     logger.info(
         "registration stored",

@@ -5,7 +5,6 @@ The answer (202) is given only once the message is on the queue; the queue and i
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import re
 import uuid
@@ -18,6 +17,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseIdempotencySerializer
 
+from functions import clock
 from functions.adapters import personal_data, queues
 from functions.domain.errors import Conflict, InvalidField, PayloadTooLarge, TooManyRequests, Unprocessable
 from functions.domain.intake import IntakeMessage, PersonalData, identity_keys
@@ -71,7 +71,7 @@ def _accept(form: RegistrationForm) -> dict[str, str]:
     token = personal_data.new_access_token(applicant_id)
     message = IntakeMessage(
         applicant_id=applicant_id,
-        submitted_at=dt.datetime.now(dt.UTC),
+        submitted_at=clock.now(),
         token_hash=personal_data.token_hash(token),
         nik_hash=hashes["nik"],
         email_hash=hashes["email"],

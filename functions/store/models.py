@@ -10,6 +10,7 @@ from pynamodb.attributes import (
     BooleanAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.connection import Connection
@@ -41,6 +42,19 @@ class ApplicantRecord(Model):
     submitted_at = UTCDateTimeAttribute()
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
+    # The current email code: a keyed hash only, its id, life and wrong tries; when codes were (re)sent.
+    email_code_id = UnicodeAttribute(null=True)
+    email_code_hash = UnicodeAttribute(null=True)
+    email_code_expires_at = UTCDateTimeAttribute(null=True)
+    email_code_wrong_tries = NumberAttribute(default=0)
+    email_code_issued_at = UTCDateTimeAttribute(null=True)
+    email_code_sent_at = UTCDateTimeAttribute(null=True)
+    email_code_resent_at = UnicodeSetAttribute(null=True)  # ISO timestamps of the last day's resends
+    email_verified_at = UTCDateTimeAttribute(null=True)
+    # The NIK check and the eligibility decision that follows it.
+    nik_checked_at = UTCDateTimeAttribute(null=True)
+    social_aid = BooleanAttribute(null=True)  # the registry's answer, which overrides the declared one
+    tier = NumberAttribute(null=True)
 
 
 class IdentityGuardRecord(Model):

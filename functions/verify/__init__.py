@@ -1,7 +1,41 @@
-"""Verify blueprint: email codes and NIK checks against the civil registry (built out by the verification issue)."""
+"""Verify blueprint: email codes, the NIK-check consumer (concurrency-capped for the registry), notifications."""
 
 from __future__ import annotations
 
-from chalice.app import Blueprint
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from chalice.app import Blueprint, SQSEvent
+
+from functions import web
+from functions.observability import tracer
+from functions.resources import NIK_CHECK_MAX_CONCURRENCY, NIK_CHECK_QUEUE, NOTIFICATIONS_QUEUE
+from functions.services import email_codes, nik_check, notifications
 
 verify = Blueprint(__name__)
+
+
+@verify.route("/verifications/email", methods=["POST"], content_types=["application/json"])
+@web.api_view
+def post_email_verification() -> Any:
+    return email_codes.verify(web.raw_body(verify.current_request))
+
+
+@verify.route("/verifications/email/resend", methods=["POST"], content_types=["application/json"])
+@web.api_view
+def post_email_code_resend() -> Any:
+    request = verify.current_request
+    return web.json_response(202, email_codes.resend(web.raw_body(request), web.bearer_token(request)))
+
+
+@verify.on_sqs_message(queue=NOTIFICATIONS_QUEUE, batch_size=10)
+@tracer.capture_method
+def notification_consumer(event: SQSEvent) -> PartialItemFailureResponse:
+    notifications.bind_invocation(web.event_context(event))
+    return web.process_batch(event, notifications.deliver_record, notifications.NotificationRecord)
+
+
+@verify.on_sqs_message(queue=NIK_CHECK_QUEUE, batch_size=5, maximum_concurrency=NIK_CHECK_MAX_CONCURRENCY)
+@tracer.capture_method
+def nik_check_consumer(event: SQSEvent) -> PartialItemFailureResponse:
+    return web.process_batch(event, nik_check.check_record, nik_check.NikCheckRecord)

@@ -11,16 +11,43 @@ import pytest
 import requests
 
 from devstack.population import Person
+from devstack.registry import write_csv
 from devstack.stack import EmbeddedStack
 
 
 class Api:
     """A small HTTP client for the stack's gateway, remembering every person the tests sent."""
 
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
+    def __init__(self, stack: EmbeddedStack) -> None:
+        self.stack = stack
+        self.base_url = stack.api_url
         self.http = requests.Session()
         self.people_used: list[Person] = []
+        self.registry_rows: dict[str, dict[str, Any]] = {}
+
+    def add_to_registry(self, rows: list[dict[str, Any]]) -> None:
+        """Adds people to the local civil registry's CSV (the tests share one registry)."""
+        self.registry_rows.update({row["nik"]: row for row in rows})
+        write_csv(self.stack.registry_csv, list(self.registry_rows.values()))
+
+    def post(self, path: str, body: dict[str, Any], token: str | None = None) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.http.post(f"{self.base_url}{path}", json=body, headers=headers, timeout=30)
+
+    def email_code(self, applicant_id: str, timeout_seconds: float = 60) -> str:
+        """The newest email code the outbox holds for this applicant, waiting for it to arrive."""
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            codes = [
+                m["code"]
+                for m in self.stack.outbox()
+                if m["applicant_id"] == applicant_id and m["kind"] == "email_code"
+            ]
+            if codes:
+                return str(codes[-1])
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no email code for {applicant_id}")
+            time.sleep(0.2)
 
     def register(self, person: Person, **headers: str) -> requests.Response:
         self.people_used.append(person)
@@ -51,7 +78,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
 
 @pytest.fixture(scope="session")
 def api(stack: EmbeddedStack) -> Api:
-    return Api(stack.api_url)
+    return Api(stack)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

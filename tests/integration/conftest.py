@@ -44,3 +44,38 @@ def queue_messages(queue_url: str, limit: int = 100) -> list[dict[str, Any]]:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         found.extend(batch)
     return found
+
+
+@pytest.fixture
+def registry_service(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The local civil registry, a real HTTP service on a free port, answering from a CSV in tmp_path."""
+    import threading
+
+    from devstack.processes import free_port
+    from devstack.registry import serve
+
+    port = free_port()
+    csv_path = tmp_path / "registry.csv"
+    server = serve(port, csv_path)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("PRAKERJA_REGISTRY_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("PRAKERJA_REGISTRY_TIMEOUT_SECONDS", "0.5")
+    monkeypatch.setenv("PRAKERJA_REGISTRY_RETRIES", "1")
+    monkeypatch.setenv("PRAKERJA_NOTIFIER", "outbox")
+    monkeypatch.setenv("PRAKERJA_OUTBOX", str(tmp_path / "outbox.jsonl"))
+    reset_app_state()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def run_consumers(*names: str, rounds: int = 50) -> None:
+    """Feeds the named SQS handlers their queues (as the local stack's pollers do) until the queues are empty."""
+    from devstack import poller
+
+    sources = {source.name: source for source in poller.sqs_event_sources()}
+    pollers = [poller.Poller(sources[name]) for name in names]
+    for _ in range(rounds):
+        if sum(p.poll_once(wait_seconds=0) for p in pollers) == 0:
+            return

@@ -1,0 +1,44 @@
+"""Request bodies: strict JSON parsing into pydantic models, and the first problem as the contract's error."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from functions.domain.errors import InvalidField
+
+Model = TypeVar("Model", bound=BaseModel)
+
+_PYDANTIC_CODES = {
+    "missing": ("MISSING_FIELD", "{field} is required"),
+    "extra_forbidden": ("UNKNOWN_FIELD", "{field} is not a field of this request"),
+    "string_type": ("WRONG_TYPE", "{field} must be a string"),
+    "bool_type": ("WRONG_TYPE", "{field} must be true or false"),
+    "literal_error": ("INVALID_VALUE", "{field} is not one of the allowed values"),
+    "enum": ("INVALID_VALUE", "{field} is not one of the allowed values"),
+    "model_type": ("INVALID_BODY", "the body must be a JSON object"),
+    "model_attributes_type": ("INVALID_BODY", "the body must be a JSON object"),
+    "json_invalid": ("INVALID_JSON", "the body is not valid JSON"),
+    "json_type": ("INVALID_JSON", "the body is not valid JSON"),
+}
+
+
+def first_problem(error: ValidationError) -> InvalidField:
+    """The first problem pydantic found, as our error, with the field it names and without the value."""
+    detail = error.errors(include_input=False, include_url=False)[0]
+    loc = detail.get("loc") or ()
+    field = str(loc[0]) if loc else (detail.get("ctx") or {}).get("field")
+    kind = detail["type"]
+    if kind in _PYDANTIC_CODES:
+        code, template = _PYDANTIC_CODES[kind]
+        return InvalidField(code, template.format(field=field or "body"), field)
+    return InvalidField(kind, str((detail.get("ctx") or {}).get("reason") or detail["msg"]), field)
+
+
+def parse_body(model: type[Model], body: bytes) -> Model:
+    """Validates a raw request body; raises `InvalidField` naming the first field at fault, never its value."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as error:
+        raise first_problem(error) from None

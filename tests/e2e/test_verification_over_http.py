@@ -1,0 +1,103 @@
+"""Verification on the local stack over HTTP: register, read the code from the outbox, verify, NIK check,
+eligibility, for a population that covers every outcome, with a registry outage in the middle."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import requests
+
+from devstack.population import Person, PopulationGenerator, registry_row
+from devstack.stack import EmbeddedStack
+from functions.resources import NIK_CHECK_MAX_CONCURRENCY
+from tests.e2e.conftest import Api
+
+FINAL = {"ELIGIBLE", "INELIGIBLE", "NIK_REJECTED"}
+
+
+def population() -> list[tuple[Person, dict[str, Any] | None, str, str | None]]:
+    """(person, their registry row or None, expected status, expected reason): every outcome, several times."""
+    people = PopulationGenerator(seed=303)
+    cases: list[tuple[Person, dict[str, Any] | None, str, str | None]] = []
+    for _ in range(4):
+        for employment, aid in (
+            ("laid_off", False),
+            ("micro_business", True),
+            ("job_seeker", False),
+            ("employed", True),
+        ):
+            person = people.person(employment_status=employment, receives_social_aid=aid)
+            cases.append((person, registry_row(person), "ELIGIBLE", None))
+        unknown = people.person()
+        cases.append((unknown, None, "NIK_REJECTED", "NOT_FOUND"))
+        renamed = people.person()
+        cases.append((renamed, registry_row(renamed, full_name="Nama Lain Sekali"), "NIK_REJECTED", "MISMATCH"))
+        older = people.person()
+        cases.append((older, registry_row(older, birth_date="1961-01-01"), "NIK_REJECTED", "MISMATCH"))
+        for occupation in ("ASN", "TNI", "VILLAGE_HEAD", "BUMN_COMMISSIONER"):
+            barred = people.person()
+            cases.append((barred, registry_row(barred, occupation=occupation), "INELIGIBLE", "BARRED_OCCUPATION"))
+        young = people.person(birth_date=people.birth_date(16, 17))
+        cases.append((young, registry_row(young), "INELIGIBLE", "AGE"))
+        old = people.person(birth_date=people.birth_date(66, 70))
+        cases.append((old, registry_row(old), "INELIGIBLE", "AGE"))
+        student = people.person()
+        cases.append((student, registry_row(student, student=True), "INELIGIBLE", "STUDENT"))
+        past = people.person()
+        cases.append((past, registry_row(past, past_recipient=True), "INELIGIBLE", "PAST_RECIPIENT"))
+    return cases
+
+
+def register_and_verify(api: Api, person: Person) -> dict[str, Any]:
+    answer = api.register(person)
+    assert answer.status_code == 202, answer.text
+    applicant: dict[str, Any] = answer.json()
+    code = api.email_code(applicant["applicant_id"])
+    verified = api.post("/verifications/email", {"applicant_id": applicant["applicant_id"], "code": code})
+    assert (verified.status_code, verified.json()["status"]) == (200, "EMAIL_VERIFIED"), verified.text
+    return applicant
+
+
+def test_every_outcome_is_reached_and_an_outage_loses_nobody(api: Api, stack: EmbeddedStack) -> None:
+    cases = population()
+    api.add_to_registry([row for _, row, _, _ in cases if row is not None])
+    stack.registry_control(latency_ms=20, mode="up", reset_stats=True)
+    half = len(cases) // 2
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        first = list(pool.map(lambda case: register_and_verify(api, case[0]), cases[:half]))
+        # The civil registry goes down for several seconds while checks are queued and in flight
+        stack.registry_control(mode="down")
+        second = list(pool.map(lambda case: register_and_verify(api, case[0]), cases[half:]))
+        time.sleep(4)
+        stack.registry_control(mode="up")
+        finals = list(
+            pool.map(
+                lambda a: api.wait_for_status(a["applicant_id"], a["access_token"], FINAL, timeout_seconds=180),
+                first + second,
+            )
+        )
+    got = [(f["status"], f["reason"]) for f in finals]
+    expected = [(status, reason) for _, _, status, reason in cases]
+    assert got == expected
+    # the applicants were told, and the registry never saw more checks at once than the cap
+    told = {m["applicant_id"]: m for m in stack.outbox() if m["kind"] == "nik_result"}
+    assert all(
+        (told[f["applicant_id"]]["status"], told[f["applicant_id"]]["reason"]) == (f["status"], f["reason"])
+        for f in finals
+    )
+    stats = requests.get(f"{stack.registry_url}/_stats", timeout=5).json()
+    assert 1 <= stats["max_in_flight"] <= NIK_CHECK_MAX_CONCURRENCY
+    for name in ("prakerja-nik-checks-dlq", "prakerja-notifications-dlq", "prakerja-intake-dlq"):
+        assert stack.queue_depth(name) == {"visible": 0, "in_flight": 0}
+
+
+def test_eligible_applicants_see_their_tier(api: Api) -> None:
+    person = PopulationGenerator(seed=304).person(employment_status="furloughed", receives_social_aid=False)
+    api.add_to_registry(
+        [registry_row(person, social_aid=True)]
+    )  # the registry knows of aid the applicant did not declare
+    applicant = register_and_verify(api, person)
+    final = api.wait_for_status(applicant["applicant_id"], applicant["access_token"], FINAL)
+    assert (final["status"], final["tier"]) == ("ELIGIBLE", 2)

@@ -1,0 +1,279 @@
+"""Email codes and the NIK check on moto, with the local civil registry as a real HTTP service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from chalice.test import Client
+
+from devstack.population import Person, PopulationGenerator, registry_row
+from devstack.registry import RegistryServer, write_csv
+from functions import clock
+from functions.app import app
+from functions.settings import settings
+from functions.store import applicants
+from ops.redrive import redrive
+from tests.integration.conftest import run_consumers
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def client(aws: Any, registry_service: RegistryServer) -> Iterator[Any]:
+    with Client(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def people() -> PopulationGenerator:
+    return PopulationGenerator(seed=33)
+
+
+class FrozenClock:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
+        monkeypatch.setattr(clock, "now", lambda: self.now)
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+@pytest.fixture
+def frozen(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
+    return FrozenClock(monkeypatch)
+
+
+def outbox() -> list[dict[str, Any]]:
+    path = Path(settings().outbox_path)
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def codes_for(applicant_id: str) -> list[str]:
+    return [m["code"] for m in outbox() if m["applicant_id"] == applicant_id and m["kind"] == "email_code"]
+
+
+def register(client: Any, person: Person) -> dict[str, Any]:
+    answer = client.http.post("/registrations", headers=JSON, body=json.dumps(person.registration()))
+    assert answer.status_code == 202
+    run_consumers("intake_consumer", "notification_consumer")
+    return dict(answer.json_body)
+
+
+def verify(client: Any, applicant_id: str, code: str) -> Any:
+    return client.http.post(
+        "/verifications/email", headers=JSON, body=json.dumps({"applicant_id": applicant_id, "code": code})
+    )
+
+
+def resend(client: Any, applicant: dict[str, Any]) -> Any:
+    return client.http.post(
+        "/verifications/email/resend",
+        headers={**JSON, "Authorization": f"Bearer {applicant['access_token']}"},
+        body=json.dumps({"applicant_id": applicant["applicant_id"]}),
+    )
+
+
+def wrong(code: str) -> str:
+    return f"{(int(code) + 1) % 10**6:06d}"
+
+
+def test_a_registered_applicant_is_sent_a_code_and_verifies_with_it(client: Any, people: PopulationGenerator) -> None:
+    person = people.person()
+    applicant = register(client, person)
+    (message,) = [m for m in outbox() if m["applicant_id"] == applicant["applicant_id"]]
+    assert (message["kind"], message["channel"], message["to"]) == ("email_code", "email", person.email)
+    assert len(message["code"]) == 6
+    answer = verify(client, applicant["applicant_id"], message["code"])
+    assert (answer.status_code, answer.json_body["status"]) == (200, "EMAIL_VERIFIED")
+    stored = applicants.find(applicant["applicant_id"])
+    assert stored is not None and stored.email_code_hash and message["code"] not in stored.email_code_hash
+
+
+def test_five_wrong_codes_are_400_the_sixth_is_429_and_locks(client: Any, people: PopulationGenerator) -> None:
+    applicant = register(client, people.person())
+    (code,) = codes_for(applicant["applicant_id"])
+    answers = [verify(client, applicant["applicant_id"], wrong(code)) for _ in range(6)]
+    assert [a.status_code for a in answers] == [400] * 5 + [429]
+    assert answers[0].json_body["error"] == {
+        "code": "INVALID_CODE",
+        "message": "the code is not right",
+        "field": "code",
+    }
+    assert answers[5].json_body["error"]["code"] == "CODE_LOCKED"
+    assert int(answers[5].headers["Retry-After"]) >= 1
+    locked = verify(client, applicant["applicant_id"], code)
+    assert locked.status_code == 429
+
+
+def test_an_unknown_applicant_gets_the_same_answer_as_a_wrong_code(client: Any, people: PopulationGenerator) -> None:
+    applicant = register(client, people.person())
+    (code,) = codes_for(applicant["applicant_id"])
+    known = verify(client, applicant["applicant_id"], wrong(code))
+    unknown = verify(client, "f" * 32, code)
+    assert (known.status_code, known.json_body) == (unknown.status_code, unknown.json_body)
+
+
+def test_a_code_expires_after_24_hours(client: Any, people: PopulationGenerator, frozen: FrozenClock) -> None:
+    applicant = register(client, people.person())
+    (code,) = codes_for(applicant["applicant_id"])
+    frozen.advance(hours=24, seconds=1)
+    answer = verify(client, applicant["applicant_id"], code)
+    assert (answer.status_code, answer.json_body["error"]["code"]) == (400, "CODE_EXPIRED")
+
+
+def test_resend_once_a_minute_five_times_a_day(client: Any, people: PopulationGenerator, frozen: FrozenClock) -> None:
+    applicant = register(client, people.person())
+    (first,) = codes_for(applicant["applicant_id"])
+    too_soon = resend(client, applicant)
+    assert too_soon.status_code == 429 and too_soon.json_body["error"]["code"] == "RESEND_LIMIT"
+    assert 1 <= int(too_soon.headers["Retry-After"]) <= 60
+    for _ in range(5):
+        frozen.advance(seconds=61)
+        assert resend(client, applicant).status_code == 202
+        run_consumers("notification_consumer")
+    frozen.advance(seconds=61)
+    sixth = resend(client, applicant)
+    assert sixth.status_code == 429
+    assert int(sixth.headers["Retry-After"]) > 3600  # the day's five are used up
+    codes = codes_for(applicant["applicant_id"])
+    assert len(codes) == 6
+    # only the newest code works
+    if first != codes[-1]:
+        assert verify(client, applicant["applicant_id"], first).status_code == 400
+    assert verify(client, applicant["applicant_id"], codes[-1]).status_code == 200
+
+
+def test_resend_needs_the_applicants_own_token(client: Any, people: PopulationGenerator) -> None:
+    applicant = register(client, people.person())
+    other = register(client, people.person())
+    forged = {**applicant, "access_token": other["access_token"]}
+    assert resend(client, forged).status_code == 401
+
+
+def test_a_notification_delivered_twice_is_sent_once(client: Any, people: PopulationGenerator) -> None:
+    applicant = register(client, people.person())
+    (code,) = codes_for(applicant["applicant_id"])
+    from functions.services.notifications import email_code_request, queue
+
+    stored = applicants.find(applicant["applicant_id"])
+    assert stored is not None and stored.email_code_id
+    request = email_code_request(applicant["applicant_id"], stored.email_code_id, code)
+    queue([request, request])
+    run_consumers("notification_consumer")
+    assert codes_for(applicant["applicant_id"]) == [code]
+
+
+# --- the NIK check ---------------------------------------------------------------------------------------------
+
+
+def verified_applicant(client: Any, person: Person) -> dict[str, Any]:
+    applicant = register(client, person)
+    (code,) = codes_for(applicant["applicant_id"])
+    assert verify(client, applicant["applicant_id"], code).status_code == 200
+    return applicant
+
+
+def status_of(applicant: dict[str, Any]) -> tuple[str, str | None]:
+    stored = applicants.find(applicant["applicant_id"])
+    assert stored is not None
+    return stored.status, stored.reason
+
+
+@pytest.mark.parametrize(
+    ("registry_changes", "status", "reason"),
+    [
+        ({}, "ELIGIBLE", None),
+        ({"full_name": "Someone Else"}, "NIK_REJECTED", "MISMATCH"),
+        ({"birth_date": "1970-01-01"}, "NIK_REJECTED", "MISMATCH"),
+        (None, "NIK_REJECTED", "NOT_FOUND"),
+        ({"occupation": "POLRI"}, "INELIGIBLE", "BARRED_OCCUPATION"),
+        ({"student": True}, "INELIGIBLE", "STUDENT"),
+        ({"past_recipient": True}, "INELIGIBLE", "PAST_RECIPIENT"),
+    ],
+)
+def test_the_nik_check_decides_and_tells_the_applicant(
+    client: Any,
+    people: PopulationGenerator,
+    registry_service: RegistryServer,
+    registry_changes: dict[str, Any] | None,
+    status: str,
+    reason: str | None,
+) -> None:
+    person = people.person()
+    write_csv(
+        registry_service.registry.csv_path,
+        [] if registry_changes is None else [registry_row(person, **registry_changes)],
+    )
+    applicant = verified_applicant(client, person)
+    run_consumers("nik_check_consumer", "notification_consumer")
+    assert status_of(applicant) == (status, reason)
+    (told,) = [m for m in outbox() if m["applicant_id"] == applicant["applicant_id"] and m["kind"] == "nik_result"]
+    assert (told["status"], told["reason"]) == (status, reason)
+
+
+@pytest.mark.parametrize("fault", ["hang", "error", "down", "unreachable"])
+def test_a_failing_registry_loses_no_applicant_and_the_dlq_redrives(
+    client: Any,
+    people: PopulationGenerator,
+    registry_service: RegistryServer,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str,
+) -> None:
+    from devstack import poller
+    from tests.helpers import reset_app_state
+
+    monkeypatch.setattr(poller, "RETRY_DELAY_SECONDS", 0)
+    person = people.person()
+    write_csv(registry_service.registry.csv_path, [registry_row(person)])
+    applicant = verified_applicant(client, person)
+    # Given a registry that hangs, errors, drops connections, or is not there at all
+    if fault == "unreachable":
+        monkeypatch.setenv("PRAKERJA_REGISTRY_URL", "http://127.0.0.1:9")
+        reset_app_state()
+    else:
+        registry_service.registry.mode = fault
+    before = registry_service.registry.requests
+    # When the consumer keeps trying until SQS gives up
+    run_consumers("nik_check_consumer", rounds=10)
+    # Then the applicant is untouched, the check waits in the DLQ, and each delivery tried a bounded number of times
+    assert status_of(applicant) == ("EMAIL_VERIFIED", None)
+    sqs = boto3.client("sqs")
+    dlq = sqs.get_queue_url(QueueName="prakerja-nik-checks-dlq")["QueueUrl"]
+    depth = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert depth["ApproximateNumberOfMessages"] == "1"
+    attempts = registry_service.registry.requests - before
+    assert attempts <= 5 * (settings().registry_retries + 1)
+    # And once the registry is back, the documented redrive finishes the job
+    registry_service.registry.mode = "up"
+    monkeypatch.setenv("PRAKERJA_REGISTRY_URL", f"http://127.0.0.1:{registry_service.server_address[1]}")
+    reset_app_state()
+    assert redrive(sqs, "prakerja-nik-checks") == 1
+    run_consumers("nik_check_consumer")
+    assert status_of(applicant) == ("ELIGIBLE", None)
+
+
+def test_the_circuit_opens_after_repeated_failures(
+    client: Any, people: PopulationGenerator, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.adapters.civil_registry import HttpCivilRegistry, RegistryUnavailable
+
+    client_under_test = HttpCivilRegistry(
+        f"http://127.0.0.1:{registry_service.server_address[1]}",
+        timeout_seconds=0.5,
+        retries=0,
+        requests_per_second=1000,
+        breaker_failures=3,
+        breaker_reset_seconds=60,
+    )
+    registry_service.registry.mode = "error"
+    before = registry_service.registry.requests
+    for _ in range(10):
+        with pytest.raises(RegistryUnavailable):
+            client_under_test.lookup("3171015708950001")
+    assert registry_service.registry.requests - before == 3  # then the breaker stops calling
