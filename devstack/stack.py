@@ -6,6 +6,7 @@ another endpoint (LocalStack, AWS) is `AWS_ENDPOINT_URL` and the usual AWS varia
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -31,6 +32,7 @@ class EmbeddedStack:
         *,
         gateway_workers: int = 4,
         settings: dict[str, str] | None = None,
+        clock_speed: float = 0.0,
     ) -> None:
         self.workdir = workdir.resolve()
         self.log_dir = self.workdir / "logs"
@@ -42,6 +44,8 @@ class EmbeddedStack:
         self.api_url = ""
         self.aws_endpoint = ""
         self.registry_url = ""
+        self.scheduler_url = ""
+        self.clock_speed = clock_speed
         self.registry_csv = self.workdir / "registry.csv"
         self.outbox_path = self.workdir / "outbox.jsonl"
 
@@ -57,6 +61,7 @@ class EmbeddedStack:
             self._start_gateway()
             for source in sqs_event_sources():
                 self.pollers[source.name] = [self._start_poller(source, i) for i in range(source.maximum_concurrency)]
+            self._start_scheduler()
         except BaseException:
             self.stop()
             raise
@@ -140,6 +145,14 @@ class EmbeddedStack:
         self.api_url = f"http://{LOOPBACK}:{port}"
         wait_for_http(f"{self.api_url}/", gateway)
 
+    def _start_scheduler(self) -> None:
+        port = free_port()
+        args = ["-m", "devstack.scheduler", "--port", str(port), "--tick-on-start", "--speed", str(self.clock_speed)]
+        scheduler = start_python("scheduler", args, self.env, self.log_dir, cwd=provision.ROOT)
+        self.children.append(scheduler)
+        self.scheduler_url = f"http://{LOOPBACK}:{port}"
+        wait_for_http(f"{self.scheduler_url}/clock", scheduler)
+
     def _start_poller(self, source: EventSource, index: int) -> Child:
         child = start_python(
             f"poller-{source.name}-{index}",
@@ -179,15 +192,16 @@ class EmbeddedStack:
 
     def registry_control(self, **settings: Any) -> dict[str, Any]:
         """Makes the local registry slow (`latency_ms`), `down`, `error`ing, `hang`ing or `up` again."""
-        request = urllib.request.Request(  # noqa: S310 - our loopback registry
-            f"{self.registry_url}/_control",
-            data=json.dumps(settings).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-            stats: dict[str, Any] = json.loads(answer.read())
-            return stats
+        return _post_json(f"{self.registry_url}/_control", settings)
+
+    def advance_clock(self, to: dt.datetime) -> list[dict[str, Any]]:
+        """Moves the scheduler's clock to `to`, firing every schedule due on the way; returns the firings."""
+        fired: list[dict[str, Any]] = _post_json(f"{self.scheduler_url}/advance", {"to": to.isoformat()}, 600)["fired"]
+        return fired
+
+    def clock(self) -> dt.datetime:
+        with urllib.request.urlopen(f"{self.scheduler_url}/clock", timeout=10) as answer:  # noqa: S310 - loopback
+            return dt.datetime.fromisoformat(json.loads(answer.read())["now"])
 
     def outbox(self) -> list[dict[str, Any]]:
         if not self.outbox_path.exists():
@@ -197,6 +211,15 @@ class EmbeddedStack:
     def apply_environment(self) -> None:
         """Points this process (a test, a tool) at the stack, as the functions are."""
         os.environ.update(self.env)
+
+
+def _post_json(url: str, body: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
+    request = urllib.request.Request(  # noqa: S310 - loopback services the stack started
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
+        document: dict[str, Any] = json.loads(answer.read())
+        return document
 
 
 def _session_credentials() -> dict[str, str]:

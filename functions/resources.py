@@ -11,3 +11,7 @@ NIK_CHECK_QUEUE = "prakerja-nik-checks"
 # How many NIK-check consumers may run at once (Lambda's maximum concurrency for the event source, 2-1000):
 # together with the requests-per-second ceiling this is what protects the civil registry.
 NIK_CHECK_MAX_CONCURRENCY = 4
+PUBLISH_QUEUE = "prakerja-publish"
+
+# Publication fans a wave's ranked list out in chunks; this many consumers work through them at once.
+PUBLISH_MAX_CONCURRENCY = 4

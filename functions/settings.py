@@ -52,6 +52,15 @@ def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+def _env_quotas(name: str) -> tuple[tuple[str, int], ...]:
+    """'31:1000,32:2500' -> (("31", 1000), ("32", 2500)): province code and the most selected per wave."""
+    quotas = []
+    for item in _env_list(name, ()):
+        province, _, quota = item.partition(":")
+        quotas.append((province.strip(), int(quota)))
+    return tuple(quotas)
+
+
 @dataclass(frozen=True)
 class Settings:
     region: str
@@ -62,6 +71,12 @@ class Settings:
     counters_table: str
     keyring_table: str
     idempotency_table: str
+    waves_table: str
+    wave_members_table: str
+    families_table: str
+    results_bucket: str
+    publish_queue_url: str
+    draw_seed_key_id: str
     intake_queue_url: str
     notifications_queue_url: str
     nik_check_queue_url: str
@@ -88,6 +103,19 @@ class Settings:
     max_age: int
     barred_occupations: tuple[str, ...]
     priority_employment: tuple[str, ...]
+    # Waves and the draw.
+    wave_close: str  # weekday and time in WIB, e.g. "THU 16:00"
+    wave_publish: str
+    wave_quota: int
+    kk_cap: int
+    province_quotas: tuple[tuple[str, int], ...]
+    publish_chunk_size: int
+    # A public randomness beacon (drand's HTTP API), off when empty.
+    beacon_url: str
+    beacon_genesis_time: int
+    beacon_period_seconds: int
+    # Admin credentials: signed tokens, this long-lived at most.
+    admin_token_max_hours: int
     # Shards for the funnel counters: spreads the counter writes of a burst over several items.
     counter_shards: int
     # The API sheds load (429) rather than wait longer than this on the intake queue.
@@ -105,6 +133,13 @@ class Settings:
             counters_table=_env("PRAKERJA_COUNTERS_TABLE", "prakerja-counters"),
             keyring_table=_env("PRAKERJA_KEYRING_TABLE", "prakerja-keyring"),
             idempotency_table=_env("PRAKERJA_IDEMPOTENCY_TABLE", "prakerja-idempotency"),
+            waves_table=_env("PRAKERJA_WAVES_TABLE", "prakerja-waves"),
+            wave_members_table=_env("PRAKERJA_WAVE_MEMBERS_TABLE", "prakerja-wave-members"),
+            families_table=_env("PRAKERJA_FAMILIES_TABLE", "prakerja-families"),
+            results_bucket=_env("PRAKERJA_RESULTS_BUCKET", "prakerja-results"),
+            publish_queue_url=_env("PRAKERJA_PUBLISH_QUEUE_URL"),
+            draw_seed_key_id=_env("PRAKERJA_DRAW_SEED_KEY_ID")
+            or _env("PRAKERJA_PERSONAL_DATA_KEY_ID", "alias/prakerja-personal-data"),
             intake_queue_url=_env("PRAKERJA_INTAKE_QUEUE_URL"),
             notifications_queue_url=_env("PRAKERJA_NOTIFICATIONS_QUEUE_URL"),
             nik_check_queue_url=_env("PRAKERJA_NIK_CHECK_QUEUE_URL"),
@@ -126,6 +161,16 @@ class Settings:
             max_age=_env_int("PRAKERJA_MAX_AGE", 64),
             barred_occupations=_env_list("PRAKERJA_BARRED_OCCUPATIONS", BARRED_OCCUPATIONS),
             priority_employment=_env_list("PRAKERJA_PRIORITY_EMPLOYMENT", PRIORITY_EMPLOYMENT),
+            wave_close=_env("PRAKERJA_WAVE_CLOSE", "THU 16:00"),
+            wave_publish=_env("PRAKERJA_WAVE_PUBLISH", "FRI 10:00"),
+            wave_quota=_env_int("PRAKERJA_WAVE_QUOTA", 164_000),
+            kk_cap=_env_int("PRAKERJA_KK_CAP", 2),
+            province_quotas=_env_quotas("PRAKERJA_PROVINCE_QUOTAS"),
+            publish_chunk_size=_env_int("PRAKERJA_PUBLISH_CHUNK_SIZE", 500),
+            beacon_url=_env("PRAKERJA_BEACON_URL"),
+            beacon_genesis_time=_env_int("PRAKERJA_BEACON_GENESIS_TIME", 1595431050),
+            beacon_period_seconds=_env_int("PRAKERJA_BEACON_PERIOD_SECONDS", 30),
+            admin_token_max_hours=_env_int("PRAKERJA_ADMIN_TOKEN_MAX_HOURS", 12),
             counter_shards=_env_int("PRAKERJA_COUNTER_SHARDS", 16),
             intake_send_timeout_seconds=float(_env("PRAKERJA_INTAKE_SEND_TIMEOUT_SECONDS", "3")),
             retry_after_seconds=_env_int("PRAKERJA_RETRY_AFTER_SECONDS", 5),

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from chalice.app import Request, Response, SQSEvent
 
-from functions.domain.errors import NotAuthorised, Refusal, TooManyRequests
+from functions.domain.errors import InvalidField, NotAuthorised, Refusal, TooManyRequests
 from functions.observability import logger
 
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -69,6 +69,12 @@ def process_batch(
         processor=BatchProcessor(event_type=EventType.SQS, model=model),
         context=event_context(event),
     )
+
+
+def wave_number(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 9999:
+        raise InvalidField("INVALID_WAVE_NUMBER", "the wave number must be a whole number from 1", "number")
+    return int(text)
 
 
 def raw_body(request: Request) -> bytes:

@@ -1,5 +1,7 @@
-"""`python -m ops redrive-dlq QUEUE`: operator commands. They use the usual AWS variables (AWS_ENDPOINT_URL for
-LocalStack or the local stack's moto)."""
+"""Operator commands: `python -m ops redrive-dlq QUEUE`, `python -m ops admin-token --subject NAME`.
+
+They use the usual AWS variables (AWS_ENDPOINT_URL for LocalStack or the local stack's moto) and, for the admin
+token, the deployment's PRAKERJA_* variables (the keyring table and the KMS key)."""
 
 from __future__ import annotations
 
@@ -15,10 +17,17 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     redrive_parser = commands.add_parser("redrive-dlq", help="move a queue's dead letters back to it")
     redrive_parser.add_argument("queue", help="the source queue, e.g. prakerja-nik-checks (its DLQ is <queue>-dlq)")
+    token_parser = commands.add_parser("admin-token", help="mint a short-lived admin token (needs the PRAKERJA_* env)")
+    token_parser.add_argument("--subject", required=True, help="who the token is for, e.g. ops@kemnaker.go.id")
+    token_parser.add_argument("--hours", type=float, default=1.0)
     args = parser.parse_args()
     if args.command == "redrive-dlq":
         moved = redrive(boto3.client("sqs"), args.queue)
         print(f"moved {moved} messages from {args.queue}-dlq back to {args.queue}")
+    elif args.command == "admin-token":
+        from functions.services import admin
+
+        print(admin.mint(args.subject, args.hours))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ class NikCheckRequest(BaseModel):
 
 
 class ApplicantIdRequest(BaseModel):
-    """`POST /verifications/email/resend` body."""
+    """`POST /verifications/email/resend` and `POST /waves/{number}/applicants` bodies."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -42,3 +42,14 @@ class EmailCodeRequest(BaseModel):
 
     applicant_id: str
     code: str
+
+
+class PublishChunk(BaseModel):
+    """A slice of a wave's ranked list to publish: each entry an applicant id and its card, or None when the
+    applicant was not selected (and is carried into the next wave)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wave: int
+    chunk: int
+    entries: list[tuple[str, str | None]]

@@ -35,3 +35,19 @@ def nik_result(status: str, reason: str | None) -> Notice:
         )
     explanation = _REASONS.get(reason or "", "Data Anda tidak dapat diverifikasi.")
     return Notice("Hasil verifikasi NIK", f"Mohon maaf, pendaftaran Anda tidak dapat dilanjutkan. {explanation}")
+
+
+def acceptance(wave: int, card_number: str) -> Notice:
+    return Notice(
+        f"Selamat! Anda diterima di Kartu Prakerja gelombang {wave}",
+        f"Selamat, Anda lolos seleksi gelombang {wave}. Nomor Kartu Prakerja Anda: {card_number}. "
+        "Masuk ke akun Anda untuk memilih pelatihan.",
+    )
+
+
+def not_selected(wave: int) -> Notice:
+    return Notice(
+        f"Hasil seleksi gelombang {wave}",
+        f"Anda belum lolos seleksi gelombang {wave}. Anda otomatis diikutkan pada gelombang {wave + 1} "
+        "tanpa perlu mendaftar ulang.",
+    )

@@ -1,7 +1,97 @@
-"""Select blueprint: waves, the draw and its publication (built out by the waves issue)."""
+"""Select blueprint: waves, joining, the weekly schedules, the draw's publication, results and admin routes."""
 
 from __future__ import annotations
 
-from chalice.app import Blueprint
+import datetime as dt
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from chalice.app import AuthRequest, AuthResponse, Blueprint, CloudWatchEvent, Cron, SQSEvent
+
+from functions import web
+from functions.domain.waves import WaveCalendar
+from functions.observability import tracer
+from functions.resources import PUBLISH_MAX_CONCURRENCY, PUBLISH_QUEUE
+from functions.services import admin, stats, waves
 
 select = Blueprint(__name__)
+
+# EventBridge crons are UTC; these are derived from the regulation's WIB calendar (Thursday 16:00 close, Friday
+# 10:00 publish) when Chalice packages the app. The handlers read the configured calendar at run time and do
+# whatever is due, so an hourly tick catches up anything missed.
+_CLOSE_MINUTE, _CLOSE_HOUR, _CLOSE_DAY = WaveCalendar.regulation_default().close.cron_utc()
+_PUBLISH_MINUTE, _PUBLISH_HOUR, _PUBLISH_DAY = WaveCalendar.regulation_default().publish.cron_utc()
+
+
+@select.authorizer()
+def admin_authorizer(auth_request: AuthRequest) -> AuthResponse:
+    subject = admin.subject_of(auth_request.token or "")
+    if subject is None:
+        return AuthResponse(routes=[], principal_id="anonymous")
+    return AuthResponse(routes=["*"], principal_id=subject)
+
+
+@select.route("/waves/current", methods=["GET"])
+@web.api_view
+def get_current_wave() -> Any:
+    return waves.current()
+
+
+@select.route("/waves/{number}/applicants", methods=["POST"], content_types=["application/json"])
+@web.api_view
+def post_wave_applicant(number: str) -> Any:
+    request = select.current_request
+    answer = waves.join(web.wave_number(number), web.raw_body(request), web.bearer_token(request))
+    return web.json_response(201, answer)
+
+
+@select.route("/waves/{number}/results", methods=["GET"])
+@web.api_view
+def get_wave_results(number: str) -> Any:
+    return waves.published_results(web.wave_number(number))
+
+
+@select.route("/admin/stats", methods=["GET"], authorizer=admin_authorizer)
+@web.api_view
+def get_admin_stats() -> Any:
+    return stats.funnel()
+
+
+@select.route("/admin/waves/{number}/close", methods=["POST"], authorizer=admin_authorizer)
+@web.api_view
+def post_admin_close(number: str) -> Any:
+    return waves.admin_close(web.wave_number(number))
+
+
+@select.route("/admin/waves/{number}/publish", methods=["POST"], authorizer=admin_authorizer)
+@web.api_view
+def post_admin_publish(number: str) -> Any:
+    return web.json_response(202, waves.admin_publish(web.wave_number(number)))
+
+
+def _due(event: CloudWatchEvent) -> list[str]:
+    return waves.advance(dt.datetime.fromisoformat(event.time.replace("Z", "+00:00")))
+
+
+@select.schedule(Cron(_CLOSE_MINUTE, _CLOSE_HOUR, "?", "*", _CLOSE_DAY, "*"))
+@tracer.capture_method
+def close_due_waves(event: CloudWatchEvent) -> list[str]:
+    return _due(event)
+
+
+@select.schedule(Cron(_PUBLISH_MINUTE, _PUBLISH_HOUR, "?", "*", _PUBLISH_DAY, "*"))
+@tracer.capture_method
+def publish_due_waves(event: CloudWatchEvent) -> list[str]:
+    return _due(event)
+
+
+@select.schedule("rate(1 hour)")
+@tracer.capture_method
+def catch_up_waves(event: CloudWatchEvent) -> list[str]:
+    return _due(event)
+
+
+@select.on_sqs_message(queue=PUBLISH_QUEUE, batch_size=1, maximum_concurrency=PUBLISH_MAX_CONCURRENCY)
+@tracer.capture_method
+def publish_consumer(event: SQSEvent) -> PartialItemFailureResponse:
+    return web.process_batch(event, waves.apply_chunk, waves.PublishRecord)

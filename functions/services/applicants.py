@@ -9,7 +9,8 @@ from functions.adapters import personal_data
 from functions.domain.errors import NotAuthorised
 from functions.domain.identity import mask_nik
 from functions.domain.lifecycle import Status
-from functions.store import applicants
+from functions.domain.waves import WaveState
+from functions.store import applicants, waves
 from functions.store.models import ApplicantRecord
 
 _APPLICANT_ID_SHAPE = re.compile(r"[0-9a-f]{32}")
@@ -32,16 +33,28 @@ def authorised_record(applicant_id: str, token: str) -> ApplicantRecord | None:
     raise NotAuthorised()
 
 
+def shown_status(record: ApplicantRecord) -> str:
+    """A member of a closed wave is PROCESSING until its wave publishes (derived, so closing a wave of
+    millions writes nothing to their records)."""
+    if record.status == Status.JOINED.value and record.wave is not None:
+        wave = waves.find(int(record.wave))
+        if wave is not None and wave.state != WaveState.OPEN.value:
+            return Status.PROCESSING.value
+    return str(record.status)
+
+
 def view(applicant_id: str, token: str) -> dict[str, Any]:
     record = authorised_record(applicant_id, token)
     if record is None:
         return {"applicant_id": applicant_id, "status": Status.PENDING.value, "reason": None}
     return {
         "applicant_id": record.applicant_id,
-        "status": record.status,
+        "status": shown_status(record),
         "reason": record.reason,
-        "wave": None,
-        "card_number": None,
+        "wave": None if record.wave is None else int(record.wave),
+        "card_number": record.card_number,
+        "previous_wave": None if record.previous_wave is None else int(record.previous_wave),
+        "previous_result": record.previous_result,
         "tier": None if record.tier is None else int(record.tier),
         "nik": mask_nik(record.nik_last4),
         "regency_code": record.regency_code,

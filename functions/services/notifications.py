@@ -41,6 +41,22 @@ def nik_result_request(applicant_id: str, status: str, reason: str | None) -> No
     )
 
 
+def acceptance_request(applicant_id: str, wave: int, card_number: str) -> NotificationRequest:
+    return NotificationRequest(
+        notification_id=f"acceptance:{applicant_id}:{wave}",
+        kind="acceptance",
+        applicant_id=applicant_id,
+        wave=wave,
+        card_number=card_number,
+    )
+
+
+def not_selected_request(applicant_id: str, wave: int) -> NotificationRequest:
+    return NotificationRequest(
+        notification_id=f"not_selected:{applicant_id}:{wave}", kind="not_selected", applicant_id=applicant_id, wave=wave
+    )
+
+
 def queue(requests: Sequence[NotificationRequest]) -> None:
     queues.send_all(settings().notifications_queue_url, [request.model_dump_json() for request in requests])
 
@@ -84,6 +100,7 @@ def _deliver(request: dict[str, Any]) -> dict[str, str]:
         return {"delivered": "stale"}
     person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
     details: dict[str, Any]
+    channels = ["email"]
     if wanted.kind == "email_code":
         code = personal_data.open_text(wanted.sealed_code or "", applicant.applicant_id)
         notice = notices.email_code(code, settings().email_code_ttl_seconds // 3600)
@@ -91,19 +108,27 @@ def _deliver(request: dict[str, Any]) -> dict[str, str]:
     elif wanted.kind == "nik_result":
         notice = notices.nik_result(wanted.status or "", wanted.reason)
         details = {"status": wanted.status, "reason": wanted.reason}
+    elif wanted.kind == "acceptance":
+        notice = notices.acceptance(wanted.wave or 0, wanted.card_number or "")
+        details = {"wave": wanted.wave, "card_number": wanted.card_number}
+        channels = ["email", "sms"]  # the card number matters enough to reach the phone too
+    elif wanted.kind == "not_selected":
+        notice = notices.not_selected(wanted.wave or 0)
+        details = {"wave": wanted.wave, "next_wave": (wanted.wave or 0) + 1}
     else:
         raise ValueError(f"unknown notification kind {wanted.kind}")
-    deliver(
-        Notification(
-            to=person["email"],
-            channel="email",
-            kind=wanted.kind,
-            applicant_id=applicant.applicant_id,
-            subject=notice.subject,
-            text=notice.text,
-            details=details,
+    for channel in channels:
+        deliver(
+            Notification(
+                to=person["email"] if channel == "email" else person["phone"],
+                channel=channel,
+                kind=wanted.kind,
+                applicant_id=applicant.applicant_id,
+                subject=notice.subject,
+                text=notice.text,
+                details=details,
+            )
         )
-    )
     if wanted.kind == "email_code" and wanted.code_id:
         applicants.mark_email_code_sent(applicant.applicant_id, wanted.code_id, clock.now())
     metrics.add_metric(name="NotificationSent", unit="Count", value=1)

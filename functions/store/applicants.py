@@ -59,7 +59,7 @@ def _reason_codes(error: TransactWriteError) -> list[str | None]:
     return [reason.code if reason else None for reason in (error.cancellation_reasons or [])]
 
 
-def _transact(build: Callable[[TransactWrite], None]) -> list[str | None]:
+def transact(build: Callable[[TransactWrite], None]) -> list[str | None]:
     """Runs a transaction, retrying only conflicts with concurrent ones; returns [] or the cancellation codes."""
     for attempt in range(_CONFLICT_RETRIES):
         try:
@@ -155,7 +155,7 @@ def store_registration(
             )
         _count(transaction, [FunnelStage.REGISTERED], message.applicant_id, counter_shards)
 
-    codes = _transact(build)
+    codes = transact(build)
     if not codes:
         return IntakeResult(Outcome.STORED)
     if codes[0] == _CONDITION_FAILED:
@@ -198,9 +198,11 @@ def transition(
     counted: Sequence[FunnelStage] = (),
     counter_shards: int = 1,
     condition: Condition | None = None,
+    also: Callable[[TransactWrite], None] | None = None,
 ) -> bool:
     """Applies `actions` if the applicant is still in the expected status (and `condition` holds), counting the
-    funnel stages it reaches in the same transaction. False when the applicant had already moved on."""
+    funnel stages it reaches, and doing `also`'s writes, in the same transaction. False when a condition failed
+    (the applicant had already moved on, or one of `also`'s conditions did not hold)."""
     bind()
     statuses = [expected] if isinstance(expected, Status) else list(expected)
     guard = ApplicantRecord.status.is_in(*[status.value for status in statuses])
@@ -211,11 +213,13 @@ def transition(
     def build(transaction: TransactWrite) -> None:
         transaction.update(key, actions=[*actions, ApplicantRecord.updated_at.set(now)], condition=guard)
         _count(transaction, counted, applicant_id, counter_shards)
+        if also is not None:
+            also(transaction)
 
-    codes = _transact(build)
+    codes = transact(build)
     if not codes:
         return True
-    if codes[0] == _CONDITION_FAILED:
+    if _CONDITION_FAILED in codes:
         return False
     raise RuntimeError(f"status transaction cancelled: {codes}")
 

@@ -9,6 +9,7 @@ from pynamodb.attributes import (
     BinaryAttribute,
     BooleanAttribute,
     NumberAttribute,
+    NumberSetAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
@@ -55,6 +56,69 @@ class ApplicantRecord(Model):
     nik_checked_at = UTCDateTimeAttribute(null=True)
     social_aid = BooleanAttribute(null=True)  # the registry's answer, which overrides the declared one
     tier = NumberAttribute(null=True)
+    # Waves: the wave the applicant is in (or was accepted in), its card, and the previous wave's result.
+    wave = NumberAttribute(null=True)
+    joined_at = UTCDateTimeAttribute(null=True)
+    card_number = UnicodeAttribute(null=True)
+    accepted_at = UTCDateTimeAttribute(null=True)
+    previous_wave = NumberAttribute(null=True)
+    previous_result = UnicodeAttribute(null=True)
+
+
+class WaveRecord(Model):
+    """One wave. Number 0 is the programme's pointer to the wave currently open."""
+
+    class Meta:
+        table_name = "waves"
+
+    number = NumberAttribute(hash_key=True)
+    state = UnicodeAttribute(null=True)
+    current = NumberAttribute(null=True)  # on the pointer only
+    opens_at = UTCDateTimeAttribute(null=True)
+    closes_at = UTCDateTimeAttribute(null=True)
+    publish_at = UTCDateTimeAttribute(null=True)
+    closed_at = UTCDateTimeAttribute(null=True)
+    published_at = UTCDateTimeAttribute(null=True)
+    quota = NumberAttribute(null=True)
+    kk_cap = NumberAttribute(null=True)
+    province_quotas = UnicodeAttribute(null=True)  # JSON
+    commitment = UnicodeAttribute(null=True)
+    sealed_seed = BinaryAttribute(legacy_encoding=False, null=True)
+    seed = UnicodeAttribute(null=True)  # revealed at close
+    pool_size = NumberAttribute(null=True)
+    pool_digest = UnicodeAttribute(null=True)
+    selected_count = NumberAttribute(null=True)
+    manifest_key = UnicodeAttribute(null=True)
+    ranked_list_key = UnicodeAttribute(null=True)
+    chunk_count = NumberAttribute(null=True)
+    chunks_queued_at = UTCDateTimeAttribute(null=True)
+    chunks_done = NumberSetAttribute(null=True)
+
+
+class WaveMemberRecord(Model):
+    """Membership of a wave's pool, spread over shards: `w<wave>#<shard>`, where the shard is taken from the
+    applicant id's leading hex digits, so that reading the shards in order reads the pool sorted by id."""
+
+    class Meta:
+        table_name = "wave-members"
+
+    pool = UnicodeAttribute(hash_key=True)
+    applicant_id = UnicodeAttribute(range_key=True)
+    tier = NumberAttribute()
+    province = UnicodeAttribute()
+    family = UnicodeAttribute()
+    joined_at = UTCDateTimeAttribute()
+    carried_over = BooleanAttribute(default=False)
+
+
+class FamilyRecord(Model):
+    """A family card (as its keyed hash) and the applicants of it ever accepted: the KK cap's memory."""
+
+    class Meta:
+        table_name = "families"
+
+    family = UnicodeAttribute(hash_key=True)
+    accepted = UnicodeSetAttribute(null=True)
 
 
 class IdentityGuardRecord(Model):
@@ -92,6 +156,9 @@ _TABLES: dict[type[Model], str] = {
     IdentityGuardRecord: "identity_guards_table",
     CounterRecord: "counters_table",
     KeyringRecord: "keyring_table",
+    WaveRecord: "waves_table",
+    WaveMemberRecord: "wave_members_table",
+    FamilyRecord: "families_table",
 }
 
 _bound: Settings | None = None

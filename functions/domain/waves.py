@@ -1,0 +1,98 @@
+"""The weekly wave (gelombang) calendar: a wave closes on Thursday 16:00 WIB and publishes on Friday 10:00 WIB,
+and the next opens the moment one closes. Times are kept in UTC; the calendar is Jakarta's."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+
+
+class WaveState(StrEnum):
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"
+    SELECTED = "SELECTED"
+    PUBLISHED = "PUBLISHED"
+
+
+@dataclass(frozen=True)
+class WeeklyMoment:
+    """A weekday and a wall-clock time in Jakarta, e.g. Thursday 16:00 WIB."""
+
+    weekday: int  # Monday = 0
+    time: dt.time
+
+    @classmethod
+    def parse(cls, text: str) -> WeeklyMoment:
+        """'THU 16:00' -> Thursday 16:00 WIB."""
+        day, _, clock = text.strip().upper().partition(" ")
+        hour, _, minute = clock.partition(":")
+        return cls(WEEKDAYS.index(day), dt.time(int(hour), int(minute or 0)))
+
+    def next_after(self, moment: dt.datetime) -> dt.datetime:
+        """The first such moment strictly after `moment`, in UTC."""
+        local = moment.astimezone(JAKARTA)
+        candidate = dt.datetime.combine(local.date(), self.time, tzinfo=JAKARTA)
+        candidate += dt.timedelta(days=(self.weekday - local.weekday()) % 7)
+        if candidate <= local:
+            candidate += dt.timedelta(days=7)
+        return candidate.astimezone(dt.UTC)
+
+    def cron_utc(self) -> tuple[int, int, str]:
+        """(minute, hour, weekday) of this moment in UTC, for EventBridge, whose crons are UTC."""
+        reference = dt.datetime.combine(
+            dt.date(2024, 1, 1) + dt.timedelta(days=self.weekday), self.time, tzinfo=JAKARTA
+        )
+        utc = reference.astimezone(dt.UTC)
+        return utc.minute, utc.hour, WEEKDAYS[utc.weekday()]
+
+
+@dataclass(frozen=True)
+class WaveCalendar:
+    close: WeeklyMoment
+    publish: WeeklyMoment
+
+    @classmethod
+    def regulation_default(cls) -> WaveCalendar:
+        """2020's calendar: close Thursday 16:00 WIB, publish Friday 10:00 WIB."""
+        return cls(WeeklyMoment(3, dt.time(16, 0)), WeeklyMoment(4, dt.time(10, 0)))
+
+    def closes_at(self, opens_at: dt.datetime) -> dt.datetime:
+        return self.close.next_after(opens_at)
+
+    def publishes_at(self, closes_at: dt.datetime) -> dt.datetime:
+        return self.publish.next_after(closes_at)
+
+
+@dataclass(frozen=True)
+class WaveTimes:
+    opens_at: dt.datetime
+    closes_at: dt.datetime
+    publish_at: dt.datetime
+
+
+def wave_times(opens_at: dt.datetime, calendar: WaveCalendar) -> WaveTimes:
+    closes_at = calendar.closes_at(opens_at)
+    return WaveTimes(opens_at, closes_at, calendar.publishes_at(closes_at))
+
+
+class Step(StrEnum):
+    CLOSE = "close"
+    DRAW = "draw"
+    PUBLISH = "publish"
+    WAIT = "wait"
+
+
+def next_step(state: WaveState, closes_at: dt.datetime, publish_at: dt.datetime, now: dt.datetime) -> Step:
+    """What is due for the oldest wave not yet published; waves advance strictly in order."""
+    if state is WaveState.OPEN:
+        return Step.CLOSE if now >= closes_at else Step.WAIT
+    if state is WaveState.CLOSED:
+        return Step.DRAW
+    if state is WaveState.SELECTED:
+        return Step.PUBLISH if now >= publish_at else Step.WAIT
+    return Step.WAIT

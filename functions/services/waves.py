@@ -1,0 +1,303 @@
+"""Waves: open, join, close, draw, publish, carry over. Every step is due-driven and idempotent: the schedules
+and the admin routes call the same functions, and running any of them twice changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from pydantic import Json
+
+from functions import clock
+from functions.adapters import beacon, draw_seeds, queues, results
+from functions.domain.card import card_number
+from functions.domain.draw import DrawRules, manifest, ranked_list_lines, run_draw
+from functions.domain.errors import Conflict, NotFound
+from functions.domain.lifecycle import Status
+from functions.domain.messages import ApplicantIdRequest, NotificationRequest, PublishChunk
+from functions.domain.requests import parse_body
+from functions.domain.waves import Step, WaveCalendar, WaveState, WeeklyMoment, next_step, wave_times
+from functions.observability import logger, metrics
+from functions.services import notifications
+from functions.services.applicants import authorised_record
+from functions.settings import settings
+from functions.store import applicants
+from functions.store import waves as store
+from functions.store.models import WaveRecord
+
+# Enough steps for a few missed weeks; publication is asynchronous, so one call never runs past it.
+_MAX_STEPS = 12
+
+
+def calendar() -> WaveCalendar:
+    current = settings()
+    return WaveCalendar(WeeklyMoment.parse(current.wave_close), WeeklyMoment.parse(current.wave_publish))
+
+
+def _new_wave(number: int, opens_at: dt.datetime) -> WaveRecord:
+    current = settings()
+    times = wave_times(opens_at, calendar())
+    commitment, sealed = draw_seeds.new_seed(number)
+    return WaveRecord(
+        number=number,
+        state=WaveState.OPEN.value,
+        opens_at=times.opens_at,
+        closes_at=times.closes_at,
+        publish_at=times.publish_at,
+        quota=current.wave_quota,
+        kk_cap=current.kk_cap,
+        province_quotas=json.dumps(dict(current.province_quotas), sort_keys=True),
+        commitment=commitment,
+        sealed_seed=sealed,
+    )
+
+
+def open_wave(now: dt.datetime) -> WaveRecord:
+    """The wave open now; a fresh deployment opens wave 1 (its commitment published) on first use."""
+    number = store.current_number()
+    if number is None:
+        store.open_first(_new_wave(1, now))
+        number = store.current_number() or 1
+    wave = store.find(number)
+    assert wave is not None, "the pointer names a wave that does not exist"
+    return wave
+
+
+def public_view(wave: WaveRecord) -> dict[str, Any]:
+    return {
+        "number": int(wave.number),
+        "state": wave.state,
+        "opens_at": wave.opens_at.isoformat() if wave.opens_at else None,
+        "closes_at": wave.closes_at.isoformat() if wave.closes_at else None,
+        "publish_at": wave.publish_at.isoformat() if wave.publish_at else None,
+        "quota": int(wave.quota or 0),
+        "commitment": wave.commitment,
+    }
+
+
+def current() -> dict[str, Any]:
+    return public_view(open_wave(clock.now()))
+
+
+# --- join -----------------------------------------------------------------------------------------------------
+
+
+def join(wave_number: int, body: bytes, token: str) -> dict[str, Any]:
+    request = parse_body(ApplicantIdRequest, body)
+    applicant = authorised_record(request.applicant_id, token)
+    if applicant is None or applicant.status != Status.ELIGIBLE.value:
+        if applicant is not None and applicant.status == Status.JOINED.value:
+            raise Conflict("ALREADY_JOINED", f"already in wave {applicant.wave}")
+        status = Status.PENDING.value if applicant is None else applicant.status
+        raise Conflict("NOT_ELIGIBLE", f"only ELIGIBLE applicants may join a wave (status {status})")
+    open_wave(clock.now())
+    wave = store.find(wave_number)
+    if wave is None or wave.state != WaveState.OPEN.value:
+        raise Conflict("WAVE_NOT_OPEN", f"wave {wave_number} is not open", "number")
+    if not store.join(applicant, wave_number, clock.now(), settings().counter_shards):
+        latest = applicants.find(applicant.applicant_id)
+        if latest is not None and latest.status == Status.JOINED.value:
+            raise Conflict("ALREADY_JOINED", f"already in wave {latest.wave}")
+        raise Conflict("WAVE_NOT_OPEN", f"wave {wave_number} closed meanwhile", "number")
+    metrics.add_metric(name="WaveJoined", unit="Count", value=1)
+    return {"applicant_id": applicant.applicant_id, "status": Status.JOINED.value, "wave": wave_number}
+
+
+# --- the schedule: whatever is due, in order ------------------------------------------------------------------
+
+
+def advance(now: dt.datetime) -> list[str]:
+    """Does every step that is due at `now`, oldest wave first; returns what it did."""
+    done: list[str] = []
+    open_wave(now)
+    for _ in range(_MAX_STEPS):
+        wave = store.oldest_unpublished(store.current_number() or 1)
+        if wave is None or wave.closes_at is None or wave.publish_at is None:
+            break
+        step = next_step(WaveState(wave.state), wave.closes_at, wave.publish_at, now)
+        number = int(wave.number)
+        if step is Step.CLOSE:
+            close(number, now)
+        elif step is Step.DRAW:
+            try:
+                draw(number)
+            except beacon.BeaconNotYet:
+                logger.info("draw waits for the beacon", extra={"wave": number})
+                break
+        elif step is Step.PUBLISH:
+            publish(number)
+            done.append(f"{step.value} {number}")
+            break  # publication runs on the publish queue; the next step waits for it
+        else:
+            break
+        done.append(f"{step.value} {number}")
+    logger.info("waves advanced", extra={"steps": done, "at": now.isoformat()})
+    return done
+
+
+def close(number: int, now: dt.datetime) -> None:
+    """OPEN -> CLOSED, and the next wave opens at the same moment (with its own commitment)."""
+    wave = store.find(number)
+    if wave is None or wave.state != WaveState.OPEN.value:
+        return
+    if number > 1:
+        previous = store.find(number - 1)
+        if previous is None or previous.state != WaveState.PUBLISHED.value:
+            raise Conflict(
+                "PREVIOUS_WAVE_UNPUBLISHED", f"wave {number - 1} must be published before wave {number} closes"
+            )
+    if store.close_and_open_next(number, now, _new_wave(number + 1, now)):
+        metrics.add_metric(name="WaveClosed", unit="Count", value=1)
+        logger.info("wave closed", extra={"wave": number})
+
+
+def draw(number: int) -> None:
+    """CLOSED -> SELECTED: the seed is revealed and the draw runs on the frozen pool; its files are written."""
+    wave = store.find(number)
+    if wave is None or wave.state != WaveState.CLOSED.value or wave.sealed_seed is None or wave.closes_at is None:
+        return
+    seed = draw_seeds.reveal(number, wave.sealed_seed)
+    beacon_value = beacon.value_after(wave.closes_at)
+    rules = DrawRules(
+        quota=int(wave.quota or 0),
+        kk_cap=int(wave.kk_cap or 2),
+        province_quotas=json.loads(wave.province_quotas or "{}"),
+    )
+    result = run_draw(
+        store.read_pool(number),
+        seed,
+        rules,
+        store.family_acceptances(),
+        bytes.fromhex(beacon_value.randomness) if beacon_value else None,
+    )
+    list_key = results.ranked_list_key(number)
+    list_sha256 = results.put_lines(list_key, ranked_list_lines(result))
+    published = manifest(
+        result,
+        wave=number,
+        seed=seed,
+        beacon=beacon_value.as_manifest() if beacon_value else None,
+        ranked_list={"name": "ranked-list.csv", "sha256": list_sha256},
+    )
+    results.put_json(results.manifest_key(number), published)
+    store.record_selection(
+        number,
+        [
+            WaveRecord.seed.set(seed.hex()),
+            WaveRecord.pool_size.set(len(result.pool)),
+            WaveRecord.pool_digest.set(result.pool_digest),
+            WaveRecord.selected_count.set(result.selected_count),
+            WaveRecord.manifest_key.set(results.manifest_key(number)),
+            WaveRecord.ranked_list_key.set(list_key),
+        ],
+    )
+    logger.info("wave drawn", extra={"wave": number, "pool": len(result.pool), "selected": result.selected_count})
+
+
+def _chunks(number: int, chunk_size: int) -> list[PublishChunk]:
+    """The ranked list in slices, each selected applicant with its card (numbered in rank order)."""
+    entries: list[tuple[str, str | None]] = []
+    selected = 0
+    lines = iter(results.get_lines(results.ranked_list_key(number)))
+    next(lines, None)  # the header
+    for line in lines:
+        columns = line.split(",")
+        if columns[-1] == "true":
+            entries.append((columns[1], card_number(number, selected)))
+            selected += 1
+        else:
+            entries.append((columns[1], None))
+    return [
+        PublishChunk(wave=number, chunk=index, entries=entries[start : start + chunk_size])
+        for index, start in enumerate(range(0, len(entries), chunk_size))
+    ]
+
+
+def publish(number: int) -> None:
+    """SELECTED -> (chunks on the publish queue) -> PUBLISHED when every chunk is done.
+
+    The chunks are queued once; a call that finds them planned but not all queued (the last one stopped in
+    between) queues the ones not done again, which is harmless: each applicant's change is conditional.
+    """
+    wave = store.find(number)
+    if wave is None or wave.state != WaveState.SELECTED.value or wave.chunks_queued_at is not None:
+        return
+    chunks = _chunks(number, settings().publish_chunk_size)
+    store.plan_publication(number, len(chunks))
+    if not chunks:
+        store.mark_published_if_complete(number, 0, clock.now())
+        return
+    done = {int(c) for c in (wave.chunks_done or ())}
+    queues.send_all(settings().publish_queue_url, [c.model_dump_json() for c in chunks if c.chunk not in done])
+    store.chunks_queued(number, clock.now())
+    logger.info("wave publishing", extra={"wave": number, "chunks": len(chunks)})
+
+
+class PublishRecord(SqsRecordModel):
+    body: Json[PublishChunk]
+
+
+def apply_chunk(record: PublishRecord) -> None:
+    """Accepts the selected (with their cards) and carries the others into the next wave, then tells them."""
+    chunk = record.body
+    now = clock.now()
+    shards = settings().counter_shards
+    told: list[NotificationRequest] = []
+    for applicant_id, card in chunk.entries:
+        applicant = applicants.find(applicant_id)
+        if applicant is None:
+            raise LookupError("a drawn applicant is missing")
+        if card is not None:
+            store.accept(applicant_id, chunk.wave, card, family=applicant.family, now=now, counter_shards=shards)
+            told.append(notifications.acceptance_request(applicant_id, chunk.wave, card))
+        else:
+            store.carry_over(applicant, chunk.wave, now)
+            told.append(notifications.not_selected_request(applicant_id, chunk.wave))
+    notifications.queue(told)
+    store.chunk_done(chunk.wave, chunk.chunk)
+    wave = store.find(chunk.wave)
+    if wave is None or wave.chunk_count is None:
+        return
+    chunk_count = int(wave.chunk_count)
+    if len(wave.chunks_done or ()) == chunk_count and store.mark_published_if_complete(chunk.wave, chunk_count, now):
+        metrics.add_metric(name="WavePublished", unit="Count", value=1)
+        logger.info("wave published", extra={"wave": chunk.wave})
+
+
+# --- results and admin ------------------------------------------------------------------------------------------
+
+
+def published_results(number: int) -> dict[str, Any]:
+    wave = store.find(number)
+    if wave is None or wave.state != WaveState.PUBLISHED.value or not wave.manifest_key:
+        raise NotFound("RESULTS_NOT_PUBLISHED", f"wave {number} has no published results", "number")
+    document = results.get_json(wave.manifest_key)
+    return {
+        **document,
+        "published_at": wave.published_at.isoformat() if wave.published_at else None,
+        "ranked_list_url": results.link(wave.ranked_list_key or results.ranked_list_key(number)),
+        "manifest_url": results.link(wave.manifest_key),
+    }
+
+
+def admin_close(number: int) -> dict[str, Any]:
+    """The schedule's close and draw, now: idempotent, and refused out of order."""
+    open_wave(clock.now())
+    wave = store.find(number)
+    if wave is None:
+        raise NotFound("NO_SUCH_WAVE", f"there is no wave {number}", "number")
+    close(number, clock.now())
+    draw(number)
+    return public_view(store.find(number) or wave)
+
+
+def admin_publish(number: int) -> dict[str, Any]:
+    wave = store.find(number)
+    if wave is None:
+        raise NotFound("NO_SUCH_WAVE", f"there is no wave {number}", "number")
+    if wave.state in (WaveState.OPEN.value, WaveState.CLOSED.value):
+        raise Conflict("WAVE_NOT_SELECTED", f"wave {number} has not been drawn yet", "number")
+    publish(number)
+    return public_view(store.find(number) or wave)

@@ -1,0 +1,243 @@
+"""Waves on moto: join, close, draw, publish in chunks, carry-over, reruns, a crash between chunks, admin."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from chalice.test import Client
+
+from devstack.population import PopulationGenerator, registry_row
+from devstack.registry import RegistryServer, write_csv
+from devstack.scheduler import Schedule, scheduled_event
+from functions.app import app
+from functions.domain.card import is_valid
+from functions.select import catch_up_waves
+from functions.services import admin
+from functions.settings import settings
+from functions.store import applicants
+from functions.store import waves as wave_store
+from functions.verify_draw import verify
+from tests.helpers import reset_app_state
+from tests.integration.conftest import queue_messages, run_consumers
+
+JSON = {"Content-Type": "application/json"}
+QUOTA = 4
+
+
+@pytest.fixture
+def client(aws: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("PRAKERJA_WAVE_QUOTA", str(QUOTA))
+    monkeypatch.setenv("PRAKERJA_PUBLISH_CHUNK_SIZE", "3")
+    reset_app_state()
+    with Client(app) as test_client:
+        yield test_client
+
+
+def eligible(client: Any, registry_service: RegistryServer, count: int, seed: int = 41) -> list[dict[str, Any]]:
+    people = PopulationGenerator(seed=seed).people(count)
+    write_csv(registry_service.registry.csv_path, [registry_row(p) for p in people])
+    answers = []
+    for person in people:
+        answer = client.http.post("/registrations", headers=JSON, body=json.dumps(person.registration()))
+        answers.append(answer.json_body)
+    run_consumers("intake_consumer", "notification_consumer")
+    outbox = [json.loads(line) for line in Path(settings().outbox_path).read_text().splitlines()]
+    for applicant in answers:
+        code = next(
+            m["code"] for m in outbox if m["applicant_id"] == applicant["applicant_id"] and m["kind"] == "email_code"
+        )
+        body = json.dumps({"applicant_id": applicant["applicant_id"], "code": code})
+        assert client.http.post("/verifications/email", headers=JSON, body=body).status_code == 200
+    run_consumers("nik_check_consumer", "notification_consumer")
+    return answers
+
+
+def join(client: Any, applicant: dict[str, Any], wave: int = 1) -> Any:
+    return client.http.post(
+        f"/waves/{wave}/applicants",
+        headers={**JSON, "Authorization": f"Bearer {applicant['access_token']}"},
+        body=json.dumps({"applicant_id": applicant["applicant_id"]}),
+    )
+
+
+def tick(at: dt.datetime) -> list[str]:
+    result: list[str] = catch_up_waves(scheduled_event(Schedule("catch_up_waves", "rate(1 hour)", ""), at), None)
+    return result
+
+
+def current(client: Any) -> dict[str, Any]:
+    document: dict[str, Any] = client.http.get("/waves/current").json_body
+    return document
+
+
+def statuses(answers: list[dict[str, Any]]) -> dict[str, tuple[str, int | None, str | None]]:
+    found = {}
+    for answer in answers:
+        record = applicants.find(answer["applicant_id"])
+        assert record is not None
+        found[answer["applicant_id"]] = (
+            record.status,
+            None if record.wave is None else int(record.wave),
+            record.card_number,
+        )
+    return found
+
+
+def s3_text(key: str) -> str:
+    body = boto3.client("s3").get_object(Bucket=settings().results_bucket, Key=key)["Body"].read()
+    return str(body.decode())
+
+
+def test_a_fresh_deployment_has_wave_1_open_with_its_commitment(client: Any) -> None:
+    wave = current(client)
+    assert (wave["number"], wave["state"], wave["quota"]) == (1, "OPEN", QUOTA)
+    assert len(wave["commitment"]) == 64
+    closes = dt.datetime.fromisoformat(wave["closes_at"])
+    assert closes.astimezone(dt.timezone(dt.timedelta(hours=7))).strftime("%a %H:%M") == "Thu 16:00"
+
+
+def test_join_only_eligible_only_open_only_once(client: Any, registry_service: RegistryServer) -> None:
+    (applicant,) = eligible(client, registry_service, 1)
+    assert join(client, applicant, wave=2).json_body["error"]["code"] == "WAVE_NOT_OPEN"
+    first = join(client, applicant)
+    assert (first.status_code, first.json_body["status"]) == (201, "JOINED")
+    again = join(client, applicant)
+    assert (again.status_code, again.json_body["error"]["code"]) == (409, "ALREADY_JOINED")
+    stranger = client.http.post(
+        "/registrations", headers=JSON, body=json.dumps(PopulationGenerator(99).person().registration())
+    ).json_body
+    refused = join(client, stranger)
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (409, "NOT_ELIGIBLE")
+
+
+def test_two_weekly_cycles_reruns_change_nothing_and_carry_over_is_exact(
+    client: Any, registry_service: RegistryServer
+) -> None:
+    answers = eligible(client, registry_service, 10)
+    for applicant in answers:
+        assert join(client, applicant).status_code == 201
+    wave = current(client)
+    closes, publishes = dt.datetime.fromisoformat(wave["closes_at"]), dt.datetime.fromisoformat(wave["publish_at"])
+
+    # Nothing is due before the close, and the applicant sees JOINED
+    assert tick(closes - dt.timedelta(minutes=1)) == []
+    # Thursday: close and draw; members show PROCESSING; the next wave is open at once
+    assert tick(closes) == ["close 1", "draw 1"]
+    seen = client.http.get(
+        f"/applicants/{answers[0]['applicant_id']}", headers={"Authorization": f"Bearer {answers[0]['access_token']}"}
+    )
+    assert seen.json_body["status"] == "PROCESSING"
+    assert current(client)["number"] == 2
+    manifest_text = s3_text("waves/1/manifest.json")
+    ranked_text = s3_text("waves/1/ranked-list.csv")
+    # Rerunning the close changes nothing
+    assert tick(closes + dt.timedelta(minutes=5)) == []
+    assert (s3_text("waves/1/manifest.json"), s3_text("waves/1/ranked-list.csv")) == (manifest_text, ranked_text)
+    assert client.http.get("/waves/1/results").status_code == 404  # not before Friday
+
+    # Friday: publication fans out in chunks; the wave is PUBLISHED when all are done
+    assert tick(publishes) == ["publish 1"]
+    run_consumers("publish_consumer", "notification_consumer")
+    after_first = statuses(answers)
+    accepted = [a for a, (status, _, _) in after_first.items() if status == "ACCEPTED"]
+    carried = [a for a, (status, wave_number, _) in after_first.items() if status == "JOINED" and wave_number == 2]
+    assert len(accepted) == QUOTA and len(carried) == len(answers) - QUOTA
+    assert all(is_valid(after_first[a][2] or "") for a in accepted)
+    assert len({after_first[a][2] for a in accepted}) == QUOTA
+    results = client.http.get("/waves/1/results").json_body
+    assert results["selected_count"] == QUOTA and results["pool_size"] == len(answers)
+    manifest_path, ranked_path = (
+        Path(settings().outbox_path).with_name("m.json"),
+        Path(settings().outbox_path).with_name("r.csv"),
+    )
+    manifest_path.write_text(manifest_text)
+    ranked_path.write_text(ranked_text)
+    assert verify(json.loads(manifest_text), ranked_path) == len(answers)
+
+    # Publishing again (schedule or admin) changes nothing: no second carry-over, no second card
+    assert tick(publishes + dt.timedelta(hours=1)) == []
+    from functions.services import waves
+
+    waves.publish(1)
+    run_consumers("publish_consumer", "notification_consumer")
+    assert statuses(answers) == after_first
+    members_of_2 = [m.applicant_id for m in wave_store.members(2)]
+    assert sorted(members_of_2) == sorted(carried)  # every not-selected applicant, exactly once
+
+    # The second week: the carried-over applicants are drawn again without doing anything
+    wave2 = current(client)
+    assert tick(dt.datetime.fromisoformat(wave2["closes_at"])) == ["close 2", "draw 2"]
+    assert tick(dt.datetime.fromisoformat(wave2["publish_at"])) == ["publish 2"]
+    run_consumers("publish_consumer", "notification_consumer")
+    final = statuses(answers)
+    assert sum(status == "ACCEPTED" for status, _, _ in final.values()) == min(len(answers), 2 * QUOTA)
+    assert wave_store.find(2).state == "PUBLISHED"  # type: ignore[union-attr]
+    told = [json.loads(line) for line in Path(settings().outbox_path).read_text().splitlines()]
+    assert sum(m["kind"] == "acceptance" and m["channel"] == "sms" for m in told) == min(len(answers), 2 * QUOTA)
+
+
+def test_a_crash_between_chunks_resumes_and_the_wave_waits_for_every_chunk(
+    client: Any, registry_service: RegistryServer
+) -> None:
+    answers = eligible(client, registry_service, 8, seed=42)
+    for applicant in answers:
+        join(client, applicant)
+    wave = current(client)
+    tick(dt.datetime.fromisoformat(wave["closes_at"]))
+    tick(dt.datetime.fromisoformat(wave["publish_at"]))
+    chunks = queue_messages(settings().publish_queue_url)
+    assert len(chunks) == 3  # 8 applicants in chunks of 3
+    # Given the publisher crashed after the first chunk: only it was applied
+    from functions.select import publish_consumer
+    from tests.helpers import FakeLambdaContext, sqs_event
+
+    assert publish_consumer(sqs_event(chunks[0]["Body"]), FakeLambdaContext()) == {"batchItemFailures": []}
+    assert wave_store.find(1).state == "SELECTED"  # type: ignore[union-attr]
+    # When the rest arrive again (a redelivery, or the next tick re-queueing what is not done)
+    boto3.client("sqs").send_message_batch(
+        QueueUrl=settings().publish_queue_url,
+        Entries=[{"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(chunks)],
+    )
+    run_consumers("publish_consumer")
+    # Then every applicant got exactly one outcome and the wave is published
+    assert wave_store.find(1).state == "PUBLISHED"  # type: ignore[union-attr]
+    final = statuses(answers)
+    assert sum(s == "ACCEPTED" for s, _, _ in final.values()) == QUOTA
+    assert sorted(m.applicant_id for m in wave_store.members(2)) == sorted(
+        a for a, (s, w, _) in final.items() if s == "JOINED" and w == 2
+    )
+
+
+def test_admin_routes_need_an_admin_token(client: Any, registry_service: RegistryServer, monkeypatch: Any) -> None:
+    from functions import clock
+
+    (applicant,) = eligible(client, registry_service, 1, seed=43)
+    token = admin.mint("ops@kemnaker.go.id", 1)
+    ok = client.http.get("/admin/stats", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200
+    stages = {row["stage"]: row for row in ok.json_body["funnel"]}
+    assert stages["registered"] == {"stage": "registered", "count": 1, "percent_of_registered": 100.0}
+    assert stages["eligible"]["count"] == 1 and stages["joined"]["count"] == 0
+    assert client.http.get("/admin/stats").status_code == 401
+    refused = [
+        client.http.get("/admin/stats", headers={"Authorization": f"Bearer {applicant['access_token']}"}),
+        client.http.get("/admin/stats", headers={"Authorization": f"Bearer {token[:-3]}abc"}),
+        client.http.get("/admin/stats", headers={"Authorization": "Bearer x.y.z"}),
+    ]
+    assert {answer.status_code for answer in refused} == {403}
+    with monkeypatch.context() as earlier:
+        earlier.setattr(clock, "now", lambda: dt.datetime.now(dt.UTC) - dt.timedelta(hours=3))
+        expired = admin.mint("ops@kemnaker.go.id", 1)
+    assert client.http.get("/admin/stats", headers={"Authorization": f"Bearer {expired}"}).status_code == 403
+    close = client.http.post("/admin/waves/1/close", headers={"Authorization": f"Bearer {token}"})
+    assert (close.status_code, close.json_body["state"]) == (200, "SELECTED")
+    again = client.http.post("/admin/waves/1/close", headers={"Authorization": f"Bearer {token}"})
+    assert (again.status_code, again.json_body["state"]) == (200, "SELECTED")
+    early = client.http.post("/admin/waves/2/publish", headers={"Authorization": f"Bearer {token}"})
+    assert (early.status_code, early.json_body["error"]["code"]) == (409, "WAVE_NOT_SELECTED")
