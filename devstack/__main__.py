@@ -1,4 +1,5 @@
-"""`python -m devstack up`: the embedded local stack on 127.0.0.1 until Ctrl-C."""
+"""`python -m devstack week`: the main job (one programme week); `python -m devstack up`: the embedded local stack
+on 127.0.0.1 until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def up(args: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     with EmbeddedStack(Path(args.workdir), gateway_workers=args.workers) as stack:
         print(f"API:        {stack.api_url}")
-        print(f"AWS (moto): {stack.aws_endpoint}")
+        print(f"AWS (moto): {stack.aws_endpoint} (SQS: {stack.sqs_endpoint})")
         print(f"Logs:       {stack.log_dir}")
         print("Try it (a synthetic applicant):")
         print(_sample_curl(stack.api_url))
@@ -36,9 +37,23 @@ def up(args: argparse.Namespace) -> None:
         stopped.wait()
 
 
+def week(args: argparse.Namespace) -> None:
+    from devstack import programme_week
+
+    result = programme_week.run(args.people, args.quota, args.seed, Path(args.workdir) / "stack")
+    if not result.matches:
+        raise SystemExit("the funnel does not match what the population implies, or the draw did not verify")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    week_parser = commands.add_parser("week", help="the main job: one programme week end to end")
+    week_parser.add_argument("--people", type=int, default=5000)
+    week_parser.add_argument("--quota", type=int, default=None, help="wave quota (default: a fifth of the people)")
+    week_parser.add_argument("--seed", type=int, default=2020)
+    week_parser.add_argument("--workdir", default=str(local_dir()))
+    week_parser.set_defaults(run=week)
     up_parser = commands.add_parser("up", help="run the stack until Ctrl-C")
     up_parser.add_argument("--workdir", default=str(local_dir()))
     up_parser.add_argument("--workers", type=int, default=4, help="gateway worker processes")

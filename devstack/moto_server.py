@@ -1,18 +1,32 @@
-"""moto's server, with DynamoDB transactions that cost what they touch.
+"""moto's server, with DynamoDB transactions that cost what they touch, and a count of the calls it serves.
 
 moto 5 backs up every table a `TransactWriteItems` touches with `copy.deepcopy` before applying it, so each
 transaction costs time in proportion to the whole table: at 5,000 applicants a registration took about a second
 and the local stack slowed quadratically. This server rolls back by the items the transaction touches instead,
-which is the same all-or-nothing behaviour (a test checks it). Everything else is moto's own server.
+which is the same all-or-nothing behaviour (a test checks it). It also remembers which service a host belongs to
+instead of matching every request against moto's URL patterns again, and its SQS reads the clock once per scan
+of a queue rather than twice per message (long polls re-scan on every message sent).
 
-Run as `python -m devstack.moto_server -H 127.0.0.1 -p PORT` (the arguments of `moto_server`).
+It also counts the calls it serves and the CPU each kind costs (`GET /_devstack/calls`), so that a local run can
+say how much of its time the emulator took, and it does not log every request line. Otherwise it is moto's own
+server (`moto.server`), run the way `moto_server` runs it.
+
+Run as `python -m devstack.moto_server -H 127.0.0.1 -p PORT`.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from moto.core.utils import unix_time_millis
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
@@ -23,7 +37,9 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
-from moto.server import main as moto_main
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.sqs.models import Queue as SqsQueue
+from werkzeug.serving import run_simple
 
 _OPERATIONS = {"ConditionCheck", "Put", "Delete", "Update"}
 
@@ -103,13 +119,83 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         raise TransactionCanceledException(errors)
 
 
+def _remembered_backend_lookup() -> Callable[[Any, str | None], Any]:
+    """moto matches every request's host against hundreds of URL patterns, under a lock, to find the service;
+    the answer for a host never changes, so it is worked out once per host."""
+    original = DomainDispatcherApplication.get_backend_for_host
+    known: dict[str | None, Any] = {}
+
+    def lookup(self: Any, host: str | None) -> Any:
+        if host not in known:
+            known[host] = original(self, host)
+        return known[host]
+
+    return lookup
+
+
+def _visible_messages(queue: Any) -> list[Any]:
+    """moto's `Queue.messages`, reading the clock once per call rather than twice per message."""
+    now = unix_time_millis()
+    return [m for m in queue._messages if now > m.visible_at and now >= m.delayed_until]
+
+
+def _wait_for_messages(queue: Any, timeout: int) -> None:
+    """moto's long poll waits until any message is visible; asking "any?" stops at the first one found."""
+
+    def any_visible() -> bool:
+        now = unix_time_millis()
+        return any(now > m.visible_at and now >= m.delayed_until for m in queue._messages)
+
+    with queue._messages_lock:
+        queue._messages_lock.wait_for(any_visible, timeout=timeout)
+
+
 def install() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    DomainDispatcherApplication.get_backend_for_host = _remembered_backend_lookup()  # type: ignore[method-assign,assignment]
+    SqsQueue.messages = property(_visible_messages)  # type: ignore[method-assign,assignment]
+    SqsQueue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign,assignment]
+
+
+StartResponse = Callable[..., Any]
+
+
+class CallCounter:
+    """WSGI middleware: how many calls of each kind moto served, and the CPU they took."""
+
+    PATH = "/_devstack/calls"
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.calls: dict[str, list[float]] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == self.PATH:
+            with self.lock:
+                body = json.dumps({k: {"calls": int(v[0]), "cpu_seconds": v[1]} for k, v in self.calls.items()})
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body.encode()]
+        started = time.thread_time()
+        answer = list(self.app(environ, start_response))
+        kind = environ.get("HTTP_X_AMZ_TARGET") or f"{environ.get('REQUEST_METHOD')} {environ.get('HTTP_HOST', '')}"
+        with self.lock:
+            totals = self.calls.setdefault(kind, [0.0, 0.0])
+            totals[0] += 1
+            totals[1] += time.thread_time() - started
+        return answer
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, required=True)
+    args = parser.parse_args()
+    os.environ.setdefault("MOTO_PORT", str(args.port))  # moto builds queue URLs and links from it
     install()
-    moto_main()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request costs the emulator time
+    app = CallCounter(DomainDispatcherApplication(create_backend_app))
+    run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
 
 
 if __name__ == "__main__":

@@ -201,3 +201,126 @@ def registry_row(person: Person, **overrides: Any) -> dict[str, Any]:
     }
     row.update(overrides)
     return row
+
+
+@dataclass(frozen=True)
+class Shares:
+    """How a synthetic population behaves, as fractions of it (defaults shaped by the 2020 reports)."""
+
+    not_in_registry: float = 0.03
+    name_differs: float = 0.03
+    birth_date_differs: float = 0.02
+    barred_occupation: float = 0.04
+    student: float = 0.05
+    past_recipient: float = 0.02
+    too_young: float = 0.02
+    too_old: float = 0.01
+    social_aid: float = 0.30
+    in_large_family: float = 0.15  # shares a family card with two to three others
+    never_verify_email: float = 0.25  # 2020 lost about a quarter of registrants here
+    typo_first: float = 0.03  # first submission has a mistake (400), then corrected
+    submits_twice: float = 0.02  # registers again after success (409)
+
+
+BARRED_EXAMPLES = [
+    "ASN",
+    "TNI",
+    "POLRI",
+    "DPRD",
+    "VILLAGE_HEAD",
+    "VILLAGE_OFFICIAL",
+    "BUMN_DIRECTOR",
+    "BUMD_COMMISSIONER",
+]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One synthetic applicant: who they are, what the registry says, how they behave, where they should end."""
+
+    person: Person
+    registry: dict[str, Any] | None
+    verifies_email: bool
+    typo_first: bool
+    submits_twice: bool
+    expected_status: str  # once verification has run: ELIGIBLE, INELIGIBLE, NIK_REJECTED or REGISTERED
+    expected_reason: str | None
+
+
+def plan_population(count: int, seed: int = 2020, shares: Shares | None = None) -> list[Planned]:
+    """A reproducible population: every outcome in its share, several family cards shared, typos, duplicates."""
+    shares = shares or Shares()
+    people = PopulationGenerator(seed)
+    rng = people.random
+    family_cards: list[str] = []
+    planned: list[Planned] = []
+    for _ in range(count):
+        kk = None
+        if family_cards and rng.random() < shares.in_large_family:
+            kk = rng.choice(family_cards[-20:])
+        roll = rng.random()
+        birth = None
+        cuts = [
+            ("too_young", shares.too_young),
+            ("too_old", shares.too_old),
+        ]
+        age_roll = rng.random()
+        if age_roll < cuts[0][1]:
+            birth = people.birth_date(15, 17)
+        elif age_roll < cuts[0][1] + cuts[1][1]:
+            birth = people.birth_date(65, 75)
+        person = people.person(kk_number=kk, birth_date=birth)
+        if kk is None and rng.random() < shares.in_large_family:
+            family_cards.append(person.kk_number)
+        plain = registry_row(person, social_aid=rng.random() < shares.social_aid)
+        bands = [
+            ("not_in_registry", shares.not_in_registry),
+            ("name_differs", shares.name_differs),
+            ("birth_date_differs", shares.birth_date_differs),
+            ("barred_occupation", shares.barred_occupation),
+            ("student", shares.student),
+            ("past_recipient", shares.past_recipient),
+        ]
+        edge = 0.0
+        kind = "plain"
+        for name, share in bands:
+            edge += share
+            if roll < edge:
+                kind = name
+                break
+        registry, outcome = _registry_variant(kind, person, plain, birth is not None, rng)
+        verifies = rng.random() >= shares.never_verify_email
+        planned.append(
+            Planned(
+                person=person,
+                registry=registry,
+                verifies_email=verifies,
+                typo_first=rng.random() < shares.typo_first,
+                submits_twice=rng.random() < shares.submits_twice,
+                expected_status=outcome[0] if verifies else "REGISTERED",
+                expected_reason=outcome[1] if verifies else None,
+            )
+        )
+    return planned
+
+
+def _registry_variant(
+    kind: str, person: Person, registry: dict[str, Any], out_of_age: bool, rng: random.Random
+) -> tuple[dict[str, Any] | None, tuple[str, str | None]]:
+    """The registry's record for one kind of applicant, and the outcome it leads to (in the rules' order)."""
+    if kind == "not_in_registry":
+        return None, ("NIK_REJECTED", "NOT_FOUND")
+    if kind == "name_differs":
+        return {**registry, "full_name": person.full_name + " Putra"}, ("NIK_REJECTED", "MISMATCH")
+    if kind == "birth_date_differs":
+        moved = dt.date.fromisoformat(person.birth_date) - dt.timedelta(days=400)
+        return {**registry, "birth_date": moved.isoformat()}, ("NIK_REJECTED", "MISMATCH")
+    if kind == "barred_occupation":
+        return {**registry, "occupation": rng.choice(BARRED_EXAMPLES)}, ("INELIGIBLE", "BARRED_OCCUPATION")
+    if out_of_age:
+        return registry, ("INELIGIBLE", "AGE")
+    if kind == "student":
+        return {**registry, "student": True}, ("INELIGIBLE", "STUDENT")
+    if kind == "past_recipient":
+        return {**registry, "past_recipient": True}, ("INELIGIBLE", "PAST_RECIPIENT")
+    return registry, ("ELIGIBLE", None)

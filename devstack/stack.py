@@ -43,6 +43,7 @@ class EmbeddedStack:
         self.env: dict[str, str] = {}
         self.api_url = ""
         self.aws_endpoint = ""
+        self.sqs_endpoint = ""
         self.registry_url = ""
         self.scheduler_url = ""
         self.clock_speed = clock_speed
@@ -55,7 +56,9 @@ class EmbeddedStack:
         shutil.rmtree(self.log_dir, ignore_errors=True)
         self.outbox_path.unlink(missing_ok=True)
         try:
-            self._start_moto()
+            # moto serves a call on one core at a time; SQS gets a server of its own so that both cores work.
+            self.aws_endpoint = self._start_moto("moto")
+            self.sqs_endpoint = self._start_moto("moto-sqs")
             self._start_registry()
             self._provision()
             self._start_gateway()
@@ -95,14 +98,14 @@ class EmbeddedStack:
         )
         return env
 
-    def _start_moto(self) -> None:
+    def _start_moto(self, name: str) -> str:
         port = free_port()
-        moto = start_python(
-            "moto", ["-m", "devstack.moto_server", "-H", LOOPBACK, "-p", str(port)], self._base_env(), self.log_dir
-        )
+        args = ["-m", "devstack.moto_server", "-H", LOOPBACK, "-p", str(port)]
+        moto = start_python(name, args, self._base_env(), self.log_dir, cwd=provision.ROOT)
         self.children.append(moto)
-        self.aws_endpoint = f"http://{LOOPBACK}:{port}"
-        wait_for_http(f"{self.aws_endpoint}/moto-api/", moto)
+        endpoint = f"http://{LOOPBACK}:{port}"
+        wait_for_http(f"{endpoint}/moto-api/", moto)
+        return endpoint
 
     def _start_registry(self) -> None:
         port = free_port()
@@ -113,12 +116,16 @@ class EmbeddedStack:
         wait_for_http(f"{self.registry_url}/_stats", registry)
 
     def _provision(self) -> None:
+        """The same template on both emulators; each serves its own services' resources."""
         session = boto3.session.Session(region_name=DEFAULT_REGION, **_session_credentials())
         resources = provision.create_stack(session, self.aws_endpoint)
+        queues = provision.create_stack(session, self.sqs_endpoint)
+        resources.update({name: url for name, url in queues.items() if url.startswith(self.sqs_endpoint)})
         self.resources = resources
         self.env = {
             **self._base_env(),
             "AWS_ENDPOINT_URL": self.aws_endpoint,
+            "AWS_ENDPOINT_URL_SQS": self.sqs_endpoint,
             **provision.function_environment(resources, parameters={"CivilRegistryUrl": self.registry_url}),
             # Locally, messages to applicants go to the outbox file instead of SES and SNS.
             "PRAKERJA_NOTIFIER": "outbox",
@@ -166,8 +173,9 @@ class EmbeddedStack:
 
     # --- for tests and tools -----------------------------------------------------------------------------
     def client(self, service: str) -> Any:
+        endpoint = self.sqs_endpoint if service == "sqs" else self.aws_endpoint
         return boto3.session.Session(region_name=DEFAULT_REGION, **_session_credentials()).client(
-            service, endpoint_url=self.aws_endpoint
+            service, endpoint_url=endpoint
         )
 
     def queue_depth(self, queue_name: str) -> dict[str, int]:
@@ -198,6 +206,14 @@ class EmbeddedStack:
         """Moves the scheduler's clock to `to`, firing every schedule due on the way; returns the firings."""
         fired: list[dict[str, Any]] = _post_json(f"{self.scheduler_url}/advance", {"to": to.isoformat()}, 600)["fired"]
         return fired
+
+    def emulator_calls(self) -> dict[str, dict[str, float]]:
+        """The calls the emulators have served by kind, with the CPU seconds they cost (devstack.moto_server)."""
+        calls: dict[str, dict[str, float]] = {}
+        for endpoint in (self.aws_endpoint, self.sqs_endpoint):
+            with urllib.request.urlopen(f"{endpoint}/_devstack/calls", timeout=10) as answer:  # noqa: S310
+                calls.update(json.loads(answer.read()))
+        return calls
 
     def clock(self) -> dt.datetime:
         with urllib.request.urlopen(f"{self.scheduler_url}/clock", timeout=10) as answer:  # noqa: S310 - loopback

@@ -63,9 +63,9 @@ def _env_quotas(name: str) -> tuple[tuple[str, int], ...]:
 
 @dataclass(frozen=True)
 class Settings:
+    # Endpoints are not settings of ours: boto3 reads AWS_ENDPOINT_URL (any other endpoint: moto's server,
+    # LocalStack) and AWS_ENDPOINT_URL_<SERVICE> (one service elsewhere) itself.
     region: str
-    # Any other endpoint (moto's server, LocalStack, a VPC endpoint); empty means AWS's own endpoints.
-    endpoint_url: str
     applicants_table: str
     identity_guards_table: str
     counters_table: str
@@ -127,7 +127,6 @@ class Settings:
     def from_environ(cls) -> Settings:
         return cls(
             region=_env("AWS_REGION") or _env("AWS_DEFAULT_REGION") or DEFAULT_REGION,
-            endpoint_url=_env("AWS_ENDPOINT_URL"),
             applicants_table=_env("PRAKERJA_APPLICANTS_TABLE", "prakerja-applicants"),
             identity_guards_table=_env("PRAKERJA_IDENTITY_GUARDS_TABLE", "prakerja-identity-guards"),
             counters_table=_env("PRAKERJA_COUNTERS_TABLE", "prakerja-counters"),

@@ -14,6 +14,7 @@ from chalice.app import Request, Response, SQSEvent
 
 from functions.domain.errors import InvalidField, NotAuthorised, Refusal, TooManyRequests
 from functions.observability import logger
+from functions.services import notifications
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -62,13 +63,15 @@ def process_batch(
     event: SQSEvent, record_handler: Callable[[Any], Any], model: type[SqsRecordModel]
 ) -> PartialItemFailureResponse:
     """Powertools' batch processing of an SQS event: each record parsed with `model`, failures reported one by
-    one, so SQS redelivers only those."""
-    return process_partial_response(
-        event=event.to_dict(),
-        record_handler=record_handler,
-        processor=BatchProcessor(event_type=EventType.SQS, model=model),
-        context=event_context(event),
-    )
+    one, so SQS redelivers only those. The notifications the records ask for go out together afterwards."""
+    with notifications.gathered() as requested:
+        response = process_partial_response(
+            event=event.to_dict(),
+            record_handler=record_handler,
+            processor=BatchProcessor(event_type=EventType.SQS, model=model),
+            context=event_context(event),
+        )
+    return requested.flush(response)
 
 
 def wave_number(text: str) -> int:

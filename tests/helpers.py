@@ -8,7 +8,7 @@ from typing import Any
 
 from functions import settings
 from functions.adapters import aws, civil_registry, personal_data
-from functions.services import notifications, registration
+from functions.services import registration
 from functions.store import idempotency
 
 
@@ -20,8 +20,6 @@ def reset_app_state() -> None:
     registration.reset()
     idempotency.persistence_layer.cache_clear()
     civil_registry.registry.cache_clear()
-    notifications._deliver_once.cache_clear()
-    notifications._idempotency_config.cache_clear()
 
 
 def sqs_record(body: str, receive_count: int = 1, queue: str = "prakerja-intake") -> dict[str, Any]:

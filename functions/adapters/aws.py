@@ -1,4 +1,4 @@
-"""boto3 clients, made once per process on first use, pointed at the configured endpoint."""
+"""boto3 clients, made once per process on first use (endpoints from the AWS variables, as boto3 reads them)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def client(service: str, *, read_timeout: float = 10.0, attempts: int = 3) -> An
         retries={"max_attempts": attempts, "mode": "standard"},
         max_pool_connections=50,
     )
-    return boto3.session.Session().client(service, endpoint_url=current.endpoint_url or None, config=config)
+    return boto3.session.Session().client(service, config=config)
 
 
 def reset() -> None:

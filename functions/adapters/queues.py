@@ -3,7 +3,6 @@ the caller is told to come back (429), never left waiting on a socket."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,11 +31,25 @@ def send_now(queue_url: str, body: str) -> None:
         raise QueueUnavailable(type(error).__name__) from error
 
 
+def send_many(queue_url: str, bodies: Sequence[str]) -> list[int]:
+    """Many messages, ten to a call; returns the positions of those the queue did not take."""
+    sqs = client("sqs")
+    refused: list[int] = []
+    for start in range(0, len(bodies), _SQS_BATCH):
+        entries = [
+            {"Id": str(start + i), "MessageBody": body} for i, body in enumerate(bodies[start : start + _SQS_BATCH])
+        ]
+        try:
+            answer = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        except (BotoCoreError, ClientError):
+            refused.extend(range(start, start + len(entries)))
+            continue
+        refused.extend(int(failure["Id"]) for failure in answer.get("Failed", []))
+    return refused
+
+
 def send_all(queue_url: str, bodies: Sequence[str]) -> None:
     """Many messages, from a consumer: raises if any was not taken, so the caller's batch item is retried."""
-    sqs = client("sqs")
-    for start in range(0, len(bodies), _SQS_BATCH):
-        entries = [{"Id": str(uuid.uuid4()), "MessageBody": body} for body in bodies[start : start + _SQS_BATCH]]
-        answer = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        if answer.get("Failed"):
-            raise QueueUnavailable(f"{len(answer['Failed'])} messages were not taken")
+    refused = send_many(queue_url, bodies)
+    if refused:
+        raise QueueUnavailable(f"{len(refused)} messages were not taken")

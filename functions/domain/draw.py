@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import operator
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -40,33 +38,55 @@ class DrawRules:
 
 @dataclass(frozen=True)
 class Member:
-    applicant_id: str
+    applicant_id: str  # 32 lowercase hex digits
     tier: int
-    province: str
+    province: str  # two digits
     family: str  # hex keyed hash of the family card number
+
+
+ID_WIDTH = 32
+PROVINCE_WIDTH = 2
+FAMILY_WIDTH = 16
+
+
+def family_key(keyed_hash: str) -> bytes:
+    """The first 128 bits of a family card's keyed hash: what the draw groups and caps families by."""
+    return bytes.fromhex(keyed_hash[: 2 * FAMILY_WIDTH])
 
 
 @dataclass
 class Pool:
-    """The frozen pool, by column (a pool of ten million is a list of ids, not ten million objects)."""
+    """The frozen pool, packed by column: ten million members are a few hundred megabytes of bytes, not ten
+    million objects. Applicant ids are fixed-width hex, so the packed ids sort and hash like the strings."""
 
-    applicant_ids: list[str]
+    ids: bytes  # ASCII, ID_WIDTH characters per member
     tiers: bytes  # one byte per member, 1-4
-    provinces: list[str]  # two-digit province codes
-    families: list[str]  # hex keyed hashes of family cards
+    provinces: bytes  # ASCII, PROVINCE_WIDTH digits per member
+    families: bytes  # FAMILY_WIDTH bytes per member
 
     @classmethod
     def of(cls, members: Iterable[Member]) -> Pool:
         rows = list(members)
+        if any(len(m.applicant_id) != ID_WIDTH or len(m.province) != PROVINCE_WIDTH for m in rows):
+            raise ValueError("applicant ids must be 32 hex digits and provinces 2 digits")
         return cls(
-            [m.applicant_id for m in rows],
+            "".join(m.applicant_id for m in rows).encode("ascii"),
             bytes(m.tier for m in rows),
-            [m.province for m in rows],
-            [m.family for m in rows],
+            "".join(m.province for m in rows).encode("ascii"),
+            b"".join(family_key(m.family) for m in rows),
         )
 
     def __len__(self) -> int:
-        return len(self.applicant_ids)
+        return len(self.tiers)
+
+    def applicant_id(self, index: int) -> str:
+        return self.ids[ID_WIDTH * index : ID_WIDTH * (index + 1)].decode("ascii")
+
+    def province(self, index: int) -> str:
+        return self.provinces[PROVINCE_WIDTH * index : PROVINCE_WIDTH * (index + 1)].decode("ascii")
+
+    def family(self, index: int) -> bytes:
+        return self.families[FAMILY_WIDTH * index : FAMILY_WIDTH * (index + 1)]
 
 
 @dataclass(frozen=True)
@@ -81,39 +101,46 @@ class RankedRow:
     selected: bool
 
 
+def _chunks(order: Any) -> Iterator[list[int]]:
+    """A numpy index array as Python ints, a slice at a time (a list of ten million ints is 360 MB)."""
+    for start in range(0, len(order), _CHUNK):
+        yield order[start : start + _CHUNK].tolist()
+
+
 @dataclass
 class DrawResult:
     pool: Pool
     rules: DrawRules
     pool_digest: str
-    order: list[int]  # member indices by (tier, rank key)
+    order: Any  # numpy array: member indices by (tier, rank key)
     rank_keys: bytes  # 32 bytes per member, in pool order
     selected: bytearray  # 1 per selected member, in pool order
     pseudonyms: bytes  # 16 bytes per member, in pool order
-    prior_accepted: Mapping[str, int]
+    prior_accepted: Mapping[bytes, int]
 
     @property
     def selected_count(self) -> int:
         return sum(self.selected)
 
     def selected_in_rank_order(self) -> list[str]:
-        ids = self.pool.applicant_ids
-        return [ids[i] for i in self.order if self.selected[i]]
+        return [self.pool.applicant_id(i) for chunk in _chunks(self.order) for i in chunk if self.selected[i]]
 
     def ranked_rows(self) -> Iterator[RankedRow]:
         pool = self.pool
-        for rank, index in enumerate(self.order, start=1):
-            family = pool.families[index]
-            yield RankedRow(
-                rank=rank,
-                applicant_id=pool.applicant_ids[index],
-                tier=pool.tiers[index],
-                rank_key=self.rank_keys[32 * index : 32 * index + 32].hex(),
-                province=pool.provinces[index],
-                family=self.pseudonyms[16 * index : 16 * index + 16].hex(),
-                family_prior_accepted=self.prior_accepted.get(family, 0),
-                selected=bool(self.selected[index]),
-            )
+        rank = 0
+        for chunk in _chunks(self.order):
+            for index in chunk:
+                rank += 1
+                yield RankedRow(
+                    rank=rank,
+                    applicant_id=pool.applicant_id(index),
+                    tier=pool.tiers[index],
+                    rank_key=self.rank_keys[32 * index : 32 * index + 32].hex(),
+                    province=pool.province(index),
+                    family=self.pseudonyms[16 * index : 16 * index + 16].hex(),
+                    family_prior_accepted=self.prior_accepted.get(pool.family(index), 0),
+                    selected=bool(self.selected[index]),
+                )
 
 
 def commitment(seed: bytes) -> str:
@@ -124,100 +151,109 @@ def draw_key(seed: bytes, beacon: bytes | None = None) -> bytes:
     return seed if beacon is None else hashlib.sha256(seed + beacon).digest()
 
 
-def _is_sorted(values: list[str]) -> bool:
-    return all(map(operator.lt, values, islice(values, 1, None)))
+def pool_digest(ids: bytes) -> str:
+    """SHA-256 of the ids in ascending order, each followed by a newline (sorted here if they are not)."""
+    import numpy as np
 
-
-def pool_digest(applicant_ids: list[str]) -> str:
-    ordered = applicant_ids if _is_sorted(applicant_ids) else sorted(applicant_ids)
     digest = hashlib.sha256()
-    for start in range(0, len(ordered), _CHUNK):
-        digest.update("".join(f"{i}\n" for i in ordered[start : start + _CHUNK]).encode())
+    packed = np.frombuffer(ids, dtype=f"S{ID_WIDTH}")
+    if len(packed) > 1 and not bool(np.all(packed[1:] > packed[:-1])):
+        packed = np.sort(packed)
+    for start in range(0, len(packed), _CHUNK):
+        block = packed[start : start + _CHUNK]
+        lines = np.empty((len(block), ID_WIDTH + 1), dtype=np.uint8)
+        lines[:, :ID_WIDTH] = np.frombuffer(block.tobytes(), dtype=np.uint8).reshape(-1, ID_WIDTH)
+        lines[:, ID_WIDTH] = ord("\n")
+        digest.update(lines.tobytes())
     return digest.hexdigest()
 
 
-def rank_keys(key: bytes, applicant_ids: list[str]) -> bytes:
-    """HMAC-SHA256(key, id) for every id, 32 bytes each, concatenated in pool order."""
+def rank_keys(key: bytes, ids: bytes) -> bytes:
+    """HMAC-SHA256(key, id) for every member, 32 bytes each, in pool order."""
     keyed = hmac.new(key, digestmod=hashlib.sha256)
+    view = memoryview(ids)
+    count = len(ids) // ID_WIDTH
     out = bytearray()
-    for start in range(0, len(applicant_ids), _CHUNK):
+    for start in range(0, count, _CHUNK):
         parts = []
-        for applicant_id in applicant_ids[start : start + _CHUNK]:
+        for offset in range(ID_WIDTH * start, ID_WIDTH * min(count, start + _CHUNK), ID_WIDTH):
             mac = keyed.copy()  # the keyed state is set up once, not ten million times
-            mac.update(applicant_id.encode())
+            mac.update(view[offset : offset + ID_WIDTH])
             parts.append(mac.digest())
         out += b"".join(parts)
     return bytes(out)
 
 
-def family_pseudonyms(key: bytes, families: list[str]) -> bytes:
-    """16 bytes per member: one AES-256 block of the family's keyed hash (its first 128 bits)."""
+def family_pseudonyms(key: bytes, families: bytes) -> bytes:
+    """16 bytes per member: one AES-256 block of the family key, under a key derived from the draw key."""
     if not families:
         return b""
     cipher_key = hmac.digest(key, b"family-pseudonym", "sha256")
     encryptor = Cipher(algorithms.AES(cipher_key), modes.ECB()).encryptor()  # noqa: S305 - one block per family
-    return encryptor.update(bytes.fromhex("".join(f[:32] for f in families))) + encryptor.finalize()
+    return encryptor.update(families) + encryptor.finalize()
 
 
-def rank_order(tiers: bytes, keys: bytes) -> list[int]:
-    """Member indices by (tier, rank key): numpy sorts by tier and the keys' first 64 bits; equal prefixes
-    (about one in a million draws of ten million) are settled on the whole key."""
+def rank_order(tiers: bytes, keys: bytes) -> Any:
+    """Member indices by (tier, rank key), as a numpy array: sorted by tier and the keys' first 64 bits; equal
+    prefixes (about one in a million draws of ten million) are settled on the whole key."""
     import numpy as np
 
-    count = len(tiers)
-    if count == 0:
-        return []
+    if not tiers:
+        return np.empty(0, dtype=np.int64)
     prefix = np.frombuffer(keys, dtype=">u8")[0::4].astype(np.uint64)
     tier = np.frombuffer(tiers, dtype=np.uint8)
     order = np.argsort(prefix, kind="stable")
     order = order[np.argsort(tier[order], kind="stable")]
     sorted_prefix, sorted_tier = prefix[order], tier[order]
-    ties = np.flatnonzero((sorted_prefix[1:] == sorted_prefix[:-1]) & (sorted_tier[1:] == sorted_tier[:-1]))
-    result: list[int] = order.tolist()
-    positions = ties.tolist()
+    positions = np.flatnonzero(
+        (sorted_prefix[1:] == sorted_prefix[:-1]) & (sorted_tier[1:] == sorted_tier[:-1])
+    ).tolist()
     group = 0
     while group < len(positions):
         start = end = positions[group]
         while group + 1 < len(positions) and positions[group + 1] == end + 1:
             group += 1
             end += 1
-        result[start : end + 2] = sorted(result[start : end + 2], key=lambda i: keys[32 * i : 32 * i + 32])
+        members = order[start : end + 2].tolist()
+        order[start : end + 2] = sorted(members, key=lambda i: keys[32 * i : 32 * i + 32])
         group += 1
-    return result
+    return order
 
 
-def select(pool: Pool, order: list[int], rules: DrawRules, prior_accepted: Mapping[str, int]) -> bytearray:
+def select(pool: Pool, order: Any, rules: DrawRules, prior_accepted: Mapping[bytes, int]) -> bytearray:
     selected = bytearray(len(pool))
     taken = 0
     per_province: dict[str, int] = {}
-    per_family: dict[str, int] = {}
-    for index in order:
-        if taken >= rules.quota:
-            break
-        family = pool.families[index]
-        if prior_accepted.get(family, 0) + per_family.get(family, 0) >= rules.kk_cap:
-            continue
-        province = pool.provinces[index]
-        province_quota = rules.province_quotas.get(province)
-        if province_quota is not None and per_province.get(province, 0) >= province_quota:
-            continue
-        selected[index] = 1
-        taken += 1
-        per_family[family] = per_family.get(family, 0) + 1
-        per_province[province] = per_province.get(province, 0) + 1
+    per_family: dict[bytes, int] = {}
+    for chunk in _chunks(order):
+        for index in chunk:
+            if taken >= rules.quota:
+                return selected
+            family = pool.family(index)
+            if prior_accepted.get(family, 0) + per_family.get(family, 0) >= rules.kk_cap:
+                continue
+            province = pool.province(index)
+            province_quota = rules.province_quotas.get(province)
+            if province_quota is not None and per_province.get(province, 0) >= province_quota:
+                continue
+            selected[index] = 1
+            taken += 1
+            per_family[family] = per_family.get(family, 0) + 1
+            per_province[province] = per_province.get(province, 0) + 1
     return selected
 
 
 def run_draw(
-    pool: Pool, seed: bytes, rules: DrawRules, prior_accepted: Mapping[str, int], beacon: bytes | None = None
+    pool: Pool, seed: bytes, rules: DrawRules, prior_accepted: Mapping[bytes, int], beacon: bytes | None = None
 ) -> DrawResult:
+    """`prior_accepted` maps family keys (`family_key`) to their acceptances in earlier waves."""
     key = draw_key(seed, beacon)
-    keys = rank_keys(key, pool.applicant_ids)
+    keys = rank_keys(key, pool.ids)
     order = rank_order(pool.tiers, keys)
     return DrawResult(
         pool=pool,
         rules=rules,
-        pool_digest=pool_digest(pool.applicant_ids),
+        pool_digest=pool_digest(pool.ids),
         order=order,
         rank_keys=keys,
         selected=select(pool, order, rules, prior_accepted),

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from chalice.app import Blueprint, SQSEvent
 
 from functions import web
-from functions.observability import tracer
+from functions.observability import traced
 from functions.resources import INTAKE_QUEUE
 from functions.services import applicants, intake, registration
 
@@ -34,6 +34,6 @@ def get_applicant(applicant_id: str) -> Any:
 
 
 @register.on_sqs_message(queue=INTAKE_QUEUE, batch_size=10)
-@tracer.capture_method
+@traced
 def intake_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     return web.process_batch(event, intake.store_intake_record, intake.IntakeRecord)

@@ -10,7 +10,7 @@ from chalice.app import AuthRequest, AuthResponse, Blueprint, CloudWatchEvent, C
 
 from functions import web
 from functions.domain.waves import WaveCalendar
-from functions.observability import tracer
+from functions.observability import traced
 from functions.resources import PUBLISH_MAX_CONCURRENCY, PUBLISH_QUEUE
 from functions.services import admin, stats, waves
 
@@ -74,24 +74,24 @@ def _due(event: CloudWatchEvent) -> list[str]:
 
 
 @select.schedule(Cron(_CLOSE_MINUTE, _CLOSE_HOUR, "?", "*", _CLOSE_DAY, "*"))
-@tracer.capture_method
+@traced
 def close_due_waves(event: CloudWatchEvent) -> list[str]:
     return _due(event)
 
 
 @select.schedule(Cron(_PUBLISH_MINUTE, _PUBLISH_HOUR, "?", "*", _PUBLISH_DAY, "*"))
-@tracer.capture_method
+@traced
 def publish_due_waves(event: CloudWatchEvent) -> list[str]:
     return _due(event)
 
 
 @select.schedule("rate(1 hour)")
-@tracer.capture_method
+@traced
 def catch_up_waves(event: CloudWatchEvent) -> list[str]:
     return _due(event)
 
 
 @select.on_sqs_message(queue=PUBLISH_QUEUE, batch_size=1, maximum_concurrency=PUBLISH_MAX_CONCURRENCY)
-@tracer.capture_method
+@traced
 def publish_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     return web.process_batch(event, waves.apply_chunk, waves.PublishRecord)

@@ -57,20 +57,22 @@ def issue(applicant_id: str, now: dt.datetime) -> tuple[str, IssuedCode]:
     return code, issued
 
 
-def send(applicant_id: str, code_id: str, code: str) -> None:
-    notifications.queue([notifications.email_code_request(applicant_id, code_id, code)])
+def send(applicant_id: str, code_id: str, code: str, for_message: str | None = None) -> None:
+    notifications.queue([notifications.email_code_request(applicant_id, code_id, code)], for_message=for_message)
 
 
-def resume_unsent(applicant_id: str, now: dt.datetime) -> None:
+def resume_unsent(applicant_id: str, now: dt.datetime, for_message: str | None = None) -> None:
     """A redelivered registration whose code never went out (the consumer stopped in between) gets a new one."""
     record = applicants.find(applicant_id)
-    if record is None or record.status != Status.REGISTERED.value or record.email_code_sent_at is not None:
+    if record is None or record.status != Status.REGISTERED.value or not record.email_code_id:
+        return
+    if notifications.email_code_notification_id(applicant_id, record.email_code_id) in (record.notified or set()):
         return
     code, issued = issue(applicant_id, now)
     if applicants.replace_email_code(
         applicant_id, record.email_code_id, issued, list(record.email_code_resent_at or [])
     ):
-        send(applicant_id, issued.code_id, code)
+        send(applicant_id, issued.code_id, code, for_message)
 
 
 def verify(body: bytes) -> dict[str, str]:

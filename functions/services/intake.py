@@ -31,9 +31,9 @@ def store_intake_record(record: IntakeRecord) -> None:
         counter_shards=settings().counter_shards,
     )
     if result.outcome is applicants.Outcome.STORED:
-        email_codes.send(message.applicant_id, issued.code_id, code)
+        email_codes.send(message.applicant_id, issued.code_id, code, for_message=record.messageId)
     elif result.outcome is applicants.Outcome.ALREADY_STORED:
-        email_codes.resume_unsent(message.applicant_id, now)
+        email_codes.resume_unsent(message.applicant_id, now, for_message=record.messageId)
     metrics.add_metric(name=f"Intake{result.outcome.name.title().replace('_', '')}", unit="Count", value=1)
     logger.info(
         "registration stored",

@@ -41,15 +41,23 @@ def check_record(record: NikCheckRecord) -> None:
     applicant = applicants.find(applicant_id)
     if applicant is None:
         raise LookupError("a NIK check for an applicant that is not stored")
-    if applicant.status == Status.EMAIL_VERIFIED.value:
-        _decide(applicant)
-        applicant = applicants.find(applicant_id) or applicant
-    if applicant.status in DECIDED:
+    status: str = applicant.status
+    reason: str | None = applicant.reason
+    if status == Status.EMAIL_VERIFIED.value:
+        decision = _decide(applicant)
+        if decision is None:  # another consumer decided first
+            latest = applicants.find(applicant_id) or applicant
+            status, reason = latest.status, latest.reason
+        else:
+            status, reason = decision.status.value, decision.reason
+    if status in DECIDED:
         # Also on a redelivery: the notification consumer delivers each notification once.
-        notifications.queue([notifications.nik_result_request(applicant_id, applicant.status, applicant.reason)])
+        request = notifications.nik_result_request(applicant_id, status, reason)
+        notifications.queue([request], for_message=record.messageId)
 
 
-def _decide(applicant: ApplicantRecord) -> None:
+def _decide(applicant: ApplicantRecord) -> Decision | None:
+    """Checks the NIK and decides eligibility; the decision if this call stored it, else None."""
     person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
     declared = DeclaredPerson(person["nik"], person["full_name"], dt.date.fromisoformat(person["birth_date"]))
     registered = registry().lookup(declared.nik)  # RegistryUnavailable fails this record: SQS brings it back
@@ -74,12 +82,14 @@ def _decide(applicant: ApplicantRecord) -> None:
         counted=_stages_reached(decision),
         counter_shards=settings().counter_shards,
     )
-    if moved:
-        metrics.add_metric(name="NikChecked", unit="Count", value=1)
-        logger.info(
-            "NIK checked",
-            extra={"applicant_id": applicant.applicant_id, "status": decision.status.value, "reason": decision.reason},
-        )
+    if not moved:
+        return None
+    metrics.add_metric(name="NikChecked", unit="Count", value=1)
+    logger.info(
+        "NIK checked",
+        extra={"applicant_id": applicant.applicant_id, "status": decision.status.value, "reason": decision.reason},
+    )
+    return decision
 
 
 def _stages_reached(decision: Decision) -> list[FunnelStage]:

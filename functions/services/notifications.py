@@ -1,29 +1,29 @@
-"""Telling applicants things: requests go on the notifications queue, so a slow mail service never slows the API;
-the consumer looks the applicant up, opens its contact details and delivers each request once."""
+"""Telling applicants things: requests go on the notifications queue, so a slow mail service never slows the API
+or the consumers; the notification consumer looks the applicant up, opens its contact details and delivers."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json
 
-from functions import clock
 from functions.adapters import personal_data, queues
 from functions.adapters.notifier import Notification, deliver
 from functions.domain import notices
 from functions.domain.messages import NotificationRequest
 from functions.observability import logger, metrics
 from functions.settings import settings
-from functions.store import applicants, idempotency
+from functions.store import applicants
 
 
 def email_code_request(applicant_id: str, code_id: str, code: str) -> NotificationRequest:
     return NotificationRequest(
-        notification_id=f"email_code:{applicant_id}:{code_id}",
+        notification_id=email_code_notification_id(applicant_id, code_id),
         kind="email_code",
         applicant_id=applicant_id,
         code_id=code_id,
@@ -57,7 +57,48 @@ def not_selected_request(applicant_id: str, wave: int) -> NotificationRequest:
     )
 
 
-def queue(requests: Sequence[NotificationRequest]) -> None:
+def email_code_notification_id(applicant_id: str, code_id: str) -> str:
+    return f"email_code:{applicant_id}:{code_id}"
+
+
+class Gathered:
+    """Notification requests made while one SQS batch is processed, sent together when it is done (one call
+    per ten instead of one per record). A record whose requests were not taken is reported failed, so SQS
+    brings it back; its work is done already, and the retry only asks again."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, NotificationRequest]] = []
+
+    def flush(self, response: PartialItemFailureResponse) -> PartialItemFailureResponse:
+        if not self.requests:
+            return response
+        bodies = [request.model_dump_json() for _, request in self.requests]
+        refused = queues.send_many(settings().notifications_queue_url, bodies)
+        failed = {self.requests[index][0] for index in refused}
+        known = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+        response["batchItemFailures"].extend({"itemIdentifier": m} for m in sorted(failed - known))
+        return response
+
+
+_gathering: ContextVar[Gathered | None] = ContextVar("gathering", default=None)
+
+
+@contextmanager
+def gathered() -> Iterator[Gathered]:
+    """While open, `queue` collects instead of sending; the caller flushes into its batch response."""
+    batch = Gathered()
+    token = _gathering.set(batch)
+    try:
+        yield batch
+    finally:
+        _gathering.reset(token)
+
+
+def queue(requests: Sequence[NotificationRequest], *, for_message: str | None = None) -> None:
+    batch = _gathering.get()
+    if batch is not None and for_message is not None:
+        batch.requests.extend((for_message, request) for request in requests)
+        return
     queues.send_all(settings().notifications_queue_url, [request.model_dump_json() for request in requests])
 
 
@@ -66,38 +107,17 @@ class NotificationRecord(SqsRecordModel):
 
 
 def deliver_record(record: NotificationRecord) -> None:
-    _deliver_once()(request=record.body.model_dump())
-
-
-def bind_invocation(lambda_context: Any) -> None:
-    """Lets Idempotency expire a delivery left in progress by a crashed invocation when its time is up."""
-    _idempotency_config().register_lambda_context(lambda_context)
-
-
-@functools.cache
-def _idempotency_config() -> IdempotencyConfig:
-    return IdempotencyConfig(event_key_jmespath="notification_id", expires_after_seconds=7 * 24 * 3600)
-
-
-@functools.cache
-def _deliver_once() -> Any:
-    return idempotent_function(
-        _deliver,
-        data_keyword_argument="request",
-        persistence_store=idempotency.persistence_layer(),
-        config=_idempotency_config(),
-        key_prefix="notification",
-    )
-
-
-def _deliver(request: dict[str, Any]) -> dict[str, str]:
-    wanted = NotificationRequest.model_validate(request)
+    """Delivers one notification, at least once and, unless the consumer stops between sending and noting it,
+    once only: each applicant record notes the notifications it has been sent."""
+    wanted = record.body
     applicant = applicants.find(wanted.applicant_id)
     if applicant is None:
         raise LookupError("the applicant is not stored yet")  # the message comes back once it is
+    if wanted.notification_id in (applicant.notified or set()):
+        return
     if wanted.kind == "email_code" and applicant.email_code_id != wanted.code_id:
         logger.info("stale email code not sent", extra={"applicant_id": wanted.applicant_id})
-        return {"delivered": "stale"}
+        return
     person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
     details: dict[str, Any]
     channels = ["email"]
@@ -129,8 +149,6 @@ def _deliver(request: dict[str, Any]) -> dict[str, str]:
                 details=details,
             )
         )
-    if wanted.kind == "email_code" and wanted.code_id:
-        applicants.mark_email_code_sent(applicant.applicant_id, wanted.code_id, clock.now())
+    applicants.mark_notified(applicant.applicant_id, wanted.notification_id)
     metrics.add_metric(name="NotificationSent", unit="Count", value=1)
     logger.info("notification sent", extra={"applicant_id": applicant.applicant_id, "kind": wanted.kind})
-    return {"delivered": wanted.kind}

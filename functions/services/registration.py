@@ -92,7 +92,7 @@ def _accept(form: RegistrationForm) -> dict[str, str]:
             "BUSY", "registration is busy; try again shortly", settings().retry_after_seconds
         ) from None
     metrics.add_metric(name="RegistrationAccepted", unit="Count", value=1)
-    logger.info("registration accepted", extra={"applicant_id": applicant_id})
+    logger.debug("registration accepted", extra={"applicant_id": applicant_id})  # counted by the metric
     return {"applicant_id": applicant_id, "status": Status.PENDING.value, "access_token": token}
 
 

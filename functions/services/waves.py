@@ -92,8 +92,9 @@ def join(wave_number: int, body: bytes, token: str) -> dict[str, Any]:
             raise Conflict("ALREADY_JOINED", f"already in wave {applicant.wave}")
         status = Status.PENDING.value if applicant is None else applicant.status
         raise Conflict("NOT_ELIGIBLE", f"only ELIGIBLE applicants may join a wave (status {status})")
-    open_wave(clock.now())
     wave = store.find(wave_number)
+    if wave is None and wave_number == 1:  # a fresh deployment: wave 1 opens on first use
+        wave = open_wave(clock.now())
     if wave is None or wave.state != WaveState.OPEN.value:
         raise Conflict("WAVE_NOT_OPEN", f"wave {wave_number} is not open", "number")
     if not store.join(applicant, wave_number, clock.now(), settings().counter_shards):
@@ -111,10 +112,9 @@ def join(wave_number: int, body: bytes, token: str) -> dict[str, Any]:
 def advance(now: dt.datetime) -> list[str]:
     """Does every step that is due at `now`, oldest wave first; returns what it did."""
     done: list[str] = []
-    open_wave(now)
     for _ in range(_MAX_STEPS):
-        wave = store.oldest_unpublished(store.current_number() or 1)
-        if wave is None or wave.closes_at is None or wave.publish_at is None:
+        wave = store.oldest_unpublished(open_wave(now))
+        if wave.closes_at is None or wave.publish_at is None:
             break
         step = next_step(WaveState(wave.state), wave.closes_at, wave.publish_at, now)
         number = int(wave.number)
@@ -255,7 +255,7 @@ def apply_chunk(record: PublishRecord) -> None:
         else:
             store.carry_over(applicant, chunk.wave, now)
             told.append(notifications.not_selected_request(applicant_id, chunk.wave))
-    notifications.queue(told)
+    notifications.queue(told, for_message=record.messageId)
     store.chunk_done(chunk.wave, chunk.chunk)
     wave = store.find(chunk.wave)
     if wave is None or wave.chunk_count is None:

@@ -265,7 +265,6 @@ def replace_email_code(applicant_id: str, old_code_id: str | None, code: IssuedC
             ApplicantRecord.email_code_issued_at.set(code.issued_at),
             ApplicantRecord.email_code_expires_at.set(code.expires_at),
             ApplicantRecord.email_code_wrong_tries.set(0),
-            ApplicantRecord.email_code_sent_at.remove(),
             ApplicantRecord.email_code_resent_at.set(set(resent_at))
             if resent_at
             else ApplicantRecord.email_code_resent_at.remove(),
@@ -276,5 +275,6 @@ def replace_email_code(applicant_id: str, old_code_id: str | None, code: IssuedC
     return record is not None
 
 
-def mark_email_code_sent(applicant_id: str, code_id: str, now: dt.datetime) -> None:
-    _update_if(applicant_id, [ApplicantRecord.email_code_sent_at.set(now)], ApplicantRecord.email_code_id == code_id)
+def mark_notified(applicant_id: str, notification_id: str) -> None:
+    bind()
+    ApplicantRecord(applicant_id=applicant_id).update(actions=[ApplicantRecord.notified.add({notification_id})])

@@ -49,9 +49,9 @@ class ApplicantRecord(Model):
     email_code_expires_at = UTCDateTimeAttribute(null=True)
     email_code_wrong_tries = NumberAttribute(default=0)
     email_code_issued_at = UTCDateTimeAttribute(null=True)
-    email_code_sent_at = UTCDateTimeAttribute(null=True)
     email_code_resent_at = UnicodeSetAttribute(null=True)  # ISO timestamps of the last day's resends
     email_verified_at = UTCDateTimeAttribute(null=True)
+    notified = UnicodeSetAttribute(null=True)  # the notifications delivered to this applicant, by id
     # The NIK check and the eligibility decision that follows it.
     nik_checked_at = UTCDateTimeAttribute(null=True)
     social_aid = BooleanAttribute(null=True)  # the registry's answer, which overrides the declared one
@@ -176,7 +176,7 @@ def bind() -> Settings:
             meta: Any = model.Meta
             meta.table_name = getattr(current, setting)
             meta.region = current.region
-            meta.host = current.endpoint_url or None
+            meta.host = None  # botocore resolves AWS_ENDPOINT_URL(_DYNAMODB) itself
             model._connection = None
         _bound = current
     return current
@@ -190,5 +190,5 @@ def connection() -> Connection:
     current = bind()
     found = _connections.get(current)
     if found is None:
-        found = _connections[current] = Connection(region=current.region, host=current.endpoint_url or None)
+        found = _connections[current] = Connection(region=current.region)
     return found

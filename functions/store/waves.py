@@ -15,7 +15,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
-from functions.domain.draw import Pool
+from functions.domain.draw import Pool, family_key
 from functions.domain.lifecycle import FunnelStage, Status
 from functions.domain.waves import WaveState
 from functions.store import applicants
@@ -46,13 +46,12 @@ def current_number() -> int | None:
     return None if pointer is None or pointer.current is None else int(pointer.current)
 
 
-def oldest_unpublished(current: int) -> WaveRecord | None:
-    """The oldest wave not yet published (waves advance strictly in order, so it is at most two behind)."""
-    for number in range(max(1, current - 2), current + 1):
-        wave = find(number)
-        if wave is not None and wave.state != WaveState.PUBLISHED.value:
-            return wave
-    return None
+def oldest_unpublished(current: WaveRecord) -> WaveRecord:
+    """The oldest wave not yet published, given the open one: a wave closes only once the one before it is
+    published, so that is the one before the open wave, or the open wave itself."""
+    number = int(current.number)
+    previous = find(number - 1) if number > 1 else None
+    return previous if previous is not None and previous.state != WaveState.PUBLISHED.value else current
 
 
 def open_first(wave: WaveRecord) -> bool:
@@ -236,17 +235,17 @@ def read_pool(wave: int) -> Pool:
     ids: list[str] = []
     tiers = bytearray()
     provinces: list[str] = []
-    families: list[str] = []
-    interned: dict[str, str] = {}
+    families: list[bytes] = []
     for member in members(wave):
         ids.append(member.applicant_id)
         tiers.append(int(member.tier))
-        provinces.append(interned.setdefault(member.province, member.province))
-        families.append(member.family)
-    return Pool(ids, bytes(tiers), provinces, families)
+        provinces.append(member.province)
+        families.append(family_key(member.family))
+    return Pool("".join(ids).encode("ascii"), bytes(tiers), "".join(provinces).encode("ascii"), b"".join(families))
 
 
-def family_acceptances() -> dict[str, int]:
-    """How many of each family card were accepted so far (only families with acceptances are stored)."""
+def family_acceptances() -> dict[bytes, int]:
+    """How many of each family card were accepted so far, by family key (only families with acceptances are
+    stored, so this reads the acceptances ever made, not the applicants)."""
     bind()
-    return {record.family: len(record.accepted or ()) for record in FamilyRecord.scan()}
+    return {family_key(record.family): len(record.accepted or ()) for record in FamilyRecord.scan()}

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from chalice.app import Blueprint, SQSEvent
 
 from functions import web
-from functions.observability import tracer
+from functions.observability import traced
 from functions.resources import NIK_CHECK_MAX_CONCURRENCY, NIK_CHECK_QUEUE, NOTIFICATIONS_QUEUE
 from functions.services import email_codes, nik_check, notifications
 
@@ -29,13 +29,12 @@ def post_email_code_resend() -> Any:
 
 
 @verify.on_sqs_message(queue=NOTIFICATIONS_QUEUE, batch_size=10)
-@tracer.capture_method
+@traced
 def notification_consumer(event: SQSEvent) -> PartialItemFailureResponse:
-    notifications.bind_invocation(web.event_context(event))
     return web.process_batch(event, notifications.deliver_record, notifications.NotificationRecord)
 
 
 @verify.on_sqs_message(queue=NIK_CHECK_QUEUE, batch_size=5, maximum_concurrency=NIK_CHECK_MAX_CONCURRENCY)
-@tracer.capture_method
+@traced
 def nik_check_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     return web.process_batch(event, nik_check.check_record, nik_check.NikCheckRecord)

@@ -10,10 +10,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devstack import provision
+from devstack import moto_server, provision
 from devstack.stack import LOCAL_CREDENTIALS
 from functions.settings import DEFAULT_REGION
 from tests.helpers import reset_app_state
+
+# The same emulator as the local stack's (devstack.moto_server's fixes to moto), in-process.
+moto_server.install()
 
 
 @pytest.fixture

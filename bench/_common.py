@@ -1,0 +1,307 @@
+"""Shared by the benchmarks: paths, a local AWS environment, canned botocore answers, quiet output, timing.
+
+The canned answers are given from a botocore `before-send` handler on every client made in this process, so each
+call still goes through parameter validation, serialisation, signing and response parsing, exactly as with a real
+endpoint; only the socket is skipped. Our app and the bare baseline get the same handler, so what differs between
+them is our code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import json
+import os
+import pstats
+import statistics
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+for _path in (str(ROOT), str(BENCH)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+REGION = "ap-southeast-3"
+ACCOUNT = "123456789012"
+
+
+def _stub_resources(template: dict[str, Any]) -> dict[str, str]:
+    """A physical id for every resource of template.yaml, as a deployment would name them."""
+    resources = {}
+    for logical, spec in template.get("Resources", {}).items():
+        kind = spec.get("Type", "")
+        name = (spec.get("Properties") or {}).get("QueueName")
+        if kind == "AWS::SQS::Queue":
+            queue = name if isinstance(name, str) else f"prakerja-{logical}"
+            resources[logical] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{queue}"
+        elif kind == "AWS::DynamoDB::Table":
+            resources[logical] = f"prakerja-{logical}"
+        elif kind == "AWS::KMS::Key":
+            resources[logical] = "00000000-0000-0000-0000-000000000000"
+        else:
+            resources[logical] = f"prakerja-{logical}"
+    return resources
+
+
+@functools.cache
+def stub_environment() -> dict[str, str]:
+    """The environment template.yaml gives a deployed function, with made-up resource ids and no endpoint."""
+    from devstack import provision
+
+    template = provision.load_template()
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        **provision.function_environment(_stub_resources(template), template),
+    }
+
+
+def clean_environment(extra: dict[str, str] | None = None) -> None:
+    """Drops AWS_* and PRAKERJA_* from this process's environment and sets the given ones."""
+    for key in [k for k in os.environ if k.startswith(("AWS_", "PRAKERJA_", "POWERTOOLS_"))]:
+        del os.environ[key]
+    os.environ.update(extra or {})
+
+
+# --- canned botocore answers -----------------------------------------------------------------------------
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+def _json_answer(payload: dict[str, Any], content_type: str) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload).encode()
+    headers = {
+        "x-amzn-RequestId": str(uuid.uuid4()),
+        "Content-Type": content_type,
+        "Content-Length": str(len(body)),
+    }
+    return body, headers
+
+
+class CannedAWS:
+    """Answers SQS, DynamoDB and KMS calls from memory, by the `X-Amz-Target` of the prepared request.
+
+    Answers are built once, so the stub costs the same few microseconds for every call, whoever makes it.
+    """
+
+    def __init__(self) -> None:
+        import base64
+
+        from botocore.awsrequest import AWSResponse
+
+        self._response = AWSResponse
+        self.calls: Counter[str] = Counter()
+        self.captured: dict[str, list[bytes]] = {}
+        self.capture: set[str] = set()
+        self.enabled = True
+        key = base64.b64encode(bytes(range(32))).decode()
+        blob = base64.b64encode(b"\x01" * 184).decode()
+        arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000"
+        json10, json11 = "application/x-amz-json-1.0", "application/x-amz-json-1.1"
+        guards_table = stub_environment()["PRAKERJA_IDENTITY_GUARDS_TABLE"]
+        message = {"MD5OfMessageBody": "0" * 32, "MessageId": str(uuid.uuid4())}
+        self.answers: dict[str, tuple[bytes, dict[str, str]]] = {
+            "AmazonSQS.SendMessage": _json_answer(message, json10),
+            "AmazonSQS.SendMessageBatch": _json_answer({"Successful": [{"Id": "0", **message}], "Failed": []}, json10),
+            "DynamoDB_20120810.BatchGetItem": _json_answer(
+                {"Responses": {guards_table: []}, "UnprocessedKeys": {}}, json10
+            ),
+            "DynamoDB_20120810.GetItem": _json_answer({}, json10),
+            "DynamoDB_20120810.PutItem": _json_answer({}, json10),
+            "DynamoDB_20120810.TransactWriteItems": _json_answer({}, json10),
+            "TrentService.GenerateDataKey": _json_answer(
+                {"CiphertextBlob": blob, "Plaintext": key, "KeyId": arn}, json11
+            ),
+            "TrentService.Decrypt": _json_answer({"Plaintext": key, "KeyId": arn}, json11),
+        }
+
+    def __call__(self, request: Any, **_: Any) -> Any:
+        if not self.enabled:
+            return None  # the request goes out to its endpoint
+        target = request.headers.get("X-Amz-Target")
+        target = target.decode() if isinstance(target, bytes) else target
+        self.calls[target] += 1
+        if target in self.capture:
+            body = request.body
+            self.captured.setdefault(target, []).append(body if isinstance(body, bytes) else body.encode())
+        body, headers = self.answers[target]
+        return self._response(request.url, 200, headers, _Raw(body))
+
+
+_installed: list[CannedAWS] = []
+
+
+def install_canned_aws(stub: CannedAWS) -> CannedAWS:
+    """Every botocore client made from now on in this process (boto3's, pynamodb's) is answered by `stub`."""
+    import botocore.session
+
+    if not _installed:
+        original = botocore.session.Session.create_client
+
+        def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+            client = original(self, *args, **kwargs)
+            client.meta.events.register("before-send", _installed[-1])
+            return client
+
+        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+    _installed.append(stub)
+    return stub
+
+
+def hook_every_client(event: str, handler: Callable[..., Any]) -> None:
+    """Registers `handler` for a botocore event on every client made from now on in this process."""
+    import botocore.session
+
+    original = botocore.session.Session.create_client
+
+    def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        client = original(self, *args, **kwargs)
+        client.meta.events.register(event, handler)
+        return client
+
+    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+
+
+# --- output ----------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Sends file descriptors 1 and 2 to /dev/null (Powertools logs and EMF metrics print per request)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, null):
+            os.close(fd)
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [[str(c) for c in row] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+# --- Lambda-shaped events ----------------------------------------------------------------------------------
+def proxy_event(body: str) -> dict[str, Any]:
+    """An API Gateway (REST, proxy) event for `POST /registrations`, as Lambda receives it."""
+    return {
+        "resource": "/registrations",
+        "path": "/registrations",
+        "httpMethod": "POST",
+        "headers": {"content-type": "application/json", "host": "api.example.test"},
+        "multiValueHeaders": {"content-type": ["application/json"], "host": ["api.example.test"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/registrations",
+            "httpMethod": "POST",
+            "path": "/api/registrations",
+            "stage": "api",
+            "requestId": str(uuid.uuid4()),
+            "identity": {"sourceIp": "203.0.113.7"},
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+# --- profiles ------------------------------------------------------------------------------------------
+def _group(filename: str) -> str:
+    path = filename.replace("\\", "/")
+    if "/site-packages/" in path:
+        return path.split("/site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
+    if "/work/main/functions/" in path or path.startswith("functions/"):
+        return "functions (our code)"
+    if "/devstack/" in path or "/tests/" in path:
+        return "devstack/tests helpers"
+    if "/bench/" in path:
+        return "bench harness"
+    if path.startswith("~") or path.startswith("<built-in"):
+        return "C builtins (str, dict, hmac, ...)"
+    if "/lib/python3" in path:
+        module = path.split("/lib/python3", 1)[1].split("/", 1)[1]
+        return "stdlib " + module.split("/", 1)[0].removesuffix(".py")
+    return path
+
+
+def profile_call(fn: Callable[[], Any]) -> pstats.Stats:
+    import cProfile
+
+    profiler = cProfile.Profile()
+    with quiet():
+        profiler.runcall(fn)
+    return pstats.Stats(profiler)
+
+
+def package_table(ours: pstats.Stats, base: pstats.Stats, units: int, base_name: str) -> str:
+    """Own time per package, µs per unit, ours against the baseline, largest difference first."""
+    ours_groups = own_time_by_package(ours, units)
+    base_groups = own_time_by_package(base, units)
+    names = sorted(set(ours_groups) | set(base_groups), key=lambda g: -(ours_groups.get(g, 0) - base_groups.get(g, 0)))
+    rows = [
+        [
+            g,
+            f"{ours_groups.get(g, 0):.0f}",
+            f"{base_groups.get(g, 0):.0f}",
+            f"{ours_groups.get(g, 0) - base_groups.get(g, 0):+.0f}",
+        ]
+        for g in names
+        if max(ours_groups.get(g, 0), base_groups.get(g, 0)) >= 5
+    ]
+    total_ours, total_base = sum(ours_groups.values()), sum(base_groups.values())
+    rows.append(["total", f"{total_ours:.0f}", f"{total_base:.0f}", f"{total_ours - total_base:+.0f}"])
+    return table(["package (own time)", "ours", base_name, f"ours - {base_name}"], rows)
+
+
+def own_time_by_package(stats: pstats.Stats, requests: int) -> dict[str, float]:
+    """Own (exclusive) time per package, in µs per request."""
+    groups: dict[str, float] = {}
+    for (filename, _, _), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        group = _group(filename)
+        groups[group] = groups.get(group, 0.0) + tottime / requests * 1e6
+    return groups
+
+
+def top(stats: pstats.Stats, sort: str, limit: int) -> str:
+    out = io.StringIO()
+    stats.stream = out  # type: ignore[attr-defined]
+    stats.sort_stats(sort).print_stats(limit)
+    lines = out.getvalue().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
+    return "\n".join(lines[start:])

@@ -1,0 +1,334 @@
+"""Per-request cost of `POST /registrations` in-process, against a bare Chalice route that only queues the body.
+
+Both apps are called in-process, as Lambda calls them (an API Gateway proxy event and a context), and also
+through `chalice.test.Client` (Chalice's local gateway: routing and event building on top). Every AWS call, in
+both, is answered from memory by a botocore `before-send` handler (bench/_common.py), so serialisation, signing
+and parsing still happen and the figure is our code's, not an emulator's. KMS and the keyring are warmed first
+(they are called only at a cold start). Each request carries a distinct, valid registration.
+
+Run: .venv/bin/python bench/bench_registration_request.py [--rounds 9] [--requests 300] [--profile 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import pstats
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import _common
+from _common import (
+    CannedAWS,
+    install_canned_aws,
+    median,
+    package_table,
+    profile_call,
+    proxy_event,
+    quiet,
+    stub_environment,
+    table,
+    timed,
+    top,
+)
+
+TARGET_RATIO = 1.5
+
+
+class Side:
+    """One app, called either with proxy events or through chalice.test.Client."""
+
+    def __init__(self, name: str, app: Any, context: Any, patched: Callable[[], Any] = contextlib.nullcontext) -> None:
+        from chalice.test import Client
+
+        self.name = name
+        self.app = app
+        self.context = context
+        self.patched = patched
+        self.http = Client(app).http
+
+    def direct(self, bodies: list[str]) -> Callable[[], None]:
+        events = [proxy_event(body) for body in bodies]
+        app, context = self.app, self.context
+
+        def run() -> None:
+            with self.patched():
+                for event in events:
+                    answer = app(event, context)
+                    if answer["statusCode"] != 202:
+                        raise RuntimeError(f"{self.name}: {answer['statusCode']} {answer['body']}")
+
+        return run
+
+    def test_client(self, bodies: list[str]) -> Callable[[], None]:
+        raw = [body.encode() for body in bodies]
+        post = self.http.post
+        headers = {"Content-Type": "application/json"}
+
+        def run() -> None:
+            for body in raw:
+                answer = post("/registrations", headers=headers, body=body)
+                if answer.status_code != 202:
+                    raise RuntimeError(f"{self.name}: {answer.status_code} {answer.body!r}")
+
+        return run
+
+
+def bodies_from(people: Any, count: int) -> list[str]:
+    return [json.dumps(person.registration()) for person in people.people(count)]
+
+
+@contextlib.contextmanager
+def without_duplicate_check() -> Iterator[None]:
+    """What-if: the route as it is, minus the BatchGetItem duplicate check (it always finds nothing)."""
+    from functions.store import applicants
+
+    original = applicants.held_identity_keys
+    applicants.held_identity_keys = lambda hashes: []
+    try:
+        yield
+    finally:
+        applicants.held_identity_keys = original
+
+
+def measure(sides: list[Side], mode: str, people: Any, rounds: int, requests: int) -> dict[str, list[float]]:
+    """µs/request for each side, per round (each side its own fresh registrations); the sides rotate order."""
+    results: dict[str, list[float]] = {side.name: [] for side in sides}
+    for round_number in range(rounds):
+        shift = round_number % len(sides)
+        for side in sides[shift:] + sides[:shift]:
+            run = getattr(side, mode)(bodies_from(people, requests))
+            with quiet():
+                elapsed = timed(run)
+            results[side.name].append(elapsed / requests * 1e6)
+    return results
+
+
+# Where our route's time goes: functions whose cumulative time is reported per request (file suffix, name).
+COMPONENTS = [
+    ("whole route (view + middleware)", "chalice/app.py", "__call__"),
+    ("parse_registration (pydantic + checks)", "functions/domain/registration.py", "parse_registration"),
+    ("  of which normalise_email (email-validator)", "functions/domain/identity.py", "normalise_email"),
+    ("  of which normalise_phone (phonenumbers)", "functions/domain/identity.py", "normalise_phone"),
+    ("  of which validate_nik (stdnum)", "functions/domain/identity.py", "validate_nik"),
+    ("lookup_hash x4 (HMAC)", "functions/adapters/personal_data.py", "lookup_hash"),
+    ("held_identity_keys (pynamodb BatchGetItem)", "functions/store/applicants.py", "held_identity_keys"),
+    ("new_access_token", "functions/adapters/personal_data.py", "new_access_token"),
+    ("seal_text (AES-GCM)", "functions/adapters/personal_data.py", "seal_text"),
+    ("send_now (boto3 SendMessage)", "functions/adapters/queues.py", "send_now"),
+    ("Logger.info", "aws_lambda_powertools/logging/logger.py", "info"),
+    ("Metrics.add_metric", "aws_lambda_powertools/metrics/provider/cloudwatch_emf/cloudwatch.py", "add_metric"),
+    ("Metrics.flush_metrics", "aws_lambda_powertools/metrics/provider/cloudwatch_emf/cloudwatch.py", "flush_metrics"),
+    ("in_contract_shape", "functions/web.py", "in_contract_shape"),
+    ("pydantic model_dump_json", "pydantic/main.py", "model_dump_json"),
+    ("botocore _make_api_call (all AWS calls)", "botocore/client.py", "_make_api_call"),
+]
+BARE_COMPONENTS = [
+    ("whole route", "chalice/app.py", "__call__"),
+    ("boto3 SendMessage", "botocore/client.py", "_make_api_call"),
+]
+
+
+def component_costs(people: Any, count: int) -> list[list[str]]:
+    """Each step of our route timed on its own, without a profiler (µs per call, median of 5 interleaved passes)."""
+    import bare_app
+
+    from functions.adapters import aws, personal_data, queues
+    from functions.domain.intake import IntakeMessage, PersonalData, identity_keys
+    from functions.domain.registration import parse_registration
+    from functions.observability import logger, metrics
+    from functions.settings import settings
+    from functions.store import applicants
+
+    bodies = [body.encode() for body in bodies_from(people, count)]
+    forms = [parse_registration(body) for body in bodies]
+    hashes = [
+        {kind: personal_data.lookup_hash(kind, value) for kind, value in identity_keys(form).items()} for form in forms
+    ]
+    guards_table = settings().identity_guards_table
+    raw_dynamodb = aws.client("dynamodb")
+    url = settings().intake_queue_url
+    messages = []
+    for form, keyed in zip(forms, hashes, strict=True):
+        applicant_id = uuid.uuid4().hex
+        messages.append(
+            IntakeMessage(
+                applicant_id=applicant_id,
+                submitted_at=dt.datetime.now(dt.UTC),
+                token_hash=personal_data.token_hash(personal_data.new_access_token(applicant_id)),
+                nik_hash=keyed["nik"],
+                email_hash=keyed["email"],
+                phone_hash=keyed["phone"],
+                family=keyed["family"],
+                nik_last4=form.nik[-4:],
+                regency_code=form.regency_code,
+                employment_status=form.employment_status,
+                declared_social_aid=form.receives_social_aid,
+                personal_data=personal_data.seal_text(PersonalData.from_form(form).model_dump_json(), applicant_id),
+            ).model_dump_json()
+        )
+
+    def each(fn: Callable[[int], Any]) -> Callable[[], None]:
+        def run() -> None:
+            for i in range(count):
+                fn(i)
+
+        return run
+
+    def observability(_: int) -> None:
+        logger.info("registration accepted", extra={"applicant_id": "0" * 32})
+        metrics.add_metric(name="RegistrationAccepted", unit="Count", value=1)
+        metrics.flush_metrics()
+
+    def raw_batch_get(i: int) -> None:
+        keys = [{"guard": {"S": applicants.guard_key(kind, hashes[i][kind])}} for kind in ("nik", "email", "phone")]
+        raw_dynamodb.batch_get_item(RequestItems={guards_table: {"Keys": keys}})
+
+    steps: list[tuple[str, Callable[[int], Any]]] = [
+        (
+            "parse_registration(body): pydantic + NIK/KK/email/phone/regency checks",
+            lambda i: parse_registration(bodies[i]),
+        ),
+        ("  identity.normalise_email (email-validator)", lambda i: identity.normalise_email(forms[i].email)),
+        ("  identity.normalise_phone (phonenumbers)", lambda i: identity.normalise_phone(forms[i].phone)),
+        (
+            "4 x lookup_hash (HMAC-SHA256)",
+            lambda i: [personal_data.lookup_hash(k, v) for k, v in identity_keys(forms[i]).items()],
+        ),
+        ("held_identity_keys: pynamodb Model.batch_get (3 keys)", lambda i: applicants.held_identity_keys(hashes[i])),
+        ("  same BatchGetItem with the boto3 client directly", raw_batch_get),
+        ("new_access_token + token_hash", lambda i: personal_data.token_hash(personal_data.new_access_token("0" * 32))),
+        (
+            "seal_text(PersonalData json) (AES-GCM)",
+            lambda i: personal_data.seal_text(PersonalData.from_form(forms[i]).model_dump_json(), "0" * 32),
+        ),
+        ("queues.send_now (our SQS client)", lambda i: queues.send_now(url, messages[i])),
+        ("Logger.info + add_metric + flush_metrics", observability),
+        (
+            "bare: sqs.send_message (bare app's client)",
+            lambda i: bare_app.sqs.send_message(QueueUrl=url, MessageBody=bodies[i].decode()),
+        ),
+    ]
+    from functions.domain import identity
+
+    runs = [(label, each(fn)) for label, fn in steps]
+    passes: dict[str, list[float]] = {label: [] for label, _ in runs}
+    with quiet():
+        for _, run in runs:
+            run()  # warm
+        for _ in range(5):  # the steps take turns, so a slow spell of the machine is shared out
+            for label, run in runs:
+                passes[label].append(timed(run))
+    return [[label, f"{median(passes[label]) / count * 1e6:.0f}"] for label, _ in runs]
+
+
+def _cumulative(stats: pstats.Stats, suffix: str, name: str) -> float:
+    total = 0.0
+    for (filename, _, function), (_, _, _, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
+        if function == name and filename.replace("\\", "/").endswith(suffix):
+            total = max(total, cumtime)  # a recursive or re-entrant function is counted once, at its outermost
+    return total
+
+
+def profile(side: Side, bodies: list[str]) -> pstats.Stats:
+    return profile_call(side.direct(bodies))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--requests", type=int, default=300, help="requests per side per round")
+    parser.add_argument("--profile", type=int, default=2000, help="requests profiled per side (0: no profile)")
+    parser.add_argument("--components", type=int, default=500, help="calls per step in the step-by-step timing")
+    parser.add_argument("--seed", type=int, default=2020)
+    args = parser.parse_args()
+
+    _common.clean_environment(stub_environment())
+    stub = install_canned_aws(CannedAWS())
+
+    import bare_app
+
+    from devstack.population import PopulationGenerator
+    from functions.app import app
+    from tests.helpers import FakeLambdaContext, reset_app_state
+
+    reset_app_state()
+    people = PopulationGenerator(args.seed)
+    ours = Side("ours", app, FakeLambdaContext())
+    bare = Side("bare", bare_app.app, FakeLambdaContext())
+    no_check = Side("what-if: ours without the duplicate check", app, FakeLambdaContext(), without_duplicate_check)
+
+    # Warm-up: the cold start's KMS and keyring calls, client creation, caches, lazy imports.
+    with quiet():
+        for side in (ours, bare):
+            side.direct(bodies_from(people, 200))()
+            side.test_client(bodies_from(people, 50))()
+
+    rows = []
+    modes = (
+        ("direct", "proxy event -> app(event, ctx)", [ours, bare, no_check]),
+        ("test_client", "chalice.test.Client", [ours, bare]),
+    )
+    for mode, label, sides in modes:
+        measured = measure(sides, mode, people, args.rounds, args.requests)
+        bare_us = measured[bare.name]
+        for side in sides:
+            if side is bare:
+                continue
+            ours_us = measured[side.name]
+            ratios = [o / b for o, b in zip(ours_us, bare_us, strict=True)]
+            what_if = side is no_check
+            rows.append(
+                [
+                    f"{label}{' - ' + side.name if what_if else ''}",
+                    f"{median(ours_us):.0f}",
+                    f"{median(bare_us):.0f}",
+                    f"{median(ratios):.2f}x",
+                    f"{min(ratios):.2f}-{max(ratios):.2f}",
+                    "(what-if)" if what_if else f"<= {TARGET_RATIO}x",
+                    "" if what_if else ("yes" if median(ratios) <= TARGET_RATIO else "NO"),
+                ]
+            )
+    print(
+        f"POST /registrations, in-process, AWS answered from memory at botocore's before-send; "
+        f"{args.rounds} rounds x {args.requests} requests per side per mode, sides rotating; medians"
+    )
+    print(
+        table(
+            ["path", "ours us/req", "bare us/req", "ratio", "ratio range", "target", "met?"],
+            rows,
+        )
+    )
+    for side in (ours, bare):
+        stub.calls.clear()
+        with quiet():
+            side.direct(bodies_from(people, 100))()
+        calls = ", ".join(f"{target} {count / 100:g}" for target, count in sorted(stub.calls.items()))
+        print(f"AWS calls per request, {side.name}: {calls}")
+
+    print(f"\nOur route's steps timed on their own, no profiler ({args.components} calls each, median of 5):")
+    print(table(["step", "us/call"], component_costs(people, args.components)))
+
+    if args.profile:
+        ours_stats = profile(ours, bodies_from(people, args.profile))
+        bare_stats = profile(bare, bodies_from(people, args.profile))
+        n = args.profile
+        print(f"\nWhere our route's time goes under cProfile ({n} requests; cProfile inflates call-heavy code):")
+        bare_rows = [[label, f"{_cumulative(bare_stats, s, f) / n * 1e6:.0f}"] for label, s, f in BARE_COMPONENTS]
+        our_rows = [[label, f"{_cumulative(ours_stats, s, f) / n * 1e6:.0f}"] for label, s, f in COMPONENTS]
+        print(table(["ours: component (cumulative)", "us/req"], our_rows))
+        print()
+        print(table(["bare: component (cumulative)", "us/req"], bare_rows))
+        print("\nOwn time by package under cProfile, us/request (largest gap first; rows under 5 us left out):")
+        print(package_table(ours_stats, bare_stats, n, "bare"))
+        print(f"\nours: top 25 functions by own time ({n} requests)")
+        print(top(ours_stats, "tottime", 25))
+        print(f"\nours: top 30 by cumulative time ({n} requests)")
+        print(top(ours_stats, "cumulative", 30))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,340 @@
+"""The main job: one programme week, end to end, on the embedded local stack, through the real HTTP API, queues
+and schedules. A synthetic population registers (with typos and second tries, as real traffic has), most verify
+their email from the outbox, the civil registry checks their NIKs, the eligible join the wave, the scheduler's
+clock moves to Thursday 16:00 WIB (close and draw) and Friday 10:00 WIB (publication), and the published draw is
+verified from its public files. It prints the funnel as the ministry reported it and writes a report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+from tqdm import tqdm
+
+from devstack.population import Planned, plan_population
+from devstack.registry import write_csv
+from devstack.stack import EmbeddedStack
+from functions.domain.lifecycle import FunnelStage
+from functions.verify_draw import Disagreement, verify
+
+Item = TypeVar("Item")
+FINAL = {"ELIGIBLE", "INELIGIBLE", "NIK_REJECTED"}
+WIB = dt.timezone(dt.timedelta(hours=7))
+
+
+@dataclass
+class WeekResult:
+    people: int
+    quota: int
+    funnel: dict[str, int] = field(default_factory=dict)
+    expected: dict[str, int] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
+    draw_verified: str = ""
+    lost: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def matches(self) -> bool:
+        return self.funnel == self.expected and self.lost == 0 and self.draw_verified.startswith("OK")
+
+
+class Week:
+    def __init__(self, stack: EmbeddedStack, plan: list[Planned], quota: int, workers: int) -> None:
+        self.stack = stack
+        self.plan = plan
+        self.quota = quota
+        self.workers = workers
+        self.http = requests.Session()
+        self.http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=workers * 2))
+        self.accepted: dict[int, dict[str, Any]] = {}  # plan index -> 202 answer
+        self.result = WeekResult(people=len(plan), quota=quota)
+        self._codes: dict[str, str] = {}
+        self._nik_results: dict[str, str] = {}
+        self._outbox_offset = 0
+        self._outbox_lock = threading.Lock()
+
+    # --- helpers -------------------------------------------------------------------------------------------
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        yield
+        self.result.stage_seconds[name] = time.monotonic() - started
+
+    def each(self, label: str, items: Sequence[Item], work: Callable[[Item], Any]) -> list[Any]:
+        with ThreadPoolExecutor(self.workers) as pool, tqdm(total=len(items), desc=label, unit="", leave=True) as bar:
+            results = []
+            for outcome in pool.map(work, items):
+                results.append(outcome)
+                bar.update()
+            return results
+
+    def wait(self, label: str, done: Callable[[], int], total: int, timeout_seconds: float = 1800) -> None:
+        deadline = time.monotonic() + timeout_seconds
+        with tqdm(total=total, desc=label, unit="") as bar:
+            while (count := done()) < total:
+                bar.update(count - bar.n)
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{label}: {count} of {total} after {timeout_seconds:.0f}s")
+                time.sleep(0.5)
+            bar.update(total - bar.n)
+
+    def url(self, path: str) -> str:
+        return f"{self.stack.api_url}{path}"
+
+    def status_of(self, index: int) -> dict[str, Any]:
+        answer = self.accepted[index]
+        seen: dict[str, Any] = self.http.get(
+            self.url(f"/applicants/{answer['applicant_id']}"),
+            headers={"Authorization": f"Bearer {answer['access_token']}"},
+            timeout=30,
+        ).json()
+        return seen
+
+    def code_for(self, applicant_id: str) -> str | None:
+        """Reads the outbox as a mail client would, picking up whole new lines only."""
+        with self._outbox_lock:
+            if applicant_id not in self._codes and self.stack.outbox_path.exists():
+                with self.stack.outbox_path.open("rb") as outbox:
+                    outbox.seek(self._outbox_offset)
+                    for line in outbox:
+                        if not line.endswith(b"\n"):
+                            break  # still being written
+                        self._outbox_offset += len(line)
+                        message = json.loads(line)
+                        if message["kind"] == "email_code":
+                            self._codes[message["applicant_id"]] = message["code"]
+                        elif message["kind"] == "nik_result":
+                            self._nik_results[message["applicant_id"]] = message["status"]
+            return self._codes.get(applicant_id)
+
+    # --- the week ------------------------------------------------------------------------------------------
+    def run(self) -> WeekResult:
+        with self.stage("civil registry written"):
+            write_csv(self.stack.registry_csv, [p.registry for p in self.plan if p.registry])
+        with self.stage("registration"):
+            self.each("registering", list(range(len(self.plan))), self.register)
+            self.wait("stored", lambda: self.funnel()["registered"], len(self.accepted))
+            twice = [i for i, p in enumerate(self.plan) if p.submits_twice]
+            self.each("second tries", twice, self.register_again)
+        with self.stage("email verification"):
+            verifiers = [i for i, p in enumerate(self.plan) if p.verifies_email]
+            self.each("verifying email", verifiers, self.verify_email)
+        with self.stage("NIK checks and eligibility"):
+            # Applicants learn their result by email, as in 2020: the outbox tells who may join.
+            self.wait("NIK results in the outbox", lambda: len(self.nik_results()), len(verifiers))
+        with self.stage("joining wave 1"):
+            by_id = {self.accepted[i]["applicant_id"]: i for i in verifiers}
+            eligible = [by_id[a] for a, status in self.nik_results().items() if status == "ELIGIBLE"]
+            self.each("joining", eligible, self.join)
+        wave = self.http.get(self.url("/waves/current"), timeout=30).json()
+        with self.stage("Thursday 16:00 WIB: close and draw"):
+            self.stack.advance_clock(dt.datetime.fromisoformat(wave["closes_at"]))
+        with self.stage("Friday 10:00 WIB: publication"):
+            self.stack.advance_clock(dt.datetime.fromisoformat(wave["publish_at"]))
+            self.wait("published", lambda: int(self.results(wave["number"]) is not None), 1)
+        with self.stage("draw verified from the public files"):
+            self.verify_draw(wave["number"])
+        self.result.funnel = {stage: count for stage, count in self.funnel().items()}
+        self.result.expected = self.expected_funnel()
+        self.result.lost = self.lost()
+        return self.result
+
+    def register(self, index: int) -> None:
+        planned = self.plan[index]
+        body = planned.person.registration()
+        if planned.typo_first:
+            broken = self.http.post(self.url("/registrations"), json={**body, "phone": "021-555-1234"}, timeout=60)
+            self.result.refused[f"{broken.status_code} {broken.json()['error']['code']}"] += 1
+        for _attempt in range(20):
+            answer = self.http.post(self.url("/registrations"), json=body, timeout=60)
+            if answer.status_code != 429:
+                break
+            time.sleep(float(answer.headers.get("Retry-After", "1")))
+        if answer.status_code != 202:
+            raise RuntimeError(f"registration refused: {answer.status_code} {answer.text}")
+        self.accepted[index] = answer.json()
+
+    def register_again(self, index: int) -> None:
+        answer = self.http.post(self.url("/registrations"), json=self.plan[index].person.registration(), timeout=60)
+        self.result.refused[f"{answer.status_code} {answer.json()['error']['code']}"] += 1
+
+    def verify_email(self, index: int) -> None:
+        applicant_id = self.accepted[index]["applicant_id"]
+        deadline = time.monotonic() + 600
+        while (code := self.code_for(applicant_id)) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no email code arrived for {applicant_id}")
+            time.sleep(0.3)
+        answer = self.http.post(
+            self.url("/verifications/email"), json={"applicant_id": applicant_id, "code": code}, timeout=60
+        )
+        if answer.status_code != 200:
+            raise RuntimeError(f"email verification refused: {answer.status_code} {answer.text}")
+
+    def nik_results(self) -> dict[str, str]:
+        """The NIK results the outbox holds so far, by applicant."""
+        self.code_for("")  # reads any new outbox lines
+        return dict(self._nik_results)
+
+    def join(self, index: int) -> None:
+        answer = self.accepted[index]
+        joined = self.http.post(
+            self.url("/waves/1/applicants"),
+            json={"applicant_id": answer["applicant_id"]},
+            headers={"Authorization": f"Bearer {answer['access_token']}"},
+            timeout=60,
+        )
+        if joined.status_code != 201:
+            raise RuntimeError(f"join refused: {joined.status_code} {joined.text}")
+
+    def lost(self) -> int:
+        """Registrations answered 202 but not stored exactly once, read from the applicants table itself."""
+        table = self.stack.env["PRAKERJA_APPLICANTS_TABLE"]
+        stored: Counter[str] = Counter()
+        for page in (
+            self.stack.client("dynamodb")
+            .get_paginator("scan")
+            .paginate(TableName=table, ProjectionExpression="applicant_id")
+        ):
+            stored.update(item["applicant_id"]["S"] for item in page["Items"])
+        answered = [answer["applicant_id"] for answer in self.accepted.values()]
+        return sum(1 for applicant_id in answered if stored[applicant_id] != 1)
+
+    def results(self, wave: int) -> dict[str, Any] | None:
+        answer = self.http.get(self.url(f"/waves/{wave}/results"), timeout=30)
+        return answer.json() if answer.status_code == 200 else None
+
+    def verify_draw(self, wave: int) -> None:
+        results = self.results(wave)
+        assert results is not None
+        folder = self.stack.workdir / f"wave-{wave}"
+        folder.mkdir(exist_ok=True)
+        (folder / "manifest.json").write_bytes(self.http.get(results["manifest_url"], timeout=60).content)
+        (folder / "ranked-list.csv").write_bytes(self.http.get(results["ranked_list_url"], timeout=300).content)
+        self.result.manifest = json.loads((folder / "manifest.json").read_text())
+        try:
+            checked = verify(self.result.manifest, folder / "ranked-list.csv")
+            self.result.draw_verified = (
+                f"OK: {checked} applicants recomputed, {self.result.manifest['selected_count']} selected"
+            )
+        except Disagreement as disagreement:
+            self.result.draw_verified = f"DISAGREE: {disagreement}"
+
+    def funnel(self) -> dict[str, int]:
+        answer = self.http.get(
+            self.url("/admin/stats"), headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=30
+        )
+        return {row["stage"]: int(row["count"]) for row in answer.json()["funnel"]}
+
+    @property
+    def admin_token(self) -> str:
+        if not hasattr(self, "_admin_token"):
+            minted = subprocess.run(
+                [sys.executable, "-m", "ops", "admin-token", "--subject", "main-job@local", "--hours", "4"],
+                env=self.stack.env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            self._admin_token = minted.stdout.strip()
+        return self._admin_token
+
+    def expected_funnel(self) -> dict[str, int]:
+        """What the synthetic population implies, stage by stage."""
+        plan = self.plan
+        verified = [p for p in plan if p.verifies_email]
+        nik_ok = [p for p in verified if p.expected_status in ("ELIGIBLE", "INELIGIBLE")]
+        eligible = [p for p in verified if p.expected_status == "ELIGIBLE"]
+        per_family = Counter(p.registry["kk_number"] for p in eligible if p.registry)
+        selectable = sum(min(2, n) for n in per_family.values())  # the KK cap: at most two per family card
+        return {
+            FunnelStage.REGISTERED.value: len(plan),
+            FunnelStage.EMAIL_VERIFIED.value: len(verified),
+            FunnelStage.NIK_VERIFIED.value: len(nik_ok),
+            FunnelStage.ELIGIBLE.value: len(eligible),
+            FunnelStage.JOINED.value: len(eligible),
+            FunnelStage.ACCEPTED.value: min(self.quota, selectable),
+        }
+
+
+def print_summary(result: WeekResult) -> None:
+    registered = result.funnel.get("registered", 0) or 1
+    print()
+    print(f"Funnel of wave 1 ({result.people:,} synthetic applicants, quota {result.quota:,}):")
+    print(f"  {'stage':<16}{'count':>8}{'% of registered':>18}{'expected':>10}")
+    for stage, count in result.funnel.items():
+        marker = "" if result.expected.get(stage) == count else "  <- differs"
+        print(f"  {stage:<16}{count:>8,}{100 * count / registered:>17.1f}%{result.expected.get(stage, 0):>10,}{marker}")
+    print(f"  refused along the way: {dict(result.refused)}")
+    print(f"  lost registrations: {result.lost}")
+    print()
+    print("Time per stage:")
+    for name, seconds in result.stage_seconds.items():
+        print(f"  {name:<40}{seconds:>8.1f} s")
+    print()
+    manifest = result.manifest
+    pool, selected = manifest.get("pool_size", 0), manifest.get("selected_count", 0)
+    print(f"Wave {manifest.get('wave')} draw: pool {pool:,}, selected {selected:,}")
+    print(f"  commitment {manifest.get('commitment')}")
+    print(f"  seed       {manifest.get('seed')}")
+    print(f"  verifier:  {result.draw_verified}")
+
+
+def write_report(result: WeekResult, path: Path) -> Path:
+    """An HTML page with the funnel drawn as bars, the stage times and the published manifest."""
+    registered = result.funnel.get("registered", 0) or 1
+    bar_height, width = 34, 640
+    bars = []
+    for row, (stage, count) in enumerate(result.funnel.items()):
+        length = max(1, int(width * count / registered))
+        y = row * (bar_height + 8)
+        bars.append(
+            f'<rect x="170" y="{y}" width="{length}" height="{bar_height}" fill="#1d6fb8"/>'
+            f'<text x="160" y="{y + 22}" text-anchor="end">{html.escape(stage)}</text>'
+            f'<text x="{180 + length}" y="{y + 22}">{count:,} ({100 * count / registered:.1f}%)</text>'
+        )
+    svg_height = len(result.funnel) * (bar_height + 8)
+    stages = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.1f} s</td></tr>" for k, v in result.stage_seconds.items())
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Prakerja programme week</title>
+<style>
+body{{font-family:sans-serif;margin:2em;max-width:60em}} td{{padding:2px 12px}} svg text{{font-size:14px}}
+</style>
+</head><body><h1>One programme week on the local stack</h1>
+<p>{result.people:,} synthetic applicants, wave quota {result.quota:,}. Lost registrations: {result.lost}.
+Draw: {html.escape(result.draw_verified)}.</p>
+<h2>Funnel</h2><svg width="{width + 400}" height="{svg_height}" role="img" aria-label="funnel">{"".join(bars)}</svg>
+<h2>Time per stage</h2><table>{stages}</table>
+<h2>Wave manifest</h2><pre>{html.escape(json.dumps(result.manifest, indent=2))}</pre>
+</body></html>"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def run(people: int, quota: int | None, seed: int, workdir: Path, workers: int = 24) -> WeekResult:
+    plan = plan_population(people, seed)
+    quota = quota or max(1, people // 5)
+    settings = {"PRAKERJA_WAVE_QUOTA": str(quota), "PRAKERJA_PUBLISH_CHUNK_SIZE": "250"}
+    print(f"Starting the embedded local stack in {workdir} ...", flush=True)
+    with EmbeddedStack(workdir, gateway_workers=4, settings=settings) as stack:
+        print(f"API {stack.api_url}, AWS (moto) {stack.aws_endpoint}", flush=True)
+        result = Week(stack, plan, quota, workers).run()
+    print_summary(result)
+    report = write_report(result, workdir.parent / "report.html")
+    print(f"\nReport: {report}")
+    return result
