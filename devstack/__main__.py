@@ -45,9 +45,27 @@ def week(args: argparse.Namespace) -> None:
         raise SystemExit("the funnel does not match what the population implies, or the draw did not verify")
 
 
+def replay(args: argparse.Namespace) -> None:
+    from devstack import replay as launch_peak
+
+    result = launch_peak.run(
+        args.count, args.rate, args.duration, args.connections, args.sink, Path(args.workdir) / "replay"
+    )
+    if result.lost:
+        raise SystemExit(f"lost {result.lost} accepted registrations")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    replay_parser = commands.add_parser("replay", help="the launch-peak replay with wrk against 127.0.0.1")
+    replay_parser.add_argument("--count", type=int, default=80_000)
+    replay_parser.add_argument("--rate", type=float, default=80_000 / 60, help="requests per second at most")
+    replay_parser.add_argument("--duration", type=int, default=120, help="seconds at most")
+    replay_parser.add_argument("--connections", type=int, default=32)
+    replay_parser.add_argument("--sink", action="store_true", help="answer the request path's AWS calls in-process")
+    replay_parser.add_argument("--workdir", default=str(local_dir()))
+    replay_parser.set_defaults(run=replay)
     week_parser = commands.add_parser("week", help="the main job: one programme week end to end")
     week_parser.add_argument("--people", type=int, default=5000)
     week_parser.add_argument("--quota", type=int, default=None, help="wave quota (default: a fifth of the people)")

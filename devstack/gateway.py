@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -46,6 +47,10 @@ StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 @functools.cache
 def _gateway() -> LocalGateway:
+    if os.environ.get("DEVSTACK_SINK") == "1":  # the replay's ceiling run: see devstack.sink
+        from devstack import sink
+
+        sink.install()
     from functions.app import app
 
     config = Config.create(chalice_stage="prod", app_name="prakerja", lambda_timeout=30, lambda_memory_size=512)

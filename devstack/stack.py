@@ -33,6 +33,7 @@ class EmbeddedStack:
         gateway_workers: int = 4,
         settings: dict[str, str] | None = None,
         clock_speed: float = 0.0,
+        gateway_env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = workdir.resolve()
         self.log_dir = self.workdir / "logs"
@@ -47,6 +48,7 @@ class EmbeddedStack:
         self.registry_url = ""
         self.scheduler_url = ""
         self.clock_speed = clock_speed
+        self.gateway_env = gateway_env or {}
         self.registry_csv = self.workdir / "registry.csv"
         self.outbox_path = self.workdir / "outbox.jsonl"
 
@@ -147,7 +149,7 @@ class EmbeddedStack:
             "--log-level", "warning",
             "devstack.gateway:application",
         ]  # fmt: skip
-        gateway = start_python("gateway", args, self.env, self.log_dir, cwd=provision.ROOT)
+        gateway = start_python("gateway", args, {**self.env, **self.gateway_env}, self.log_dir, cwd=provision.ROOT)
         self.children.append(gateway)
         self.api_url = f"http://{LOOPBACK}:{port}"
         wait_for_http(f"{self.api_url}/", gateway)
