@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run up test lint typecheck unit integration e2e bench package clean
+.PHONY: run up replay wrk test lint typecheck unit integration e2e bench package clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,12 +12,25 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-## The main job on the embedded local stack.
+## The main job: one programme week on the embedded local stack (PEOPLE=5000 by default).
+PEOPLE ?= 5000
 run: $(INSTALLED)
+	$(BIN)/python -m devstack week --people $(PEOPLE)
+
+## The embedded local stack alone, until Ctrl-C.
+up: $(INSTALLED)
 	$(BIN)/python -m devstack up
 
+## The launch-peak replay (wrk from Debian's packages): the full path, then the no-op sink.
+replay: $(INSTALLED) wrk
+	$(BIN)/python -m devstack replay --count 80000 --duration 120
+	$(BIN)/python -m devstack replay --count 80000 --duration 120 --sink --rate 0
+
+wrk:
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+
 ## The whole test suite: lint, types, unit, integration (moto), e2e (the local stack over HTTP), packaging.
-test: lint typecheck
+test: lint typecheck wrk
 	$(BIN)/python -m pytest
 
 lint: $(INSTALLED)

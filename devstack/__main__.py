@@ -49,7 +49,12 @@ def replay(args: argparse.Namespace) -> None:
     from devstack import replay as launch_peak
 
     result = launch_peak.run(
-        args.count, args.rate, args.duration, args.connections, args.sink, Path(args.workdir) / "replay"
+        count=args.count,
+        rate=args.rate,
+        duration=args.duration,
+        connections=args.connections,
+        sink=args.sink,
+        workdir=Path(args.workdir) / "replay",
     )
     if result.lost:
         raise SystemExit(f"lost {result.lost} accepted registrations")

@@ -5,7 +5,8 @@ transaction costs time in proportion to the whole table: at 5,000 applicants a r
 and the local stack slowed quadratically. This server rolls back by the items the transaction touches instead,
 which is the same all-or-nothing behaviour (a test checks it). It also remembers which service a host belongs to
 instead of matching every request against moto's URL patterns again, and its SQS reads the clock once per scan
-of a queue rather than twice per message (long polls re-scan on every message sent).
+of a queue rather than twice per message (long polls re-scan on every message sent, and every send counts the
+queue's messages three times over).
 
 It also counts the calls it serves and the CPU each kind costs (`GET /_devstack/calls`), so that a local run can
 say how much of its time the emulator took, and it does not log every request line. Otherwise it is moto's own
@@ -150,11 +151,25 @@ def _wait_for_messages(queue: Any, timeout: int) -> None:
         queue._messages_lock.wait_for(any_visible, timeout=timeout)
 
 
+def _not_visible_count(queue: Any) -> int:
+    now = unix_time_millis()
+    return sum(1 for m in queue._messages if now <= m.visible_at)
+
+
+def _delayed_count(queue: Any) -> int:
+    now = unix_time_millis()
+    return sum(1 for m in queue._messages if now < m.delayed_until)
+
+
 def install() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     DomainDispatcherApplication.get_backend_for_host = _remembered_backend_lookup()  # type: ignore[method-assign,assignment]
     SqsQueue.messages = property(_visible_messages)  # type: ignore[method-assign,assignment]
     SqsQueue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign,assignment]
+    # Every send computes all of a queue's attributes, three counts over its messages among them.
+    SqsQueue.approximate_number_of_messages = property(lambda queue: len(_visible_messages(queue)))  # type: ignore[method-assign,assignment]
+    SqsQueue.approximate_number_of_messages_not_visible = property(_not_visible_count)  # type: ignore[method-assign,assignment]
+    SqsQueue.approximate_number_of_messages_delayed = property(_delayed_count)  # type: ignore[method-assign,assignment]
 
 
 StartResponse = Callable[..., Any]

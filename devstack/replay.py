@@ -92,7 +92,7 @@ def _stored_ids(stack: EmbeddedStack) -> list[str]:
 
 
 def run_load(
-    stack: EmbeddedStack, bodies: Path, count: int, rate: float, duration: int, connections: int, sink: bool
+    stack: EmbeddedStack, bodies: Path, *, count: int, rate: float, duration: int, connections: int, sink: bool
 ) -> ReplayResult:
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -146,7 +146,15 @@ def run_load(
 
 
 def run(
-    count: int, rate: float, duration: int, connections: int, sink: bool, workdir: Path, seed: int = 80, workers: int = 2
+    *,
+    count: int,
+    rate: float,
+    duration: int,
+    connections: int,
+    sink: bool,
+    workdir: Path,
+    seed: int = 80,
+    workers: int = 2,
 ) -> ReplayResult:
     workdir.mkdir(parents=True, exist_ok=True)
     bodies = workdir / f"bodies-{count}-{seed}.jsonl"
@@ -156,6 +164,6 @@ def run(
     gateway_env = {"DEVSTACK_SINK": "1"} if sink else {}
     with EmbeddedStack(workdir / "stack", gateway_workers=workers, gateway_env=gateway_env) as stack:
         print(f"Replaying against {stack.api_url} ({'no-op sink' if sink else 'full path'}) ...", flush=True)
-        result = run_load(stack, bodies, count, rate, duration, connections, sink)
+        result = run_load(stack, bodies, count=count, rate=rate, duration=duration, connections=connections, sink=sink)
     print(result.table())
     return result

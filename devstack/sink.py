@@ -53,7 +53,7 @@ def install() -> None:
     answers the identity-guard read in-process."""
     from functions.adapters import queues
 
-    queues.send_now = lambda queue_url, body: None  # type: ignore[assignment]
+    queues.send_now = lambda queue_url, body: None
     original = botocore.session.Session.create_client
 
     def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:

@@ -149,10 +149,8 @@ def normalise_phone(value: str) -> str:
     if not _MOBILE_SHAPE.fullmatch(compact):
         raise FieldProblem("INVALID_PHONE", "phone must be an Indonesian mobile number, 08... or +628...")
     parsed = phonenumbers.parse(compact, "ID")
-    if not phonenumbers.is_valid_number(parsed) or phonenumbers.number_type(parsed) not in (
-        phonenumbers.PhoneNumberType.MOBILE,
-        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-    ):
+    # The shape above already asks for a mobile prefix (8 after the country code); phonenumbers checks the rest.
+    if not phonenumbers.is_valid_number(parsed):
         raise FieldProblem("INVALID_PHONE", "phone is not a valid Indonesian mobile number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
