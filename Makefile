@@ -4,11 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run up replay wrk test lint typecheck unit integration e2e bench package clean
+.PHONY: run up replay faults wrk test lint typecheck security audit unit integration e2e bench package clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
@@ -26,11 +26,16 @@ replay: $(INSTALLED) wrk
 	$(BIN)/python -m devstack replay --count 80000 --duration 120
 	$(BIN)/python -m devstack replay --count 80000 --duration 120 --sink --rate 0
 
+## The fault-injection run (10,000 registrations under injected faults; COUNT=... to change).
+COUNT ?= 10000
+faults: $(INSTALLED)
+	$(BIN)/python -m devstack faults --count $(COUNT)
+
 wrk:
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 
 ## The whole test suite: lint, types, unit, integration (moto), e2e (the local stack over HTTP), packaging.
-test: lint typecheck wrk
+test: lint typecheck security wrk
 	$(BIN)/python -m pytest
 
 lint: $(INSTALLED)
@@ -39,6 +44,27 @@ lint: $(INSTALLED)
 
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
+
+## bandit on our code (each skip justified in pyproject.toml).
+security: $(INSTALLED)
+	$(BIN)/bandit -r functions devstack infra ops -c pyproject.toml -q
+
+## pip-audit on every pin in constraints.txt against PyPI's vulnerability data (needs that service; --strict: a
+## package it cannot answer for fails the audit, never a silent pass). Not part of `make test`: see the README.
+audit: $(INSTALLED)
+	@report=$$(mktemp); \
+	$(BIN)/pip-audit -r constraints.txt --no-deps --disable-pip --strict --progress-spinner off >$$report 2>&1; \
+	status=$$?; cat $$report; \
+	if [ $$status -ne 0 ]; then \
+		if grep -qE "could not be audited|ConnectionError|NameResolutionError|Max retries|timed out" $$report; then \
+			echo "make audit: FAILED: the vulnerability service (PyPI's JSON API) could not be reached, or did" \
+				"not answer for every pinned package; nothing was audited as clean." >&2; \
+		else \
+			echo "make audit: FAILED: pinned packages with known vulnerabilities, listed above." >&2; \
+		fi; \
+		rm -f $$report; exit 1; \
+	fi; \
+	rm -f $$report
 
 unit: $(INSTALLED)
 	$(BIN)/python -m pytest tests/unit

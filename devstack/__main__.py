@@ -60,9 +60,22 @@ def replay(args: argparse.Namespace) -> None:
         raise SystemExit(f"lost {result.lost} accepted registrations")
 
 
+def faults(args: argparse.Namespace) -> None:
+    from devstack import fault_run
+
+    result = fault_run.run(args.count, Path(args.workdir) / "faults", throttle=args.throttle)
+    if not result.clean:
+        raise SystemExit("the fault-injection run lost, duplicated or stranded something")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    faults_parser = commands.add_parser("faults", help="registrations under injected faults; checks nothing is lost")
+    faults_parser.add_argument("--count", type=int, default=10_000)
+    faults_parser.add_argument("--throttle", type=float, default=0.15, help="share of DynamoDB calls throttled")
+    faults_parser.add_argument("--workdir", default=str(local_dir()))
+    faults_parser.set_defaults(run=faults)
     replay_parser = commands.add_parser("replay", help="the launch-peak replay with wrk against 127.0.0.1")
     replay_parser.add_argument("--count", type=int, default=80_000)
     replay_parser.add_argument("--rate", type=float, default=80_000 / 60, help="requests per second at most")

@@ -17,7 +17,9 @@ from typing import Any
 
 from chalice.config import Config
 from chalice.local import LocalGateway, LocalGatewayException
+from gunicorn import util as gunicorn_util
 
+from devstack import faults
 from functions.domain.registration import MAX_BODY_BYTES
 
 # Far above the contract's 16 KiB, so the app itself answers 413 with its own message; beyond this the gateway
@@ -45,12 +47,31 @@ _GATEWAY_CODES = {401: "UNAUTHORISED", 403: "FORBIDDEN", 404: "NOT_FOUND", 500: 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
+def _write_error_as_json(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn answers requests it cannot parse itself, with an HTML page; this answers in the contract's shape.
+
+    Header lines it refuses (bare CR or LF, NUL, folding, oversized fields) are the client's errors: 400.
+    """
+    status = 400 if status_int in (414, 417, 431, 501) else status_int
+    code = {400: "BAD_REQUEST", 403: "FORBIDDEN"}.get(status, "INTERNAL_ERROR")
+    body = json.dumps({"error": {"code": code, "message": "the request is not valid HTTP"}}).encode()
+    head = (
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn_util.write_nonblock(sock, head.encode("latin1") + body)
+
+
+gunicorn_util.write_error = _write_error_as_json
+
+
 @functools.cache
 def _gateway() -> LocalGateway:
     if os.environ.get("DEVSTACK_SINK") == "1":  # the replay's ceiling run: see devstack.sink
         from devstack import sink
 
         sink.install()
+    faults.install()
     from functions.app import app
 
     config = Config.create(chalice_stage="prod", app_name="prakerja", lambda_timeout=30, lambda_memory_size=512)
@@ -76,16 +97,25 @@ def _request_headers(environ: dict[str, Any]) -> dict[str, str]:
     return headers
 
 
+def _body(environ: dict[str, Any]) -> bytes | None:
+    """The request body, or None when it is larger than the gateway takes (read no further than that)."""
+    declared = environ.get("CONTENT_LENGTH")
+    if declared:
+        if int(declared) > MAX_REQUEST_BYTES:
+            return None
+        body: bytes = environ["wsgi.input"].read(int(declared))
+        return body
+    body = environ["wsgi.input"].read(MAX_REQUEST_BYTES + 1)  # chunked: gunicorn de-chunks it
+    return None if len(body) > MAX_REQUEST_BYTES else body
+
+
 def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return _error(start_response, 400, "BAD_REQUEST", "Content-Length is not a number")
-    if length > MAX_REQUEST_BYTES:
-        return _error(start_response, 413, "BODY_TOO_LARGE", f"the body must be at most {MAX_BODY_BYTES} bytes")
-    body = environ["wsgi.input"].read(length) if length else b""
-    path = environ.get("PATH_INFO") or "/"
-    if environ.get("QUERY_STRING"):
+    body = _body(environ)
+    if body is None:
+        return _error(start_response, 413, "BODY_TOO_LARGE", "the body is larger than the gateway accepts")
+    # The path as sent (percent-encoded): Chalice parses it again, and a decoded "?" or "#" would cut it short.
+    path = environ.get("RAW_URI") or environ.get("PATH_INFO") or "/"
+    if "RAW_URI" not in environ and environ.get("QUERY_STRING"):
         path = f"{path}?{environ['QUERY_STRING']}"
     try:
         response = _gateway().handle_request(environ["REQUEST_METHOD"], path, _request_headers(environ), body)

@@ -14,16 +14,19 @@ import argparse
 import hashlib
 import importlib
 import os
+import random
 import signal
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from chalice.app import SQSEventConfig
 
+from devstack import faults
 from functions.observability import logger
 
 # AWS leaves a failed record invisible for the queue's whole visibility timeout (six minutes here), so its five
@@ -115,9 +118,12 @@ def failed_message_ids(result: Any, messages: list[dict[str, Any]]) -> set[str]:
     return known if failed - known else failed
 
 
+def _receives(message: dict[str, Any]) -> int:
+    return int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+
+
 def retry_delay(message: dict[str, Any]) -> int:
-    receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-    return int(min(RETRY_DELAY_SECONDS * 2 ** (receives - 1), RETRY_DELAY_MAX_SECONDS))
+    return int(min(RETRY_DELAY_SECONDS * 2 ** (_receives(message) - 1), RETRY_DELAY_MAX_SECONDS))
 
 
 class Poller:
@@ -155,17 +161,28 @@ class Poller:
     def _settle(self, messages: list[dict[str, Any]], failed: set[str]) -> None:
         done = [m for m in messages if m["MessageId"] not in failed]
         retry = [m for m in messages if m["MessageId"] in failed]
+        if faults.deliver_twice():
+            # At-least-once, played hard: a first delivery that succeeded comes back once more, in a random order.
+            again = [m for m in done if _receives(m) == 1]
+            done = [m for m in done if _receives(m) > 1]
+            self._come_back(again, lambda _: random.randint(0, 3))  # noqa: S311 - a fault schedule
+        self._delete(done)
+        self._come_back(retry, retry_delay)
+
+    def _delete(self, done: list[dict[str, Any]]) -> None:
         if done:
             self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
-        if retry:
+
+    def _come_back(self, messages: list[dict[str, Any]], delay: Callable[[dict[str, Any]], int]) -> None:
+        if messages:
             self.sqs.change_message_visibility_batch(
                 QueueUrl=self.queue_url,
                 Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": retry_delay(m)}
-                    for i, m in enumerate(retry)
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": delay(m)}
+                    for i, m in enumerate(messages)
                 ],
             )
 
@@ -183,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("handler", help="name of the app's SQS handler, e.g. intake_consumer")
     args = parser.parse_args(argv)
+    faults.install()
     sources = {source.name: source for source in sqs_event_sources()}
     if args.handler not in sources:
         sys.exit(f"no SQS handler named {args.handler}; the app has {sorted(sources)}")

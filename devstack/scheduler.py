@@ -28,6 +28,7 @@ from typing import Any
 from chalice.app import ScheduledEventConfig
 from croniter import croniter
 
+from devstack import faults
 from functions.observability import logger
 from functions.settings import settings
 
@@ -166,6 +167,7 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=0.0, help="simulated seconds per real second (0: by hand)")
     parser.add_argument("--tick-on-start", action="store_true", help="fire once at start, as a new deployment does")
     args = parser.parse_args()
+    faults.install()
     clock = Clock(dt.datetime.now(dt.UTC).replace(microsecond=0), app_schedules())
     if args.tick_on_start:
         clock.tick()

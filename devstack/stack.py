@@ -162,6 +162,11 @@ class EmbeddedStack:
         self.scheduler_url = f"http://{LOOPBACK}:{port}"
         wait_for_http(f"{self.scheduler_url}/clock", scheduler)
 
+    def restart_poller(self, name: str, index: int) -> Child:
+        """A fresh poller process in place of one that died (or was killed), as Lambda starts a new container."""
+        source = {s.name: s for s in sqs_event_sources()}[name]
+        return self._start_poller(source, index)
+
     def _start_poller(self, source: EventSource, index: int) -> Child:
         child = start_python(
             f"poller-{source.name}-{index}",

@@ -121,6 +121,9 @@ class Settings:
     # The API sheds load (429) rather than wait longer than this on the intake queue.
     intake_send_timeout_seconds: float
     retry_after_seconds: int
+    # Brute force: failed bearer tokens per applicant id per window, before 429.
+    token_failures_allowed: int
+    token_failure_window_seconds: int
     log_level: str
 
     @classmethod
@@ -171,8 +174,10 @@ class Settings:
             beacon_period_seconds=_env_int("PRAKERJA_BEACON_PERIOD_SECONDS", 30),
             admin_token_max_hours=_env_int("PRAKERJA_ADMIN_TOKEN_MAX_HOURS", 12),
             counter_shards=_env_int("PRAKERJA_COUNTER_SHARDS", 16),
-            intake_send_timeout_seconds=float(_env("PRAKERJA_INTAKE_SEND_TIMEOUT_SECONDS", "3")),
+            intake_send_timeout_seconds=float(_env("PRAKERJA_INTAKE_SEND_TIMEOUT_SECONDS", "1")),
             retry_after_seconds=_env_int("PRAKERJA_RETRY_AFTER_SECONDS", 5),
+            token_failures_allowed=_env_int("PRAKERJA_TOKEN_FAILURES_ALLOWED", 20),
+            token_failure_window_seconds=_env_int("PRAKERJA_TOKEN_FAILURE_WINDOW_SECONDS", 600),
             log_level=_env("POWERTOOLS_LOG_LEVEL", "INFO"),
         )
 

@@ -12,9 +12,11 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from chalice.app import Request, Response, SQSEvent
 
+from functions.adapters.aws import is_transient
 from functions.domain.errors import InvalidField, NotAuthorised, Refusal, TooManyRequests
 from functions.observability import logger
 from functions.services import notifications
+from functions.settings import settings
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -49,6 +51,13 @@ def api_view(view: Callable[..., Any]) -> Callable[..., Response]:
         except Refusal as refusal:
             logger.info("request refused", extra={"code": refusal.code, "field": refusal.field})
             return refusal_response(refusal)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            # Throttled or briefly unavailable after the SDK's retries: the caller comes back, as with a full queue.
+            logger.warning("request shed", extra={"cause": type(error).__name__})
+            retry_after = settings().retry_after_seconds
+            return refusal_response(TooManyRequests("BUSY", "the service is busy; try again shortly", retry_after))
         return result if isinstance(result, Response) else json_response(200, result)
 
     return answer

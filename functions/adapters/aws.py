@@ -26,3 +26,33 @@ def client(service: str, *, read_timeout: float = 10.0, attempts: int = 3) -> An
 
 def reset() -> None:
     client.cache_clear()
+
+
+# Errors that say "not now" (capacity, throttling, a brief outage), after the SDK's own retries gave up.
+TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "TransactionConflictException",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "KMSInternalException",
+    }
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for an AWS failure worth answering with "come back shortly" rather than as a fault of ours."""
+    from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+    from pynamodb.exceptions import PynamoDBException
+
+    if isinstance(error, ConnectionError | ReadTimeoutError):
+        return True
+    if isinstance(error, ClientError):
+        return error.response.get("Error", {}).get("Code") in TRANSIENT_CODES
+    if isinstance(error, PynamoDBException):
+        cause = error.cause
+        return error.cause_response_code in TRANSIENT_CODES or (cause is not None and is_transient(cause))
+    return False

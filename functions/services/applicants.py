@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from functions import clock
 from functions.adapters import personal_data
-from functions.domain.errors import NotAuthorised
+from functions.domain.errors import NotAuthorised, TooManyRequests
 from functions.domain.identity import mask_nik
 from functions.domain.lifecycle import Status
 from functions.domain.waves import WaveState
-from functions.store import applicants, waves
+from functions.settings import settings
+from functions.store import applicants, throttle, waves
 from functions.store.models import ApplicantRecord
 
 _APPLICANT_ID_SHAPE = re.compile(r"[0-9a-f]{32}")
@@ -24,12 +26,24 @@ def authorised_record(applicant_id: str, token: str) -> ApplicantRecord | None:
     known_shape = bool(_APPLICANT_ID_SHAPE.fullmatch(applicant_id))
     record = applicants.find(applicant_id) if known_shape else None
     issued_here = personal_data.token_was_issued_for(token, applicant_id)
-    if record is not None:
-        if personal_data.token_matches_hash(token, record.token_hash):
-            return record
-        raise NotAuthorised()
-    if known_shape and issued_here:
+    if record is not None and personal_data.token_matches_hash(token, record.token_hash):
+        return record
+    if record is None and known_shape and issued_here:
         return None
+    refuse_token(applicant_id)
+    raise AssertionError("unreachable")
+
+
+def refuse_token(applicant_id: str) -> None:
+    """401, or 429 once an id has seen too many wrong tokens lately: counted alike for known and unknown ids."""
+    current = settings()
+    failures = throttle.count_failure("token", applicant_id, current.token_failure_window_seconds, clock.now())
+    if failures > current.token_failures_allowed:
+        raise TooManyRequests(
+            "TOO_MANY_ATTEMPTS",
+            "too many wrong tokens for this applicant; wait and try again",
+            current.token_failure_window_seconds,
+        )
     raise NotAuthorised()
 
 

@@ -28,11 +28,13 @@ from functions.observability import logger
 from functions.services import notifications
 from functions.services.applicants import authorised_record
 from functions.settings import settings
-from functions.store import applicants
+from functions.store import applicants, throttle
 from functions.store.applicants import IssuedCode
 from functions.store.models import ApplicantRecord
 
 _WRONG_CODE = ("INVALID_CODE", "the code is not right", "code")
+# A locked code waits for a new one, which may be asked for once a minute; unknown ids are told the same.
+_LOCKED_RETRY_AFTER = 60
 
 
 def policy() -> CodePolicy:
@@ -61,10 +63,19 @@ def send(applicant_id: str, code_id: str, code: str, for_message: str | None = N
     notifications.queue([notifications.email_code_request(applicant_id, code_id, code)], for_message=for_message)
 
 
+# A code younger than this is taken to be on its way (its notification queued, not yet delivered).
+RESUME_AFTER = dt.timedelta(seconds=15)
+
+
 def resume_unsent(applicant_id: str, now: dt.datetime, for_message: str | None = None) -> None:
-    """A redelivered registration whose code never went out (the consumer stopped in between) gets a new one."""
+    """A redelivered registration whose code never went out (the consumer stopped in between) gets a new one.
+
+    A redelivery soon after the first (at-least-once delivery) finds the code still on its way and leaves it.
+    """
     record = applicants.find(applicant_id)
     if record is None or record.status != Status.REGISTERED.value or not record.email_code_id:
+        return
+    if record.email_code_issued_at is not None and now - record.email_code_issued_at < RESUME_AFTER:
         return
     if notifications.email_code_notification_id(applicant_id, record.email_code_id) in (record.notified or set()):
         return
@@ -84,7 +95,11 @@ def verify(body: bytes) -> dict[str, str]:
     rules = policy()
     record = applicants.find(request.applicant_id) if len(request.applicant_id) == 32 else None
     if record is None or not (record.email_code_id and record.email_code_hash and record.email_code_expires_at):
-        _code_hash(request.applicant_id, "none", request.code)  # the same work as a real check
+        # The same work and the same answers as for a known applicant: wrong, wrong, ..., then locked.
+        _code_hash(request.applicant_id, "none", request.code)
+        failures = throttle.count_failure("email-code", request.applicant_id, int(rules.ttl.total_seconds()), now)
+        if failures > rules.max_wrong_tries:
+            raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new one", _LOCKED_RETRY_AFTER, "code")
         raise InvalidField(*_WRONG_CODE)
     matches = hmac.compare_digest(
         _code_hash(record.applicant_id, record.email_code_id, request.code), record.email_code_hash
@@ -101,8 +116,7 @@ def verify(body: bytes) -> dict[str, str]:
     else:
         locked = verdict is Verdict.LOCKED
     if locked:
-        wait = max(1, seconds_until_resend(record.email_code_issued_at or now, _resent(record, now), now, rules))
-        raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new one", wait, "code")
+        raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new one", _LOCKED_RETRY_AFTER, "code")
     raise InvalidField(*_WRONG_CODE)
 
 

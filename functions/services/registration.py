@@ -60,15 +60,18 @@ def register(body: bytes, idempotency_key: str | None, lambda_context: Any = Non
     return answer
 
 
-def _accept(form: RegistrationForm) -> dict[str, str]:
+def _accept(form: RegistrationForm, retry_of: str | None = None) -> dict[str, str]:
+    """Queues a registration. With an Idempotency-Key, `retry_of` (the key and the body's digest) fixes the
+    applicant id and token: a retry after an answer that never arrived, or a 429 after a send that did land,
+    queues the same applicant again (the consumer stores it once) and gets the same 202."""
     keys = identity_keys(form)
     hashes = {kind: personal_data.lookup_hash(kind, value) for kind, value in keys.items()}
     held = applicants.held_identity_keys(hashes)
     if held:
         metrics.add_metric(name="RegistrationDuplicate", unit="Count", value=1)
         raise Conflict(f"DUPLICATE_{held[0].upper()}", f"an account with this {held[0]} already exists", held[0])
-    applicant_id = uuid.uuid4().hex
-    token = personal_data.new_access_token(applicant_id)
+    applicant_id = uuid.uuid4().hex if retry_of is None else personal_data.lookup_hash("applicant-id", retry_of)[:32]
+    token = personal_data.new_access_token(applicant_id, retry_of)
     message = IntakeMessage(
         applicant_id=applicant_id,
         submitted_at=clock.now(),
@@ -120,7 +123,7 @@ def _idempotency_config() -> IdempotencyConfig:
 @functools.cache
 def _idempotent_accept() -> Any:
     def accept_once(request: dict[str, str], form: RegistrationForm) -> dict[str, str]:
-        return _accept(form)
+        return _accept(form, retry_of=f"{request['key']}\n{request['body']}")
 
     return idempotent_function(
         accept_once,

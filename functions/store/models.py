@@ -139,6 +139,7 @@ class CounterRecord(Model):
 
     counter = UnicodeAttribute(hash_key=True)
     total = NumberAttribute(default=0)
+    expires_at = NumberAttribute(null=True)  # epoch seconds, for DynamoDB's TTL (attempt counts only)
 
 
 class KeyringRecord(Model):

@@ -50,6 +50,15 @@ class Api:
             time.sleep(0.2)
 
     def register(self, person: Person, **headers: str) -> requests.Response:
+        """Registers as an applicant's app does: a 429 (busy) is tried again after its Retry-After."""
+        for _attempt in range(20):
+            answer = self.register_once(person, **headers)
+            if answer.status_code != 429:
+                break
+            time.sleep(float(answer.headers.get("Retry-After", "1")))
+        return answer
+
+    def register_once(self, person: Person, **headers: str) -> requests.Response:
         self.people_used.append(person)
         return self.http.post(f"{self.base_url}/registrations", json=person.registration(), headers=headers, timeout=30)
 

@@ -1,0 +1,330 @@
+"""The fault-injection run: registrations through the local stack while it is made to misbehave, by configuration:
+
+- every SQS message is delivered at least twice, some out of order (DEVSTACK_DELIVER_TWICE);
+- consumer processes are killed (SIGKILL) at random moments, mid-batch, and restarted;
+- a share of DynamoDB calls fail with throttling errors (DEVSTACK_DYNAMODB_THROTTLE, 15% by default);
+- the civil registry is slow for a stretch and down for another.
+
+A wave is closed and published in the middle of it. At the end the run checks, against the store itself, that
+every 202 became exactly one stored applicant, that every applicant reached a final verification state, that
+the dead-letter queues are empty or redrive cleanly with the documented command, and that the wave's published
+draw verifies. `python -m devstack faults [--count 10000]`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from tqdm import tqdm
+
+from devstack.population import Planned, plan_population
+from devstack.registry import write_csv
+from devstack.stack import EmbeddedStack
+from functions.verify_draw import Disagreement, verify
+from ops.redrive import redrive
+
+DECIDED = {"NIK_REJECTED", "INELIGIBLE", "ELIGIBLE", "JOINED", "PROCESSING", "ACCEPTED"}
+QUEUES = ("prakerja-intake", "prakerja-notifications", "prakerja-nik-checks", "prakerja-publish")
+
+
+@dataclass
+class FaultResult:
+    count: int
+    answers: Counter[str] = field(default_factory=Counter)
+    accepted: int = 0
+    stored: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    states: Counter[str] = field(default_factory=Counter)
+    undecided: int = 0
+    kills: int = 0
+    registry_outages: list[str] = field(default_factory=list)
+    dead_letters: dict[str, int] = field(default_factory=dict)
+    redriven: int = 0
+    dead_letters_after: dict[str, int] = field(default_factory=dict)
+    wave: str = ""
+    seconds: float = 0.0
+
+    @property
+    def clean(self) -> bool:
+        return (
+            self.lost == 0
+            and self.duplicated == 0
+            and self.undecided == 0
+            and not any(self.dead_letters_after.values())
+            and self.wave.startswith("OK")
+        )
+
+    def report(self) -> str:
+        lines = [
+            f"registrations sent          {self.count:,} ({dict(self.answers)})",
+            f"accepted (202) / stored     {self.accepted:,} / {self.stored:,}",
+            f"lost                        {self.lost}",
+            f"duplicated                  {self.duplicated}",
+            f"final states                {dict(self.states)}",
+            f"not in a final state        {self.undecided}",
+            f"consumer processes killed   {self.kills}",
+            f"civil registry              {'; '.join(self.registry_outages)}",
+            f"dead letters at the end     {self.dead_letters} -> redriven {self.redriven} -> {self.dead_letters_after}",
+            f"wave drawn mid-run          {self.wave}",
+            f"took                        {self.seconds:.0f} s",
+        ]
+        return "\n".join("  " + line for line in lines)
+
+
+class Chaos:
+    """Kills a random consumer process every few seconds and restarts it; makes the registry slow, then down."""
+
+    def __init__(self, stack: EmbeddedStack, result: FaultResult, seed: int) -> None:
+        self.stack = stack
+        self.result = result
+        self.rng = random.Random(seed)  # noqa: S311 - a fault schedule, not a secret
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        started = time.monotonic()
+        plan: list[tuple[float, str, dict[str, Any]]] = [
+            (20.0, "slow", {"latency_ms": 800}),
+            (35.0, "up", {"latency_ms": 0}),
+            (50.0, "down", {"mode": "down"}),
+            (65.0, "up", {"mode": "up"}),
+        ]
+        while not self.stopped.wait(self.rng.uniform(2.0, 5.0)):
+            self.kill_one()
+            elapsed = time.monotonic() - started
+            while plan and elapsed >= plan[0][0]:
+                at, name, change = plan.pop(0)
+                self.stack.registry_control(**change)
+                self.result.registry_outages.append(f"{name} at {at:.0f}s")
+
+    def kill_one(self) -> None:
+        name = self.rng.choice(sorted(self.stack.pollers))
+        children = self.stack.pollers[name]
+        index = self.rng.randrange(len(children))
+        children[index].kill()
+        children[index] = self.stack.restart_poller(name, index)
+        self.result.kills += 1
+
+    def __enter__(self) -> Chaos:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+        self.stack.registry_control(mode="up", latency_ms=0)
+
+
+class Client:
+    """An applicant's app: retries 429s and dropped connections, with an Idempotency-Key so retries are safe."""
+
+    def __init__(self, stack: EmbeddedStack, result: FaultResult) -> None:
+        self.stack = stack
+        self.result = result
+        self.http = requests.Session()
+        self.http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))
+        self.lock = threading.Lock()
+
+    def post(self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> requests.Response:
+        for _attempt in range(60):
+            try:
+                answer = self.http.post(f"{self.stack.api_url}{path}", json=body, headers=headers or {}, timeout=30)
+            except requests.RequestException:
+                time.sleep(1.0)
+                continue
+            with self.lock:
+                self.result.answers[f"{path.split('/')[1]} {answer.status_code}"] += 1
+            busy = answer.status_code in (409, 429) and answer.json()["error"]["code"] in (
+                "BUSY",
+                "REQUEST_IN_PROGRESS",
+            )
+            if busy:
+                time.sleep(float(answer.headers.get("Retry-After", "1")))
+                continue
+            if answer.status_code >= 500:
+                raise RuntimeError(f"{path} answered {answer.status_code}: {answer.text}")
+            return answer
+        raise TimeoutError(f"{path} kept refusing")
+
+
+def _outbox(stack: EmbeddedStack) -> Iterator[dict[str, Any]]:
+    if stack.outbox_path.exists():
+        for line in stack.outbox_path.read_text(encoding="utf-8").splitlines():
+            if line:
+                yield json.loads(line)
+
+
+def _scan(stack: EmbeddedStack) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for page in (
+        stack.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(
+            TableName=stack.env["PRAKERJA_APPLICANTS_TABLE"],
+            ProjectionExpression="applicant_id, #s",
+            ExpressionAttributeNames={"#s": "status"},
+        )
+    ):
+        items.extend({"applicant_id": i["applicant_id"]["S"], "status": i["status"]["S"]} for i in page["Items"])
+    return items
+
+
+def _each(label: str, items: list[Any], work: Any, workers: int = 16) -> list[Any]:
+    with ThreadPoolExecutor(workers) as pool, tqdm(total=len(items), desc=label) as bar:
+        results = []
+        for outcome in pool.map(work, items):
+            results.append(outcome)
+            bar.update()
+        return results
+
+
+def run(count: int, workdir: Path, seed: int = 2021, throttle: float = 0.15) -> FaultResult:
+    started = time.monotonic()
+    plan = plan_population(count, seed)
+    result = FaultResult(count=count)
+    settings = {
+        "DEVSTACK_DYNAMODB_THROTTLE": str(throttle),
+        "DEVSTACK_DELIVER_TWICE": "1",
+        "DEVSTACK_VISIBILITY_SECONDS": "10",
+        "PRAKERJA_WAVE_QUOTA": str(max(1, count // 10)),
+    }
+    with EmbeddedStack(workdir, gateway_workers=4, settings=settings) as stack:
+        write_csv(stack.registry_csv, [p.registry for p in plan if p.registry])
+        client = Client(stack, result)
+        with Chaos(stack, result, seed):
+            accepted = _each("registering", list(enumerate(plan)), lambda item: _register(client, *item))
+            by_index = dict(enumerate(accepted))
+            verifiers = [i for i, p in enumerate(plan) if p.verifies_email]
+            half = verifiers[: len(verifiers) // 2]
+            _each("verifying (first half)", half, lambda i: _verify(client, stack, by_index[i]))
+            result.wave = _wave_mid_run(client, stack, [by_index[i] for i in half])
+            _each("verifying (second half)", verifiers[len(half) :], lambda i: _verify(client, stack, by_index[i]))
+            _wait_decided(stack, {by_index[i]["applicant_id"] for i in verifiers})
+        _settle(stack, result)
+        _check(stack, plan, accepted, result)
+    result.seconds = time.monotonic() - started
+    print(result.report())
+    return result
+
+
+def _register(client: Client, index: int, planned: Planned) -> dict[str, Any]:
+    answer = client.post("/registrations", planned.person.registration(), {"Idempotency-Key": f"fault-run-{index:07d}"})
+    if answer.status_code != 202:
+        raise RuntimeError(f"registration {index} answered {answer.status_code}: {answer.text}")
+    accepted: dict[str, Any] = answer.json()
+    return accepted
+
+
+def _verify(client: Client, stack: EmbeddedStack, applicant: dict[str, Any]) -> None:
+    """Reads the newest code from the outbox and verifies; asks for a new code when none comes."""
+    applicant_id = applicant["applicant_id"]
+    bearer = {"Authorization": f"Bearer {applicant['access_token']}"}
+    deadline = time.monotonic() + 600
+    asked = time.monotonic()
+    tried: set[str] = set()
+    while time.monotonic() < deadline:
+        codes = [m["code"] for m in _outbox(stack) if m["applicant_id"] == applicant_id and m["kind"] == "email_code"]
+        fresh = [code for code in codes if code not in tried]
+        locked = False
+        if fresh:  # a person types each code once; a wrong one (replaced meanwhile) waits for the next email
+            answer = client.post("/verifications/email", {"applicant_id": applicant_id, "code": fresh[-1]})
+            if answer.status_code == 200:
+                return
+            tried.add(fresh[-1])
+            locked = answer.status_code == 429
+        if locked or time.monotonic() - asked > 30:
+            client.post("/verifications/email/resend", {"applicant_id": applicant_id}, bearer)
+            asked = time.monotonic()
+        time.sleep(1.0)
+    raise TimeoutError(f"{applicant_id} could not verify its email")
+
+
+def _wait_decided(stack: EmbeddedStack, verifiers: set[str], timeout_seconds: float = 1200) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    with tqdm(total=len(verifiers), desc="NIK checked") as bar:
+        while True:
+            decided = sum(1 for item in _scan(stack) if item["applicant_id"] in verifiers and item["status"] in DECIDED)
+            bar.update(decided - bar.n)
+            if decided >= len(verifiers) or time.monotonic() > deadline:
+                return
+            time.sleep(2.0)
+
+
+def _wave_mid_run(client: Client, stack: EmbeddedStack, verified: list[dict[str, Any]]) -> str:
+    """Joins whoever is eligible so far, closes and publishes wave 1 on the scheduler's clock, verifies the draw."""
+    ids = {a["applicant_id"] for a in verified}
+    _wait_decided(stack, ids)
+    eligible = {i["applicant_id"] for i in _scan(stack) if i["applicant_id"] in ids and i["status"] == "ELIGIBLE"}
+    for applicant in verified:
+        if applicant["applicant_id"] in eligible:
+            bearer = {"Authorization": f"Bearer {applicant['access_token']}"}
+            client.post("/waves/1/applicants", {"applicant_id": applicant["applicant_id"]}, bearer)
+    wave = requests.get(f"{stack.api_url}/waves/current", timeout=30).json()
+    stack.advance_clock(dt.datetime.fromisoformat(wave["closes_at"]))
+    stack.advance_clock(dt.datetime.fromisoformat(wave["publish_at"]))
+    deadline = time.monotonic() + 600
+    while (answer := requests.get(f"{stack.api_url}/waves/1/results", timeout=30)).status_code != 200:
+        if time.monotonic() > deadline:
+            return "NOT PUBLISHED"
+        stack.advance_clock(stack.clock() + dt.timedelta(hours=1))  # the hourly tick re-queues what is not done
+        time.sleep(2.0)
+    results = answer.json()
+    folder = stack.workdir / "wave-1"
+    folder.mkdir(exist_ok=True)
+    (folder / "manifest.json").write_bytes(requests.get(results["manifest_url"], timeout=60).content)
+    (folder / "ranked-list.csv").write_bytes(requests.get(results["ranked_list_url"], timeout=60).content)
+    try:
+        checked = verify(json.loads((folder / "manifest.json").read_text()), folder / "ranked-list.csv")
+    except Disagreement as disagreement:
+        return f"DISAGREE: {disagreement}"
+    return f"OK: {checked} in the pool, {results['selected_count']} selected"
+
+
+def _settle(stack: EmbeddedStack, result: FaultResult) -> None:
+    """Lets the queues drain, then redrives whatever reached a dead-letter queue (the documented command)."""
+    for _ in range(2):
+        stack.wait_for_empty_queues(list(QUEUES), timeout_seconds=600)
+        dead = {q: sum(stack.queue_depth(f"{q}-dlq").values()) for q in QUEUES}
+        if not result.dead_letters:
+            result.dead_letters = dead
+        if not any(dead.values()):
+            break
+        sqs = stack.client("sqs")
+        result.redriven += sum(redrive(sqs, q) for q, n in dead.items() if n)
+    result.dead_letters_after = {q: sum(stack.queue_depth(f"{q}-dlq").values()) for q in QUEUES}
+
+
+def _check(stack: EmbeddedStack, plan: list[Planned], accepted: list[dict[str, Any]], result: FaultResult) -> None:
+    stored = _scan(stack)
+    per_id = Counter(item["applicant_id"] for item in stored)
+    accepted_ids = [a["applicant_id"] for a in accepted]
+    result.accepted = len(set(accepted_ids))
+    result.stored = len(stored)
+    result.lost = sum(1 for a in set(accepted_ids) if per_id[a] == 0)
+    result.duplicated = sum(n - 1 for n in per_id.values() if n > 1) + sum(
+        1 for a in per_id if a not in set(accepted_ids)
+    )
+    status = {item["applicant_id"]: item["status"] for item in stored}
+    result.states = Counter(status.get(a, "MISSING") for a in accepted_ids)
+    result.undecided = sum(
+        1
+        for planned, applicant in zip(plan, accepted, strict=True)
+        if not _final(planned, status.get(applicant["applicant_id"], "MISSING"))
+    )
+
+
+def _final(planned: Planned, status: str) -> bool:
+    """Those who verified their email have a NIK result (or went on to a wave); the others wait, registered."""
+    return status in DECIDED if planned.verifies_email else status == "REGISTERED"

@@ -1,0 +1,62 @@
+"""Faults the local stack can inject, by configuration, into the app's own processes (gateway, pollers, scheduler):
+
+    DEVSTACK_DYNAMODB_THROTTLE=0.15   that share of DynamoDB calls answered ProvisionedThroughputExceeded
+    DEVSTACK_DELIVER_TWICE=1          the pollers let every message come back once more, after a random pause
+
+The throttles are answered from a botocore `before-send` handler, so the SDK's own retries see them as they would
+see DynamoDB's. Killing consumers and taking the registry down are done from outside (devstack.fault_run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import uuid
+from typing import Any
+
+import botocore.session
+from botocore.awsrequest import AWSResponse
+
+from devstack.sink import _Body
+
+_THROTTLED = json.dumps(
+    {
+        "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        "message": "The level of configured provisioned throughput for the table was exceeded (injected)",
+    }
+).encode()
+
+
+def _throttle(share: float) -> Any:
+    chance = random.Random()  # noqa: S311 - a fault schedule, not a secret
+
+    def maybe_throttle(request: Any, **_: Any) -> AWSResponse | None:
+        target = request.headers.get("X-Amz-Target")
+        target = target.decode() if isinstance(target, bytes) else target
+        if not target or not target.startswith("DynamoDB_") or chance.random() >= share:
+            return None
+        headers = {"x-amzn-RequestId": str(uuid.uuid4()), "Content-Type": "application/x-amz-json-1.0"}
+        return AWSResponse(request.url, 400, headers, _Body(_THROTTLED))
+
+    return maybe_throttle
+
+
+def install() -> None:
+    """Installs the faults the environment asks for in this process (a no-op when it asks for none)."""
+    share = float(os.environ.get("DEVSTACK_DYNAMODB_THROTTLE") or 0)
+    if share <= 0:
+        return
+    handler = _throttle(share)
+    original = botocore.session.Session.create_client
+
+    def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        client = original(self, *args, **kwargs)
+        client.meta.events.register("before-send", handler)
+        return client
+
+    botocore.session.Session.create_client = create_client
+
+
+def deliver_twice() -> bool:
+    return os.environ.get("DEVSTACK_DELIVER_TWICE") == "1"
