@@ -55,6 +55,7 @@ class FaultResult:
     dead_letters_after: dict[str, int] = field(default_factory=dict)
     wave: str = ""
     seconds: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
@@ -78,7 +79,9 @@ class FaultResult:
             f"civil registry              {'; '.join(self.registry_outages)}",
             f"dead letters at the end     {self.dead_letters} -> redriven {self.redriven} -> {self.dead_letters_after}",
             f"wave drawn mid-run          {self.wave}",
-            f"took                        {self.seconds:.0f} s",
+            f"took                        {self.seconds:.0f} s ("
+            + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in self.stages.items())
+            + ")",
         ]
         return "\n".join("  " + line for line in lines)
 
@@ -101,7 +104,7 @@ class Chaos:
             (50.0, "down", {"mode": "down"}),
             (65.0, "up", {"mode": "up"}),
         ]
-        while not self.stopped.wait(self.rng.uniform(2.0, 5.0)):
+        while not self.stopped.wait(self.rng.uniform(4.0, 8.0)):
             self.kill_one()
             elapsed = time.monotonic() - started
             while plan and elapsed >= plan[0][0]:
@@ -200,19 +203,32 @@ def run(count: int, workdir: Path, seed: int = 2021, throttle: float = 0.15) -> 
         "DEVSTACK_VISIBILITY_SECONDS": "10",
         "PRAKERJA_WAVE_QUOTA": str(max(1, count // 10)),
     }
-    with EmbeddedStack(workdir, gateway_workers=4, settings=settings) as stack:
+    with EmbeddedStack(workdir, gateway_workers=4, settings=settings, uncapped_pollers=3) as stack:
         write_csv(stack.registry_csv, [p.registry for p in plan if p.registry])
         client = Client(stack, result)
+        mark = time.monotonic()
+
+        def stage(name: str) -> None:
+            nonlocal mark
+            result.stages[name] = time.monotonic() - mark
+            mark = time.monotonic()
+
         with Chaos(stack, result, seed):
             accepted = _each("registering", list(enumerate(plan)), lambda item: _register(client, *item))
+            stage("registering")
             by_index = dict(enumerate(accepted))
             verifiers = [i for i, p in enumerate(plan) if p.verifies_email]
             half = verifiers[: len(verifiers) // 2]
             _each("verifying (first half)", half, lambda i: _verify(client, stack, by_index[i]))
+            stage("verifying half")
             result.wave = _wave_mid_run(client, stack, [by_index[i] for i in half])
+            stage("wave mid-run")
             _each("verifying (second half)", verifiers[len(half) :], lambda i: _verify(client, stack, by_index[i]))
+            stage("verifying the rest")
             _wait_decided(stack, {by_index[i]["applicant_id"] for i in verifiers})
+            stage("NIK checks")
         _settle(stack, result)
+        stage("draining and redriving")
         _check(stack, plan, accepted, result)
     result.seconds = time.monotonic() - started
     print(result.report())
@@ -247,7 +263,7 @@ def _verify(client: Client, stack: EmbeddedStack, applicant: dict[str, Any]) -> 
         if locked or time.monotonic() - asked > 30:
             client.post("/verifications/email/resend", {"applicant_id": applicant_id}, bearer)
             asked = time.monotonic()
-        time.sleep(1.0)
+        time.sleep(0.5)
     raise TimeoutError(f"{applicant_id} could not verify its email")
 
 

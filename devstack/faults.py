@@ -15,9 +15,9 @@ import random
 import uuid
 from typing import Any
 
-import botocore.session
 from botocore.awsrequest import AWSResponse
 
+from devstack import hooks
 from devstack.sink import _Body
 
 _THROTTLED = json.dumps(
@@ -47,15 +47,7 @@ def install() -> None:
     share = float(os.environ.get("DEVSTACK_DYNAMODB_THROTTLE") or 0)
     if share <= 0:
         return
-    handler = _throttle(share)
-    original = botocore.session.Session.create_client
-
-    def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
-        client = original(self, *args, **kwargs)
-        client.meta.events.register("before-send", handler)
-        return client
-
-    botocore.session.Session.create_client = create_client
+    hooks.on_every_client("before-send", _throttle(share))
 
 
 def deliver_twice() -> bool:

@@ -44,7 +44,7 @@ class EventSource:
     name: str
     queue: str
     batch_size: int
-    maximum_concurrency: int
+    maximum_concurrency: int  # 0: no cap (Lambda scales the consumers out)
     handler_string: str
 
 
@@ -60,7 +60,7 @@ def sqs_event_sources() -> list[EventSource]:
                     name=source.name,
                     queue=source.queue,
                     batch_size=source.batch_size,
-                    maximum_concurrency=source.maximum_concurrency or 1,
+                    maximum_concurrency=source.maximum_concurrency or 0,
                     handler_string=source.handler_string,
                 )
             )

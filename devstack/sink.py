@@ -13,8 +13,9 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import botocore.session
 from botocore.awsrequest import AWSResponse
+
+from devstack import hooks
 
 _JSON10 = "application/x-amz-json-1.0"
 
@@ -54,11 +55,4 @@ def install() -> None:
     from functions.adapters import queues
 
     queues.send_now = lambda queue_url, body: None
-    original = botocore.session.Session.create_client
-
-    def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
-        client = original(self, *args, **kwargs)
-        client.meta.events.register("before-send", answer_in_process)
-        return client
-
-    botocore.session.Session.create_client = create_client
+    hooks.on_every_client("before-send", answer_in_process)

@@ -34,6 +34,7 @@ class EmbeddedStack:
         settings: dict[str, str] | None = None,
         clock_speed: float = 0.0,
         gateway_env: dict[str, str] | None = None,
+        uncapped_pollers: int = 2,
     ) -> None:
         self.workdir = workdir.resolve()
         self.log_dir = self.workdir / "logs"
@@ -49,6 +50,7 @@ class EmbeddedStack:
         self.scheduler_url = ""
         self.clock_speed = clock_speed
         self.gateway_env = gateway_env or {}
+        self.uncapped_pollers = uncapped_pollers
         self.registry_csv = self.workdir / "registry.csv"
         self.outbox_path = self.workdir / "outbox.jsonl"
 
@@ -65,7 +67,9 @@ class EmbeddedStack:
             self._provision()
             self._start_gateway()
             for source in sqs_event_sources():
-                self.pollers[source.name] = [self._start_poller(source, i) for i in range(source.maximum_concurrency)]
+                # A capped source gets exactly its cap; an uncapped one, which Lambda would scale out, a few.
+                count = source.maximum_concurrency or self.uncapped_pollers
+                self.pollers[source.name] = [self._start_poller(source, i) for i in range(count)]
             self._start_scheduler()
         except BaseException:
             self.stop()

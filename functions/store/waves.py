@@ -8,7 +8,7 @@ A wave's pool is read by query, shard by shard, never by scanning applicants: me
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
@@ -147,19 +147,23 @@ def _member(applicant: ApplicantRecord, wave: int, now: dt.datetime, carried_ove
     )
 
 
-def _wave_is_open(transaction: TransactWrite, wave: int) -> None:
-    transaction.condition_check(WaveRecord, wave, condition=WaveRecord.state == WaveState.OPEN.value)
+def _into_pool(
+    applicant: ApplicantRecord, wave: int, now: dt.datetime, *, carried_over: bool
+) -> Callable[[TransactWrite], None]:
+    """The transaction's part that puts an applicant into a wave's pool, only while that wave is open."""
+
+    def membership(transaction: TransactWrite) -> None:
+        transaction.condition_check(WaveRecord, wave, condition=WaveRecord.state == WaveState.OPEN.value)
+        transaction.save(
+            _member(applicant, wave, now, carried_over=carried_over),
+            condition=WaveMemberRecord.applicant_id.does_not_exist(),
+        )
+
+    return membership
 
 
 def join(applicant: ApplicantRecord, wave: int, now: dt.datetime, counter_shards: int) -> bool:
     """ELIGIBLE -> JOINED into an open wave, with its pool membership, in one transaction."""
-
-    def membership(transaction: TransactWrite) -> None:
-        _wave_is_open(transaction, wave)
-        transaction.save(
-            _member(applicant, wave, now, carried_over=False), condition=WaveMemberRecord.applicant_id.does_not_exist()
-        )
-
     return applicants.transition(
         applicant.applicant_id,
         Status.ELIGIBLE,
@@ -171,7 +175,7 @@ def join(applicant: ApplicantRecord, wave: int, now: dt.datetime, counter_shards
         now=now,
         counted=[FunnelStage.JOINED],
         counter_shards=counter_shards,
-        also=membership,
+        also=_into_pool(applicant, wave, now, carried_over=False),
     )
 
 
@@ -202,14 +206,6 @@ def accept(
 def carry_over(applicant: ApplicantRecord, from_wave: int, now: dt.datetime) -> bool:
     """Not selected in `from_wave`: JOINED into the next, open wave, without the applicant doing anything."""
     following = from_wave + 1
-
-    def membership(transaction: TransactWrite) -> None:
-        _wave_is_open(transaction, following)
-        transaction.save(
-            _member(applicant, following, now, carried_over=True),
-            condition=WaveMemberRecord.applicant_id.does_not_exist(),
-        )
-
     return applicants.transition(
         applicant.applicant_id,
         Status.JOINED,
@@ -220,7 +216,7 @@ def carry_over(applicant: ApplicantRecord, from_wave: int, now: dt.datetime) -> 
         ],
         now=now,
         condition=ApplicantRecord.wave == from_wave,
-        also=membership,
+        also=_into_pool(applicant, following, now, carried_over=True),
     )
 
 
