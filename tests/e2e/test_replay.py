@@ -11,7 +11,7 @@ from devstack import replay
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk comes from Debian's packages (`make wrk`)")
-def test_a_replay_of_2000_registrations_loses_nothing(tmp_path: Path) -> None:
+def test_a_replay_of_1000_registrations_loses_nothing(tmp_path: Path) -> None:
     result = replay.run(
         count=2000, rate=replay.PEAK_PER_SECOND, duration=90, connections=16, sink=False, workdir=tmp_path
     )
