@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from chalice.app import Request, Response, SQSEvent
 
 from functions.adapters.aws import is_transient
+from functions.domain.card import MAX_WAVE
 from functions.domain.errors import InvalidField, NotAuthorised, Refusal, TooManyRequests
 from functions.observability import logger
 from functions.services import notifications
@@ -84,8 +85,10 @@ def process_batch(
 
 
 def wave_number(text: str) -> int:
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 9999:
-        raise InvalidField("INVALID_WAVE_NUMBER", "the wave number must be a whole number from 1", "number")
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_WAVE:
+        raise InvalidField(
+            "INVALID_WAVE_NUMBER", f"the wave number must be a whole number from 1 to {MAX_WAVE}", "number"
+        )
     return int(text)
 
 

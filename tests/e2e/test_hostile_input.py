@@ -169,8 +169,8 @@ ROUTES = [
     ("POST", "/waves/1/applicants", "applicant"),
     ("GET", "/waves/1/results", None),
     ("GET", "/admin/stats", "admin"),
-    ("POST", "/admin/waves/9999/close", "admin"),
-    ("POST", "/admin/waves/9999/publish", "admin"),
+    ("POST", "/admin/waves/999/close", "admin"),
+    ("POST", "/admin/waves/999/publish", "admin"),
 ]
 BODY_ROUTES = [route for route in ROUTES if route[0] == "POST" and "/admin/" not in route[1]]
 
