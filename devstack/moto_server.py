@@ -9,8 +9,9 @@ of a queue rather than twice per message (long polls re-scan on every message se
 queue's messages three times over).
 
 It also counts the calls it serves and the CPU each kind costs (`GET /_devstack/calls`), so that a local run can
-say how much of its time the emulator took, and it does not log every request line. Otherwise it is moto's own
-server (`moto.server`), run the way `moto_server` runs it.
+say how much of its time the emulator took, does not log every request line, and serves DynamoDB one request at
+a time (moto's items have no isolation between request threads; DynamoDB's writes are atomic). Otherwise it is
+moto's own server (`moto.server`), run the way `moto_server` runs it.
 
 Run as `python -m devstack.moto_server -H 127.0.0.1 -p PORT`.
 """
@@ -184,6 +185,10 @@ class CallCounter:
         self.app = app
         self.lock = threading.Lock()
         self.calls: dict[str, list[float]] = {}
+        # moto's DynamoDB reads and writes its items from many request threads with no isolation, so two
+        # concurrent `ADD`s to one counter can lose one; DynamoDB applies each write atomically. One at a time
+        # restores that (SQS keeps its threads: its long polls wait inside requests).
+        self.dynamodb = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == self.PATH:
@@ -192,8 +197,12 @@ class CallCounter:
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body.encode()]
         started = time.thread_time()
-        answer = list(self.app(environ, start_response))
         kind = environ.get("HTTP_X_AMZ_TARGET") or f"{environ.get('REQUEST_METHOD')} {environ.get('HTTP_HOST', '')}"
+        if kind.startswith("DynamoDB_"):
+            with self.dynamodb:
+                answer = list(self.app(environ, start_response))
+        else:
+            answer = list(self.app(environ, start_response))
         with self.lock:
             totals = self.calls.setdefault(kind, [0.0, 0.0])
             totals[0] += 1
