@@ -24,17 +24,13 @@ Figures per run:
                        the whole machine (other sessions included); moto's share of the stack's CPU;
   emulator calls       the calls moto served during the drain, with their CPU per call (devstack.moto_server).
 
-The registry: devstack's registry writes each answer in two sends with Nagle's algorithm on, which costs about
-40 ms a look-up against a keep-alive client (its ACKs are delayed), so a registry set to 50 ms answers in about 90.
-By default the stack here runs the same registry with TCP_NODELAY (bench/registry_nodelay.py), so that the latency
-is the one asked for; `--stock-registry` runs devstack's as it is. Each run first times one look-up at latency 0
-through the app's own client (HttpCivilRegistry) and prints it.
+Each run first times one look-up at latency 0 through the app's own client (HttpCivilRegistry) and prints it.
 
 Each consumer handles its batch one record at a time (get the applicant, open the sealed data, look up, write
 the decision in a transaction, queue the notification), so a consumer's cycle is the registry's latency plus
 that work; `overhead per check` = cap / steady rate - latency estimates the latter.
 
-Run: .venv/bin/python bench/bench_nik_checks.py [--people 500] [--runs 1000@50,40@50] [--stock-registry] [--keep]
+Run: .venv/bin/python bench/bench_nik_checks.py [--people 500] [--runs 1000@50,40@50] [--keep]
 """
 
 from __future__ import annotations
@@ -231,7 +227,6 @@ class Run:
     rps: float
     latency_ms: float
     people: int
-    stock_registry: bool = False
     round_trip_ms: float = 0.0
     cap: int = 0
     prepare_seconds: dict[str, float] = field(default_factory=dict)
@@ -274,29 +269,6 @@ class Run:
         return self.people / (self.drained_at - self.restarted_at)
 
 
-def stack_class(stock_registry: bool) -> Any:
-    """The embedded stack, by default with the registry's Nagle delay removed (bench/registry_nodelay.py)."""
-    from devstack.stack import EmbeddedStack
-
-    if stock_registry:
-        return EmbeddedStack
-
-    class NodelayRegistryStack(EmbeddedStack):
-        def _start_registry(self) -> None:
-            from devstack import provision
-            from devstack.processes import LOOPBACK, free_port, start_python, wait_for_http
-
-            port = free_port()
-            script = str(Path(__file__).with_name("registry_nodelay.py"))
-            args = [script, "--port", str(port), "--csv", str(self.registry_csv)]
-            registry = start_python("registry", args, self._base_env(), self.log_dir, cwd=provision.ROOT)
-            self.children.append(registry)
-            self.registry_url = f"http://{LOOPBACK}:{port}"
-            wait_for_http(f"{self.registry_url}/_stats", registry)
-
-    return NodelayRegistryStack
-
-
 def round_trip_ms(stack: Any, lookups: int = 30) -> float:
     """The median time of one look-up through the app's own registry client, the registry set to answer at once."""
     from functions.adapters.civil_registry import HttpCivilRegistry
@@ -318,16 +290,15 @@ def round_trip_ms(stack: Any, lookups: int = 30) -> float:
     return sorted(seconds)[len(seconds) // 2] * 1000
 
 
-def one_run(
-    rps: float, latency_ms: float, people: int, seed: int, workers: int, keep: bool, stock_registry: bool
-) -> Run:
+def one_run(rps: float, latency_ms: float, people: int, seed: int, workers: int, keep: bool) -> Run:
     from devstack.poller import sqs_event_sources
+    from devstack.stack import EmbeddedStack
 
-    run = Run(rps=rps, latency_ms=latency_ms, people=people, stock_registry=stock_registry)
+    run = Run(rps=rps, latency_ms=latency_ms, people=people)
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-nik-{rps:g}-{latency_ms:g}-"))
     settings = {"PRAKERJA_REGISTRY_REQUESTS_PER_SECOND": f"{rps:g}"}
     try:
-        with stack_class(stock_registry)(workdir, gateway_workers=4, settings=settings) as stack:
+        with EmbeddedStack(workdir, gateway_workers=4, settings=settings) as stack:
             source = next(s for s in sqs_event_sources() if s.name == NIK)
             run.cap = source.maximum_concurrency
             for child in stack.pollers[NIK]:
@@ -386,8 +357,7 @@ def report(run: Run) -> None:
     first, last = run.steady
     window = last.at - first.at
     print(f"\n=== ceiling {run.rps:g}/s, registry {run.latency_ms:g} ms, cap {run.cap}, {run.people} checks ===")
-    variant = "devstack's own (Nagle on)" if run.stock_registry else "bench/registry_nodelay.py (TCP_NODELAY)"
-    print(f"registry: {variant}; one look-up at latency 0 through the app's client: {run.round_trip_ms:.1f} ms")
+    print(f"registry: one look-up at latency 0 through the app's client: {run.round_trip_ms:.1f} ms")
     print("preparation: " + ", ".join(f"{k} {v:.1f} s" for k, v in run.prepare_seconds.items()))
     rate = run.steady_rate
     overhead = (run.cap / rate - run.latency_ms / 1000) * 1000
@@ -452,14 +422,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3003)
     parser.add_argument("--workers", type=int, default=16, help="HTTP threads while preparing")
     parser.add_argument("--keep", action="store_true", help="keep each stack's files (logs, outbox)")
-    parser.add_argument(
-        "--stock-registry", action="store_true", help="devstack's registry as it is (Nagle on: about +40 ms a look-up)"
-    )
     args = parser.parse_args()
     results = []
     for index, (rps, latency) in enumerate(parse_runs(args.runs)):
         print(f"run {index + 1}: ceiling {rps:g}/s, latency {latency:g} ms, {args.people} people ...", flush=True)
-        run = one_run(rps, latency, args.people, args.seed + index, args.workers, args.keep, args.stock_registry)
+        run = one_run(rps, latency, args.people, args.seed + index, args.workers, args.keep)
         report(run)
         results.append(run)
     print("\nSummary")

@@ -66,11 +66,12 @@ def _accept(form: RegistrationForm, retry_of: str | None = None) -> dict[str, st
     queues the same applicant again (the consumer stores it once) and gets the same 202."""
     keys = identity_keys(form)
     hashes = {kind: personal_data.lookup_hash(kind, value) for kind, value in keys.items()}
-    held = applicants.held_identity_keys(hashes)
+    applicant_id = uuid.uuid4().hex if retry_of is None else personal_data.lookup_hash("applicant-id", retry_of)[:32]
+    # Keys already held by this same applicant are a retry's own earlier send that landed: not a duplicate.
+    held = applicants.held_identity_keys(hashes, applicant_id)
     if held:
         metrics.add_metric(name="RegistrationDuplicate", unit="Count", value=1)
         raise Conflict(f"DUPLICATE_{held[0].upper()}", f"an account with this {held[0]} already exists", held[0])
-    applicant_id = uuid.uuid4().hex if retry_of is None else personal_data.lookup_hash("applicant-id", retry_of)[:32]
     token = personal_data.new_access_token(applicant_id, retry_of)
     message = IntakeMessage(
         applicant_id=applicant_id,

@@ -37,11 +37,11 @@ def counter_key(stage: FunnelStage, applicant_id: str, shards: int) -> str:
     return f"{stage.value}#{zlib.crc32(applicant_id.encode()) % shards}"
 
 
-def held_identity_keys(hashes: dict[str, str]) -> list[str]:
-    """Which of the identity keys (in reporting order) another account already holds."""
+def held_identity_keys(hashes: dict[str, str], applicant_id: str | None = None) -> list[str]:
+    """Which of the identity keys (in reporting order) an account other than `applicant_id` already holds."""
     bind()
     keys = [guard_key(kind, hashes[kind]) for kind in UNIQUE_KEYS]
-    held = {record.guard for record in IdentityGuardRecord.batch_get(keys)}
+    held = {record.guard for record in IdentityGuardRecord.batch_get(keys) if record.applicant_id != applicant_id}
     return [kind for kind, key in zip(UNIQUE_KEYS, keys, strict=True) if key in held]
 
 

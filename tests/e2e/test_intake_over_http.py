@@ -116,7 +116,7 @@ def test_bad_input_gets_a_4xx_json_error_naming_the_field(
 PII_PATTERNS = {
     "a NIK or KK (16 digits)": re.compile(r"(?<![0-9A-Za-z])[0-9]{16}(?![0-9A-Za-z])"),
     "an email address": re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+"),
-    "an Indonesian mobile number": re.compile(r"(?<![0-9])(?:\+62|0)8[0-9]{8,11}(?![0-9])"),
+    "an Indonesian mobile number": re.compile(r"(?<![0-9A-Za-z.])(?:\+62|0)8[0-9]{8,11}(?![0-9A-Za-z])"),
 }
 
 

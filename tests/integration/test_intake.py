@@ -10,7 +10,7 @@ import pytest
 from chalice.test import Client
 
 from devstack.population import Person, PopulationGenerator
-from functions.adapters import personal_data
+from functions.adapters import personal_data, queues
 from functions.app import app
 from functions.domain.lifecycle import FunnelStage
 from functions.register import intake_consumer
@@ -106,6 +106,37 @@ def test_two_submissions_that_raced_past_the_409_store_one_registered_and_one_re
     kept = applicants.find(first_answer["applicant_id"])
     assert kept is not None and kept.status == "REGISTERED"
     assert (seen["status"], seen["reason"]) == ("REJECTED", f"DUPLICATE_{shared.upper()}")
+    assert funnel_total(FunnelStage.REGISTERED) == 1
+
+
+def test_a_keyed_retry_after_a_429_whose_send_landed_is_the_same_applicant(
+    aws: Any, people: PopulationGenerator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    person = people.person()
+    headers = {"Content-Type": "application/json", "Idempotency-Key": "retry-after-lost-answer-1"}
+    body = json.dumps(person.registration())
+    sent = queues.send_now
+
+    def send_then_time_out(queue_url: str, message: str) -> None:
+        sent(queue_url, message)
+        raise queues.QueueUnavailable("ReadTimeoutError")
+
+    with Client(app) as client:
+        # Given the queue took the message but the answer timed out: the client saw a 429
+        monkeypatch.setattr(queues, "send_now", send_then_time_out)
+        assert client.http.post("/registrations", headers=headers, body=body).status_code == 429
+        monkeypatch.setattr(queues, "send_now", sent)
+        # And the consumer stored that message
+        assert consume(*queued_bodies()) == {"batchItemFailures": []}
+        # When the client retries with its key
+        retried = client.http.post("/registrations", headers=headers, body=body)
+    # Then it is accepted as the applicant already stored, not refused as a duplicate of itself
+    assert retried.status_code == 202, retried.body
+    stored = applicants.find(retried.json_body["applicant_id"])
+    assert stored is not None and stored.status == "REGISTERED"
+    assert stored.token_hash == personal_data.token_hash(retried.json_body["access_token"])
+    # And the re-queued message stores nothing more
+    assert consume(*queued_bodies()) == {"batchItemFailures": []}
     assert funnel_total(FunnelStage.REGISTERED) == 1
 
 
