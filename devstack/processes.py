@@ -39,12 +39,17 @@ class Child:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def terminate(self) -> None:
+        """SIGTERM to the child's process group, without waiting for it to go."""
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGTERM)
+
     def stop(self, grace_seconds: float = 5.0) -> None:
         """SIGTERM to the child's process group, then SIGKILL if it has not gone within the grace period."""
         if not self.alive():
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGTERM)
+        self.terminate()
         try:
             self.process.wait(timeout=grace_seconds)
         except subprocess.TimeoutExpired:

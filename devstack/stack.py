@@ -77,6 +77,9 @@ class EmbeddedStack:
         return self
 
     def stop(self) -> None:
+        # All told at once: each poller takes about a second to finish its receive, and there are a dozen.
+        for child in reversed(self.children):
+            child.terminate()
         for child in reversed(self.children):
             child.stop()
         self.children.clear()

@@ -5,11 +5,8 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from chalice.app import Request, Response, SQSEvent
 
 from functions.adapters.aws import is_transient
@@ -18,6 +15,10 @@ from functions.domain.errors import InvalidField, NotAuthorised, Refusal, TooMan
 from functions.observability import logger
 from functions.services import notifications
 from functions.settings import settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -74,6 +75,9 @@ def process_batch(
 ) -> PartialItemFailureResponse:
     """Powertools' batch processing of an SQS event: each record parsed with `model`, failures reported one by
     one, so SQS redelivers only those. The notifications the records ask for go out together afterwards."""
+    # Loaded by the consumers on their first batch: the API function's cold start does not need it.
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
     with notifications.gathered() as requested:
         response = process_partial_response(
             event=event.to_dict(),

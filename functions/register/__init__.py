@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from chalice.app import Blueprint, SQSEvent
 
 from functions import web
 from functions.observability import traced
 from functions.resources import INTAKE_QUEUE
 from functions.services import applicants, intake, registration
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 register = Blueprint(__name__)
 
@@ -36,4 +38,6 @@ def get_applicant(applicant_id: str) -> Any:
 @register.on_sqs_message(queue=INTAKE_QUEUE, batch_size=10)
 @traced
 def intake_consumer(event: SQSEvent) -> PartialItemFailureResponse:
-    return web.process_batch(event, intake.store_intake_record, intake.IntakeRecord)
+    from functions.services import sqs_records  # on the first batch, not at every cold start
+
+    return web.process_batch(event, intake.store_intake_record, sqs_records.IntakeRecord)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from chalice.app import AuthRequest, AuthResponse, Blueprint, CloudWatchEvent, Cron, SQSEvent
 
 from functions import web
@@ -13,6 +12,9 @@ from functions.domain.waves import WaveCalendar
 from functions.observability import traced
 from functions.resources import PUBLISH_MAX_CONCURRENCY, PUBLISH_QUEUE
 from functions.services import admin, stats, waves
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 select = Blueprint(__name__)
 
@@ -94,4 +96,6 @@ def catch_up_waves(event: CloudWatchEvent) -> list[str]:
 @select.on_sqs_message(queue=PUBLISH_QUEUE, batch_size=1, maximum_concurrency=PUBLISH_MAX_CONCURRENCY)
 @traced
 def publish_consumer(event: SQSEvent) -> PartialItemFailureResponse:
-    return web.process_batch(event, waves.apply_chunk, waves.PublishRecord)
+    from functions.services import sqs_records  # on the first batch, not at every cold start
+
+    return web.process_batch(event, waves.apply_chunk, sqs_records.PublishRecord)

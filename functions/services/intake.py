@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import base64
-
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
-from pydantic import Json
+from typing import TYPE_CHECKING
 
 from functions import clock
-from functions.domain.intake import IntakeMessage
 from functions.observability import logger, metrics
 from functions.services import email_codes
 from functions.settings import settings
 from functions.store import applicants
 
-
-class IntakeRecord(SqsRecordModel):
-    body: Json[IntakeMessage]
+if TYPE_CHECKING:
+    from functions.services.sqs_records import IntakeRecord
 
 
 def store_intake_record(record: IntakeRecord) -> None:

@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
-from pydantic import Json
+from typing import TYPE_CHECKING
 
 from functions import clock
 from functions.adapters import personal_data
 from functions.adapters.civil_registry import registry
 from functions.domain.eligibility import Decision, DeclaredPerson, EligibilityRules, verify_and_decide
 from functions.domain.lifecycle import FunnelStage, Status
-from functions.domain.messages import NikCheckRequest
 from functions.observability import logger, metrics
 from functions.services import notifications
 from functions.settings import settings
 from functions.store import applicants
 from functions.store.models import ApplicantRecord
 
+if TYPE_CHECKING:
+    from functions.services.sqs_records import NikCheckRecord
+
 DECIDED = frozenset({Status.NIK_REJECTED.value, Status.ELIGIBLE.value, Status.INELIGIBLE.value})
-
-
-class NikCheckRecord(SqsRecordModel):
-    body: Json[NikCheckRequest]
 
 
 def rules() -> EligibilityRules:

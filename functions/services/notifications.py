@@ -6,11 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
-
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
-from pydantic import Json
+from typing import TYPE_CHECKING, Any
 
 from functions.adapters import personal_data, queues
 from functions.adapters.notifier import Notification, deliver
@@ -19,6 +15,11 @@ from functions.domain.messages import NotificationRequest
 from functions.observability import logger, metrics
 from functions.settings import settings
 from functions.store import applicants
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+
+    from functions.services.sqs_records import NotificationRecord
 
 
 def email_code_request(applicant_id: str, code_id: str, code: str) -> NotificationRequest:
@@ -100,10 +101,6 @@ def queue(requests: Sequence[NotificationRequest], *, for_message: str | None = 
         batch.requests.extend((for_message, request) for request in requests)
         return
     queues.send_all(settings().notifications_queue_url, [request.model_dump_json() for request in requests])
-
-
-class NotificationRecord(SqsRecordModel):
-    body: Json[NotificationRequest]
 
 
 def deliver_record(record: NotificationRecord) -> None:

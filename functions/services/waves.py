@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
-
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
-from pydantic import Json
+from typing import TYPE_CHECKING, Any
 
 from functions import clock
 from functions.adapters import beacon, draw_seeds, queues, results
@@ -26,6 +23,9 @@ from functions.settings import settings
 from functions.store import applicants
 from functions.store import waves as store
 from functions.store.models import WaveRecord
+
+if TYPE_CHECKING:
+    from functions.services.sqs_records import PublishRecord
 
 # Enough steps for a few missed weeks; publication is asynchronous, so one call never runs past it.
 _MAX_STEPS = 12
@@ -233,10 +233,6 @@ def publish(number: int) -> None:
     queues.send_all(settings().publish_queue_url, [c.model_dump_json() for c in chunks if c.chunk not in done])
     store.chunks_queued(number, clock.now())
     logger.info("wave publishing", extra={"wave": number, "chunks": len(chunks)})
-
-
-class PublishRecord(SqsRecordModel):
-    body: Json[PublishChunk]
 
 
 def apply_chunk(record: PublishRecord) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from chalice.app import Blueprint, SQSEvent
 
 from functions import web
 from functions.observability import traced
 from functions.resources import NIK_CHECK_MAX_CONCURRENCY, NIK_CHECK_QUEUE, NOTIFICATIONS_QUEUE
 from functions.services import email_codes, nik_check, notifications
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 verify = Blueprint(__name__)
 
@@ -31,10 +33,14 @@ def post_email_code_resend() -> Any:
 @verify.on_sqs_message(queue=NOTIFICATIONS_QUEUE, batch_size=10)
 @traced
 def notification_consumer(event: SQSEvent) -> PartialItemFailureResponse:
-    return web.process_batch(event, notifications.deliver_record, notifications.NotificationRecord)
+    from functions.services import sqs_records  # on the first batch, not at every cold start
+
+    return web.process_batch(event, notifications.deliver_record, sqs_records.NotificationRecord)
 
 
 @verify.on_sqs_message(queue=NIK_CHECK_QUEUE, batch_size=5, maximum_concurrency=NIK_CHECK_MAX_CONCURRENCY)
 @traced
 def nik_check_consumer(event: SQSEvent) -> PartialItemFailureResponse:
-    return web.process_batch(event, nik_check.check_record, nik_check.NikCheckRecord)
+    from functions.services import sqs_records  # on the first batch, not at every cold start
+
+    return web.process_batch(event, nik_check.check_record, sqs_records.NikCheckRecord)
