@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
 
 from functions import clock
 from functions.adapters import personal_data
 from functions.adapters.civil_registry import registry
-from functions.domain.eligibility import Decision, DeclaredPerson, EligibilityRules, verify_and_decide
+from functions.domain.eligibility import Decision, DeclaredPerson, EligibilityRules, RegistryPerson, verify_and_decide
 from functions.domain.lifecycle import FunnelStage, Status
+from functions.domain.messages import NikCheckRequest
 from functions.observability import logger, metrics
 from functions.services import notifications
 from functions.settings import settings
@@ -20,6 +27,9 @@ if TYPE_CHECKING:
     from functions.services.sqs_records import NikCheckRecord
 
 DECIDED = frozenset({Status.NIK_REJECTED.value, Status.ELIGIBLE.value, Status.INELIGIBLE.value})
+
+LookedUp = tuple[DeclaredPerson, RegistryPerson | None]
+_looked_ahead: ContextVar[dict[str, tuple[ApplicantRecord, Future[LookedUp]]]] = ContextVar("looked_ahead")
 
 
 def rules() -> EligibilityRules:
@@ -32,15 +42,42 @@ def rules() -> EligibilityRules:
     )
 
 
+@contextmanager
+def looking_ahead(bodies: Iterable[str]) -> Iterator[None]:
+    """Reads a batch's applicants in one call and looks them up in the registry one after another on a thread of
+    its own, while `check_record` stores each decision: a record's writes overlap the next look-up, and the
+    registry still sees one look-up in flight per consumer, so the concurrency cap is what bounds it."""
+    wanted = []
+    for body in bodies:
+        try:
+            wanted.append(NikCheckRequest.model_validate_json(body).applicant_id)
+        except ValidationError:
+            continue  # the batch processor fails this record on its own
+    try:
+        found = applicants.find_many(wanted)
+    except Exception:  # only a head start: without it each record reads its own applicant, as SQS retries would
+        logger.warning("could not read the batch's applicants ahead; checking them one by one")
+        found = {}
+    waiting = [a for a in found.values() if a.status == Status.EMAIL_VERIFIED.value]
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-lookahead")
+    token = _looked_ahead.set({a.applicant_id: (a, executor.submit(_look_up, a)) for a in waiting})
+    try:
+        yield
+    finally:
+        _looked_ahead.reset(token)
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
 def check_record(record: NikCheckRecord) -> None:
     applicant_id = record.body.applicant_id
-    applicant = applicants.find(applicant_id)
+    ahead = _looked_ahead.get({}).get(applicant_id)
+    applicant = ahead[0] if ahead else applicants.find(applicant_id)
     if applicant is None:
         raise LookupError("a NIK check for an applicant that is not stored")
     status: str = applicant.status
     reason: str | None = applicant.reason
     if status == Status.EMAIL_VERIFIED.value:
-        decision = _decide(applicant)
+        decision = _decide(applicant, ahead[1].result() if ahead else _look_up(applicant))
         if decision is None:  # another consumer decided first
             latest = applicants.find(applicant_id) or applicant
             status, reason = latest.status, latest.reason
@@ -52,11 +89,16 @@ def check_record(record: NikCheckRecord) -> None:
         notifications.queue([request], for_message=record.messageId)
 
 
-def _decide(applicant: ApplicantRecord) -> Decision | None:
-    """Checks the NIK and decides eligibility; the decision if this call stored it, else None."""
+def _look_up(applicant: ApplicantRecord) -> LookedUp:
+    """What the applicant declared, and what the registry holds for its NIK."""
     person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
     declared = DeclaredPerson(person["nik"], person["full_name"], dt.date.fromisoformat(person["birth_date"]))
-    registered = registry().lookup(declared.nik)  # RegistryUnavailable fails this record: SQS brings it back
+    return declared, registry().lookup(declared.nik)  # RegistryUnavailable fails the record: SQS brings it back
+
+
+def _decide(applicant: ApplicantRecord, looked_up: LookedUp) -> Decision | None:
+    """Decides NIK and eligibility; the decision if this call stored it, else None."""
+    declared, registered = looked_up
     decision = verify_and_decide(declared, registered, applicant.employment_status, clock.today_in_jakarta(), rules())
     now = clock.now()
     actions = [ApplicantRecord.status.set(decision.status.value), ApplicantRecord.nik_checked_at.set(now)]

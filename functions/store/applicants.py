@@ -186,6 +186,14 @@ def find(applicant_id: str) -> ApplicantRecord | None:
         return None
 
 
+def find_many(applicant_ids: Iterable[str]) -> dict[str, ApplicantRecord]:
+    """The stored ones among `applicant_ids`, by id, read in one consistent BatchGetItem (per 100 ids)."""
+    bind()
+    return {
+        record.applicant_id: record for record in ApplicantRecord.batch_get(set(applicant_ids), consistent_read=True)
+    }
+
+
 # --- status changes ------------------------------------------------------------------------------------------
 
 

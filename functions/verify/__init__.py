@@ -43,4 +43,5 @@ def notification_consumer(event: SQSEvent) -> PartialItemFailureResponse:
 def nik_check_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     from functions.services import sqs_records  # on the first batch, not at every cold start
 
-    return web.process_batch(event, nik_check.check_record, sqs_records.NikCheckRecord)
+    with nik_check.looking_ahead(record.body for record in event):
+        return web.process_batch(event, nik_check.check_record, sqs_records.NikCheckRecord)

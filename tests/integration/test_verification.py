@@ -217,6 +217,22 @@ def test_the_nik_check_decides_and_tells_the_applicant(
     assert (told["status"], told["reason"]) == (status, reason)
 
 
+def test_a_batch_is_looked_up_one_at_a_time_while_its_decisions_are_stored(
+    client: Any, people: PopulationGenerator, registry_service: RegistryServer
+) -> None:
+    # Given five verified applicants in the registry, which answers each look-up in 50 ms
+    persons = people.people(5)
+    write_csv(registry_service.registry.csv_path, [registry_row(person) for person in persons])
+    verified = [verified_applicant(client, person) for person in persons]
+    registry_service.registry.latency_seconds = 0.05
+    # When one consumer takes their checks
+    run_consumers("nik_check_consumer")
+    # Then every one is decided, each looked up once, and never more than one look-up at a time from it
+    assert [status_of(applicant) for applicant in verified] == [("ELIGIBLE", None)] * 5
+    assert registry_service.registry.requests == 5
+    assert registry_service.registry.max_in_flight == 1
+
+
 @pytest.mark.parametrize("fault", ["hang", "error", "down", "unreachable"])
 def test_a_failing_registry_loses_no_applicant_and_the_dlq_redrives(
     client: Any,
