@@ -80,6 +80,16 @@ def test_a_throttled_request_gets_429_with_retry_after_in_the_error_shape() -> N
     assert '"error": {"code": "THROTTLED"' in throttled["ResponseTemplates"]["application/json"]
 
 
+@pytest.mark.parametrize(("response_type", "status"), [("UNAUTHORIZED", 401), ("ACCESS_DENIED", 403)])
+def test_the_authorizers_refusals_carry_the_codes_the_local_gateway_gives(response_type: str, status: int) -> None:
+    from devstack.gateway import _GATEWAY_CODES
+
+    (api,) = of_type("AWS::Serverless::Api").values()
+    refusal = api["Properties"]["GatewayResponses"][response_type]
+    assert refusal["StatusCode"] == str(status)
+    assert f'"error": {{"code": "{_GATEWAY_CODES[status]}"' in refusal["ResponseTemplates"]["application/json"]
+
+
 # --- The WAF -----------------------------------------------------------------------------------------------------
 
 
