@@ -15,10 +15,9 @@ there: 32 queries, one per shard `w<wave>#<shard>`, through pynamodb, each membe
   2. In-process (the socket skipped): every Query answer moto gave is replayed from memory by a botocore
      `before-send` handler, cut into pages of `--page` items (250) with their LastEvaluatedKey as DynamoDB pages
      a large result, so the page size, and so the per-page cost and memory, is the same at every pool size.
-     The same three sides (and Pool.of on the same members, and a packed what-if, below) time only this
+     The same three sides (and Pool.of on the same members) time only this
      process's work: botocore parsing, pynamodb's models, the Pool's columns.
-  3. Memory: tracemalloc's peak during read_pool against the Pool it returns, per member, and the same for the
-     what-if `read_pool_packed` (the same loop appending to bytearrays instead of lists of str and bytes).
+  3. Memory: tracemalloc's peak during read_pool against the Pool it returns, per member.
 
 Run: .venv/bin/python bench/bench_pool_read.py [--sizes 5000,20000] [--repeats 3] [--local-repeats 5] [--page 250]
 (`--repeats 0` skips the reads against moto, which take about a minute each at 20,000 on this machine.)
@@ -169,20 +168,6 @@ def raw_query(client: Any, table_name: str) -> int:
     return count
 
 
-def read_pool_packed(wave: int) -> Any:
-    """What-if: read_pool's loop appending to bytearrays, so no list holds a str or bytes object per member."""
-    from functions.domain.draw import Pool, family_key
-    from functions.store.waves import members
-
-    ids, tiers, provinces, families = bytearray(), bytearray(), bytearray(), bytearray()
-    for member in members(wave):
-        ids += member.applicant_id.encode("ascii")
-        tiers.append(int(member.tier))
-        provinces += member.province.encode("ascii")
-        families += family_key(member.family)
-    return Pool(bytes(ids), bytes(tiers), bytes(provinces), bytes(families))
-
-
 def sides(client: Any, table_name: str) -> dict[str, Callable[[], int]]:
     from functions.store.waves import members, read_pool
 
@@ -292,7 +277,6 @@ def main() -> None:
             as_members = [Member(m.applicant_id, int(m.tier), m.province, m.family) for m in read_members]
             named_local = {
                 **named,
-                "read_pool_packed (what-if)": lambda: len(read_pool_packed(WAVE)),
                 "Pool.of(members) alone": lambda rows=as_members: len(Pool.of(rows)),
             }
             local = timed_rounds(named_local, args.local_repeats, size)
@@ -312,22 +296,18 @@ def main() -> None:
             # 3. memory
             from functions.store.waves import read_pool
 
-            for name, fn in (
-                ("read_pool", lambda: read_pool(WAVE)),
-                ("read_pool_packed (what-if)", lambda: read_pool_packed(WAVE)),
-            ):
-                peak, packed = peak_bytes(fn)
-                peaks.setdefault(name, []).append((size, peak))
-                memory_rows.append(
-                    [
-                        f"{size:,}",
-                        name,
-                        f"{peak / 2**20:.1f}",
-                        f"{peak / size:.0f}",
-                        f"{packed / size:.0f}",
-                        f"{peak / size * 10_000_000 / 2**30:.2f}",
-                    ]
-                )
+            peak, packed = peak_bytes(lambda: read_pool(WAVE))
+            peaks.setdefault("read_pool", []).append((size, peak))
+            memory_rows.append(
+                [
+                    f"{size:,}",
+                    "read_pool",
+                    f"{peak / 2**20:.1f}",
+                    f"{peak / size:.0f}",
+                    f"{packed / size:.0f}",
+                    f"{peak / size * 10_000_000 / 2**30:.2f}",
+                ]
+            )
             replay.mode = "off"
 
     print("\n1. Against moto (EMULATOR-BOUND: moto's Query walks the whole table for each of the 32 shards)")
