@@ -52,7 +52,8 @@ def is_transient(error: BaseException) -> bool:
         return True
     if isinstance(error, ClientError):
         return error.response.get("Error", {}).get("Code") in TRANSIENT_CODES
-    if isinstance(error, PynamoDBException):
-        cause = error.cause
-        return error.cause_response_code in TRANSIENT_CODES or (cause is not None and is_transient(cause))
-    return False
+    if isinstance(error, PynamoDBException) and error.cause_response_code in TRANSIENT_CODES:
+        return True
+    # Libraries wrap AWS errors in their own (pynamodb's `cause`, Powertools Idempotency's `raise ... from`)
+    cause = getattr(error, "cause", None) or error.__cause__
+    return isinstance(cause, BaseException) and is_transient(cause)

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 from chalice.test import Client
 
 from devstack.population import PopulationGenerator
@@ -115,6 +116,33 @@ def test_a_queue_that_cannot_take_the_message_gives_429_with_retry_after(
     assert answer.status_code == 429
     assert answer.headers["Retry-After"] == str(settings().retry_after_seconds)
     assert answer.json_body["error"]["code"] == "BUSY"
+
+
+def test_a_throttled_idempotency_table_gives_429_and_the_retry_is_accepted(
+    client: Any, people: PopulationGenerator
+) -> None:
+    from functions.adapters.aws import client as aws_client
+
+    def throttled(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        # before-call answers instead of the service (in-process moto would still apply a before-send answer's write)
+        error = {"Code": "ProvisionedThroughputExceededException", "Message": "throughput exceeded"}
+        return AWSResponse("", 400, {}, None), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    person = people.person().registration()
+    # Given DynamoDB throttles the idempotency record's write (Powertools wraps the error in its own)
+    events = aws_client("dynamodb").meta.events
+    events.register_first("before-call.dynamodb.PutItem", throttled, unique_id="test-throttle")
+    try:
+        answer = post(client, person, **{"Idempotency-Key": "throttled-key-1"})
+    finally:
+        events.unregister("before-call.dynamodb.PutItem", unique_id="test-throttle")
+    # Then the client is told to come back, not that we failed
+    assert answer.status_code == 429, answer.body
+    assert answer.headers["Retry-After"] == str(settings().retry_after_seconds)
+    assert answer.json_body["error"]["code"] == "BUSY"
+    # And once DynamoDB has capacity again, the same request is accepted
+    retried = post(client, person, **{"Idempotency-Key": "throttled-key-1"})
+    assert retried.status_code == 202, retried.body
 
 
 def test_a_body_over_16_kib_is_413(client: Any, people: PopulationGenerator) -> None:
