@@ -38,7 +38,7 @@ def notification_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     return web.process_batch(event, notifications.deliver_record, sqs_records.NotificationRecord)
 
 
-@verify.on_sqs_message(queue=NIK_CHECK_QUEUE, batch_size=5, maximum_concurrency=NIK_CHECK_MAX_CONCURRENCY)
+@verify.on_sqs_message(queue=NIK_CHECK_QUEUE, batch_size=10, maximum_concurrency=NIK_CHECK_MAX_CONCURRENCY)
 @traced
 def nik_check_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     from functions.services import sqs_records  # on the first batch, not at every cold start
