@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import jwt
-
 from functions import clock
 from functions.adapters import personal_data
 from functions.settings import settings
@@ -27,6 +25,8 @@ def mint(subject: str, hours: float) -> str:
         raise ValueError(f"an admin token lives at most {settings().admin_token_max_hours} hours")
     now = clock.now()
     claims = {"iss": ISSUER, "sub": subject, "role": ROLE, "iat": now, "exp": now + dt.timedelta(hours=hours)}
+    import jwt  # only the admin authorizer and the ops command need PyJWT: not loaded at every cold start
+
     return jwt.encode(claims, _key(), algorithm="HS256")
 
 
@@ -35,6 +35,8 @@ def subject_of(authorization: str) -> str | None:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
+    import jwt  # (see mint)
+
     try:
         claims = jwt.decode(
             token.strip(),
