@@ -40,7 +40,6 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 import time
 import urllib.request
 from collections import Counter
@@ -130,6 +129,7 @@ class Population:
     def __init__(self, stack: Any, people: int, seed: int, workers: int) -> None:
         import requests
 
+        from devstack.outbox import OutboxFollower
         from devstack.population import Shares, plan_population
 
         self.stack = stack
@@ -138,9 +138,7 @@ class Population:
         self.http = requests.Session()
         self.http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=workers * 2))
         self.accepted: list[dict[str, Any]] = []
-        self._codes: dict[str, str] = {}
-        self._offset = 0
-        self._lock = threading.Lock()
+        self.outbox = OutboxFollower(stack.outbox_path)
 
     def prepare(self) -> dict[str, float]:
         from devstack.registry import write_csv
@@ -176,24 +174,10 @@ class Population:
         document: dict[str, Any] = answer.json()
         return document
 
-    def _code(self, applicant_id: str) -> str | None:
-        with self._lock:
-            if applicant_id not in self._codes and self.stack.outbox_path.exists():
-                with self.stack.outbox_path.open("rb") as outbox:
-                    outbox.seek(self._offset)
-                    for line in outbox:
-                        if not line.endswith(b"\n"):
-                            break
-                        self._offset += len(line)
-                        message = json.loads(line)
-                        if message["kind"] == "email_code":
-                            self._codes[message["applicant_id"]] = message["code"]
-            return self._codes.get(applicant_id)
-
     def _verify(self, accepted: dict[str, Any]) -> None:
         applicant_id = accepted["applicant_id"]
         deadline = time.monotonic() + 600
-        while (code := self._code(applicant_id)) is None:
+        while (code := self.outbox.code_for(applicant_id)) is None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no email code for {applicant_id}")
             time.sleep(0.3)

@@ -12,7 +12,6 @@ import html
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +24,7 @@ from typing import Any, TypeVar
 import requests
 from tqdm import tqdm
 
+from devstack.outbox import OutboxFollower
 from devstack.population import Planned, plan_population
 from devstack.registry import write_csv
 from devstack.stack import EmbeddedStack
@@ -63,10 +63,7 @@ class Week:
         self.http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=workers * 2))
         self.accepted: dict[int, dict[str, Any]] = {}  # plan index -> 202 answer
         self.result = WeekResult(people=len(plan), quota=quota)
-        self._codes: dict[str, str] = {}
-        self._nik_results: dict[str, str] = {}
-        self._outbox_offset = 0
-        self._outbox_lock = threading.Lock()
+        self.outbox = OutboxFollower(stack.outbox_path)
 
     # --- helpers -------------------------------------------------------------------------------------------
     @contextmanager
@@ -104,23 +101,6 @@ class Week:
             timeout=30,
         ).json()
         return seen
-
-    def code_for(self, applicant_id: str) -> str | None:
-        """Reads the outbox as a mail client would, picking up whole new lines only."""
-        with self._outbox_lock:
-            if applicant_id not in self._codes and self.stack.outbox_path.exists():
-                with self.stack.outbox_path.open("rb") as outbox:
-                    outbox.seek(self._outbox_offset)
-                    for line in outbox:
-                        if not line.endswith(b"\n"):
-                            break  # still being written
-                        self._outbox_offset += len(line)
-                        message = json.loads(line)
-                        if message["kind"] == "email_code":
-                            self._codes[message["applicant_id"]] = message["code"]
-                        elif message["kind"] == "nik_result":
-                            self._nik_results[message["applicant_id"]] = message["status"]
-            return self._codes.get(applicant_id)
 
     # --- the week ------------------------------------------------------------------------------------------
     def run(self) -> WeekResult:
@@ -176,7 +156,7 @@ class Week:
     def verify_email(self, index: int) -> None:
         applicant_id = self.accepted[index]["applicant_id"]
         deadline = time.monotonic() + 600
-        while (code := self.code_for(applicant_id)) is None:
+        while (code := self.outbox.code_for(applicant_id)) is None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no email code arrived for {applicant_id}")
             time.sleep(0.3)
@@ -188,8 +168,8 @@ class Week:
 
     def nik_results(self) -> dict[str, str]:
         """The NIK results the outbox holds so far, by applicant."""
-        self.code_for("")  # reads any new outbox lines
-        return dict(self._nik_results)
+        self.outbox.read()
+        return dict(self.outbox.nik_results)
 
     def join(self, index: int) -> None:
         answer = self.accepted[index]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,6 +78,18 @@ class Api:
             if seen.get("status") in wanted or time.monotonic() > deadline:
                 return seen
             time.sleep(0.2)
+
+
+def admin_token(stack: EmbeddedStack, subject: str) -> str:
+    """Minted as an operator would: `python -m ops admin-token` with the deployment's environment."""
+    minted = subprocess.run(
+        [sys.executable, "-m", "ops", "admin-token", "--subject", subject, "--hours", "1"],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return minted.stdout.strip()
 
 
 @pytest.fixture(scope="session")

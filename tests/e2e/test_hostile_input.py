@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 
 from devstack.population import PopulationGenerator
 from devstack.stack import EmbeddedStack
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import Api, admin_token
 
 OPENAPI = Path(__file__).resolve().parents[2] / "openapi.yaml"
 ERROR_SCHEMA: dict[str, Any] = yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))["components"]["schemas"]["Error"]
@@ -62,14 +60,7 @@ def credentials(api: Api, stack: EmbeddedStack) -> Credentials:
     accepted = answer.json()
     stored = api.wait_for_status(accepted["applicant_id"], accepted["access_token"], {"REGISTERED"})
     assert stored["status"] == "REGISTERED", stored
-    minted = subprocess.run(
-        [sys.executable, "-m", "ops", "admin-token", "--subject", "schemathesis", "--hours", "1"],
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return Credentials(accepted["applicant_id"], accepted["access_token"], minted.stdout.strip())
+    return Credentials(accepted["applicant_id"], accepted["access_token"], admin_token(stack, "schemathesis"))
 
 
 def error_problems(status: int, content_type: str | None, body: bytes) -> list[str]:

@@ -18,7 +18,7 @@ import requests
 
 from devstack.population import Person, PopulationGenerator, registry_row
 from devstack.stack import EmbeddedStack
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import Api, admin_token
 
 QUOTA = 10
 
@@ -33,18 +33,6 @@ def wave_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedSta
 @pytest.fixture(scope="module")
 def wave_api(wave_stack: EmbeddedStack) -> Api:
     return Api(wave_stack)
-
-
-def admin_token(stack: EmbeddedStack) -> str:
-    """Minted as an operator would: `python -m ops admin-token` with the deployment's environment."""
-    minted = subprocess.run(
-        [sys.executable, "-m", "ops", "admin-token", "--subject", "e2e@kemnaker.go.id", "--hours", "1"],
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return minted.stdout.strip()
 
 
 def enrol(api: Api, person: Person, verify_email: bool = True) -> dict[str, Any]:
@@ -137,7 +125,7 @@ def test_two_weekly_cycles_publish_verifiable_draws_and_the_funnel_adds_up(
     assert week_two["commitment"] != week_one["commitment"]
 
     # The funnel is exactly what this test did
-    token = admin_token(wave_stack)
+    token = admin_token(wave_stack, "e2e@kemnaker.go.id")
     funnel = wave_api.http.get(
         f"{wave_api.base_url}/admin/stats", headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
