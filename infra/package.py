@@ -16,6 +16,8 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,6 +125,54 @@ def _prune_deployments(deployments: Path, keep: int) -> None:
         stale.unlink()
 
 
+class PackagingError(RuntimeError):
+    """The package would not run as deployed."""
+
+
+_COULD_NOT_INSTALL = "Could not install dependencies:"
+
+
+def _missing_dependencies(output: str) -> list[str]:
+    """The requirements Chalice listed under its 'Could not install dependencies:' warning."""
+    lines = output.splitlines()
+    for index, line in enumerate(lines):
+        if line.strip().startswith(_COULD_NOT_INSTALL):
+            missing = []
+            for raw in lines[index + 1 :]:
+                entry = raw.strip()
+                if not entry or entry.startswith("You will have to"):
+                    break
+                missing.append(entry)
+            return missing or ["(unnamed)"]
+    return []
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The package's sizes against Lambda's limits (no layers: everything is in the one zip)."""
+
+    zipped: int
+    unzipped: int
+
+    # Lambda's quotas: 50 MB for a zip uploaded directly (larger ones go through S3, as `sam deploy` does) and
+    # 250 MB unzipped, layers included.
+    DIRECT_UPLOAD_LIMIT = 50 * 1000 * 1000
+    UNZIPPED_LIMIT = 250 * 1000 * 1000
+
+    @classmethod
+    def of(cls, archive: Path) -> Sizes:
+        with zipfile.ZipFile(archive) as opened:
+            unzipped = sum(info.file_size for info in opened.infolist())
+        return cls(archive.stat().st_size, unzipped)
+
+    def report(self) -> str:
+        return (
+            f"deployment.zip: {self.zipped / 1e6:.1f} MB zipped, {self.unzipped / 1e6:.1f} MB unzipped "
+            f"(Lambda's limit: {self.UNZIPPED_LIMIT / 1e6:.0f} MB unzipped, {self.unzipped / self.UNZIPPED_LIMIT:.0%} "
+            "of it)"
+        )
+
+
 def package(outdir: Path, stage_dir: Path = STAGE_DIR) -> Path:
     """Stages the project, runs `chalice package` into `outdir` and returns the merged template's path."""
     outdir = outdir.resolve()
@@ -130,7 +180,10 @@ def package(outdir: Path, stage_dir: Path = STAGE_DIR) -> Path:
     chalice = Path(sys.executable).parent / "chalice"
     env = dict(os.environ)
     env.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)
-    subprocess.run(  # noqa: S603 - fixed arguments, no shell
+    # Chalice only warns ("Could not install dependencies: ... Your deployment will continue but may not work
+    # correctly") when it finds no wheel it accepts for Lambda's platform, and still writes a zip without that
+    # package: a deployed function would then fail on its first import of it. That warning is an error here.
+    result = subprocess.run(  # noqa: S603 - fixed arguments, no shell
         [
             str(chalice),
             "package",
@@ -146,11 +199,24 @@ def package(outdir: Path, stage_dir: Path = STAGE_DIR) -> Path:
         ],
         cwd=project,
         env=env,
-        check=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
     )
+    sys.stdout.write(result.stdout)
+    if result.returncode != 0:
+        raise PackagingError(f"chalice package failed with exit code {result.returncode}")
+    missing = _missing_dependencies(result.stdout)
+    if missing:
+        raise PackagingError(
+            "chalice package found no wheel for Lambda's platform for: "
+            + ", ".join(missing)
+            + " (see infra/README.md, 'Dependencies with compiled code')"
+        )
     template = outdir / "sam.yaml"
     if not template.is_file() or not (outdir / "deployment.zip").is_file():
-        raise RuntimeError(f"chalice package left no sam.yaml and deployment.zip in {outdir}")
+        raise PackagingError(f"chalice package left no sam.yaml and deployment.zip in {outdir}")
     return template
 
 
@@ -159,7 +225,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("outdir", type=Path, help="where sam.yaml and deployment.zip go")
     parser.add_argument("--stage-dir", type=Path, default=STAGE_DIR, help="where the Chalice project is staged")
     args = parser.parse_args(argv)
-    print(package(args.outdir, args.stage_dir))
+    template = package(args.outdir, args.stage_dir)
+    sizes = Sizes.of(template.parent / "deployment.zip")
+    print(template)
+    print(sizes.report())
+    if sizes.unzipped > Sizes.UNZIPPED_LIMIT:
+        raise PackagingError(f"the package exceeds Lambda's unzipped limit: {sizes.report()}")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,9 @@ def subject_of(authorization: str) -> str | None:
     import jwt  # (see mint)
 
     try:
+        # What is not even an HS256 token is refused before the keyring is read: garbage costs no AWS call.
+        if jwt.get_unverified_header(token.strip()).get("alg") != "HS256":
+            return None
         claims = jwt.decode(
             token.strip(),
             _key(),

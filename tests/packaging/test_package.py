@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devstack.provision import load_template
-from infra.package import FUNCTIONS, TEMPLATE, package
+from infra.package import FUNCTIONS, TEMPLATE
+from tests.packaging.conftest import FUNCTION, Packaged
 
 pytestmark = pytest.mark.packaging
 
@@ -26,37 +25,12 @@ THIRD_PARTY = [
     "pydantic",
     "cryptography",
     "jwt",
+    "numpy",
     "chalice",
 ]
-FUNCTION = "AWS::Serverless::Function"
 ROLE = "AWS::IAM::Role"
 # Chalice merges its own parts into these, so they are checked piecemeal rather than for equality.
 MERGED_TYPES = {FUNCTION, "AWS::Serverless::Api"}
-
-
-@dataclass(frozen=True)
-class Packaged:
-    template_path: Path
-    template: dict[str, Any]
-    zip_names: frozenset[str]
-
-    @property
-    def resources(self) -> dict[str, Any]:
-        resources: dict[str, Any] = self.template["Resources"]
-        return resources
-
-    def functions(self) -> dict[str, Any]:
-        return {name: resource for name, resource in self.resources.items() if resource["Type"] == FUNCTION}
-
-
-@pytest.fixture(scope="module")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> Packaged:
-    # Once per module: chalice package resolves and unpacks every dependency.
-    root = tmp_path_factory.mktemp("packaging")
-    template_path = package(root / "package", stage_dir=root / "chalice-project")
-    with zipfile.ZipFile(template_path.parent / "deployment.zip") as archive:
-        names = frozenset(archive.namelist())
-    return Packaged(template_path, load_template(template_path), names)
 
 
 def _as_list(value: Any) -> list[Any]:
