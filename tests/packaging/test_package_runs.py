@@ -5,7 +5,6 @@ result."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pkgutil
 import random
@@ -18,12 +17,13 @@ from typing import Any
 
 import pytest
 
-from functions.domain.draw import DrawRules, Member, Pool, manifest, ranked_list_lines, run_draw
+from tests.helpers import sqs_record
+from tests.packaging import lambda_probe
 from tests.packaging.conftest import Packaged
 
 pytestmark = pytest.mark.packaging
 
-PROBE = Path(__file__).with_name("lambda_probe.py")
+PROBE = Path(lambda_probe.__file__)
 REGION = "ap-southeast-3"
 # The schedules' first step is reading the waves table: they cannot run a step without AWS. What they run (the
 # draw) is run through the packaged code below instead.
@@ -83,26 +83,7 @@ def _lambda_environment(template: dict[str, Any]) -> dict[str, str]:
 
 
 def _sqs_event(queue: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": "f4a1c3de-probe-0001",
-                "receiptHandle": "probe",
-                "body": "not json",
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": "1700000000000",
-                    "SenderId": "probe",
-                    "ApproximateFirstReceiveTimestamp": "1700000000000",
-                },
-                "messageAttributes": {},
-                "md5OfBody": "5c1a1b1e0b6f1a4e7f7c2a6f0d2e4b9a",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:{queue}",
-                "awsRegion": REGION,
-            }
-        ]
-    }
+    return {"Records": [sqs_record("not json", queue=queue)]}
 
 
 def _api_event() -> dict[str, Any]:
@@ -171,21 +152,6 @@ def _pool_request() -> dict[str, Any]:
         "wave": 7,
         "rules": {"quota": 40, "kk_cap": 2, "province_quotas": {"31": 12}},
     }
-
-
-def _draw_in_venv(request: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    pool = Pool.of(Member(**member) for member in request["members"])
-    seed = bytes.fromhex(request["seed"])
-    result = run_draw(pool, seed, DrawRules(**request["rules"]), {})
-    ranked = "".join(ranked_list_lines(result))
-    document = manifest(
-        result,
-        wave=request["wave"],
-        seed=seed,
-        beacon=None,
-        ranked_list={"name": "ranked-list.csv", "sha256": hashlib.sha256(ranked.encode()).hexdigest()},
-    )
-    return json.loads(json.dumps(document)), ranked
 
 
 @pytest.fixture(scope="module")
@@ -270,7 +236,8 @@ def test_the_admin_authorizer_denies_a_bad_token(probe: dict[str, Any]) -> None:
 
 
 def test_the_packaged_draw_is_byte_for_byte_the_venvs(probe: dict[str, Any]) -> None:
-    document, ranked = _draw_in_venv(probe["request"]["draw"])
-    assert probe["draw"]["ranked_list"] == ranked
-    assert probe["draw"]["manifest"] == document
-    assert document["selected_count"] == 40
+    # The probe's own draw function, run here on the venv's packages.
+    in_venv = json.loads(json.dumps(lambda_probe.draw(probe["request"]["draw"])))
+    assert probe["draw"]["ranked_list"] == in_venv["ranked_list"]
+    assert probe["draw"]["manifest"] == in_venv["manifest"]
+    assert in_venv["manifest"]["selected_count"] == 40
