@@ -245,7 +245,7 @@ COMPONENTS = [
     ),
     ("store_intake_record", "functions/services/intake.py", "store_intake_record"),
     ("  email_codes.issue (code, HMAC)", "functions/services/email_codes.py", "issue"),
-    ("  store_registration (pynamodb build + transaction)", "functions/store/applicants.py", "store_registration"),
+    ("  register (pynamodb build + transaction)", "functions/store/applicants.py", "register"),
     ("    _new_record (ApplicantRecord)", "functions/store/applicants.py", "_new_record"),
     ("    TransactWrite.save x4 (models -> wire format)", "pynamodb/transactions.py", "save"),
     ("    TransactWrite._commit (the TransactWriteItems call)", "pynamodb/transactions.py", "_commit"),

@@ -137,8 +137,8 @@ def component_costs(people: Any, count: int) -> list[list[str]]:
     import bare_app
 
     from functions.adapters import aws, personal_data, queues
-    from functions.domain.intake import IntakeMessage, PersonalData, identity_keys
-    from functions.domain.registration import parse_registration
+    from functions.domain.messages import IntakeMessage
+    from functions.domain.registration import PersonalData, identity_keys, parse_registration
     from functions.observability import logger, metrics
     from functions.settings import settings
     from functions.store import applicants

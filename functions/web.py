@@ -71,21 +71,24 @@ def event_context(event: Any) -> Any:
 
 
 def process_batch(
-    event: SQSEvent, record_handler: Callable[[Any], Any], model: type[SqsRecordModel]
+    event: SQSEvent,
+    record_handler: Callable[[Any, notifications.BatchSends], Any],
+    model: type[SqsRecordModel],
 ) -> PartialItemFailureResponse:
-    """Powertools' batch processing of an SQS event: each record parsed with `model`, failures reported one by
-    one, so SQS redelivers only those. The notifications the records ask for go out together afterwards."""
+    """Powertools' batch processing of an SQS event: each record parsed with `model` and handed, with the batch's
+    notification sends, to `record_handler`; failures reported one by one, so SQS redelivers only those. The
+    notifications the records asked for go out together afterwards."""
     # Loaded by the consumers on their first batch: the API function's cold start does not need it.
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-    with notifications.gathered() as requested:
-        response = process_partial_response(
-            event=event.to_dict(),
-            record_handler=record_handler,
-            processor=BatchProcessor(event_type=EventType.SQS, model=model),
-            context=event_context(event),
-        )
-    return requested.flush(response)
+    sends = notifications.BatchSends()
+    response = process_partial_response(
+        event=event.to_dict(),
+        record_handler=lambda record: record_handler(record, sends),
+        processor=BatchProcessor(event_type=EventType.SQS, model=model),
+        context=event_context(event),
+    )
+    return sends.flush(response)
 
 
 def wave_number(text: str) -> int:

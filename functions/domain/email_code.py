@@ -17,6 +17,16 @@ def new_code() -> str:
 
 
 @dataclass(frozen=True)
+class IssuedCode:
+    """An email code as stored: its id, a keyed hash of it (never the code itself), and its life."""
+
+    code_id: str
+    code_hash: str
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
 class CodePolicy:
     ttl: dt.timedelta
     max_wrong_tries: int

@@ -1,8 +1,21 @@
-"""The applicant lifecycle of DESIGN.md: statuses, the reasons that go with refusals, the funnel stages."""
+"""The applicant's lifecycle, in one place: its statuses, the events that move it, the one transition table, the
+funnel stages each event counts, and `Applicant`, the value the store returns (docs/architecture.md draws the
+table).
+
+Every status change in the system is one row of `TRANSITIONS`: the store's intent-named operations
+(`register`, `verify_email`, `record_registry_decision`, `join`, `accept`, `carry_over`, ...) each apply one event,
+as a conditional write from the event's source statuses, in one transaction with the funnel counters it moves.
+Membership states after acceptance are further rows of the same table.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
+
+from functions.domain.email_code import IssuedCode
 
 
 class Status(StrEnum):
@@ -37,9 +50,99 @@ class FunnelStage(StrEnum):
     ACCEPTED = "accepted"
 
 
+class Event(StrEnum):
+    """What happens to an applicant, named as the programme names it."""
+
+    REGISTER = "register"
+    REFUSE_AS_DUPLICATE = "refuse_as_duplicate"
+    VERIFY_EMAIL = "verify_email"
+    REJECT_NIK = "reject_nik"
+    FIND_ELIGIBLE = "find_eligible"
+    FIND_INELIGIBLE = "find_ineligible"
+    JOIN = "join"
+    ACCEPT = "accept"
+    CARRY_OVER = "carry_over"
+
+
+@dataclass(frozen=True)
+class Transition:
+    sources: frozenset[Status]  # the statuses the event may happen in; PENDING: not stored yet
+    target: Status
+    counted: tuple[FunnelStage, ...] = ()  # the funnel stages the applicant reaches by it
+
+
+def _row(sources: Status | tuple[Status, ...], target: Status, *counted: FunnelStage) -> Transition:
+    return Transition(frozenset(sources if isinstance(sources, tuple) else (sources,)), target, counted)
+
+
+TRANSITIONS: Mapping[Event, Transition] = {
+    Event.REGISTER: _row(Status.PENDING, Status.REGISTERED, FunnelStage.REGISTERED),
+    Event.REFUSE_AS_DUPLICATE: _row(Status.PENDING, Status.REJECTED),
+    Event.VERIFY_EMAIL: _row(Status.REGISTERED, Status.EMAIL_VERIFIED, FunnelStage.EMAIL_VERIFIED),
+    Event.REJECT_NIK: _row(Status.EMAIL_VERIFIED, Status.NIK_REJECTED),
+    Event.FIND_ELIGIBLE: _row(Status.EMAIL_VERIFIED, Status.ELIGIBLE, FunnelStage.NIK_VERIFIED, FunnelStage.ELIGIBLE),
+    Event.FIND_INELIGIBLE: _row(Status.EMAIL_VERIFIED, Status.INELIGIBLE, FunnelStage.NIK_VERIFIED),
+    Event.JOIN: _row(Status.ELIGIBLE, Status.JOINED, FunnelStage.JOINED),
+    Event.ACCEPT: _row(Status.JOINED, Status.ACCEPTED, FunnelStage.ACCEPTED),
+    # Not selected: into the next wave as JOINED again, the result kept as `previous_result` NOT_SELECTED.
+    Event.CARRY_OVER: _row(Status.JOINED, Status.JOINED),
+}
+
+# Shown, never stored: a JOINED applicant whose wave has closed reads PROCESSING until the wave publishes (closing
+# a wave of millions writes nothing to their records); NOT_SELECTED is the previous wave's result.
+DERIVED = {Status.PROCESSING: Status.JOINED, Status.NOT_SELECTED: Status.JOINED}
+
+# The civil registry's answer decides one of these.
+REGISTRY_DECISIONS: Mapping[Status, Event] = {
+    TRANSITIONS[event].target: event for event in (Event.REJECT_NIK, Event.FIND_ELIGIBLE, Event.FIND_INELIGIBLE)
+}
+
 # The identity keys that may each belong to one account only, in the order a clash is reported.
 UNIQUE_KEYS = ("nik", "email", "phone")
 
 
 def duplicate_reason(key: str) -> Reason:
     return Reason(f"DUPLICATE_{key.upper()}")
+
+
+def shown_status(status: Status, wave_open: bool | None) -> Status:
+    """The status an applicant sees: JOINED reads PROCESSING once its wave is no longer open."""
+    return Status.PROCESSING if status is Status.JOINED and wave_open is False else status
+
+
+@dataclass(frozen=True)
+class Applicant:
+    """One applicant as stored. Personal data only sealed (`personal_data`); identities only as keyed hashes."""
+
+    applicant_id: str
+    status: Status
+    reason: str | None
+    token_hash: str
+    personal_data: bytes
+    nik_hash: str
+    email_hash: str
+    phone_hash: str
+    family: str  # keyed hash of the family card (KK) number
+    nik_last4: str
+    regency_code: str
+    province_code: str
+    employment_status: str
+    declared_social_aid: bool
+    submitted_at: dt.datetime
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    # The current email code (never the code itself), its wrong tries, and the last day's resends.
+    email_code: IssuedCode | None = None
+    email_code_wrong_tries: int = 0
+    email_code_resent_at: tuple[dt.datetime, ...] = ()
+    email_verified_at: dt.datetime | None = None
+    notified: frozenset[str] = frozenset()  # the notifications delivered to this applicant, by id
+    nik_checked_at: dt.datetime | None = None
+    social_aid: bool | None = None  # the registry's answer, which overrides the declared one
+    tier: int | None = None
+    wave: int | None = None
+    joined_at: dt.datetime | None = None
+    card_number: str | None = None
+    accepted_at: dt.datetime | None = None
+    previous_wave: int | None = None
+    previous_result: str | None = None

@@ -1,8 +1,36 @@
-"""Messages between the app's own functions (beyond intake): notification requests and NIK-check requests."""
+"""Every message the app's functions pass each other on their queues, and the JSON bodies of its requests."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pydantic import BaseModel, ConfigDict
+
+from functions.domain.registration import EmploymentStatus
+
+
+class IntakeMessage(BaseModel):
+    """Carries an accepted registration from the API to the intake consumer. No personal data in clear: the
+    person travels sealed, identity keys as keyed hashes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = 1
+    applicant_id: str
+    submitted_at: dt.datetime
+    token_hash: str
+    nik_hash: str
+    email_hash: str
+    phone_hash: str
+    family: str
+    nik_last4: str
+    regency_code: str
+    employment_status: EmploymentStatus
+    declared_social_aid: bool
+    personal_data: str  # base64 of the sealed `PersonalData` JSON
+
+    def identity_hashes(self) -> dict[str, str]:
+        return {"nik": self.nik_hash, "email": self.email_hash, "phone": self.phone_hash}
 
 
 class NotificationRequest(BaseModel):

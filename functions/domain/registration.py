@@ -82,3 +82,34 @@ class RegistrationForm(BaseModel):
 def parse_registration(body: bytes) -> RegistrationForm:
     """Validates a raw request body; raises `InvalidField` naming the first field at fault."""
     return parse_body(RegistrationForm, body)
+
+
+class PersonalData(BaseModel):
+    """What is sealed: everything that identifies the person."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    nik: str
+    kk_number: str
+    full_name: str
+    birth_date: dt.date
+    gender: str
+    email: str
+    phone: str
+
+    @classmethod
+    def from_form(cls, form: RegistrationForm) -> PersonalData:
+        return cls(
+            nik=form.nik,
+            kk_number=form.kk_number,
+            full_name=form.full_name,
+            birth_date=form.birth_date,
+            gender=form.gender,
+            email=form.email,
+            phone=form.phone,
+        )
+
+
+def identity_keys(form: RegistrationForm) -> dict[str, str]:
+    """The values whose keyed hashes guard one account per NIK, email and phone, and group a family."""
+    return {"nik": form.nik, "email": form.email.casefold(), "phone": form.phone, "family": form.kk_number}

@@ -9,7 +9,7 @@ from chalice.app import Blueprint, SQSEvent
 from functions import web
 from functions.observability import traced
 from functions.resources import INTAKE_QUEUE
-from functions.services import applicants, intake, registration
+from functions.services import applicant_view, intake, registration
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -32,7 +32,7 @@ def post_registration() -> Any:
 @register.route("/applicants/{applicant_id}", methods=["GET"])
 @web.api_view
 def get_applicant(applicant_id: str) -> Any:
-    return applicants.view(applicant_id, web.bearer_token(register.current_request))
+    return applicant_view.view(applicant_id, web.bearer_token(register.current_request))
 
 
 @register.on_sqs_message(queue=INTAKE_QUEUE, batch_size=10)

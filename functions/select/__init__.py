@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 from chalice.app import AuthRequest, AuthResponse, Blueprint, CloudWatchEvent, Cron, SQSEvent
 
 from functions import web
-from functions.domain.waves import WaveCalendar
+from functions.domain.calendar import WaveCalendar
 from functions.observability import traced
 from functions.resources import PUBLISH_MAX_CONCURRENCY, PUBLISH_QUEUE
-from functions.services import admin, stats, waves
+from functions.services import admin, selection, stats
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -36,21 +36,21 @@ def admin_authorizer(auth_request: AuthRequest) -> AuthResponse:
 @select.route("/waves/current", methods=["GET"])
 @web.api_view
 def get_current_wave() -> Any:
-    return waves.current()
+    return selection.current()
 
 
 @select.route("/waves/{number}/applicants", methods=["POST"], content_types=["application/json"])
 @web.api_view
 def post_wave_applicant(number: str) -> Any:
     request = select.current_request
-    answer = waves.join(web.wave_number(number), web.raw_body(request), web.bearer_token(request))
+    answer = selection.join(web.wave_number(number), web.raw_body(request), web.bearer_token(request))
     return web.json_response(201, answer)
 
 
 @select.route("/waves/{number}/results", methods=["GET"])
 @web.api_view
 def get_wave_results(number: str) -> Any:
-    return waves.published_results(web.wave_number(number))
+    return selection.published_results(web.wave_number(number))
 
 
 @select.route("/admin/stats", methods=["GET"], authorizer=admin_authorizer)
@@ -62,17 +62,17 @@ def get_admin_stats() -> Any:
 @select.route("/admin/waves/{number}/close", methods=["POST"], authorizer=admin_authorizer)
 @web.api_view
 def post_admin_close(number: str) -> Any:
-    return waves.admin_close(web.wave_number(number))
+    return selection.admin_close(web.wave_number(number))
 
 
 @select.route("/admin/waves/{number}/publish", methods=["POST"], authorizer=admin_authorizer)
 @web.api_view
 def post_admin_publish(number: str) -> Any:
-    return web.json_response(202, waves.admin_publish(web.wave_number(number)))
+    return web.json_response(202, selection.admin_publish(web.wave_number(number)))
 
 
 def _due(event: CloudWatchEvent) -> list[str]:
-    return waves.advance(dt.datetime.fromisoformat(event.time.replace("Z", "+00:00")))
+    return selection.advance(dt.datetime.fromisoformat(event.time.replace("Z", "+00:00")))
 
 
 @select.schedule(Cron(_CLOSE_MINUTE, _CLOSE_HOUR, "?", "*", _CLOSE_DAY, "*"))
@@ -98,4 +98,4 @@ def catch_up_waves(event: CloudWatchEvent) -> list[str]:
 def publish_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     from functions.services import sqs_records  # on the first batch, not at every cold start
 
-    return web.process_batch(event, waves.apply_chunk, sqs_records.PublishRecord)
+    return web.process_batch(event, selection.apply_chunk, sqs_records.PublishRecord)

@@ -14,6 +14,7 @@ from functions.domain.email_code import (
     DAY,
     CodePolicy,
     CodeState,
+    IssuedCode,
     Verdict,
     counts_as_wrong_try,
     judge,
@@ -21,16 +22,14 @@ from functions.domain.email_code import (
     seconds_until_resend,
 )
 from functions.domain.errors import Conflict, InvalidField, TooManyRequests
-from functions.domain.lifecycle import FunnelStage, Status
+from functions.domain.lifecycle import Applicant, Status
 from functions.domain.messages import ApplicantIdRequest, EmailCodeRequest, NikCheckRequest
 from functions.domain.requests import parse_body
 from functions.observability import logger
 from functions.services import notifications
-from functions.services.applicants import authorised_record
+from functions.services.applicant_view import authorised_applicant
 from functions.settings import settings
 from functions.store import applicants, throttle
-from functions.store.applicants import IssuedCode
-from functions.store.models import ApplicantRecord
 
 _WRONG_CODE = ("INVALID_CODE", "the code is not right", "code")
 # A locked code waits for a new one, which may be asked for once a minute; unknown ids are told the same.
@@ -59,59 +58,57 @@ def issue(applicant_id: str, now: dt.datetime) -> tuple[str, IssuedCode]:
     return code, issued
 
 
-def send(applicant_id: str, code_id: str, code: str, for_message: str | None = None) -> None:
-    notifications.queue([notifications.email_code_request(applicant_id, code_id, code)], for_message=for_message)
+def send(applicant_id: str, code_id: str, code: str, sender: notifications.NotificationSender) -> None:
+    sender.send([notifications.email_code_request(applicant_id, code_id, code)])
 
 
 # A code younger than this is taken to be on its way (its notification queued, not yet delivered).
 RESUME_AFTER = dt.timedelta(seconds=15)
 
 
-def resume_unsent(applicant_id: str, now: dt.datetime, for_message: str | None = None) -> None:
+def resume_unsent(applicant_id: str, now: dt.datetime, sender: notifications.NotificationSender) -> None:
     """A redelivered registration whose code never went out (the consumer stopped in between) gets a new one.
 
     A redelivery soon after the first (at-least-once delivery) finds the code still on its way and leaves it.
     """
-    record = applicants.find(applicant_id)
-    if record is None or record.status != Status.REGISTERED.value or not record.email_code_id:
+    applicant = applicants.find(applicant_id)
+    if applicant is None or applicant.status is not Status.REGISTERED or applicant.email_code is None:
         return
-    if record.email_code_issued_at is not None and now - record.email_code_issued_at < RESUME_AFTER:
+    current = applicant.email_code
+    if now - current.issued_at < RESUME_AFTER:
         return
-    if notifications.email_code_notification_id(applicant_id, record.email_code_id) in (record.notified or set()):
+    if notifications.email_code_notification_id(applicant_id, current.code_id) in applicant.notified:
         return
     code, issued = issue(applicant_id, now)
-    if applicants.replace_email_code(
-        applicant_id, record.email_code_id, issued, list(record.email_code_resent_at or [])
-    ):
-        send(applicant_id, issued.code_id, code, for_message)
+    if applicants.replace_email_code(applicant_id, current.code_id, issued, applicant.email_code_resent_at):
+        send(applicant_id, issued.code_id, code, sender)
 
 
-def verify(body: bytes) -> dict[str, str]:
+def check_code(body: bytes) -> dict[str, str]:
     """`POST /verifications/email`: an unknown applicant and a wrong code get the same answer."""
     request = parse_body(EmailCodeRequest, body)
     if not CODE_SHAPE.fullmatch(request.code):
         raise InvalidField("INVALID_CODE", "code must be six digits", "code")
     now = clock.now()
     rules = policy()
-    record = applicants.find(request.applicant_id) if len(request.applicant_id) == 32 else None
-    if record is None or not (record.email_code_id and record.email_code_hash and record.email_code_expires_at):
+    applicant = applicants.find(request.applicant_id) if len(request.applicant_id) == 32 else None
+    if applicant is None or applicant.email_code is None:
         # The same work and the same answers as for a known applicant: wrong, wrong, ..., then locked.
         _code_hash(request.applicant_id, "none", request.code)
         failures = throttle.count_failure("email-code", request.applicant_id, int(rules.ttl.total_seconds()), now)
         if failures > rules.max_wrong_tries:
             raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new one", _LOCKED_RETRY_AFTER, "code")
         raise InvalidField(*_WRONG_CODE)
-    matches = hmac.compare_digest(
-        _code_hash(record.applicant_id, record.email_code_id, request.code), record.email_code_hash
-    )
-    state = CodeState(record.email_code_expires_at, int(record.email_code_wrong_tries))
+    current = applicant.email_code
+    matches = hmac.compare_digest(_code_hash(applicant.applicant_id, current.code_id, request.code), current.code_hash)
+    state = CodeState(current.expires_at, applicant.email_code_wrong_tries)
     verdict = judge(state, matches, now, rules)
     if verdict is Verdict.VERIFIED:
-        return _verified(record, now)
+        return _verified(applicant, current.code_id, now)
     if verdict is Verdict.EXPIRED:
         raise InvalidField("CODE_EXPIRED", "this code has expired; ask for a new one", "code")
     if verdict is not Verdict.LOCKED and counts_as_wrong_try(verdict, state, now):
-        tries = applicants.count_wrong_code(record.applicant_id, record.email_code_id)
+        tries = applicants.count_wrong_code(applicant.applicant_id, current.code_id)
         locked = tries is not None and tries > rules.max_wrong_tries
     else:
         locked = verdict is Verdict.LOCKED
@@ -120,59 +117,52 @@ def verify(body: bytes) -> dict[str, str]:
     raise InvalidField(*_WRONG_CODE)
 
 
-def _verified(record: ApplicantRecord, now: dt.datetime) -> dict[str, str]:
-    status = record.status
-    if status == Status.REGISTERED.value:
-        moved = applicants.transition(
-            record.applicant_id,
-            Status.REGISTERED,
-            [ApplicantRecord.status.set(Status.EMAIL_VERIFIED.value), ApplicantRecord.email_verified_at.set(now)],
-            now=now,
-            counted=[FunnelStage.EMAIL_VERIFIED],
-            counter_shards=settings().counter_shards,
-            condition=ApplicantRecord.email_code_id == record.email_code_id,
-        )
-        latest = record if moved else applicants.find(record.applicant_id)
-        status = Status.EMAIL_VERIFIED.value if moved else (latest.status if latest else status)
-    if status == Status.EMAIL_VERIFIED.value:
+def _verified(applicant: Applicant, code_id: str, now: dt.datetime) -> dict[str, str]:
+    status = applicant.status
+    if status is Status.REGISTERED:
+        moved = applicants.verify_email(applicant.applicant_id, code_id, now)
+        latest = None if moved else applicants.find(applicant.applicant_id)
+        status = Status.EMAIL_VERIFIED if moved else (latest.status if latest else status)
+    if status is Status.EMAIL_VERIFIED:
         # Sent again on a repeated verification too: the NIK check changes nothing twice, and a lost send heals.
         try:
             queues.send_now(
-                settings().nik_check_queue_url, NikCheckRequest(applicant_id=record.applicant_id).model_dump_json()
+                settings().nik_check_queue_url, NikCheckRequest(applicant_id=applicant.applicant_id).model_dump_json()
             )
         except queues.QueueUnavailable:
             raise TooManyRequests(
                 "BUSY", "verification is busy; send the same code again shortly", settings().retry_after_seconds
             ) from None
-        logger.info("email verified", extra={"applicant_id": record.applicant_id})
-    return {"applicant_id": record.applicant_id, "status": status}
+        logger.info("email verified", extra={"applicant_id": applicant.applicant_id})
+    return {"applicant_id": applicant.applicant_id, "status": status.value}
 
 
-def _resent(record: ApplicantRecord, now: dt.datetime) -> list[dt.datetime]:
-    return [t for t in (dt.datetime.fromisoformat(s) for s in record.email_code_resent_at or []) if now - t < DAY]
+def _resent(applicant: Applicant, now: dt.datetime) -> list[dt.datetime]:
+    return [moment for moment in applicant.email_code_resent_at if now - moment < DAY]
 
 
 def resend(body: bytes, token: str) -> dict[str, Any]:
     """`POST /verifications/email/resend`: a fresh code, at most once a minute and so many times a day."""
     request = parse_body(ApplicantIdRequest, body)
-    record = authorised_record(request.applicant_id, token)
-    if record is None:
+    applicant = authorised_applicant(request.applicant_id, token)
+    if applicant is None:
         raise Conflict("NOT_YET_REGISTERED", "the registration is still being processed; try again shortly")
-    if record.status != Status.REGISTERED.value:
-        raise Conflict("NOT_AWAITING_EMAIL_CODE", f"no email code is needed in status {record.status}")
+    if applicant.status is not Status.REGISTERED:
+        raise Conflict("NOT_AWAITING_EMAIL_CODE", f"no email code is needed in status {applicant.status}")
     now = clock.now()
     rules = policy()
-    resent = _resent(record, now)
-    wait = seconds_until_resend(record.email_code_issued_at or now - rules.resend_interval, resent, now, rules)
+    resent = _resent(applicant, now)
+    last_sent = applicant.email_code.issued_at if applicant.email_code else now - rules.resend_interval
+    wait = seconds_until_resend(last_sent, resent, now, rules)
     if wait:
         raise TooManyRequests("RESEND_LIMIT", "a new code can be sent once a minute and five times a day", wait)
-    code, issued = issue(record.applicant_id, now)
-    history = [t.isoformat() for t in [*resent, now]]
-    if not applicants.replace_email_code(record.applicant_id, record.email_code_id, issued, history):
+    code, issued = issue(applicant.applicant_id, now)
+    old_code_id = applicant.email_code.code_id if applicant.email_code else None
+    if not applicants.replace_email_code(applicant.applicant_id, old_code_id, issued, [*resent, now]):
         raise TooManyRequests("RESEND_LIMIT", "a new code was just sent", int(rules.resend_interval.total_seconds()))
-    send(record.applicant_id, issued.code_id, code)
+    send(applicant.applicant_id, issued.code_id, code, notifications.SEND_NOW)
     return {
-        "applicant_id": record.applicant_id,
-        "status": record.status,
+        "applicant_id": applicant.applicant_id,
+        "status": applicant.status.value,
         "code_expires_at": issued.expires_at.isoformat(),
     }

@@ -3,10 +3,8 @@ or the consumers; the notification consumer looks the applicant up, opens its co
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from functions.adapters import personal_data, queues
 from functions.adapters.notifier import Notification, deliver
@@ -62,13 +60,30 @@ def email_code_notification_id(applicant_id: str, code_id: str) -> str:
     return f"email_code:{applicant_id}:{code_id}"
 
 
-class Gathered:
+class NotificationSender(Protocol):
+    def send(self, requests: Sequence[NotificationRequest]) -> None: ...
+
+
+class SendNow:
+    """Puts requests on the notifications queue at once (the API's paths)."""
+
+    def send(self, requests: Sequence[NotificationRequest]) -> None:
+        queues.send_all(settings().notifications_queue_url, [request.model_dump_json() for request in requests])
+
+
+SEND_NOW = SendNow()
+
+
+class BatchSends:
     """Notification requests made while one SQS batch is processed, sent together when it is done (one call
     per ten instead of one per record). A record whose requests were not taken is reported failed, so SQS
     brings it back; its work is done already, and the retry only asks again."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, NotificationRequest]] = []
+
+    def for_message(self, message_id: str) -> NotificationSender:
+        return _ForMessage(self, message_id)
 
     def flush(self, response: PartialItemFailureResponse) -> PartialItemFailureResponse:
         if not self.requests:
@@ -81,38 +96,24 @@ class Gathered:
         return response
 
 
-_gathering: ContextVar[Gathered | None] = ContextVar("gathering", default=None)
+class _ForMessage:
+    def __init__(self, batch: BatchSends, message_id: str) -> None:
+        self.batch, self.message_id = batch, message_id
+
+    def send(self, requests: Sequence[NotificationRequest]) -> None:
+        self.batch.requests.extend((self.message_id, request) for request in requests)
 
 
-@contextmanager
-def gathered() -> Iterator[Gathered]:
-    """While open, `queue` collects instead of sending; the caller flushes into its batch response."""
-    batch = Gathered()
-    token = _gathering.set(batch)
-    try:
-        yield batch
-    finally:
-        _gathering.reset(token)
-
-
-def queue(requests: Sequence[NotificationRequest], *, for_message: str | None = None) -> None:
-    batch = _gathering.get()
-    if batch is not None and for_message is not None:
-        batch.requests.extend((for_message, request) for request in requests)
-        return
-    queues.send_all(settings().notifications_queue_url, [request.model_dump_json() for request in requests])
-
-
-def deliver_record(record: NotificationRecord) -> None:
+def deliver_record(record: NotificationRecord, _sends: BatchSends) -> None:
     """Delivers one notification, at least once and, unless the consumer stops between sending and noting it,
     once only: each applicant record notes the notifications it has been sent."""
     wanted = record.body
     applicant = applicants.find(wanted.applicant_id)
     if applicant is None:
         raise LookupError("the applicant is not stored yet")  # the message comes back once it is
-    if wanted.notification_id in (applicant.notified or set()):
+    if wanted.notification_id in applicant.notified:
         return
-    if wanted.kind == "email_code" and applicant.email_code_id != wanted.code_id:
+    if wanted.kind == "email_code" and (applicant.email_code is None or applicant.email_code.code_id != wanted.code_id):
         logger.info("stale email code not sent", extra={"applicant_id": wanted.applicant_id})
         return
     person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)

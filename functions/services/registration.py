@@ -20,9 +20,15 @@ from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseI
 from functions import clock
 from functions.adapters import personal_data, queues
 from functions.domain.errors import Conflict, InvalidField, PayloadTooLarge, TooManyRequests, Unprocessable
-from functions.domain.intake import IntakeMessage, PersonalData, identity_keys
 from functions.domain.lifecycle import Status
-from functions.domain.registration import MAX_BODY_BYTES, RegistrationForm, parse_registration
+from functions.domain.messages import IntakeMessage
+from functions.domain.registration import (
+    MAX_BODY_BYTES,
+    PersonalData,
+    RegistrationForm,
+    identity_keys,
+    parse_registration,
+)
 from functions.observability import logger, metrics
 from functions.settings import settings
 from functions.store import applicants, idempotency

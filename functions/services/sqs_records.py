@@ -9,8 +9,7 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json
 
-from functions.domain.intake import IntakeMessage
-from functions.domain.messages import NikCheckRequest, NotificationRequest, PublishChunk
+from functions.domain.messages import IntakeMessage, NikCheckRequest, NotificationRequest, PublishChunk
 
 
 class IntakeRecord(SqsRecordModel):

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from functions.domain.lifecycle import FunnelStage
-from functions.settings import settings
-from functions.store import applicants
+from functions.store import funnel as counters
 
 
 def funnel() -> dict[str, Any]:
-    totals = applicants.funnel_totals(list(FunnelStage), settings().counter_shards)
+    totals = counters.funnel_totals(list(FunnelStage))
     registered = totals[FunnelStage.REGISTERED]
     return {
         "funnel": [

@@ -8,18 +8,21 @@ A wave's pool is read by query, shard by shard, never by scanning applicants: me
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Iterator
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
+from functions.domain.calendar import WaveTimes
 from functions.domain.draw import Pool, family_key
-from functions.domain.lifecycle import FunnelStage, Status
-from functions.domain.waves import WaveState
+from functions.domain.lifecycle import Applicant, Event, Status
+from functions.domain.wave import DrawOutcome, Wave, WaveState
 from functions.store import applicants
 from functions.store.models import ApplicantRecord, FamilyRecord, WaveMemberRecord, WaveRecord, bind
+from functions.store.transactions import Build, committed, transact, update_if
 
 POINTER = 0
 SHARDS = 32
@@ -33,7 +36,54 @@ def pool_key(wave: int, shard: int) -> str:
     return f"w{wave}#{shard:02d}"
 
 
-def find(number: int) -> WaveRecord | None:
+def _entity(record: WaveRecord) -> Wave:
+    drawn = (
+        DrawOutcome(
+            seed=record.seed,
+            pool_size=int(record.pool_size or 0),
+            pool_digest=record.pool_digest or "",
+            selected_count=int(record.selected_count or 0),
+            manifest_key=record.manifest_key or "",
+            ranked_list_key=record.ranked_list_key or "",
+        )
+        if record.seed
+        else None
+    )
+    return Wave(
+        number=int(record.number),
+        state=WaveState(record.state),
+        times=WaveTimes(record.opens_at, record.closes_at, record.publish_at),
+        quota=int(record.quota or 0),
+        kk_cap=int(record.kk_cap or 0),
+        province_quotas=json.loads(record.province_quotas or "{}"),
+        commitment=record.commitment or "",
+        sealed_seed=record.sealed_seed,
+        closed_at=record.closed_at,
+        published_at=record.published_at,
+        drawn=drawn,
+        chunk_count=None if record.chunk_count is None else int(record.chunk_count),
+        chunks_queued_at=record.chunks_queued_at,
+        chunks_done=frozenset(int(chunk) for chunk in record.chunks_done or ()),
+    )
+
+
+def _record(wave: Wave) -> WaveRecord:
+    """A new wave's record (only OPEN waves are created)."""
+    return WaveRecord(
+        number=wave.number,
+        state=wave.state.value,
+        opens_at=wave.times.opens_at,
+        closes_at=wave.times.closes_at,
+        publish_at=wave.times.publish_at,
+        quota=wave.quota,
+        kk_cap=wave.kk_cap,
+        province_quotas=json.dumps(dict(wave.province_quotas), sort_keys=True),
+        commitment=wave.commitment,
+        sealed_seed=wave.sealed_seed,
+    )
+
+
+def _find_record(number: int) -> WaveRecord | None:
     bind()
     try:
         return WaveRecord.get(number, consistent_read=True)
@@ -41,64 +91,72 @@ def find(number: int) -> WaveRecord | None:
         return None
 
 
+def find(number: int) -> Wave | None:
+    record = _find_record(number)
+    return None if record is None else _entity(record)
+
+
 def current_number() -> int | None:
-    pointer = find(POINTER)
+    pointer = _find_record(POINTER)
     return None if pointer is None or pointer.current is None else int(pointer.current)
 
 
-def oldest_unpublished(current: WaveRecord) -> WaveRecord:
+def oldest_unpublished(current: Wave) -> Wave:
     """The oldest wave not yet published, given the open one: a wave closes only once the one before it is
     published, so that is the one before the open wave, or the open wave itself."""
-    number = int(current.number)
-    previous = find(number - 1) if number > 1 else None
-    return previous if previous is not None and previous.state != WaveState.PUBLISHED.value else current
+    previous = find(current.number - 1) if current.number > 1 else None
+    return previous if previous is not None and previous.state is not WaveState.PUBLISHED else current
 
 
-def open_first(wave: WaveRecord) -> bool:
+def open_first(wave: Wave) -> bool:
     """Creates wave 1 and the pointer to it, unless another process did first."""
     bind()
 
-    def build(transaction: TransactWrite) -> None:
-        transaction.save(wave, condition=WaveRecord.number.does_not_exist())
+    def create(transaction: TransactWrite) -> None:
+        transaction.save(_record(wave), condition=WaveRecord.number.does_not_exist())
         transaction.save(WaveRecord(number=POINTER, current=wave.number), condition=WaveRecord.number.does_not_exist())
 
-    return not applicants.transact(build)
+    return committed(transact(create), "first wave")
 
 
-def close_and_open_next(number: int, closed_at: dt.datetime, following: WaveRecord) -> bool:
+def close_and_open_next(number: int, closed_at: dt.datetime, following: Wave) -> bool:
     """Closes wave `number` and opens the next in one transaction: no join can land in a closed pool."""
     bind()
 
-    def build(transaction: TransactWrite) -> None:
+    def close_and_open(transaction: TransactWrite) -> None:
         transaction.update(
             WaveRecord(number=number),
             actions=[WaveRecord.state.set(WaveState.CLOSED.value), WaveRecord.closed_at.set(closed_at)],
             condition=WaveRecord.state == WaveState.OPEN.value,
         )
-        transaction.save(following, condition=WaveRecord.number.does_not_exist())
+        transaction.save(_record(following), condition=WaveRecord.number.does_not_exist())
         transaction.update(
             WaveRecord(number=POINTER),
             actions=[WaveRecord.current.set(following.number)],
             condition=WaveRecord.current == number,
         )
 
-    return not applicants.transact(build)
+    return committed(transact(close_and_open), "close")
 
 
 def _update_wave(number: int, actions: list[Any], condition: Any) -> bool:
-    bind()
-    try:
-        WaveRecord(number=number).update(actions=actions, condition=condition)
-    except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return update_if(WaveRecord(number=number), actions, condition)
 
 
-def record_selection(number: int, actions: list[Any]) -> bool:
+def record_selection(number: int, drawn: DrawOutcome) -> bool:
+    """CLOSED -> SELECTED, with what the draw settled."""
     return _update_wave(
-        number, [*actions, WaveRecord.state.set(WaveState.SELECTED.value)], WaveRecord.state == WaveState.CLOSED.value
+        number,
+        [
+            WaveRecord.seed.set(drawn.seed),
+            WaveRecord.pool_size.set(drawn.pool_size),
+            WaveRecord.pool_digest.set(drawn.pool_digest),
+            WaveRecord.selected_count.set(drawn.selected_count),
+            WaveRecord.manifest_key.set(drawn.manifest_key),
+            WaveRecord.ranked_list_key.set(drawn.ranked_list_key),
+            WaveRecord.state.set(WaveState.SELECTED.value),
+        ],
+        WaveRecord.state == WaveState.CLOSED.value,
     )
 
 
@@ -135,11 +193,13 @@ def mark_published_if_complete(number: int, chunk_count: int, now: dt.datetime) 
 # --- pools --------------------------------------------------------------------------------------------------
 
 
-def _member(applicant: ApplicantRecord, wave: int, now: dt.datetime, carried_over: bool) -> WaveMemberRecord:
+def _member(applicant: Applicant, wave: int, now: dt.datetime, carried_over: bool) -> WaveMemberRecord:
+    if applicant.tier is None:
+        raise ValueError("an applicant without a priority tier cannot be in a pool")
     return WaveMemberRecord(
         pool=pool_key(wave, member_shard(applicant.applicant_id)),
         applicant_id=applicant.applicant_id,
-        tier=int(applicant.tier or 4),
+        tier=applicant.tier,
         province=applicant.province_code,
         family=applicant.family,
         joined_at=now,
@@ -147,9 +207,7 @@ def _member(applicant: ApplicantRecord, wave: int, now: dt.datetime, carried_ove
     )
 
 
-def _into_pool(
-    applicant: ApplicantRecord, wave: int, now: dt.datetime, *, carried_over: bool
-) -> Callable[[TransactWrite], None]:
+def _into_pool(applicant: Applicant, wave: int, now: dt.datetime, *, carried_over: bool) -> Build:
     """The transaction's part that puts an applicant into a wave's pool, only while that wave is open."""
 
     def membership(transaction: TransactWrite) -> None:
@@ -162,53 +220,39 @@ def _into_pool(
     return membership
 
 
-def join(applicant: ApplicantRecord, wave: int, now: dt.datetime, counter_shards: int) -> bool:
+def join(applicant: Applicant, wave: int, now: dt.datetime) -> bool:
     """ELIGIBLE -> JOINED into an open wave, with its pool membership, in one transaction."""
-    return applicants.transition(
+    return applicants.change(
+        Event.JOIN,
         applicant.applicant_id,
-        Status.ELIGIBLE,
-        [
-            ApplicantRecord.status.set(Status.JOINED.value),
-            ApplicantRecord.wave.set(wave),
-            ApplicantRecord.joined_at.set(now),
-        ],
+        [ApplicantRecord.wave.set(wave), ApplicantRecord.joined_at.set(now)],
         now=now,
-        counted=[FunnelStage.JOINED],
-        counter_shards=counter_shards,
         also=_into_pool(applicant, wave, now, carried_over=False),
     )
 
 
-def accept(
-    applicant_id: str, wave: int, card_number: str, *, family: str, now: dt.datetime, counter_shards: int
-) -> bool:
+def accept(applicant_id: str, wave: int, card_number: str, *, family: str, now: dt.datetime) -> bool:
     """JOINED (in this wave) -> ACCEPTED with its card; the family card remembers the acceptance."""
 
     def remember_family(transaction: TransactWrite) -> None:
         transaction.update(FamilyRecord(family=family), actions=[FamilyRecord.accepted.add({applicant_id})])
 
-    return applicants.transition(
+    return applicants.change(
+        Event.ACCEPT,
         applicant_id,
-        Status.JOINED,
-        [
-            ApplicantRecord.status.set(Status.ACCEPTED.value),
-            ApplicantRecord.card_number.set(card_number),
-            ApplicantRecord.accepted_at.set(now),
-        ],
+        [ApplicantRecord.card_number.set(card_number), ApplicantRecord.accepted_at.set(now)],
         now=now,
-        counted=[FunnelStage.ACCEPTED],
-        counter_shards=counter_shards,
         condition=ApplicantRecord.wave == wave,
         also=remember_family,
     )
 
 
-def carry_over(applicant: ApplicantRecord, from_wave: int, now: dt.datetime) -> bool:
+def carry_over(applicant: Applicant, from_wave: int, now: dt.datetime) -> bool:
     """Not selected in `from_wave`: JOINED into the next, open wave, without the applicant doing anything."""
     following = from_wave + 1
-    return applicants.transition(
+    return applicants.change(
+        Event.CARRY_OVER,
         applicant.applicant_id,
-        Status.JOINED,
         [
             ApplicantRecord.wave.set(following),
             ApplicantRecord.previous_wave.set(from_wave),

@@ -20,7 +20,7 @@ verify = Blueprint(__name__)
 @verify.route("/verifications/email", methods=["POST"], content_types=["application/json"])
 @web.api_view
 def post_email_verification() -> Any:
-    return email_codes.verify(web.raw_body(verify.current_request))
+    return email_codes.check_code(web.raw_body(verify.current_request))
 
 
 @verify.route("/verifications/email/resend", methods=["POST"], content_types=["application/json"])
@@ -43,5 +43,5 @@ def notification_consumer(event: SQSEvent) -> PartialItemFailureResponse:
 def nik_check_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     from functions.services import sqs_records  # on the first batch, not at every cold start
 
-    with nik_check.looking_ahead(record.body for record in event):
-        return web.process_batch(event, nik_check.check_record, sqs_records.NikCheckRecord)
+    with nik_check.BatchLookAhead(record.body for record in event) as batch:
+        return web.process_batch(event, batch.check_record, sqs_records.NikCheckRecord)

@@ -159,14 +159,14 @@ def test_a_store_failure_fails_only_that_record_and_it_is_stored_on_retry(
     with Client(app) as client:
         doomed, fine = submit(client, people.person()), submit(client, people.person())
     bodies = queued_bodies()
-    real_store = applicants.store_registration
+    real_store = applicants.register
 
     def throttled(message: Any, *args: Any, **kwargs: Any) -> Any:
         if message.applicant_id == doomed["applicant_id"]:
             raise RuntimeError("ProvisionedThroughputExceededException")
         return real_store(message, *args, **kwargs)
 
-    monkeypatch.setattr(applicants, "store_registration", throttled)
+    monkeypatch.setattr(applicants, "register", throttled)
     event = sqs_event(*bodies)
     result = intake_consumer(event, FakeLambdaContext())
     failed = [item["itemIdentifier"] for item in result["batchItemFailures"]]
@@ -175,7 +175,7 @@ def test_a_store_failure_fails_only_that_record_and_it_is_stored_on_retry(
     assert applicants.find(doomed["applicant_id"]) is None
     assert applicants.find(fine["applicant_id"]) is not None
     # When SQS delivers it again and the store has recovered
-    monkeypatch.setattr(applicants, "store_registration", real_store)
+    monkeypatch.setattr(applicants, "register", real_store)
     assert consume(doomed_record["body"]) == {"batchItemFailures": []}
     assert applicants.find(doomed["applicant_id"]) is not None
 

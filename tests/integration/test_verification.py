@@ -92,7 +92,7 @@ def test_a_registered_applicant_is_sent_a_code_and_verifies_with_it(client: Any,
     answer = verify(client, applicant["applicant_id"], message["code"])
     assert (answer.status_code, answer.json_body["status"]) == (200, "EMAIL_VERIFIED")
     stored = applicants.find(applicant["applicant_id"])
-    assert stored is not None and stored.email_code_hash and message["code"] not in stored.email_code_hash
+    assert stored is not None and stored.email_code and message["code"] not in stored.email_code.code_hash
 
 
 def test_five_wrong_codes_are_400_the_sixth_is_429_and_locks(client: Any, people: PopulationGenerator) -> None:
@@ -159,12 +159,12 @@ def test_resend_needs_the_applicants_own_token(client: Any, people: PopulationGe
 def test_a_notification_delivered_twice_is_sent_once(client: Any, people: PopulationGenerator) -> None:
     applicant = register(client, people.person())
     (code,) = codes_for(applicant["applicant_id"])
-    from functions.services.notifications import email_code_request, queue
+    from functions.services.notifications import SEND_NOW, email_code_request
 
     stored = applicants.find(applicant["applicant_id"])
-    assert stored is not None and stored.email_code_id
-    request = email_code_request(applicant["applicant_id"], stored.email_code_id, code)
-    queue([request, request])
+    assert stored is not None and stored.email_code
+    request = email_code_request(applicant["applicant_id"], stored.email_code.code_id, code)
+    SEND_NOW.send([request, request])
     run_consumers("notification_consumer")
     assert codes_for(applicant["applicant_id"]) == [code]
 

@@ -162,9 +162,9 @@ def test_two_weekly_cycles_reruns_change_nothing_and_carry_over_is_exact(
 
     # Publishing again (schedule or admin) changes nothing: no second carry-over, no second card
     assert tick(publishes + dt.timedelta(hours=1)) == []
-    from functions.services import waves
+    from functions.services import selection
 
-    waves.publish(1)
+    selection.publish(1)
     run_consumers("publish_consumer", "notification_consumer")
     assert statuses(answers) == after_first
     members_of_2 = [m.applicant_id for m in wave_store.members(2)]

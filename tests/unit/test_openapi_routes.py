@@ -16,7 +16,7 @@ from functions.app import app
 from functions.domain.lifecycle import FunnelStage, Status
 from functions.domain.messages import ApplicantIdRequest, EmailCodeRequest
 from functions.domain.registration import EmploymentStatus, RegistrationForm, parse_registration
-from functions.domain.waves import WaveState
+from functions.domain.wave import WaveState
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi.yaml"
 SPEC: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text())

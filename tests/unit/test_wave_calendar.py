@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from functions.domain.waves import Step, WaveCalendar, WaveState, WeeklyMoment, next_step, wave_times
+from functions.domain.calendar import WaveCalendar, WeeklyMoment, wave_times
+from functions.domain.wave import Step, WaveState, next_step
 
 WIB = dt.timezone(dt.timedelta(hours=7))
 CALENDAR = WaveCalendar.regulation_default()

@@ -4,25 +4,24 @@ and the admin routes call the same functions, and running any of them twice chan
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import TYPE_CHECKING, Any
 
 from functions import clock
 from functions.adapters import beacon, draw_seeds, queues, results
+from functions.domain.calendar import WaveCalendar, WeeklyMoment, wave_times
 from functions.domain.card import card_number
 from functions.domain.draw import DrawRules, manifest, ranked_list_lines, run_draw
 from functions.domain.errors import Conflict, NotFound
 from functions.domain.lifecycle import Status
 from functions.domain.messages import ApplicantIdRequest, NotificationRequest, PublishChunk
 from functions.domain.requests import parse_body
-from functions.domain.waves import Step, WaveCalendar, WaveState, WeeklyMoment, next_step, wave_times
+from functions.domain.wave import DrawOutcome, Step, Wave, WaveState, next_step
 from functions.observability import logger, metrics
 from functions.services import notifications
-from functions.services.applicants import authorised_record
+from functions.services.applicant_view import authorised_applicant
 from functions.settings import settings
 from functions.store import applicants
 from functions.store import waves as store
-from functions.store.models import WaveRecord
 
 if TYPE_CHECKING:
     from functions.services.sqs_records import PublishRecord
@@ -36,25 +35,22 @@ def calendar() -> WaveCalendar:
     return WaveCalendar(WeeklyMoment.parse(current.wave_close), WeeklyMoment.parse(current.wave_publish))
 
 
-def _new_wave(number: int, opens_at: dt.datetime) -> WaveRecord:
+def _new_wave(number: int, opens_at: dt.datetime) -> Wave:
     current = settings()
-    times = wave_times(opens_at, calendar())
     commitment, sealed = draw_seeds.new_seed(number)
-    return WaveRecord(
+    return Wave(
         number=number,
-        state=WaveState.OPEN.value,
-        opens_at=times.opens_at,
-        closes_at=times.closes_at,
-        publish_at=times.publish_at,
+        state=WaveState.OPEN,
+        times=wave_times(opens_at, calendar()),
         quota=current.wave_quota,
         kk_cap=current.kk_cap,
-        province_quotas=json.dumps(dict(current.province_quotas), sort_keys=True),
+        province_quotas=dict(current.province_quotas),
         commitment=commitment,
         sealed_seed=sealed,
     )
 
 
-def open_wave(now: dt.datetime) -> WaveRecord:
+def open_wave(now: dt.datetime) -> Wave:
     """The wave open now; a fresh deployment opens wave 1 (its commitment published) on first use."""
     number = store.current_number()
     if number is None:
@@ -65,14 +61,14 @@ def open_wave(now: dt.datetime) -> WaveRecord:
     return wave
 
 
-def public_view(wave: WaveRecord) -> dict[str, Any]:
+def public_view(wave: Wave) -> dict[str, Any]:
     return {
-        "number": int(wave.number),
-        "state": wave.state,
-        "opens_at": wave.opens_at.isoformat() if wave.opens_at else None,
-        "closes_at": wave.closes_at.isoformat() if wave.closes_at else None,
-        "publish_at": wave.publish_at.isoformat() if wave.publish_at else None,
-        "quota": int(wave.quota or 0),
+        "number": wave.number,
+        "state": wave.state.value,
+        "opens_at": wave.times.opens_at.isoformat(),
+        "closes_at": wave.times.closes_at.isoformat(),
+        "publish_at": wave.times.publish_at.isoformat(),
+        "quota": wave.quota,
         "commitment": wave.commitment,
     }
 
@@ -86,20 +82,20 @@ def current() -> dict[str, Any]:
 
 def join(wave_number: int, body: bytes, token: str) -> dict[str, Any]:
     request = parse_body(ApplicantIdRequest, body)
-    applicant = authorised_record(request.applicant_id, token)
-    if applicant is None or applicant.status != Status.ELIGIBLE.value:
-        if applicant is not None and applicant.status == Status.JOINED.value:
+    applicant = authorised_applicant(request.applicant_id, token)
+    if applicant is None or applicant.status is not Status.ELIGIBLE:
+        if applicant is not None and applicant.status is Status.JOINED:
             raise Conflict("ALREADY_JOINED", f"already in wave {applicant.wave}")
-        status = Status.PENDING.value if applicant is None else applicant.status
+        status = Status.PENDING if applicant is None else applicant.status
         raise Conflict("NOT_ELIGIBLE", f"only ELIGIBLE applicants may join a wave (status {status})")
     wave = store.find(wave_number)
     if wave is None and wave_number == 1:  # a fresh deployment: wave 1 opens on first use
         wave = open_wave(clock.now())
-    if wave is None or wave.state != WaveState.OPEN.value:
+    if wave is None or not wave.is_open:
         raise Conflict("WAVE_NOT_OPEN", f"wave {wave_number} is not open", "number")
-    if not store.join(applicant, wave_number, clock.now(), settings().counter_shards):
+    if not store.join(applicant, wave_number, clock.now()):
         latest = applicants.find(applicant.applicant_id)
-        if latest is not None and latest.status == Status.JOINED.value:
+        if latest is not None and latest.status is Status.JOINED:
             raise Conflict("ALREADY_JOINED", f"already in wave {latest.wave}")
         raise Conflict("WAVE_NOT_OPEN", f"wave {wave_number} closed meanwhile", "number")
     metrics.add_metric(name="WaveJoined", unit="Count", value=1)
@@ -114,10 +110,8 @@ def advance(now: dt.datetime) -> list[str]:
     done: list[str] = []
     for _ in range(_MAX_STEPS):
         wave = store.oldest_unpublished(open_wave(now))
-        if wave.closes_at is None or wave.publish_at is None:
-            break
-        step = next_step(WaveState(wave.state), wave.closes_at, wave.publish_at, now)
-        number = int(wave.number)
+        step = next_step(wave.state, wave.times.closes_at, wave.times.publish_at, now)
+        number = wave.number
         if step is Step.CLOSE:
             close(number, now)
         elif step is Step.DRAW:
@@ -140,11 +134,11 @@ def advance(now: dt.datetime) -> list[str]:
 def close(number: int, now: dt.datetime) -> None:
     """OPEN -> CLOSED, and the next wave opens at the same moment (with its own commitment)."""
     wave = store.find(number)
-    if wave is None or wave.state != WaveState.OPEN.value:
+    if wave is None or not wave.is_open:
         return
     if number > 1:
         previous = store.find(number - 1)
-        if previous is None or previous.state != WaveState.PUBLISHED.value:
+        if previous is None or previous.state is not WaveState.PUBLISHED:
             raise Conflict(
                 "PREVIOUS_WAVE_UNPUBLISHED", f"wave {number - 1} must be published before wave {number} closes"
             )
@@ -156,15 +150,11 @@ def close(number: int, now: dt.datetime) -> None:
 def draw(number: int) -> None:
     """CLOSED -> SELECTED: the seed is revealed and the draw runs on the frozen pool; its files are written."""
     wave = store.find(number)
-    if wave is None or wave.state != WaveState.CLOSED.value or wave.sealed_seed is None or wave.closes_at is None:
+    if wave is None or wave.state is not WaveState.CLOSED or wave.sealed_seed is None:
         return
     seed = draw_seeds.reveal(number, wave.sealed_seed)
-    beacon_value = beacon.value_after(wave.closes_at)
-    rules = DrawRules(
-        quota=int(wave.quota or 0),
-        kk_cap=int(wave.kk_cap or 2),
-        province_quotas=json.loads(wave.province_quotas or "{}"),
-    )
+    beacon_value = beacon.value_after(wave.times.closes_at)
+    rules = DrawRules(quota=wave.quota, kk_cap=wave.kk_cap, province_quotas=wave.province_quotas)
     result = run_draw(
         store.read_pool(number),
         seed,
@@ -184,14 +174,14 @@ def draw(number: int) -> None:
     results.put_json(results.manifest_key(number), published)
     store.record_selection(
         number,
-        [
-            WaveRecord.seed.set(seed.hex()),
-            WaveRecord.pool_size.set(len(result.pool)),
-            WaveRecord.pool_digest.set(result.pool_digest),
-            WaveRecord.selected_count.set(result.selected_count),
-            WaveRecord.manifest_key.set(results.manifest_key(number)),
-            WaveRecord.ranked_list_key.set(list_key),
-        ],
+        DrawOutcome(
+            seed=seed.hex(),
+            pool_size=len(result.pool),
+            pool_digest=result.pool_digest,
+            selected_count=result.selected_count,
+            manifest_key=results.manifest_key(number),
+            ranked_list_key=list_key,
+        ),
     )
     logger.info("wave drawn", extra={"wave": number, "pool": len(result.pool), "selected": result.selected_count})
 
@@ -222,42 +212,43 @@ def publish(number: int) -> None:
     between) queues the ones not done again, which is harmless: each applicant's change is conditional.
     """
     wave = store.find(number)
-    if wave is None or wave.state != WaveState.SELECTED.value or wave.chunks_queued_at is not None:
+    if wave is None or wave.state is not WaveState.SELECTED or wave.chunks_queued_at is not None:
         return
     chunks = _chunks(number, settings().publish_chunk_size)
     store.plan_publication(number, len(chunks))
     if not chunks:
         store.mark_published_if_complete(number, 0, clock.now())
         return
-    done = {int(c) for c in (wave.chunks_done or ())}
-    queues.send_all(settings().publish_queue_url, [c.model_dump_json() for c in chunks if c.chunk not in done])
+    queues.send_all(
+        settings().publish_queue_url, [c.model_dump_json() for c in chunks if c.chunk not in wave.chunks_done]
+    )
     store.chunks_queued(number, clock.now())
     logger.info("wave publishing", extra={"wave": number, "chunks": len(chunks)})
 
 
-def apply_chunk(record: PublishRecord) -> None:
+def apply_chunk(record: PublishRecord, sends: notifications.BatchSends) -> None:
     """Accepts the selected (with their cards) and carries the others into the next wave, then tells them."""
     chunk = record.body
     now = clock.now()
-    shards = settings().counter_shards
     told: list[NotificationRequest] = []
     for applicant_id, card in chunk.entries:
         applicant = applicants.find(applicant_id)
         if applicant is None:
             raise LookupError("a drawn applicant is missing")
         if card is not None:
-            store.accept(applicant_id, chunk.wave, card, family=applicant.family, now=now, counter_shards=shards)
+            store.accept(applicant_id, chunk.wave, card, family=applicant.family, now=now)
             told.append(notifications.acceptance_request(applicant_id, chunk.wave, card))
         else:
             store.carry_over(applicant, chunk.wave, now)
             told.append(notifications.not_selected_request(applicant_id, chunk.wave))
-    notifications.queue(told, for_message=record.messageId)
+    sends.for_message(record.messageId).send(told)
     store.chunk_done(chunk.wave, chunk.chunk)
     wave = store.find(chunk.wave)
     if wave is None or wave.chunk_count is None:
         return
-    chunk_count = int(wave.chunk_count)
-    if len(wave.chunks_done or ()) == chunk_count and store.mark_published_if_complete(chunk.wave, chunk_count, now):
+    if len(wave.chunks_done) == wave.chunk_count and store.mark_published_if_complete(
+        chunk.wave, wave.chunk_count, now
+    ):
         metrics.add_metric(name="WavePublished", unit="Count", value=1)
         logger.info("wave published", extra={"wave": chunk.wave})
 
@@ -267,14 +258,14 @@ def apply_chunk(record: PublishRecord) -> None:
 
 def published_results(number: int) -> dict[str, Any]:
     wave = store.find(number)
-    if wave is None or wave.state != WaveState.PUBLISHED.value or not wave.manifest_key:
+    if wave is None or wave.state is not WaveState.PUBLISHED or wave.drawn is None:
         raise NotFound("RESULTS_NOT_PUBLISHED", f"wave {number} has no published results", "number")
-    document = results.get_json(wave.manifest_key)
+    document = results.get_json(wave.drawn.manifest_key)
     return {
         **document,
         "published_at": wave.published_at.isoformat() if wave.published_at else None,
-        "ranked_list_url": results.link(wave.ranked_list_key or results.ranked_list_key(number)),
-        "manifest_url": results.link(wave.manifest_key),
+        "ranked_list_url": results.link(wave.drawn.ranked_list_key),
+        "manifest_url": results.link(wave.drawn.manifest_key),
     }
 
 
@@ -293,7 +284,7 @@ def admin_publish(number: int) -> dict[str, Any]:
     wave = store.find(number)
     if wave is None:
         raise NotFound("NO_SUCH_WAVE", f"there is no wave {number}", "number")
-    if wave.state in (WaveState.OPEN.value, WaveState.CLOSED.value):
+    if wave.state in (WaveState.OPEN, WaveState.CLOSED):
         raise Conflict("WAVE_NOT_SELECTED", f"wave {number} has not been drawn yet", "number")
     publish(number)
     return public_view(store.find(number) or wave)

@@ -5,18 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
-
-
-class WaveState(StrEnum):
-    OPEN = "OPEN"
-    CLOSED = "CLOSED"
-    SELECTED = "SELECTED"
-    PUBLISHED = "PUBLISHED"
 
 
 @dataclass(frozen=True)
@@ -78,21 +70,3 @@ class WaveTimes:
 def wave_times(opens_at: dt.datetime, calendar: WaveCalendar) -> WaveTimes:
     closes_at = calendar.closes_at(opens_at)
     return WaveTimes(opens_at, closes_at, calendar.publishes_at(closes_at))
-
-
-class Step(StrEnum):
-    CLOSE = "close"
-    DRAW = "draw"
-    PUBLISH = "publish"
-    WAIT = "wait"
-
-
-def next_step(state: WaveState, closes_at: dt.datetime, publish_at: dt.datetime, now: dt.datetime) -> Step:
-    """What is due for the oldest wave not yet published; waves advance strictly in order."""
-    if state is WaveState.OPEN:
-        return Step.CLOSE if now >= closes_at else Step.WAIT
-    if state is WaveState.CLOSED:
-        return Step.DRAW
-    if state is WaveState.SELECTED:
-        return Step.PUBLISH if now >= publish_at else Step.WAIT
-    return Step.WAIT

@@ -1,0 +1,73 @@
+"""A wave (gelombang): its states, what is due next, and `Wave`, the value the store returns.
+
+OPEN (joins taken) -> CLOSED (pool frozen, seed revealed) -> SELECTED (drawn, files written) -> PUBLISHED (every
+applicant accepted or carried over). The calendar that times them is `functions.domain.calendar`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from functions.domain.calendar import WaveTimes
+
+
+class WaveState(StrEnum):
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"
+    SELECTED = "SELECTED"
+    PUBLISHED = "PUBLISHED"
+
+
+class Step(StrEnum):
+    CLOSE = "close"
+    DRAW = "draw"
+    PUBLISH = "publish"
+    WAIT = "wait"
+
+
+def next_step(state: WaveState, closes_at: dt.datetime, publish_at: dt.datetime, now: dt.datetime) -> Step:
+    """What is due for the oldest wave not yet published; waves advance strictly in order."""
+    if state is WaveState.OPEN:
+        return Step.CLOSE if now >= closes_at else Step.WAIT
+    if state is WaveState.CLOSED:
+        return Step.DRAW
+    if state is WaveState.SELECTED:
+        return Step.PUBLISH if now >= publish_at else Step.WAIT
+    return Step.WAIT
+
+
+@dataclass(frozen=True)
+class DrawOutcome:
+    """What the draw settled, recorded on the wave when it moves CLOSED -> SELECTED."""
+
+    seed: str  # hex, revealed
+    pool_size: int
+    pool_digest: str
+    selected_count: int
+    manifest_key: str
+    ranked_list_key: str
+
+
+@dataclass(frozen=True)
+class Wave:
+    number: int
+    state: WaveState
+    times: WaveTimes
+    quota: int
+    kk_cap: int
+    province_quotas: Mapping[str, int]
+    commitment: str
+    sealed_seed: bytes | None = None
+    closed_at: dt.datetime | None = None
+    published_at: dt.datetime | None = None
+    drawn: DrawOutcome | None = None
+    chunk_count: int | None = None
+    chunks_queued_at: dt.datetime | None = None
+    chunks_done: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state is WaveState.OPEN

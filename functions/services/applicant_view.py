@@ -1,0 +1,70 @@
+"""`GET /applicants/{id}`: the applicant's own view of its record, personal data masked."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NoReturn
+
+from functions import clock
+from functions.adapters import personal_data
+from functions.domain.errors import NotAuthorised, TooManyRequests
+from functions.domain.identity import mask_nik
+from functions.domain.lifecycle import Applicant, Status, shown_status
+from functions.settings import settings
+from functions.store import applicants, throttle, waves
+
+_APPLICANT_ID_SHAPE = re.compile(r"[0-9a-f]{32}")
+
+
+def authorised_applicant(applicant_id: str, token: str) -> Applicant | None:
+    """The applicant when the token is its own; None while the registration is still queued.
+
+    Unknown ids, wrong tokens and malformed ids all get the same refusal, after the same work.
+    """
+    known_shape = bool(_APPLICANT_ID_SHAPE.fullmatch(applicant_id))
+    applicant = applicants.find(applicant_id) if known_shape else None
+    issued_here = personal_data.token_was_issued_for(token, applicant_id)
+    if applicant is not None and personal_data.token_matches_hash(token, applicant.token_hash):
+        return applicant
+    if applicant is None and known_shape and issued_here:
+        return None
+    refuse_token(applicant_id)
+
+
+def refuse_token(applicant_id: str) -> NoReturn:
+    """401, or 429 once an id has seen too many wrong tokens lately: counted alike for known and unknown ids."""
+    current = settings()
+    failures = throttle.count_failure("token", applicant_id, current.token_failure_window_seconds, clock.now())
+    if failures > current.token_failures_allowed:
+        raise TooManyRequests(
+            "TOO_MANY_ATTEMPTS",
+            "too many wrong tokens for this applicant; wait and try again",
+            current.token_failure_window_seconds,
+        )
+    raise NotAuthorised()
+
+
+def _status_shown(applicant: Applicant) -> Status:
+    wave = waves.find(applicant.wave) if applicant.status is Status.JOINED and applicant.wave is not None else None
+    return shown_status(applicant.status, None if wave is None else wave.is_open)
+
+
+def view(applicant_id: str, token: str) -> dict[str, Any]:
+    applicant = authorised_applicant(applicant_id, token)
+    if applicant is None:
+        return {"applicant_id": applicant_id, "status": Status.PENDING.value, "reason": None}
+    return {
+        "applicant_id": applicant.applicant_id,
+        "status": _status_shown(applicant).value,
+        "reason": applicant.reason,
+        "wave": applicant.wave,
+        "card_number": applicant.card_number,
+        "previous_wave": applicant.previous_wave,
+        "previous_result": applicant.previous_result,
+        "tier": applicant.tier,
+        "nik": mask_nik(applicant.nik_last4),
+        "regency_code": applicant.regency_code,
+        "submitted_at": applicant.submitted_at.isoformat(),
+        "created_at": applicant.created_at.isoformat(),
+        "updated_at": applicant.updated_at.isoformat(),
+    }
