@@ -10,7 +10,7 @@ from chalice.app import AuthRequest, AuthResponse, Blueprint, CloudWatchEvent, C
 from functions import web
 from functions.domain.waves import WaveCalendar
 from functions.observability import traced
-from functions.resources import PUBLISH_MAX_CONCURRENCY, PUBLISH_QUEUE
+from functions.resources import ADMIN_AUTHORIZER_TTL_SECONDS, PUBLISH_MAX_CONCURRENCY, PUBLISH_QUEUE
 from functions.services import admin, stats, waves
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ _CLOSE_MINUTE, _CLOSE_HOUR, _CLOSE_DAY = WaveCalendar.regulation_default().close
 _PUBLISH_MINUTE, _PUBLISH_HOUR, _PUBLISH_DAY = WaveCalendar.regulation_default().publish.cron_utc()
 
 
-@select.authorizer()
+@select.authorizer(ttl_seconds=ADMIN_AUTHORIZER_TTL_SECONDS)
 def admin_authorizer(auth_request: AuthRequest) -> AuthResponse:
     subject = admin.subject_of(auth_request.token or "")
     if subject is None:
