@@ -15,3 +15,7 @@ PUBLISH_QUEUE = "prakerja-publish"
 
 # Publication fans a wave's ranked list out in chunks; this many consumers work through them at once.
 PUBLISH_MAX_CONCURRENCY = 4
+
+# How long API Gateway may reuse the admin authorizer's decision for a token (Chalice's default is 300 s): a
+# revoked or expired admin token stops working within this many seconds.
+ADMIN_AUTHORIZER_TTL_SECONDS = 60

@@ -77,6 +77,8 @@ class Settings:
     results_bucket: str
     publish_queue_url: str
     draw_seed_key_id: str
+    # The function an admin close runs in (the only one that may open draw seeds); empty: in this process.
+    close_function: str
     intake_queue_url: str
     notifications_queue_url: str
     nik_check_queue_url: str
@@ -142,6 +144,7 @@ class Settings:
             publish_queue_url=_env("PRAKERJA_PUBLISH_QUEUE_URL"),
             draw_seed_key_id=_env("PRAKERJA_DRAW_SEED_KEY_ID")
             or _env("PRAKERJA_PERSONAL_DATA_KEY_ID", "alias/prakerja-personal-data"),
+            close_function=_env("PRAKERJA_CLOSE_FUNCTION"),
             intake_queue_url=_env("PRAKERJA_INTAKE_QUEUE_URL"),
             notifications_queue_url=_env("PRAKERJA_NOTIFICATIONS_QUEUE_URL"),
             nik_check_queue_url=_env("PRAKERJA_NIK_CHECK_QUEUE_URL"),

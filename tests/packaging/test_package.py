@@ -87,16 +87,18 @@ def test_cfn_lint_passes_on_the_merged_template(packaged: Packaged) -> None:
 def test_merged_template_keeps_template_yaml(packaged: Packaged) -> None:
     ours = load_template(TEMPLATE)
     assert packaged.template["Globals"] == ours["Globals"]
-    assert {"IntakeQueue", "IntakeDeadLetterQueue", "ApplicantsTable", "DefaultRole"} <= set(ours["Resources"])
+    assert {"IntakeQueue", "IntakeDeadLetterQueue", "ApplicantsTable", "APIHandlerRole"} <= set(ours["Resources"])
     for name, resource in ours["Resources"].items():
         if resource["Type"] not in MERGED_TYPES:
             assert packaged.resources.get(name) == resource, name
 
 
 def test_functions_run_as_the_least_privilege_role(packaged: Packaged) -> None:
+    roles = sorted(name for name, resource in packaged.resources.items() if resource["Type"] == ROLE)
     statements = [
         statement
-        for policy in packaged.resources["DefaultRole"]["Properties"]["Policies"]
+        for role in roles
+        for policy in packaged.resources[role]["Properties"].get("Policies", [])
         for statement in policy["PolicyDocument"]["Statement"]
     ]
     data_statements = [
@@ -109,7 +111,8 @@ def test_functions_run_as_the_least_privilege_role(packaged: Packaged) -> None:
         assert "*" not in _as_list(statement["Resource"]), statement["Sid"]
         assert not any(action.endswith(":*") for action in _as_list(statement["Action"])), statement["Sid"]
 
-    assert packaged.resources["IntakeConsumer"]["Properties"]["Role"] == {"Fn::GetAtt": ["DefaultRole", "Arn"]}
+    # One role per function, each exactly what it uses: test_least_privilege.py
+    assert packaged.resources["IntakeConsumer"]["Properties"]["Role"] == {"Fn::GetAtt": ["IntakeConsumerRole", "Arn"]}
     # No function keeps a role Chalice generated (with its own, broader policy): each is one template.yaml declares.
     our_roles = {name for name, resource in load_template(TEMPLATE)["Resources"].items() if resource["Type"] == ROLE}
     for name, function in packaged.functions().items():

@@ -1,0 +1,77 @@
+"""`POST /admin/waves/{number}/close` runs where a draw seed may be opened: in the closing function.
+
+Draw seeds stay secret until the close, so only the functions that close and draw a wave may decrypt them
+(`template.yaml`, `DrawSeedKey`); the API's role cannot. The API therefore hands an admin close to the
+`close_due_waves` function as an event of the schedule's own shape, with the wave in its detail, and answers
+with what that function did: the wave, or the same refusal (404, 409) the close gave. The HTTP contract is the
+one the close had when it ran in the API. Without a close function configured (the local stack and the tests,
+one process and no Lambda) the close runs in place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from functions import clock
+from functions.adapters import invoke
+from functions.domain.errors import Conflict, Forbidden, InvalidField, NotFound, Refusal, Unprocessable
+from functions.services import selection
+from functions.settings import settings
+
+ADMIN_SOURCE = "prakerja.admin"
+CLOSE_REQUEST = "Close wave"
+
+_REFUSALS: dict[int, type[Refusal]] = {
+    kind.status: kind for kind in (InvalidField, Forbidden, NotFound, Conflict, Unprocessable)
+}
+
+
+def admin_close(number: int) -> dict[str, Any]:
+    """In the API: the close and draw of wave `number`, done by the closing function."""
+    function = settings().close_function
+    if not function:
+        return selection.admin_close(number)
+    answer = invoke.call(function, close_request(number, clock.now()))
+    refusal = answer.get("refusal")
+    if refusal is not None:
+        raise _REFUSALS[int(refusal["status"])](refusal["code"], refusal["message"], refusal.get("field"))
+    wave: dict[str, Any] = answer["wave"]
+    return wave
+
+
+def close_request(number: int, now: dt.datetime) -> dict[str, Any]:
+    """An EventBridge-shaped event, as the schedule's own are, so the scheduled handler can take it."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": CLOSE_REQUEST,
+        "source": ADMIN_SOURCE,
+        "account": "",
+        "time": now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": settings().region,
+        "resources": [],
+        "detail": {"wave": number},
+    }
+
+
+def is_close_request(source: str, detail_type: str) -> bool:
+    return source == ADMIN_SOURCE and detail_type == CLOSE_REQUEST
+
+
+def run_close_request(detail: dict[str, Any]) -> dict[str, Any]:
+    """In the closing function: the close and draw, answered as data; a refusal is an answer, not a failure."""
+    try:
+        return {"wave": selection.admin_close(int(detail["wave"]))}
+    except Refusal as refusal:
+        if refusal.status not in _REFUSALS:
+            raise
+        return {
+            "refusal": {
+                "status": refusal.status,
+                "code": refusal.code,
+                "message": refusal.message,
+                "field": refusal.field,
+            }
+        }

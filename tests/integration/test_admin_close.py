@@ -1,0 +1,80 @@
+"""`POST /admin/waves/{number}/close` deployed: the API hands the close to the closing function (the only one
+whose role may open a draw seed) and answers with what it did, exactly as when the close ran in the API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from functions.adapters import draw_seeds, invoke
+from functions.app import app
+from functions.select import close_due_waves
+from functions.services import admin
+from tests.helpers import FakeLambdaContext, reset_app_state
+
+CLOSE_FUNCTION = "prakerja-close-due-waves"
+
+
+class FakeLambda:
+    """Lambda's RequestResponse invocation of the closing function: JSON in, the real handler, JSON out.
+    Draw seeds can be opened only while it runs, as only that function's role may decrypt them."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.in_closing_function = False
+
+    def call(self, function_name: str, payload: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append((function_name, payload))
+        self.in_closing_function = True
+        try:
+            answer = close_due_waves(json.loads(json.dumps(payload)), FakeLambdaContext())
+        finally:
+            self.in_closing_function = False
+        result: dict[str, Any] = json.loads(json.dumps(answer))
+        return result
+
+
+@pytest.fixture
+def deployed(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, FakeLambda]]:
+    monkeypatch.setenv("PRAKERJA_CLOSE_FUNCTION", CLOSE_FUNCTION)
+    reset_app_state()
+    fake = FakeLambda()
+    monkeypatch.setattr(invoke, "call", fake.call)
+    reveal = draw_seeds.reveal
+
+    def reveal_only_in_the_closing_function(wave: int, sealed: bytes) -> bytes:
+        assert fake.in_closing_function, "a draw seed was opened outside the closing function"
+        return reveal(wave, sealed)
+
+    monkeypatch.setattr(draw_seeds, "reveal", reveal_only_in_the_closing_function)
+    with Client(app) as client:
+        yield client, fake
+
+
+def test_an_admin_close_runs_in_the_closing_function_with_the_same_answers(deployed: tuple[Any, FakeLambda]) -> None:
+    client, fake = deployed
+    headers = {"Authorization": f"Bearer {admin.mint('ops@kemnaker.go.id', 1)}"}
+    opened = client.http.get("/waves/current").json_body
+    closed = client.http.post("/admin/waves/1/close", headers=headers)
+    assert closed.status_code == 200
+    assert closed.json_body == {**opened, "state": "SELECTED"}
+    (function_name, payload) = fake.calls[0]
+    assert function_name == CLOSE_FUNCTION
+    assert (payload["source"], payload["detail-type"], payload["detail"]) == (
+        "prakerja.admin",
+        "Close wave",
+        {"wave": 1},
+    )
+    again = client.http.post("/admin/waves/1/close", headers=headers)
+    assert (again.status_code, again.json_body["state"]) == (200, "SELECTED")
+    # Refusals come back as the close gave them.
+    out_of_order = client.http.post("/admin/waves/2/close", headers=headers)
+    assert (out_of_order.status_code, out_of_order.json_body["error"]["code"]) == (409, "PREVIOUS_WAVE_UNPUBLISHED")
+    unknown = client.http.post("/admin/waves/9/close", headers=headers)
+    assert unknown.status_code == 404
+    assert unknown.json_body["error"] == {"code": "NO_SUCH_WAVE", "message": "there is no wave 9", "field": "number"}
+    assert len(fake.calls) == 4

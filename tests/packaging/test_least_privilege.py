@@ -1,0 +1,522 @@
+"""Least privilege, on the merged template that is deployed: each function has a role of its own, and that role
+(with the key policies) allows exactly what the function's code reaches: no table, queue, key, bucket or function
+it does not use, and nothing it does use missing.
+
+`USES` is the specification: for each function, each resource (by logical id) with the actions its code calls
+on it, and the code path that calls them. A change that makes a function reach something new must add the line
+here and the permission in `template.yaml`; a permission nobody uses any more fails until it is taken away.
+
+How permissions are read: a role's inline and managed policies (`Allow` only; the template has no `Deny`), and
+each KMS key's policy. A key policy grants directly to the roles it names; it lets IAM policies grant only the
+actions its statements for the account root allow (the draw-seed key lets them grant no kms:Decrypt). Conditions
+narrow a grant; here a conditional grant counts as a grant, and the conditions that matter have tests of their own.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import re
+import zipfile
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.provision import load_template
+from functions.resources import ADMIN_AUTHORIZER_TTL_SECONDS
+from infra.package import package
+
+pytestmark = pytest.mark.packaging
+
+FUNCTION = "AWS::Serverless::Function"
+ROLE = "AWS::IAM::Role"
+KEY = "AWS::KMS::Key"
+# Services whose resources are the data and the machinery: every grant on them is specified per resource.
+DATA_SERVICES = {"dynamodb", "sqs", "kms", "s3", "lambda"}
+CONSUME = frozenset({"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"})
+
+# What every function needs whatever it does (the managed policy FunctionLogsAndTraces).
+EVERY_FUNCTION = {
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",  # log lines, and the metrics (Powertools' embedded metric format is log lines)
+    "xray:PutTraceSegments",  # Tracing: Active (template Globals) and Powertools' Tracer
+    "xray:PutTelemetryRecords",
+}
+# Beyond the data services, per function.
+OUTSIDE_DATA = {
+    "NotificationConsumer": {
+        "ses:SendEmail",  # adapters.notifier: email through SES
+        "sns:Publish",  # adapters.notifier: SMS straight to a phone through SNS
+    }
+}
+
+
+@dataclass(frozen=True)
+class Use:
+    resource: str
+    actions: frozenset[str]
+    why: str
+
+
+def use(resource: str, *actions: str, why: str) -> Use:
+    return Use(resource, frozenset(actions), why)
+
+
+_SCHEDULE = [
+    use(
+        "WavesTable",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        why="waves.advance: find and open_wave read; open_first and close_and_open_next put the next wave and "
+        "update the closed one and the pointer; record_selection, plan_publication, chunks_queued and "
+        "mark_published_if_complete update",
+    ),
+    use("WaveMembersTable", "dynamodb:Query", why="draw: read_pool queries the pool shard by shard"),
+    use("FamiliesTable", "dynamodb:Scan", why="draw: family_acceptances reads the KK cap's memory"),
+    use(
+        "ResultsBucket",
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:AbortMultipartUpload",
+        why="draw writes the ranked list (upload_fileobj, multipart past 8 MiB, aborted on failure) and the "
+        "manifest; publish reads the ranked list back into chunks",
+    ),
+    use("PublishQueue", "sqs:SendMessage", why="publish queues the wave's chunks"),
+    use(
+        "PersonalDataKey",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+        why="only the publish queue's encryption (SQS asks KMS for the sender); no personal data is opened",
+    ),
+    use(
+        "DrawSeedKey",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+        why="draw_seeds: new_seed for the wave that opens at a close (and wave 1), reveal at the draw",
+    ),
+]
+
+USES: dict[str, list[Use]] = {
+    "APIHandler": [
+        use(
+            "ApplicantsTable",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            why="applicants.find behind every applicant route; count_wrong_code and the verified transition "
+            "(POST /verifications/email), replace_email_code (resend), the join transition",
+        ),
+        use(
+            "IdentityGuardsTable",
+            "dynamodb:BatchGetItem",
+            why="POST /registrations: held_identity_keys answers 409 for a NIK, email or phone already held",
+        ),
+        use(
+            "CountersTable",
+            "dynamodb:UpdateItem",
+            "dynamodb:BatchGetItem",
+            why="throttle.count_failure (wrong tokens and codes) and the funnel counts of verify and join; "
+            "funnel_totals for GET /admin/stats",
+        ),
+        use(
+            "KeyringTable",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            why="personal_data.keyring_secret: the look-up pepper and the access-token key, made on first use",
+        ),
+        use(
+            "IdempotencyTable",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            why="Powertools Idempotency (Idempotency-Key on POST /registrations): its persistence layer's calls",
+        ),
+        use(
+            "WavesTable",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:ConditionCheckItem",
+            why="waves.find (current, join, results, PROCESSING in the applicant view); open_first puts wave 1 "
+            "on a fresh deployment's first request; admin publish's plan_publication, chunks_queued, "
+            "mark_published_if_complete; the join transaction checks the wave is still open",
+        ),
+        use("WaveMembersTable", "dynamodb:PutItem", why="the join transaction puts the pool membership"),
+        use("IntakeQueue", "sqs:SendMessage", why="POST /registrations queues the sealed registration"),
+        use("NikCheckQueue", "sqs:SendMessage", why="POST /verifications/email queues the NIK check"),
+        use("NotificationsQueue", "sqs:SendMessage", why="resend queues the new email code at once"),
+        use("PublishQueue", "sqs:SendMessage", why="POST /admin/waves/{number}/publish queues the chunks"),
+        use(
+            "ResultsBucket",
+            "s3:GetObject",
+            why="GET /waves/{number}/results reads the manifest and signs links to both files; admin publish "
+            "reads the ranked list",
+        ),
+        use(
+            "PersonalDataKey",
+            "kms:GenerateDataKey",
+            "kms:Decrypt",
+            why="seals registrations and email codes, opens keyring secrets and the sealed idempotent answer; "
+            "the encryption of the queues it sends to",
+        ),
+        use(
+            "DrawSeedKey",
+            "kms:GenerateDataKey",
+            why="open_first: wave 1's seed and commitment on a fresh deployment's first request; never Decrypt",
+        ),
+        use(
+            "CloseDueWaves",
+            "lambda:InvokeFunction",
+            why="services.closing: POST /admin/waves/{number}/close runs in the closing function",
+        ),
+    ],
+    "AdminAuthorizer": [
+        use(
+            "KeyringTable",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            why="admin.subject_of: the admin-token key from the keyring (made on first use)",
+        ),
+        use(
+            "PersonalDataKey",
+            "kms:GenerateDataKey",
+            "kms:Decrypt",
+            why="that key is sealed under the personal-data key (encryption context keyring:admin-token only)",
+        ),
+    ],
+    "IntakeConsumer": [
+        use("IntakeQueue", *CONSUME, why="its SQS event source"),
+        use("NotificationsQueue", "sqs:SendMessage", why="the batch's email codes (notifications.Gathered.flush)"),
+        use(
+            "ApplicantsTable",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            why="store_registration and _store_rejection put; resume_unsent reads and replace_email_code updates",
+        ),
+        use("IdentityGuardsTable", "dynamodb:PutItem", why="the registration transaction puts the NIK/email/phone"),
+        use("CountersTable", "dynamodb:UpdateItem", why="the registration transaction counts REGISTERED"),
+        use("KeyringTable", "dynamodb:GetItem", "dynamodb:PutItem", why="the pepper of email-code hashes"),
+        use(
+            "PersonalDataKey",
+            "kms:GenerateDataKey",
+            "kms:Decrypt",
+            why="seals the email code in its notification, opens keyring secrets; the queues' encryption",
+        ),
+    ],
+    "NotificationConsumer": [
+        use("NotificationsQueue", *CONSUME, why="its SQS event source"),
+        use(
+            "ApplicantsTable",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            why="deliver_record: find the applicant; mark_notified",
+        ),
+        use(
+            "PersonalDataKey",
+            "kms:Decrypt",
+            why="opens the contact details and the sealed email code; the queue's encryption",
+        ),
+    ],
+    "NikCheckConsumer": [
+        use("NikCheckQueue", *CONSUME, why="its SQS event source"),
+        use("NotificationsQueue", "sqs:SendMessage", why="the NIK results (notifications.Gathered.flush)"),
+        use(
+            "ApplicantsTable",
+            "dynamodb:BatchGetItem",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            why="looking_ahead: find_many; check_record: find; the decision's transition",
+        ),
+        use("CountersTable", "dynamodb:UpdateItem", why="the decision counts NIK_VERIFIED and ELIGIBLE"),
+        use("KeyringTable", "dynamodb:GetItem", "dynamodb:PutItem", why="the pepper of the family-card hash"),
+        use(
+            "PersonalDataKey",
+            "kms:GenerateDataKey",
+            "kms:Decrypt",
+            why="opens what the applicant declared for the registry look-up, keyring secrets; the queues' encryption",
+        ),
+    ],
+    "PublishConsumer": [
+        use("PublishQueue", *CONSUME, why="its SQS event source"),
+        use("NotificationsQueue", "sqs:SendMessage", why="acceptance and not-selected notices"),
+        use(
+            "ApplicantsTable",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            why="apply_chunk: find; accept and carry_over transitions",
+        ),
+        use("CountersTable", "dynamodb:UpdateItem", why="accept counts ACCEPTED"),
+        use(
+            "WavesTable",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:ConditionCheckItem",
+            why="chunk_done, find, mark_published_if_complete; carry_over checks the next wave is open",
+        ),
+        use("WaveMembersTable", "dynamodb:PutItem", why="carry_over puts the member into the next wave's pool"),
+        use("FamiliesTable", "dynamodb:UpdateItem", why="accept remembers the acceptance on the family card"),
+        use(
+            "PersonalDataKey",
+            "kms:GenerateDataKey",
+            "kms:Decrypt",
+            why="only the queues' encryption (SQS asks KMS); no personal data is opened",
+        ),
+    ],
+    # The three schedules run the same code, waves.advance (whatever is due: close, draw, publish); the
+    # Thursday one also runs the admin close the API hands over (services.closing).
+    "CloseDueWaves": _SCHEDULE,
+    "PublishDueWaves": _SCHEDULE,
+    "CatchUpWaves": _SCHEDULE,
+}
+
+DRAW_SEED_READERS = {"CloseDueWaves", "PublishDueWaves", "CatchUpWaves"}
+
+
+# --- reading the template -------------------------------------------------------------------------------------
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def matches(patterns: set[str], action: str) -> bool:
+    return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in patterns)
+
+
+class Permissions:
+    """What each function may do under a (merged) template, by resource logical id ("*" for any resource)."""
+
+    def __init__(self, template: dict[str, Any]) -> None:
+        self.resources: dict[str, Any] = template["Resources"]
+
+    def of_type(self, resource_type: str) -> dict[str, Any]:
+        return {name: r for name, r in self.resources.items() if r["Type"] == resource_type}
+
+    def role_of(self, function: str) -> str:
+        role = self.resources[function]["Properties"]["Role"]
+        assert isinstance(role, dict) and "Fn::GetAtt" in role, (function, role)
+        name = str(role["Fn::GetAtt"][0])
+        assert self.resources[name]["Type"] == ROLE, (function, name)
+        return name
+
+    def role_statements(self, role: str) -> list[dict[str, Any]]:
+        properties = self.resources[role]["Properties"]
+        documents = [policy["PolicyDocument"] for policy in properties.get("Policies", [])]
+        for arn in properties.get("ManagedPolicyArns", []):
+            assert isinstance(arn, dict) and "Ref" in arn, f"{role}: a managed policy from outside the template: {arn}"
+            documents.append(self.resources[arn["Ref"]]["Properties"]["PolicyDocument"])
+        statements = [statement for document in documents for statement in document["Statement"]]
+        for statement in statements:
+            assert statement["Effect"] == "Allow" and "NotAction" not in statement, (role, statement.get("Sid"))
+            assert "NotResource" not in statement, (role, statement.get("Sid"))
+        return statements
+
+    def resource_id(self, value: Any) -> str:
+        """The logical id a policy's resource names, "*", or the text of an ARN that names none of ours."""
+        if value == "*":
+            return "*"
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            return str(value["Fn::GetAtt"][0])
+        if isinstance(value, dict) and "Ref" in value:
+            return str(value["Ref"])
+        text = value["Fn::Sub"] if isinstance(value, dict) else value
+        assert isinstance(text, str), value
+        found = re.match(r"\$\{(\w+)\.Arn\}", text)
+        if found:
+            return found.group(1)
+        if ":function:" in text:  # a function named by its FunctionName, not a reference
+            name = text.split(":function:", 1)[1]
+            for logical_id, function in self.of_type(FUNCTION).items():
+                declared = function["Properties"].get("FunctionName")
+                if isinstance(declared, dict) and declared.get("Fn::Sub") == name:
+                    return logical_id
+        return text
+
+    def key_policy(self, key: str, role: str) -> tuple[set[str], set[str]]:
+        """(the actions the key policy grants `role` itself, the actions it lets IAM policies grant)."""
+        named: set[str] = set()
+        delegated: set[str] = set()
+        for statement in self.resources[key]["Properties"]["KeyPolicy"]["Statement"]:
+            assert statement["Effect"] == "Allow", (key, statement.get("Sid"))
+            principals = as_list(statement["Principal"]["AWS"])
+            actions = set(as_list(statement["Action"]))
+            for principal in principals:
+                if principal == {"Fn::GetAtt": [role, "Arn"]}:
+                    named |= actions
+                elif isinstance(principal, dict) and str(principal.get("Fn::Sub", "")).endswith(":root"):
+                    delegated |= actions
+                else:
+                    assert isinstance(principal, dict) and "Fn::GetAtt" in principal, (key, principal)
+        return named, delegated
+
+    def of_function(self, function: str) -> tuple[dict[str, set[str]], set[str]]:
+        """({resource: data actions}, the other actions) that `function` may do."""
+        role = self.role_of(function)
+        data: dict[str, set[str]] = defaultdict(set)
+        other: set[str] = set()
+        for statement in self.role_statements(role):
+            for action in as_list(statement["Action"]):
+                if action.split(":")[0] not in DATA_SERVICES:
+                    other.add(action)
+                    continue
+                for resource in as_list(statement["Resource"]):
+                    data[self.resource_id(resource)].add(action)
+        keys = self.of_type(KEY)
+        for key in keys:
+            named, delegated = self.key_policy(key, role)
+            through_iam = {a for a in data.get(key, set()) | data.get("*", set()) if a.startswith("kms:")}
+            allowed = {a for a in through_iam if matches(delegated, a)} | named
+            data.pop(key, None)
+            if allowed:
+                data[key] = allowed
+        return {resource: actions for resource, actions in data.items() if actions}, other
+
+
+def differences(template: dict[str, Any]) -> list[str]:
+    """Every way in which the template's permissions differ from `USES`; [] when they agree."""
+    permissions = Permissions(template)
+    found: list[str] = []
+    functions = set(permissions.of_type(FUNCTION))
+    if functions != set(USES):
+        found.append(f"functions {sorted(functions)} but specified {sorted(USES)}")
+    for function in sorted(functions & set(USES)):
+        data, other = permissions.of_function(function)
+        wanted = {u.resource: set(u.actions) for u in USES[function]}
+        for resource in sorted(set(data) | set(wanted)):
+            extra = data.get(resource, set()) - wanted.get(resource, set())
+            missing = wanted.get(resource, set()) - data.get(resource, set())
+            if extra:
+                found.append(f"{function} may {sorted(extra)} on {resource}, which it does not use")
+            if missing:
+                why = next(u.why for u in USES[function] if u.resource == resource)
+                found.append(f"{function} lacks {sorted(missing)} on {resource}, which it needs: {why}")
+        expected_other = EVERY_FUNCTION | OUTSIDE_DATA.get(function, set())
+        if other != expected_other:
+            found.append(
+                f"{function}: beyond the data, allows {sorted(other - expected_other)} it does not use "
+                f"and lacks {sorted(expected_other - other)}"
+            )
+    return found
+
+
+# --- the packaged template ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Packaged:
+    template_path: Path
+    template: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Packaged:
+    # Once per module, as in test_package.py: chalice package resolves and unpacks every dependency.
+    root = tmp_path_factory.mktemp("least-privilege")
+    template_path = package(root / "package", stage_dir=root / "chalice-project")
+    assert zipfile.is_zipfile(template_path.parent / "deployment.zip")
+    return Packaged(template_path, load_template(template_path))
+
+
+# --- tests ----------------------------------------------------------------------------------------------------
+
+
+def test_every_function_has_a_role_of_its_own(packaged: Packaged) -> None:
+    permissions = Permissions(packaged.template)
+    functions = set(permissions.of_type(FUNCTION))
+    # The API, the admin authorizer, the four SQS consumers and the three schedules
+    assert functions == set(USES)
+    roles = [permissions.role_of(function) for function in sorted(functions)]
+    assert len(set(roles)) == len(roles), roles
+    # No role is left that no function runs as (Chalice is told to make none: .chalice/config.json)
+    assert set(permissions.of_type(ROLE)) == set(roles)
+
+
+def test_each_role_allows_exactly_what_its_function_uses(packaged: Packaged) -> None:
+    assert differences(packaged.template) == []
+
+
+def test_the_check_fails_a_role_that_allows_a_resource_its_function_does_not_use(packaged: Packaged) -> None:
+    template = copy.deepcopy(packaged.template)
+    api = template["Resources"]["APIHandlerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    api.append({"Effect": "Allow", "Action": "dynamodb:Scan", "Resource": {"Fn::GetAtt": ["FamiliesTable", "Arn"]}})
+    api.append({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"})
+    found = differences(template)
+    assert "APIHandler may ['dynamodb:Scan'] on FamiliesTable, which it does not use" in found
+    assert "APIHandler may ['kms:Decrypt'] on PersonalDataKey, which it does not use" not in found  # it uses it
+    assert "APIHandler may ['kms:Decrypt'] on *, which it does not use" in found
+
+
+def test_the_check_fails_a_role_that_lacks_a_permission_its_function_needs(packaged: Packaged) -> None:
+    template = copy.deepcopy(packaged.template)
+    intake = template["Resources"]["IntakeConsumerRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    intake["Statement"] = [s for s in intake["Statement"] if s.get("Sid") != "IdentityGuards"]
+    found = differences(template)
+    assert len(found) == 1 and found[0].startswith(
+        "IntakeConsumer lacks ['dynamodb:PutItem'] on IdentityGuardsTable, which it needs"
+    ), found
+
+
+def test_the_api_cannot_decrypt_a_draw_seed(packaged: Packaged) -> None:
+    permissions = Permissions(packaged.template)
+    role = permissions.role_of("APIHandler")
+    # Neither its own policies (on the key or on any resource) ...
+    for statement in permissions.role_statements(role):
+        resources = {permissions.resource_id(r) for r in as_list(statement["Resource"])}
+        if resources & {"DrawSeedKey", "*"}:
+            assert not matches(set(as_list(statement["Action"])), "kms:Decrypt"), statement
+    # ... nor the key policy, which names it nowhere and lets no IAM policy grant Decrypt.
+    named, delegated = permissions.key_policy("DrawSeedKey", role)
+    assert named == set()
+    assert not matches(delegated, "kms:Decrypt") and not matches(delegated, "kms:CreateGrant")
+    data, _ = permissions.of_function("APIHandler")
+    assert data["DrawSeedKey"] == {"kms:GenerateDataKey"}
+
+
+def test_only_the_closing_functions_may_decrypt_a_draw_seed_and_only_a_seed(packaged: Packaged) -> None:
+    permissions = Permissions(packaged.template)
+    readers = {
+        function
+        for function in permissions.of_type(FUNCTION)
+        if "kms:Decrypt" in permissions.of_function(function)[0].get("DrawSeedKey", set())
+    }
+    assert readers == DRAW_SEED_READERS
+    for statement in packaged.template["Resources"]["DrawSeedKey"]["Properties"]["KeyPolicy"]["Statement"]:
+        if matches(set(as_list(statement["Action"])), "kms:Decrypt") or matches(
+            set(as_list(statement["Action"])), "kms:GenerateDataKey"
+        ):
+            # The encryption context adapters.draw_seeds seals with: {"purpose": "draw-seed", "wave": n}
+            assert statement["Condition"] == {"StringEquals": {"kms:EncryptionContext:purpose": "draw-seed"}}
+
+
+def test_the_functions_get_the_draw_seed_key(packaged: Packaged) -> None:
+    variables = packaged.template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["PRAKERJA_DRAW_SEED_KEY_ID"] == {"Ref": "DrawSeedKey"}
+    api = packaged.template["Resources"]["APIHandler"]["Properties"]
+    assert api["Environment"]["Variables"]["PRAKERJA_CLOSE_FUNCTION"] == {"Ref": "CloseDueWaves"}
+
+
+def test_the_admin_authorizer_opens_only_the_admin_token_key(packaged: Packaged) -> None:
+    permissions = Permissions(packaged.template)
+    for statement in permissions.role_statements(permissions.role_of("AdminAuthorizer")):
+        if any(action.startswith("kms:") for action in as_list(statement["Action"])):
+            assert statement["Condition"] == {"StringEquals": {"kms:EncryptionContext:purpose": "keyring:admin-token"}}
+
+
+def test_admin_authorizer_decisions_are_cached_at_most_a_minute(packaged: Packaged) -> None:
+    api = packaged.template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    authorizers = {
+        name: definition["x-amazon-apigateway-authorizer"]
+        for name, definition in api["securityDefinitions"].items()
+        if "x-amazon-apigateway-authorizer" in definition
+    }
+    assert authorizers
+    for name, authorizer in authorizers.items():
+        # Absent, API Gateway would cache for 300 s.
+        assert 0 < authorizer["authorizerResultTtlInSeconds"] <= 60, name
+        assert authorizer["authorizerResultTtlInSeconds"] == ADMIN_AUTHORIZER_TTL_SECONDS

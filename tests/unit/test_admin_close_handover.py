@@ -1,0 +1,68 @@
+"""The admin close's handover to the closing function, without AWS: the invocation, the event the scheduled
+handler takes, and the admin authorizer's cache (the security rules' "at most 60 s")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+from chalice.app import CloudWatchEvent
+
+from functions.adapters import aws, invoke
+from functions.app import app
+from functions.services import closing
+from functions.settings import reset
+
+
+@pytest.fixture
+def lambda_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-3")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    reset()
+    aws.reset()
+    client = invoke.client("lambda", read_timeout=28.0, attempts=1)
+    with Stubber(client) as stubber:
+        yield stubber
+    aws.reset()
+    reset()
+
+
+def _answer(payload: Any, function_error: str | None = None) -> dict[str, Any]:
+    answer: dict[str, Any] = {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(payload).encode())}
+    if function_error:
+        answer["FunctionError"] = function_error
+    return answer
+
+
+def test_a_call_waits_for_the_functions_answer(lambda_stub: Stubber) -> None:
+    payload = {"detail": {"wave": 3}}
+    expected = {"FunctionName": "f", "InvocationType": "RequestResponse", "Payload": json.dumps(payload).encode()}
+    lambda_stub.add_response("invoke", _answer({"wave": {"number": 3}}), expected)
+    assert invoke.call("f", payload) == {"wave": {"number": 3}}
+
+
+def test_a_failed_function_is_an_error_not_an_answer(lambda_stub: Stubber) -> None:
+    lambda_stub.add_response("invoke", _answer({"errorMessage": "boom"}, "Unhandled"))
+    with pytest.raises(invoke.FunctionFailed):
+        invoke.call("f", {})
+
+
+def test_the_close_request_is_an_event_the_scheduled_handler_takes() -> None:
+    request = closing.close_request(7, dt.datetime(2026, 3, 26, 9, tzinfo=dt.UTC))
+    event = CloudWatchEvent(json.loads(json.dumps(request)), None)
+    assert closing.is_close_request(event.source, event.detail_type)
+    assert event.detail == {"wave": 7} and event.time == "2026-03-26T09:00:00Z"
+    # EventBridge's own schedule ticks are not close requests.
+    assert not closing.is_close_request("aws.events", "Scheduled Event")
+
+
+def test_admin_authorizer_decisions_are_cached_at_most_a_minute() -> None:
+    (authorizer,) = app.builtin_auth_handlers
+    assert authorizer.name == "admin_authorizer"
+    assert authorizer.ttl_seconds is not None and 0 < authorizer.ttl_seconds <= 60
