@@ -16,6 +16,7 @@ from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
 from functions.domain.draw import Pool, family_key
+from functions.domain.eligibility import LAST_TIER
 from functions.domain.lifecycle import FunnelStage, Status
 from functions.domain.waves import WaveState
 from functions.store import applicants
@@ -139,7 +140,7 @@ def _member(applicant: ApplicantRecord, wave: int, now: dt.datetime, carried_ove
     return WaveMemberRecord(
         pool=pool_key(wave, member_shard(applicant.applicant_id)),
         applicant_id=applicant.applicant_id,
-        tier=int(applicant.tier or 4),
+        tier=int(applicant.tier or LAST_TIER),
         province=applicant.province_code,
         family=applicant.family,
         joined_at=now,
