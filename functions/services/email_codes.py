@@ -9,6 +9,7 @@ from typing import Any
 
 from functions import clock
 from functions.adapters import personal_data, queues
+from functions.domain import notices
 from functions.domain.email_code import (
     CODE_SHAPE,
     DAY,
@@ -33,8 +34,6 @@ from functions.store.applicants import IssuedCode
 from functions.store.models import ApplicantRecord
 
 _WRONG_CODE = ("INVALID_CODE", "the code is not right", "code")
-# A locked code waits for a new one, which may be asked for once a minute; unknown ids are told the same.
-_LOCKED_RETRY_AFTER = 60
 
 
 def policy() -> CodePolicy:
@@ -45,6 +44,12 @@ def policy() -> CodePolicy:
         resend_interval=dt.timedelta(seconds=current.email_code_resend_interval_seconds),
         resends_per_day=current.email_code_resends_per_day,
     )
+
+
+def _locked_wait(rules: CodePolicy) -> int:
+    """A locked code waits for a new one, which may be asked for once per resend interval; unknown ids are told
+    the same."""
+    return int(rules.resend_interval.total_seconds())
 
 
 def _code_hash(applicant_id: str, code_id: str, code: str) -> str:
@@ -99,7 +104,7 @@ def verify(body: bytes) -> dict[str, str]:
         _code_hash(request.applicant_id, "none", request.code)
         failures = throttle.count_failure("email-code", request.applicant_id, int(rules.ttl.total_seconds()), now)
         if failures > rules.max_wrong_tries:
-            raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new one", _LOCKED_RETRY_AFTER, "code")
+            raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new one", _locked_wait(rules), "code")
         raise InvalidField(*_WRONG_CODE)
     matches = hmac.compare_digest(
         _code_hash(record.applicant_id, record.email_code_id, request.code), record.email_code_hash
@@ -116,7 +121,7 @@ def verify(body: bytes) -> dict[str, str]:
     else:
         locked = verdict is Verdict.LOCKED
     if locked:
-        raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new one", _LOCKED_RETRY_AFTER, "code")
+        raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new one", _locked_wait(rules), "code")
     raise InvalidField(*_WRONG_CODE)
 
 
@@ -165,7 +170,7 @@ def resend(body: bytes, token: str) -> dict[str, Any]:
     resent = _resent(record, now)
     wait = seconds_until_resend(record.email_code_issued_at or now - rules.resend_interval, resent, now, rules)
     if wait:
-        raise TooManyRequests("RESEND_LIMIT", "a new code can be sent once a minute and five times a day", wait)
+        raise TooManyRequests("RESEND_LIMIT", notices.resend_limit(rules.resend_interval, rules.resends_per_day), wait)
     code, issued = issue(record.applicant_id, now)
     history = [t.isoformat() for t in [*resent, now]]
     if not applicants.replace_email_code(record.applicant_id, record.email_code_id, issued, history):
