@@ -15,7 +15,8 @@ from functions.domain.errors import Conflict, NotFound
 from functions.domain.lifecycle import Status
 from functions.domain.messages import ApplicantIdRequest, NotificationRequest, PublishChunk
 from functions.domain.requests import parse_body
-from functions.domain.waves import Step, WaveCalendar, WaveState, WeeklyMoment, next_step, wave_times
+from functions.domain.rules import KK_CAP
+from functions.domain.waves import Step, WaveCalendar, WaveState, next_step, wave_times
 from functions.observability import logger, metrics
 from functions.services import notifications
 from functions.services.applicants import authorised_record
@@ -32,8 +33,7 @@ _MAX_STEPS = 12
 
 
 def calendar() -> WaveCalendar:
-    current = settings()
-    return WaveCalendar(WeeklyMoment.parse(current.wave_close), WeeklyMoment.parse(current.wave_publish))
+    return settings().wave_calendar
 
 
 def _new_wave(number: int, opens_at: dt.datetime) -> WaveRecord:
@@ -162,7 +162,7 @@ def draw(number: int) -> None:
     beacon_value = beacon.value_after(wave.closes_at)
     rules = DrawRules(
         quota=int(wave.quota or 0),
-        kk_cap=int(wave.kk_cap or 2),
+        kk_cap=int(wave.kk_cap or KK_CAP),
         province_quotas=json.loads(wave.province_quotas or "{}"),
     )
     result = run_draw(
