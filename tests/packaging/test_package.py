@@ -24,6 +24,7 @@ THIRD_PARTY = [
     "email_validator",
     "phonenumbers",
     "pydantic",
+    "pydantic_settings",
     "cryptography",
     "jwt",
     "chalice",
