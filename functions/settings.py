@@ -13,7 +13,7 @@ deployed function gets no local-stack default: each variable in `REQUIRED_WHEN_D
 is named in one error, and so is any `PRAKERJA_` variable it does not know (a misspelt name would otherwise be a
 silent default). It must also send through AWS (`PRAKERJA_NOTIFIER=aws`: the outbox file would reach nobody) and
 keep the calendar the schedules were packaged with (`functions.domain.rules`). Locally, the defaults in
-`_LOCAL_STACK` stand in for what `template.yaml` gives a deployed function, as before.
+`_local_stack()` stand in for what `template.yaml` gives a deployed function, as before.
 
 Rule values (ages, the KK cap, the calendar, the email-code limits) default to `functions.domain.rules`, their one
 home; the domain never reads settings, its callers pass the values in.
@@ -58,7 +58,8 @@ def local_dir() -> Path:
 
 
 class Settings(BaseModel):
-    """The validated settings. Fields without a default of their own are those a deployment must give."""
+    """The validated settings. The defaults here hold wherever the code runs; the fields named in
+    `REQUIRED_WHEN_DEPLOYED` default to empty, filled by `_local_stack()` locally and refused when deployed."""
 
     model_config = ConfigDict(frozen=True, defer_build=True, validate_by_name=True, validate_by_alias=True)
 
@@ -267,23 +268,24 @@ def _local_stack() -> dict[str, Any]:
     }
 
 
-def variable(field: str) -> str:
-    """The environment variable a field is read from: 'kk_cap' -> 'PRAKERJA_KK_CAP'."""
+def _names(field: str) -> list[str]:
+    """The environment variables a field is read from, the first named in errors: 'kk_cap' -> PRAKERJA_KK_CAP."""
     alias = Settings.model_fields[field].validation_alias
-    if isinstance(alias, str):
-        return alias
     if isinstance(alias, AliasChoices):
-        return str(alias.choices[0])
-    return ENV_PREFIX + field.upper()
+        return [str(choice) for choice in alias.choices]
+    return [alias if isinstance(alias, str) else ENV_PREFIX + field.upper()]
+
+
+def variable(field: str) -> str:
+    """The environment variable a field is read from: 'kk_cap' -> 'PRAKERJA_KK_CAP', 'region' -> 'AWS_REGION'."""
+    return _names(field)[0]
 
 
 def _variables() -> dict[str, str]:
     """Every name a validation error may carry (field names and aliases) -> its environment variable."""
-    names = {field: variable(field) for field in Settings.model_fields}
-    for field, info in Settings.model_fields.items():
-        alias = info.validation_alias
-        choices = alias.choices if isinstance(alias, AliasChoices) else [alias] if alias else []
-        names.update({str(choice): variable(field) for choice in choices})
+    names = {}
+    for field in Settings.model_fields:
+        names.update({name: variable(field) for name in [field, *_names(field)]})
     return names
 
 
@@ -356,13 +358,6 @@ def load() -> Settings:
     if problems:
         raise SettingsError(problems)
     return found
-
-
-def _names(field: str) -> list[str]:
-    alias = Settings.model_fields[field].validation_alias
-    if isinstance(alias, AliasChoices):
-        return [str(choice) for choice in alias.choices]
-    return [variable(field)]
 
 
 @functools.cache
