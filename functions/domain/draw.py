@@ -25,7 +25,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from functions.domain import rules
+from functions.domain.rules import KK_CAP
 
 ALGORITHM = "prakerja-draw-v1"
 _CHUNK = 100_000
@@ -34,7 +34,7 @@ _CHUNK = 100_000
 @dataclass(frozen=True)
 class DrawRules:
     quota: int
-    kk_cap: int = rules.KK_CAP
+    kk_cap: int = KK_CAP
     province_quotas: Mapping[str, int] = field(default_factory=dict)
 
 
