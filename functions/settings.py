@@ -1,199 +1,372 @@
-"""Every setting the app reads, from environment variables, in one place.
+"""Every setting the app reads, from environment variables, in one place, validated on first use.
 
 `settings()` reads the environment on first use, never at import, so tests and the local stack can set the
-variables before anything asks. `reset()` forgets the cached copy (tests change the environment between cases).
+variables before anything asks; `reset()` forgets the cached copy (tests change the environment between cases).
+pydantic-settings reads and validates the variables (`PRAKERJA_<FIELD>`, plus the AWS and Powertools names noted
+below); it is imported on that first use, not at every cold import. Anything wrong is one `SettingsError` that
+names each variable at fault: a wrong type, a value out of range, an unknown notifier, a quota that does not
+parse, a minimum age above the maximum, a calendar that is not a weekday and a time.
+
+**Deployed or local.** A function is deployed when `AWS_LAMBDA_FUNCTION_NAME` is set: Lambda's runtime sets it
+in every function, and nothing local does (the local stack, the tests and the benchmarks never set it). A
+deployed function gets no local-stack default: each variable in `REQUIRED_WHEN_DEPLOYED` that is missing or empty
+is named in one error, and so is any `PRAKERJA_` variable it does not know (a misspelt name would otherwise be a
+silent default). It must also send through AWS (`PRAKERJA_NOTIFIER=aws`: the outbox file would reach nobody) and
+keep the calendar the schedules were packaged with (`functions.domain.rules`). Locally, the defaults in
+`_local_stack()` stand in for what `template.yaml` gives a deployed function, as before.
+
+Rule values (ages, the KK cap, the calendar, the email-code limits) default to `functions.domain.rules`, their one
+home; the domain never reads settings, its callers pass the values in.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from functions.domain import rules
+from functions.domain.calendar import WaveCalendar, WeeklyMoment
 
 DEFAULT_REGION = "ap-southeast-3"  # Jakarta
+ENV_PREFIX: Final = "PRAKERJA_"
+# Lambda's runtime sets this in every deployed function; nothing local does.
+DEPLOYED_MARKER: Final = "AWS_LAMBDA_FUNCTION_NAME"
 
-# Barred from the programme by the 2020-21 regulations (the civil registry's occupation codes).
-BARRED_OCCUPATIONS = (
-    "ASN",
-    "TNI",
-    "POLRI",
-    "STATE_OFFICIAL",
-    "DPRD",
-    "VILLAGE_HEAD",
-    "VILLAGE_OFFICIAL",
-    "BUMN_DIRECTOR",
-    "BUMN_COMMISSIONER",
-    "BUMD_DIRECTOR",
-    "BUMD_COMMISSIONER",
-)
-# Served first: those who lost work or income to the pandemic.
-PRIORITY_EMPLOYMENT = ("laid_off", "furloughed", "micro_business")
+# Kept importable from here for the callers that read them as settings' defaults.
+BARRED_OCCUPATIONS = rules.BARRED_OCCUPATIONS
+PRIORITY_EMPLOYMENT = rules.PRIORITY_EMPLOYMENT
+
+Notifier = Literal["outbox", "aws"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+class SettingsError(ValueError):
+    """The environment does not make a working configuration; the message names every variable at fault."""
 
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw not in (None, "") else default
-
-
-def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    return tuple(item.strip() for item in raw.split(",") if item.strip())
-
-
-def _env_quotas(name: str) -> tuple[tuple[str, int], ...]:
-    """'31:1000,32:2500' -> (("31", 1000), ("32", 2500)): province code and the most selected per wave."""
-    quotas = []
-    for item in _env_list(name, ()):
-        province, _, quota = item.partition(":")
-        quotas.append((province.strip(), int(quota)))
-    return tuple(quotas)
-
-
-@dataclass(frozen=True)
-class Settings:
-    # Endpoints are not settings of ours: boto3 reads AWS_ENDPOINT_URL (any other endpoint: moto's server,
-    # LocalStack) and AWS_ENDPOINT_URL_<SERVICE> (one service elsewhere) itself.
-    region: str
-    applicants_table: str
-    identity_guards_table: str
-    counters_table: str
-    keyring_table: str
-    idempotency_table: str
-    waves_table: str
-    wave_members_table: str
-    families_table: str
-    results_bucket: str
-    publish_queue_url: str
-    draw_seed_key_id: str
-    # The function an admin close runs in (the only one that may open draw seeds); empty: in this process.
-    close_function: str
-    intake_queue_url: str
-    notifications_queue_url: str
-    nik_check_queue_url: str
-    personal_data_key_id: str
-    # Notifications: "outbox" writes each message as a JSON line to `outbox_path` (local); "aws" sends email
-    # through SES and SMS through SNS, and also writes the outbox when `outbox_path` is set.
-    notifier: str
-    outbox_path: str
-    email_sender: str
-    # The civil registry (Dukcapil) and how hard we may press it.
-    registry_url: str
-    registry_timeout_seconds: float
-    registry_retries: int
-    registry_requests_per_second: float
-    registry_breaker_failures: int
-    registry_breaker_reset_seconds: float
-    # Email codes.
-    email_code_ttl_seconds: int
-    email_code_max_wrong_tries: int
-    email_code_resend_interval_seconds: int
-    email_code_resends_per_day: int
-    # Eligibility (defaults from the 2020-21 regulations).
-    min_age: int
-    max_age: int
-    barred_occupations: tuple[str, ...]
-    priority_employment: tuple[str, ...]
-    # Waves and the draw.
-    wave_close: str  # weekday and time in WIB, e.g. "THU 16:00"
-    wave_publish: str
-    wave_quota: int
-    kk_cap: int
-    province_quotas: tuple[tuple[str, int], ...]
-    publish_chunk_size: int
-    # A public randomness beacon (drand's HTTP API), off when empty.
-    beacon_url: str
-    beacon_genesis_time: int
-    beacon_period_seconds: int
-    # Admin credentials: signed tokens, this long-lived at most.
-    admin_token_max_hours: int
-    # Shards for the funnel counters: spreads the counter writes of a burst over several items.
-    counter_shards: int
-    # The API sheds load (429) rather than wait longer than this on the intake queue.
-    intake_send_timeout_seconds: float
-    retry_after_seconds: int
-    # Brute force: failed bearer tokens per applicant id per window, before 429.
-    token_failures_allowed: int
-    token_failure_window_seconds: int
-    log_level: str
-
-    @classmethod
-    def from_environ(cls) -> Settings:
-        return cls(
-            region=_env("AWS_REGION") or _env("AWS_DEFAULT_REGION") or DEFAULT_REGION,
-            applicants_table=_env("PRAKERJA_APPLICANTS_TABLE", "prakerja-applicants"),
-            identity_guards_table=_env("PRAKERJA_IDENTITY_GUARDS_TABLE", "prakerja-identity-guards"),
-            counters_table=_env("PRAKERJA_COUNTERS_TABLE", "prakerja-counters"),
-            keyring_table=_env("PRAKERJA_KEYRING_TABLE", "prakerja-keyring"),
-            idempotency_table=_env("PRAKERJA_IDEMPOTENCY_TABLE", "prakerja-idempotency"),
-            waves_table=_env("PRAKERJA_WAVES_TABLE", "prakerja-waves"),
-            wave_members_table=_env("PRAKERJA_WAVE_MEMBERS_TABLE", "prakerja-wave-members"),
-            families_table=_env("PRAKERJA_FAMILIES_TABLE", "prakerja-families"),
-            results_bucket=_env("PRAKERJA_RESULTS_BUCKET", "prakerja-results"),
-            publish_queue_url=_env("PRAKERJA_PUBLISH_QUEUE_URL"),
-            draw_seed_key_id=_env("PRAKERJA_DRAW_SEED_KEY_ID")
-            or _env("PRAKERJA_PERSONAL_DATA_KEY_ID", "alias/prakerja-personal-data"),
-            close_function=_env("PRAKERJA_CLOSE_FUNCTION"),
-            intake_queue_url=_env("PRAKERJA_INTAKE_QUEUE_URL"),
-            notifications_queue_url=_env("PRAKERJA_NOTIFICATIONS_QUEUE_URL"),
-            nik_check_queue_url=_env("PRAKERJA_NIK_CHECK_QUEUE_URL"),
-            personal_data_key_id=_env("PRAKERJA_PERSONAL_DATA_KEY_ID", "alias/prakerja-personal-data"),
-            notifier=_env("PRAKERJA_NOTIFIER", "outbox"),
-            outbox_path=_env("PRAKERJA_OUTBOX", str(local_dir() / "outbox.jsonl")),
-            email_sender=_env("PRAKERJA_EMAIL_SENDER", "no-reply@prakerja.go.id"),
-            registry_url=_env("PRAKERJA_REGISTRY_URL", "http://127.0.0.1:8787"),
-            registry_timeout_seconds=_env_float("PRAKERJA_REGISTRY_TIMEOUT_SECONDS", 2.0),
-            registry_retries=_env_int("PRAKERJA_REGISTRY_RETRIES", 2),
-            registry_requests_per_second=_env_float("PRAKERJA_REGISTRY_REQUESTS_PER_SECOND", 50.0),
-            registry_breaker_failures=_env_int("PRAKERJA_REGISTRY_BREAKER_FAILURES", 5),
-            registry_breaker_reset_seconds=_env_float("PRAKERJA_REGISTRY_BREAKER_RESET_SECONDS", 10.0),
-            email_code_ttl_seconds=_env_int("PRAKERJA_EMAIL_CODE_TTL_SECONDS", 24 * 3600),
-            email_code_max_wrong_tries=_env_int("PRAKERJA_EMAIL_CODE_MAX_WRONG_TRIES", 5),
-            email_code_resend_interval_seconds=_env_int("PRAKERJA_EMAIL_CODE_RESEND_INTERVAL_SECONDS", 60),
-            email_code_resends_per_day=_env_int("PRAKERJA_EMAIL_CODE_RESENDS_PER_DAY", 5),
-            min_age=_env_int("PRAKERJA_MIN_AGE", 18),
-            max_age=_env_int("PRAKERJA_MAX_AGE", 64),
-            barred_occupations=_env_list("PRAKERJA_BARRED_OCCUPATIONS", BARRED_OCCUPATIONS),
-            priority_employment=_env_list("PRAKERJA_PRIORITY_EMPLOYMENT", PRIORITY_EMPLOYMENT),
-            wave_close=_env("PRAKERJA_WAVE_CLOSE", "THU 16:00"),
-            wave_publish=_env("PRAKERJA_WAVE_PUBLISH", "FRI 10:00"),
-            wave_quota=_env_int("PRAKERJA_WAVE_QUOTA", 164_000),
-            kk_cap=_env_int("PRAKERJA_KK_CAP", 2),
-            province_quotas=_env_quotas("PRAKERJA_PROVINCE_QUOTAS"),
-            publish_chunk_size=_env_int("PRAKERJA_PUBLISH_CHUNK_SIZE", 500),
-            beacon_url=_env("PRAKERJA_BEACON_URL"),
-            beacon_genesis_time=_env_int("PRAKERJA_BEACON_GENESIS_TIME", 1595431050),
-            beacon_period_seconds=_env_int("PRAKERJA_BEACON_PERIOD_SECONDS", 30),
-            admin_token_max_hours=_env_int("PRAKERJA_ADMIN_TOKEN_MAX_HOURS", 12),
-            counter_shards=_env_int("PRAKERJA_COUNTER_SHARDS", 16),
-            intake_send_timeout_seconds=float(_env("PRAKERJA_INTAKE_SEND_TIMEOUT_SECONDS", "1")),
-            retry_after_seconds=_env_int("PRAKERJA_RETRY_AFTER_SECONDS", 5),
-            token_failures_allowed=_env_int("PRAKERJA_TOKEN_FAILURES_ALLOWED", 20),
-            token_failure_window_seconds=_env_int("PRAKERJA_TOKEN_FAILURE_WINDOW_SECONDS", 600),
-            log_level=_env("POWERTOOLS_LOG_LEVEL", "INFO"),
-        )
-
-
-@functools.cache
-def settings() -> Settings:
-    return Settings.from_environ()
-
-
-def reset() -> None:
-    settings.cache_clear()
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid settings:\n  " + "\n  ".join(problems))
 
 
 def local_dir() -> Path:
     """Where the local stack keeps its files (outbox, logs, reports)."""
-    return Path(_env("PRAKERJA_LOCAL_DIR", ".local"))
+    return Path(os.environ.get("PRAKERJA_LOCAL_DIR") or ".local")
+
+
+class Settings(BaseModel):
+    """The validated settings. The defaults here hold wherever the code runs; the fields named in
+    `REQUIRED_WHEN_DEPLOYED` default to empty, filled by `_local_stack()` locally and refused when deployed."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True, validate_by_name=True, validate_by_alias=True)
+
+    # Deployed or not: Lambda's function name (see the module's docstring).
+    function_name: str = Field("", validation_alias=DEPLOYED_MARKER)
+    # Endpoints are not settings of ours: boto3 reads AWS_ENDPOINT_URL (any other endpoint: moto's server,
+    # LocalStack) and AWS_ENDPOINT_URL_<SERVICE> (one service elsewhere) itself.
+    region: str = Field("", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
+    applicants_table: str = ""
+    identity_guards_table: str = ""
+    counters_table: str = ""
+    keyring_table: str = ""
+    idempotency_table: str = ""
+    waves_table: str = ""
+    wave_members_table: str = ""
+    families_table: str = ""
+    results_bucket: str = ""
+    publish_queue_url: str = ""
+    intake_queue_url: str = ""
+    notifications_queue_url: str = ""
+    nik_check_queue_url: str = ""
+    personal_data_key_id: str = ""
+    # The draw seeds' own key; the personal-data key when not given.
+    draw_seed_key_id: str = ""
+    # The function an admin close runs in (the only one that may open draw seeds); empty: in this process.
+    close_function: str = ""
+    # Notifications: "outbox" writes each message as a JSON line to `outbox_path` (local); "aws" sends email
+    # through SES and SMS through SNS, and also writes the outbox when `outbox_path` is set.
+    notifier: Notifier = "aws"
+    outbox_path: str = Field("", validation_alias="PRAKERJA_OUTBOX")
+    email_sender: str = ""
+    # The civil registry (Dukcapil) and how hard we may press it.
+    registry_url: str = ""
+    registry_timeout_seconds: float = Field(2.0, gt=0)
+    registry_retries: int = Field(2, ge=0)
+    registry_requests_per_second: float = Field(50.0, gt=0)
+    registry_breaker_failures: int = Field(5, ge=1)
+    registry_breaker_reset_seconds: float = Field(10.0, gt=0)
+    # Email codes.
+    email_code_ttl_seconds: int = Field(rules.EMAIL_CODE_TTL_SECONDS, ge=60)
+    email_code_max_wrong_tries: int = Field(rules.EMAIL_CODE_MAX_WRONG_TRIES, ge=1)
+    email_code_resend_interval_seconds: int = Field(rules.EMAIL_CODE_RESEND_INTERVAL_SECONDS, ge=1)
+    email_code_resends_per_day: int = Field(rules.EMAIL_CODE_RESENDS_PER_DAY, ge=1)
+    # Eligibility (defaults from the 2020-21 regulations).
+    min_age: int = Field(rules.MIN_AGE, ge=0, le=150)
+    max_age: int = Field(rules.MAX_AGE, ge=0, le=150)
+    barred_occupations: tuple[str, ...] = rules.BARRED_OCCUPATIONS
+    priority_employment: tuple[str, ...] = rules.PRIORITY_EMPLOYMENT
+    # Waves and the draw.
+    wave_close: str = rules.WAVE_CLOSE  # weekday and time in WIB, e.g. "THU 16:00"
+    wave_publish: str = rules.WAVE_PUBLISH
+    wave_quota: int = Field(rules.WAVE_QUOTA, ge=0)
+    kk_cap: int = Field(rules.KK_CAP, ge=1)
+    # '31:1000,32:2500': a province code and the most selected from it per wave.
+    province_quotas: tuple[tuple[str, int], ...] = ()
+    publish_chunk_size: int = Field(500, ge=1)
+    # A public randomness beacon (drand's HTTP API), off when empty.
+    beacon_url: str = ""
+    beacon_genesis_time: int = Field(1595431050, ge=0)
+    beacon_period_seconds: int = Field(30, ge=1)
+    # Admin credentials: signed tokens, this long-lived at most.
+    admin_token_max_hours: int = Field(12, ge=1)
+    # Shards for the funnel counters: spreads the counter writes of a burst over several items.
+    counter_shards: int = Field(16, ge=1)
+    # The API sheds load (429) rather than wait longer than this on the intake queue.
+    intake_send_timeout_seconds: float = Field(1.0, gt=0)
+    retry_after_seconds: int = Field(5, ge=1)
+    # Brute force: failed bearer tokens per applicant id per window, before 429.
+    token_failures_allowed: int = Field(20, ge=1)
+    token_failure_window_seconds: int = Field(600, ge=1)
+    log_level: LogLevel = Field("INFO", validation_alias="POWERTOOLS_LOG_LEVEL")
+
+    @property
+    def deployed(self) -> bool:
+        return bool(self.function_name)
+
+    @property
+    def wave_calendar(self) -> WaveCalendar:
+        return WaveCalendar.parse(self.wave_close, self.wave_publish)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("barred_occupations", "priority_employment", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return _items(value) if isinstance(value, str) else value
+
+    @field_validator("barred_occupations")
+    @classmethod
+    def _occupation_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(code.upper() for code in value)  # the registry's codes are compared in upper case
+
+    @field_validator("priority_employment")
+    @classmethod
+    def _employment_statuses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from functions.domain.registration import EmploymentStatus
+
+        known = {status.value for status in EmploymentStatus}
+        unknown = [status for status in value if status not in known]
+        if unknown:
+            raise ValueError(f"unknown employment status {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        return value
+
+    @field_validator("province_quotas", mode="before")
+    @classmethod
+    def _quotas(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        quotas: dict[str, int] = {}
+        for item in _items(value):
+            province, colon, quota = (part.strip() for part in item.partition(":"))
+            if not (colon and len(province) == 2 and province.isdigit() and quota.isdigit()):
+                raise ValueError(f"{item!r} is not PROVINCE:QUOTA, a two-digit province code and a count (31:1000)")
+            if province in quotas:
+                raise ValueError(f"province {province} is given twice")
+            quotas[province] = int(quota)
+        return tuple(quotas.items())
+
+    @field_validator("wave_close", "wave_publish")
+    @classmethod
+    def _weekly_moment(cls, value: str) -> str:
+        return str(WeeklyMoment.parse(value))
+
+    @field_validator("registry_url", "beacon_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _draw_seed_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("draw_seed_key_id"):
+            return {**data, "draw_seed_key_id": data.get("personal_data_key_id", "")}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.min_age > self.max_age:
+            raise ValueError(f"PRAKERJA_MIN_AGE ({self.min_age}) is above PRAKERJA_MAX_AGE ({self.max_age})")
+        if self.notifier == "outbox" and not self.outbox_path:
+            raise ValueError("PRAKERJA_NOTIFIER is 'outbox' but PRAKERJA_OUTBOX names no file")
+        if not self.deployed:
+            return self
+        if self.notifier != "aws":
+            raise ValueError("PRAKERJA_NOTIFIER must be 'aws' in a deployed function: the outbox file reaches nobody")
+        packaged = WaveCalendar.regulation_default()
+        if self.wave_calendar != packaged:
+            raise ValueError(
+                f"PRAKERJA_WAVE_CLOSE/PRAKERJA_WAVE_PUBLISH ({self.wave_close} / {self.wave_publish}) differ from "
+                f"the calendar the schedules were packaged with ({packaged.close} / {packaged.publish}); change "
+                "functions/domain/rules.py and package again"
+            )
+        return self
+
+
+def _items(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+# What a deployment must give (template.yaml's Globals, and Lambda's own AWS_REGION): no default when deployed.
+REQUIRED_WHEN_DEPLOYED: Final = (
+    "region",
+    "applicants_table",
+    "identity_guards_table",
+    "counters_table",
+    "keyring_table",
+    "idempotency_table",
+    "waves_table",
+    "wave_members_table",
+    "families_table",
+    "results_bucket",
+    "publish_queue_url",
+    "intake_queue_url",
+    "notifications_queue_url",
+    "nik_check_queue_url",
+    "personal_data_key_id",
+    "draw_seed_key_id",
+    "notifier",
+    "email_sender",
+    "registry_url",
+)
+
+
+def _local_stack() -> dict[str, Any]:
+    """The local stack's names for what `template.yaml` creates, and its local services: the defaults when not
+    deployed (the local stack and the tests set most of them anyway, from the template, through
+    `devstack.provision.function_environment`). Queue URLs have none: moto's are known only once created."""
+    return {
+        "region": DEFAULT_REGION,
+        "applicants_table": "prakerja-applicants",
+        "identity_guards_table": "prakerja-identity-guards",
+        "counters_table": "prakerja-counters",
+        "keyring_table": "prakerja-keyring",
+        "idempotency_table": "prakerja-idempotency",
+        "waves_table": "prakerja-waves",
+        "wave_members_table": "prakerja-wave-members",
+        "families_table": "prakerja-families",
+        "results_bucket": "prakerja-results",
+        "personal_data_key_id": "alias/prakerja-personal-data",
+        "notifier": "outbox",
+        "outbox_path": str(local_dir() / "outbox.jsonl"),
+        "email_sender": "no-reply@prakerja.go.id",
+        "registry_url": "http://127.0.0.1:8787",
+    }
+
+
+def _names(field: str) -> list[str]:
+    """The environment variables a field is read from, the first named in errors: 'kk_cap' -> PRAKERJA_KK_CAP."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    return [alias if isinstance(alias, str) else ENV_PREFIX + field.upper()]
+
+
+def variable(field: str) -> str:
+    """The environment variable a field is read from: 'kk_cap' -> 'PRAKERJA_KK_CAP', 'region' -> 'AWS_REGION'."""
+    return _names(field)[0]
+
+
+def _variables() -> dict[str, str]:
+    """Every name a validation error may carry (field names and aliases) -> its environment variable."""
+    names = {}
+    for field in Settings.model_fields:
+        names.update({name: variable(field) for name in [field, *_names(field)]})
+    return names
+
+
+@functools.cache
+def _from_environment() -> type[Settings]:
+    """`Settings` read from the environment by pydantic-settings (imported here, on first use)."""
+    from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+    class FromEnvironment(BaseSettings, Settings):
+        model_config = SettingsConfigDict(
+            env_prefix=ENV_PREFIX,
+            case_sensitive=False,
+            extra="ignore",
+            frozen=True,
+            validate_default=True,
+            enable_decoding=False,  # lists are comma-separated, as they always were, not JSON
+        )
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            # The environment first; what the constructor is given (the local stack's defaults) only fills gaps.
+            return env_settings, init_settings
+
+    return FromEnvironment
+
+
+def _problems(error: ValidationError) -> list[str]:
+    names = _variables()
+    problems = []
+    for found in error.errors(include_url=False):
+        where = names.get(str(found["loc"][0]), str(found["loc"][0])) if found["loc"] else ""
+        message = str(found["msg"]).removeprefix("Value error, ")
+        if where:
+            given = found.get("input")
+            shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
+            problems.append(f"{where}: {message}{shown}")
+        else:
+            problems.append(message)
+    return problems
+
+
+def load() -> Settings:
+    """The settings of this process's environment, or one `SettingsError` naming every variable at fault."""
+    environ = os.environ
+    deployed = bool(environ.get(DEPLOYED_MARKER))
+    problems: list[str] = []
+    if deployed:
+        missing = [
+            variable(field)
+            for field in REQUIRED_WHEN_DEPLOYED
+            if not any(environ.get(name, "").strip() for name in _names(field))
+        ]
+        if missing:
+            problems.append("missing in a deployed function (no local default): " + ", ".join(missing))
+        known = {name.upper() for field in Settings.model_fields for name in _names(field)}
+        unknown = sorted(name for name in environ if name.upper().startswith(ENV_PREFIX) and name.upper() not in known)
+        if unknown:
+            problems.append("unknown variables (misspelt?): " + ", ".join(unknown))
+    try:
+        found = _from_environment()(**({} if deployed else _local_stack()))
+    except ValidationError as error:
+        problems.extend(_problems(error))
+    if problems:
+        raise SettingsError(problems)
+    return found
+
+
+@functools.cache
+def settings() -> Settings:
+    return load()
+
+
+def reset() -> None:
+    settings.cache_clear()

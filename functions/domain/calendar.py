@@ -1,11 +1,14 @@
-"""The weekly wave (gelombang) calendar: a wave closes on Thursday 16:00 WIB and publishes on Friday 10:00 WIB,
-and the next opens the moment one closes. Times are kept in UTC; the calendar is Jakarta's."""
+"""The weekly wave (gelombang) calendar: a wave closes on Thursday 16:00 WIB and publishes on Friday 10:00 WIB
+(`functions.domain.rules`), and the next opens the moment one closes. Times are kept in UTC; the calendar is
+Jakarta's."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
+
+from functions.domain import rules
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
@@ -20,10 +23,17 @@ class WeeklyMoment:
 
     @classmethod
     def parse(cls, text: str) -> WeeklyMoment:
-        """'THU 16:00' -> Thursday 16:00 WIB."""
+        """'THU 16:00' -> Thursday 16:00 WIB; ValueError for anything else."""
         day, _, clock = text.strip().upper().partition(" ")
-        hour, _, minute = clock.partition(":")
-        return cls(WEEKDAYS.index(day), dt.time(int(hour), int(minute or 0)))
+        hour, _, minute = clock.strip().partition(":")
+        try:
+            return cls(WEEKDAYS.index(day), dt.time(int(hour), int(minute or 0)))
+        except ValueError:
+            raise ValueError(f"{text!r} is not a weekday and a WIB time like 'THU 16:00'") from None
+
+    def __str__(self) -> str:
+        """The form `parse` reads: 'THU 16:00'."""
+        return f"{WEEKDAYS[self.weekday]} {self.time:%H:%M}"
 
     def next_after(self, moment: dt.datetime) -> dt.datetime:
         """The first such moment strictly after `moment`, in UTC."""
@@ -49,9 +59,14 @@ class WaveCalendar:
     publish: WeeklyMoment
 
     @classmethod
+    def parse(cls, close: str, publish: str) -> WaveCalendar:
+        """('THU 16:00', 'FRI 10:00') -> the calendar; ValueError for a weekday or time that is not one."""
+        return cls(WeeklyMoment.parse(close), WeeklyMoment.parse(publish))
+
+    @classmethod
     def regulation_default(cls) -> WaveCalendar:
-        """2020's calendar: close Thursday 16:00 WIB, publish Friday 10:00 WIB."""
-        return cls(WeeklyMoment(3, dt.time(16, 0)), WeeklyMoment(4, dt.time(10, 0)))
+        """2020's calendar (`rules.WAVE_CLOSE`, `rules.WAVE_PUBLISH`), the one the schedules are packaged with."""
+        return cls.parse(rules.WAVE_CLOSE, rules.WAVE_PUBLISH)
 
     def closes_at(self, opens_at: dt.datetime) -> dt.datetime:
         return self.close.next_after(opens_at)

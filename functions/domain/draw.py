@@ -25,6 +25,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from functions.domain.rules import KK_CAP
+
 ALGORITHM = "prakerja-draw-v1"
 _CHUNK = 100_000
 
@@ -32,7 +34,7 @@ _CHUNK = 100_000
 @dataclass(frozen=True)
 class DrawRules:
     quota: int
-    kk_cap: int = 2
+    kk_cap: int = KK_CAP
     province_quotas: Mapping[str, int] = field(default_factory=dict)
 
 

@@ -15,6 +15,10 @@ class NikReason(StrEnum):
     MISMATCH = "MISMATCH"
 
 
+# Priority tiers are served in order from this one (see `priority_tier`).
+FIRST_TIER = 1
+
+
 class IneligibleReason(StrEnum):
     BARRED_OCCUPATION = "BARRED_OCCUPATION"
     AGE = "AGE"
@@ -77,7 +81,7 @@ def age_on(birth_date: dt.date, day: dt.date) -> int:
 def priority_tier(employment_status: str, receives_social_aid: bool, rules: EligibilityRules) -> int:
     """1: lost work or income, no other aid; 2: the same with aid; 3: others without aid; 4: others with aid."""
     hit = employment_status in rules.priority_employment
-    return (1 if hit else 3) + (1 if receives_social_aid else 0)
+    return FIRST_TIER + (0 if hit else 2) + (1 if receives_social_aid else 0)
 
 
 def eligibility(person: RegistryPerson, employment_status: str, today: dt.date, rules: EligibilityRules) -> Decision:

@@ -1,14 +1,17 @@
-"""What applicants are told, in the programme's language (Bahasa Indonesia)."""
+"""What applicants are told, in the programme's language (Bahasa Indonesia), and the limits the API's refusals
+state. Every rule value in a text (the age range, the code's life, the resend limits) is passed in by the caller,
+from the settings; none is written here."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 _REASONS = {
     "NOT_FOUND": "NIK Anda tidak ditemukan di data kependudukan (Dukcapil).",
     "MISMATCH": "Nama atau tanggal lahir tidak sesuai dengan data kependudukan (Dukcapil).",
     "BARRED_OCCUPATION": "Pekerjaan Anda menurut data kependudukan tidak termasuk penerima program.",
-    "AGE": "Usia Anda di luar batas usia program (18-64 tahun).",
+    "AGE": "Usia Anda di luar batas usia program ({min_age}-{max_age} tahun).",
     "STUDENT": "Peserta didik pendidikan formal tidak termasuk penerima program.",
     "PAST_RECIPIENT": "Anda sudah pernah menerima Kartu Prakerja.",
 }
@@ -27,13 +30,16 @@ def email_code(code: str, valid_hours: int) -> Notice:
     )
 
 
-def nik_result(status: str, reason: str | None) -> Notice:
+def nik_result(status: str, reason: str | None, *, min_age: int, max_age: int) -> Notice:
+    """The NIK check's outcome; `min_age` and `max_age` are the programme's age range (an `AGE` refusal states it)."""
     if status == "ELIGIBLE":
         return Notice(
             "NIK Anda terverifikasi",
             "NIK Anda terverifikasi dan Anda memenuhi syarat. Silakan bergabung dengan gelombang yang sedang dibuka.",
         )
-    explanation = _REASONS.get(reason or "", "Data Anda tidak dapat diverifikasi.")
+    explanation = _REASONS.get(reason or "", "Data Anda tidak dapat diverifikasi.").format(
+        min_age=min_age, max_age=max_age
+    )
     return Notice("Hasil verifikasi NIK", f"Mohon maaf, pendaftaran Anda tidak dapat dilanjutkan. {explanation}")
 
 
@@ -51,3 +57,20 @@ def not_selected(wave: int) -> Notice:
         f"Anda belum lolos seleksi gelombang {wave}. Anda otomatis diikutkan pada gelombang {wave + 1} "
         "tanpa perlu mendaftar ulang.",
     )
+
+
+_TIMES = {1: "once", 2: "twice", 3: "three times", 4: "four times", 5: "five times", 6: "six times"}
+_UNITS = ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second"))
+
+
+def _once_every(interval: dt.timedelta) -> str:
+    """60 s -> 'once a minute', 300 s -> 'once every 5 minutes'."""
+    seconds = max(1, int(interval.total_seconds()))
+    size, unit = next((size, unit) for size, unit in _UNITS if seconds % size == 0)
+    count = seconds // size
+    return f"once {'an' if unit == 'hour' else 'a'} {unit}" if count == 1 else f"once every {count} {unit}s"
+
+
+def resend_limit(interval: dt.timedelta, per_day: int) -> str:
+    """The resend refusal's message: (60 s, 5) -> 'a new code can be sent once a minute and five times a day'."""
+    return f"a new code can be sent {_once_every(interval)} and {_TIMES.get(per_day, f'{per_day} times')} a day"

@@ -18,11 +18,20 @@ if TYPE_CHECKING:
 
 select = Blueprint(__name__)
 
-# EventBridge crons are UTC; these are derived from the regulation's WIB calendar (Thursday 16:00 close, Friday
-# 10:00 publish) when Chalice packages the app. The handlers read the configured calendar at run time and do
-# whatever is due, so an hourly tick catches up anything missed.
-_CLOSE_MINUTE, _CLOSE_HOUR, _CLOSE_DAY = WaveCalendar.regulation_default().close.cron_utc()
-_PUBLISH_MINUTE, _PUBLISH_HOUR, _PUBLISH_DAY = WaveCalendar.regulation_default().publish.cron_utc()
+# EventBridge crons are UTC. They are fixed when Chalice packages the app, so they are derived from the calendar's
+# one home, `functions.domain.rules` (Thursday 16:00 WIB close, Friday 10:00 WIB publish), not from the settings
+# read at run time; a deployed function refuses a configured calendar that differs (functions/settings.py), and
+# tests/unit/test_settings.py ties these crons to the calendar the template's functions get. The handlers do
+# whatever is due, so the hourly tick catches up anything missed.
+PACKAGED_CALENDAR = WaveCalendar.regulation_default()
+
+
+def _weekly(minute: int, hour: int, weekday: str) -> Cron:
+    return Cron(minute, hour, "?", "*", weekday, "*")
+
+
+CLOSE_CRON = _weekly(*PACKAGED_CALENDAR.close.cron_utc())
+PUBLISH_CRON = _weekly(*PACKAGED_CALENDAR.publish.cron_utc())
 
 
 @select.authorizer(ttl_seconds=ADMIN_AUTHORIZER_TTL_SECONDS)
@@ -75,7 +84,7 @@ def _due(event: CloudWatchEvent) -> list[str]:
     return selection.advance(dt.datetime.fromisoformat(event.time.replace("Z", "+00:00")))
 
 
-@select.schedule(Cron(_CLOSE_MINUTE, _CLOSE_HOUR, "?", "*", _CLOSE_DAY, "*"))
+@select.schedule(CLOSE_CRON)
 @traced
 def close_due_waves(event: CloudWatchEvent) -> Any:
     # Also an admin close, which the API hands over: this function may open the wave's seed, the API may not.
@@ -84,7 +93,7 @@ def close_due_waves(event: CloudWatchEvent) -> Any:
     return _due(event)
 
 
-@select.schedule(Cron(_PUBLISH_MINUTE, _PUBLISH_HOUR, "?", "*", _PUBLISH_DAY, "*"))
+@select.schedule(PUBLISH_CRON)
 @traced
 def publish_due_waves(event: CloudWatchEvent) -> list[str]:
     return _due(event)

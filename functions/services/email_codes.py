@@ -9,6 +9,7 @@ from typing import Any
 
 from functions import clock
 from functions.adapters import personal_data, queues
+from functions.domain import notices
 from functions.domain.email_code import (
     CODE_SHAPE,
     DAY,
@@ -32,8 +33,6 @@ from functions.settings import settings
 from functions.store import applicants, throttle
 
 _WRONG_CODE = ("INVALID_CODE", "the code is not right", "code")
-# A locked code waits for a new one, which may be asked for once a minute; unknown ids are told the same.
-_LOCKED_RETRY_AFTER = 60
 
 
 def policy() -> CodePolicy:
@@ -44,6 +43,12 @@ def policy() -> CodePolicy:
         resend_interval=dt.timedelta(seconds=current.email_code_resend_interval_seconds),
         resends_per_day=current.email_code_resends_per_day,
     )
+
+
+def _locked_wait(rules: CodePolicy) -> int:
+    """A locked code waits for a new one, which may be asked for once per resend interval; unknown ids are told
+    the same."""
+    return int(rules.resend_interval.total_seconds())
 
 
 def _code_hash(applicant_id: str, code_id: str, code: str) -> str:
@@ -97,7 +102,7 @@ def check_code(body: bytes) -> dict[str, str]:
         _code_hash(request.applicant_id, "none", request.code)
         failures = throttle.count_failure("email-code", request.applicant_id, int(rules.ttl.total_seconds()), now)
         if failures > rules.max_wrong_tries:
-            raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new one", _LOCKED_RETRY_AFTER, "code")
+            raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new one", _locked_wait(rules), "code")
         raise InvalidField(*_WRONG_CODE)
     current = applicant.email_code
     matches = hmac.compare_digest(_code_hash(applicant.applicant_id, current.code_id, request.code), current.code_hash)
@@ -113,7 +118,7 @@ def check_code(body: bytes) -> dict[str, str]:
     else:
         locked = verdict is Verdict.LOCKED
     if locked:
-        raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new one", _LOCKED_RETRY_AFTER, "code")
+        raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new one", _locked_wait(rules), "code")
     raise InvalidField(*_WRONG_CODE)
 
 
@@ -155,7 +160,7 @@ def resend(body: bytes, token: str) -> dict[str, Any]:
     last_sent = applicant.email_code.issued_at if applicant.email_code else now - rules.resend_interval
     wait = seconds_until_resend(last_sent, resent, now, rules)
     if wait:
-        raise TooManyRequests("RESEND_LIMIT", "a new code can be sent once a minute and five times a day", wait)
+        raise TooManyRequests("RESEND_LIMIT", notices.resend_limit(rules.resend_interval, rules.resends_per_day), wait)
     code, issued = issue(applicant.applicant_id, now)
     old_code_id = applicant.email_code.code_id if applicant.email_code else None
     if not applicants.replace_email_code(applicant.applicant_id, old_code_id, issued, [*resent, now]):

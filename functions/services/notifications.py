@@ -124,7 +124,10 @@ def deliver_record(record: NotificationRecord, _sends: BatchSends) -> None:
         notice = notices.email_code(code, settings().email_code_ttl_seconds // 3600)
         details = {"code": code}
     elif wanted.kind == "nik_result":
-        notice = notices.nik_result(wanted.status or "", wanted.reason)
+        current = settings()
+        notice = notices.nik_result(
+            wanted.status or "", wanted.reason, min_age=current.min_age, max_age=current.max_age
+        )
         details = {"status": wanted.status, "reason": wanted.reason}
     elif wanted.kind == "acceptance":
         notice = notices.acceptance(wanted.wave or 0, wanted.card_number or "")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions import clock
 from functions.adapters import beacon, draw_seeds, queues, results
-from functions.domain.calendar import WaveCalendar, WeeklyMoment, wave_times
+from functions.domain.calendar import WaveCalendar, wave_times
 from functions.domain.card import card_number
 from functions.domain.draw import DrawRules, manifest, ranked_list_lines, run_draw
 from functions.domain.errors import Conflict, NotFound
@@ -31,8 +31,7 @@ _MAX_STEPS = 12
 
 
 def calendar() -> WaveCalendar:
-    current = settings()
-    return WaveCalendar(WeeklyMoment.parse(current.wave_close), WeeklyMoment.parse(current.wave_publish))
+    return settings().wave_calendar
 
 
 def _new_wave(number: int, opens_at: dt.datetime) -> Wave:

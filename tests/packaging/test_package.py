@@ -23,6 +23,7 @@ THIRD_PARTY = [
     "email_validator",
     "phonenumbers",
     "pydantic",
+    "pydantic_settings",
     "cryptography",
     "jwt",
     "numpy",

@@ -1,0 +1,46 @@
+"""The programme's rule values as the 2020-21 regulations set them: the one home of each default.
+
+`functions/settings.py` takes its defaults from here, and a deployment may change most of them through the
+environment (`PRAKERJA_MIN_AGE`, `PRAKERJA_KK_CAP`, ...). The wave calendar is the exception: the EventBridge
+schedules (`functions/select/__init__.py`) are derived from `WAVE_CLOSE` and `WAVE_PUBLISH` when Chalice packages
+the app, so a deployed function refuses a calendar that differs from them (change it here and package again).
+Texts shown to applicants render these values from what they are given, never from literals of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# The weekly calendar, in WIB (Asia/Jakarta): a wave closes on Thursday 16:00 and is published on Friday 10:00.
+WAVE_CLOSE: Final = "THU 16:00"
+WAVE_PUBLISH: Final = "FRI 10:00"
+
+# Who may join: aged 18-64 when eligibility is decided, and not of these occupations (the civil registry's codes).
+MIN_AGE: Final = 18
+MAX_AGE: Final = 64
+BARRED_OCCUPATIONS: Final = (
+    "ASN",
+    "TNI",
+    "POLRI",
+    "STATE_OFFICIAL",
+    "DPRD",
+    "VILLAGE_HEAD",
+    "VILLAGE_OFFICIAL",
+    "BUMN_DIRECTOR",
+    "BUMN_COMMISSIONER",
+    "BUMD_DIRECTOR",
+    "BUMD_COMMISSIONER",
+)
+# Served first: those who lost work or income to the pandemic.
+PRIORITY_EMPLOYMENT: Final = ("laid_off", "furloughed", "micro_business")
+
+# The draw: at most this many recipients per family card (KK), over all waves.
+KK_CAP: Final = 2
+# Wave 1's quota: 2020's first wave.
+WAVE_QUOTA: Final = 164_000
+
+# Email codes: a day's life, five wrong tries, a new code at most once a minute and five times a day.
+EMAIL_CODE_TTL_SECONDS: Final = 24 * 3600
+EMAIL_CODE_MAX_WRONG_TRIES: Final = 5
+EMAIL_CODE_RESEND_INTERVAL_SECONDS: Final = 60
+EMAIL_CODE_RESENDS_PER_DAY: Final = 5

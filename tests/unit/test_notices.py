@@ -1,0 +1,36 @@
+"""Notice texts state the rule values they are given (from the settings), never literals of their own."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from devstack.provision import ROOT
+from functions.domain import notices, rules
+
+
+def test_an_age_refusal_states_the_configured_age_range() -> None:
+    assert "(18-64 tahun)" in notices.nik_result("INELIGIBLE", "AGE", min_age=18, max_age=64).text
+    assert "(21-60 tahun)" in notices.nik_result("INELIGIBLE", "AGE", min_age=21, max_age=60).text
+
+
+def test_the_resend_limit_with_the_regulations_values_is_the_documented_message() -> None:
+    # openapi.yaml's example of the 429: `error: {code: RESEND_LIMIT, message: ...}`
+    (example,) = re.findall(r"error: \{code: RESEND_LIMIT, message: ([^}]+)\}", (ROOT / "openapi.yaml").read_text())
+    interval = dt.timedelta(seconds=rules.EMAIL_CODE_RESEND_INTERVAL_SECONDS)
+    assert notices.resend_limit(interval, rules.EMAIL_CODE_RESENDS_PER_DAY) == example
+
+
+@pytest.mark.parametrize(
+    ("seconds", "per_day", "text"),
+    [
+        (60, 5, "once a minute and five times a day"),
+        (300, 2, "once every 5 minutes and twice a day"),
+        (3600, 1, "once an hour and once a day"),
+        (90, 12, "once every 90 seconds and 12 times a day"),
+    ],
+)
+def test_the_resend_limit_states_the_configured_limits(seconds: int, per_day: int, text: str) -> None:
+    assert notices.resend_limit(dt.timedelta(seconds=seconds), per_day) == f"a new code can be sent {text}"
