@@ -36,7 +36,6 @@ from typing import Any
 import _common
 from _common import (
     CannedAWS,
-    hook_every_client,
     install_canned_aws,
     median,
     package_table,
@@ -153,7 +152,9 @@ class CallRecorder:
     def __init__(self) -> None:
         self.on = False
         self.calls: list[Call] = []
-        hook_every_client("provide-client-params", self)
+        from devstack.hooks import on_every_client
+
+        on_every_client("provide-client-params", self)
 
     def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         if self.on:
