@@ -135,6 +135,14 @@ def install_canned_aws(stub: CannedAWS) -> CannedAWS:
     return stub
 
 
+def answer_aws_in_process() -> CannedAWS:
+    """This process as a deployed function whose every AWS call is answered from memory: template.yaml's
+    environment with made-up resource ids and no endpoint, and a CannedAWS on every botocore client made from now
+    on. Returns the stub (its call counts, captures, and `enabled` to let calls through)."""
+    clean_environment(stub_environment())
+    return install_canned_aws(CannedAWS())
+
+
 # --- output ----------------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
@@ -205,7 +213,7 @@ def _group(filename: str) -> str:
     path = filename.replace("\\", "/")
     if "/site-packages/" in path:
         return path.split("/site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
-    if "/work/main/functions/" in path or path.startswith("functions/"):
+    if f"{ROOT}/functions/" in path or path.startswith("functions/"):
         return "functions (our code)"
     if "/devstack/" in path or "/tests/" in path:
         return "devstack/tests helpers"
@@ -246,6 +254,18 @@ def package_table(ours: pstats.Stats, base: pstats.Stats, units: int, base_name:
     total_ours, total_base = sum(ours_groups.values()), sum(base_groups.values())
     rows.append(["total", f"{total_ours:.0f}", f"{total_base:.0f}", f"{total_ours - total_base:+.0f}"])
     return table(["package (own time)", "ours", base_name, f"ours - {base_name}"], rows)
+
+
+def print_profile(ours: pstats.Stats, base: pstats.Stats, units: int, base_name: str, unit: str) -> None:
+    """Own time by package, ours against the baseline, then our top functions by cumulative and by own time."""
+    print(
+        f"\nOwn time by package under cProfile, answered from memory, us/{unit} ({units} {unit}s, largest gap first):"
+    )
+    print(package_table(ours, base, units, base_name))
+    print(f"\nours: top 30 by cumulative time ({units} {unit}s)")
+    print(top(ours, "cumulative", 30))
+    print(f"\nours: top 25 by own time ({units} {unit}s)")
+    print(top(ours, "tottime", 25))
 
 
 def own_time_by_package(stats: pstats.Stats, requests: int) -> dict[str, float]:
