@@ -51,6 +51,7 @@ from typing import Any
 import _common  # noqa: F401 - puts the repository on sys.path
 from _common import table
 
+from functions.domain.lifecycle import Status
 from functions.resources import NIK_CHECK_QUEUE
 
 NIK = "nik_check_consumer"
@@ -179,7 +180,7 @@ class Population:
         answer = self.http.post(
             f"{self.stack.api_url}/verifications/email", json={"applicant_id": applicant_id, "code": code}, timeout=60
         )
-        if answer.status_code != 200 or answer.json()["status"] != "EMAIL_VERIFIED":
+        if answer.status_code != 200 or answer.json()["status"] != Status.EMAIL_VERIFIED.value:
             raise RuntimeError(f"email verification refused: {answer.status_code} {answer.text}")
 
     def statuses(self) -> tuple[Counter[str], int]:

@@ -26,7 +26,7 @@ from devstack.code_latency import CodeLatency
 from devstack.population import Planned, plan_population
 from devstack.registry import write_csv
 from devstack.stack import EmbeddedStack
-from functions.domain.lifecycle import FunnelStage
+from functions.domain.lifecycle import FunnelStage, Status
 from functions.verify_draw import Disagreement, verify
 
 Item = TypeVar("Item")
@@ -113,7 +113,7 @@ class Week:
             self.wait("NIK results in the outbox", lambda: len(self.nik_results()), len(verifiers))
         with self.stage("joining wave 1"):
             by_id = {self.accepted[i]["applicant_id"]: i for i in verifiers}
-            eligible = [by_id[a] for a, status in self.nik_results().items() if status == "ELIGIBLE"]
+            eligible = [by_id[a] for a, status in self.nik_results().items() if status == Status.ELIGIBLE.value]
             self.each("joining", eligible, self.join)
         wave = self.http.get(self.url("/waves/current"), timeout=30).json()
         with self.stage("Thursday 16:00 WIB: close and draw"):
@@ -205,8 +205,8 @@ class Week:
         """What the synthetic population implies, stage by stage."""
         plan = self.plan
         verified = [p for p in plan if p.verifies_email]
-        nik_ok = [p for p in verified if p.expected_status in ("ELIGIBLE", "INELIGIBLE")]
-        eligible = [p for p in verified if p.expected_status == "ELIGIBLE"]
+        nik_ok = [p for p in verified if p.expected_status != Status.NIK_REJECTED.value]
+        eligible = [p for p in verified if p.expected_status == Status.ELIGIBLE.value]
         per_family = Counter(p.registry["kk_number"] for p in eligible if p.registry)
         selectable = sum(min(2, n) for n in per_family.values())  # the KK cap: at most two per family card
         return {
