@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-import json
 import os
 import pstats
 import statistics
@@ -74,24 +73,6 @@ def clean_environment(extra: dict[str, str] | None = None) -> None:
 
 
 # --- canned botocore answers -----------------------------------------------------------------------------
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-
-def _json_answer(payload: dict[str, Any], content_type: str) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps(payload).encode()
-    headers = {
-        "x-amzn-RequestId": str(uuid.uuid4()),
-        "Content-Type": content_type,
-        "Content-Length": str(len(body)),
-    }
-    return body, headers
-
-
 class CannedAWS:
     """Answers SQS, DynamoDB and KMS calls from memory, by the `X-Amz-Target` of the prepared request.
 
@@ -101,9 +82,8 @@ class CannedAWS:
     def __init__(self) -> None:
         import base64
 
-        from botocore.awsrequest import AWSResponse
+        from devstack.hooks import JSON10, JSON11, answer
 
-        self._response = AWSResponse
         self.calls: Counter[str] = Counter()
         self.captured: dict[str, list[bytes]] = {}
         self.capture: set[str] = set()
@@ -111,69 +91,56 @@ class CannedAWS:
         key = base64.b64encode(bytes(range(32))).decode()
         blob = base64.b64encode(b"\x01" * 184).decode()
         arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000"
-        json10, json11 = "application/x-amz-json-1.0", "application/x-amz-json-1.1"
         guards_table = stub_environment()["PRAKERJA_IDENTITY_GUARDS_TABLE"]
         message = {"MD5OfMessageBody": "0" * 32, "MessageId": str(uuid.uuid4())}
         self.answers: dict[str, tuple[bytes, dict[str, str]]] = {
-            "AmazonSQS.SendMessage": _json_answer(message, json10),
-            "AmazonSQS.SendMessageBatch": _json_answer({"Successful": [{"Id": "0", **message}], "Failed": []}, json10),
-            "DynamoDB_20120810.BatchGetItem": _json_answer(
-                {"Responses": {guards_table: []}, "UnprocessedKeys": {}}, json10
-            ),
-            "DynamoDB_20120810.GetItem": _json_answer({}, json10),
-            "DynamoDB_20120810.PutItem": _json_answer({}, json10),
-            "DynamoDB_20120810.TransactWriteItems": _json_answer({}, json10),
-            "TrentService.GenerateDataKey": _json_answer(
-                {"CiphertextBlob": blob, "Plaintext": key, "KeyId": arn}, json11
-            ),
-            "TrentService.Decrypt": _json_answer({"Plaintext": key, "KeyId": arn}, json11),
+            "AmazonSQS.SendMessage": answer(message, JSON10),
+            "AmazonSQS.SendMessageBatch": answer({"Successful": [{"Id": "0", **message}], "Failed": []}, JSON10),
+            "DynamoDB_20120810.BatchGetItem": answer({"Responses": {guards_table: []}, "UnprocessedKeys": {}}, JSON10),
+            "DynamoDB_20120810.GetItem": answer({}, JSON10),
+            "DynamoDB_20120810.PutItem": answer({}, JSON10),
+            "DynamoDB_20120810.TransactWriteItems": answer({}, JSON10),
+            "TrentService.GenerateDataKey": answer({"CiphertextBlob": blob, "Plaintext": key, "KeyId": arn}, JSON11),
+            "TrentService.Decrypt": answer({"Plaintext": key, "KeyId": arn}, JSON11),
         }
 
     def __call__(self, request: Any, **_: Any) -> Any:
+        from devstack.hooks import respond, target
+
         if not self.enabled:
             return None  # the request goes out to its endpoint
-        target = request.headers.get("X-Amz-Target")
-        target = target.decode() if isinstance(target, bytes) else target
-        self.calls[target] += 1
-        if target in self.capture:
+        called = target(request)
+        self.calls[called] += 1
+        if called in self.capture:
             body = request.body
-            self.captured.setdefault(target, []).append(body if isinstance(body, bytes) else body.encode())
-        body, headers = self.answers[target]
-        return self._response(request.url, 200, headers, _Raw(body))
+            self.captured.setdefault(called, []).append(body if isinstance(body, bytes) else body.encode())
+        return respond(request, self.answers[called])
 
 
 _installed: list[CannedAWS] = []
 
 
+def _newest_stub(request: Any, **kwargs: Any) -> Any:
+    return _installed[-1](request, **kwargs)
+
+
 def install_canned_aws(stub: CannedAWS) -> CannedAWS:
-    """Every botocore client made from now on in this process (boto3's, pynamodb's) is answered by `stub`."""
-    import botocore.session
+    """Every botocore client made from now on in this process (boto3's, pynamodb's) is answered by `stub`, the
+    newest installed."""
+    from devstack.hooks import on_every_client
 
     if not _installed:
-        original = botocore.session.Session.create_client
-
-        def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
-            client = original(self, *args, **kwargs)
-            client.meta.events.register("before-send", _installed[-1])
-            return client
-
-        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+        on_every_client("before-send", _newest_stub)
     _installed.append(stub)
     return stub
 
 
-def hook_every_client(event: str, handler: Callable[..., Any]) -> None:
-    """Registers `handler` for a botocore event on every client made from now on in this process."""
-    import botocore.session
-
-    original = botocore.session.Session.create_client
-
-    def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
-        client = original(self, *args, **kwargs)
-        client.meta.events.register(event, handler)
-        return client
-
-    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+def answer_aws_in_process() -> CannedAWS:
+    """This process as a deployed function whose every AWS call is answered from memory: template.yaml's
+    environment with made-up resource ids and no endpoint, and a CannedAWS on every botocore client made from now
+    on. Returns the stub (its call counts, captures, and `enabled` to let calls through)."""
+    clean_environment(stub_environment())
+    return install_canned_aws(CannedAWS())
 
 
 # --- output ----------------------------------------------------------------------------------------------
@@ -246,7 +213,7 @@ def _group(filename: str) -> str:
     path = filename.replace("\\", "/")
     if "/site-packages/" in path:
         return path.split("/site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
-    if "/work/main/functions/" in path or path.startswith("functions/"):
+    if f"{ROOT}/functions/" in path or path.startswith("functions/"):
         return "functions (our code)"
     if "/devstack/" in path or "/tests/" in path:
         return "devstack/tests helpers"
@@ -287,6 +254,18 @@ def package_table(ours: pstats.Stats, base: pstats.Stats, units: int, base_name:
     total_ours, total_base = sum(ours_groups.values()), sum(base_groups.values())
     rows.append(["total", f"{total_ours:.0f}", f"{total_base:.0f}", f"{total_ours - total_base:+.0f}"])
     return table(["package (own time)", "ours", base_name, f"ours - {base_name}"], rows)
+
+
+def print_profile(ours: pstats.Stats, base: pstats.Stats, units: int, base_name: str, unit: str) -> None:
+    """Own time by package, ours against the baseline, then our top functions by cumulative and by own time."""
+    print(
+        f"\nOwn time by package under cProfile, answered from memory, us/{unit} ({units} {unit}s, largest gap first):"
+    )
+    print(package_table(ours, base, units, base_name))
+    print(f"\nours: top 30 by cumulative time ({units} {unit}s)")
+    print(top(ours, "cumulative", 30))
+    print(f"\nours: top 25 by own time ({units} {unit}s)")
+    print(top(ours, "tottime", 25))
 
 
 def own_time_by_package(stats: pstats.Stats, requests: int) -> dict[str, float]:

@@ -36,17 +36,15 @@ from typing import Any
 import _common
 from _common import (
     CannedAWS,
-    hook_every_client,
-    install_canned_aws,
+    answer_aws_in_process,
     median,
-    package_table,
+    print_profile,
     profile_call,
     proxy_event,
     quiet,
     stub_environment,
     table,
     timed,
-    top,
 )
 
 TARGET_SHARE = 0.70
@@ -153,7 +151,9 @@ class CallRecorder:
     def __init__(self) -> None:
         self.on = False
         self.calls: list[Call] = []
-        hook_every_client("provide-client-params", self)
+        from devstack.hooks import on_every_client
+
+        on_every_client("provide-client-params", self)
 
     def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         if self.on:
@@ -323,8 +323,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2021)
     args = parser.parse_args()
 
-    _common.clean_environment(stub_environment())
-    stub = install_canned_aws(CannedAWS())
+    stub = answer_aws_in_process()
     recorder = CallRecorder()
 
     import functions.app  # noqa: F401 - the app and its blueprints, as Lambda imports them
@@ -423,12 +422,7 @@ def main() -> None:
         print(f"\nOur consumer under cProfile, answered from memory, cumulative us/record ({n} records):")
         print(table(["step", "us/record"], components(ours_stats, n)))
         print(f"raw transact under cProfile: {raw_stats.total_tt / n * 1e6:.0f} us/record")
-        print(f"\nOwn time by package under cProfile, answered from memory, us/record ({n} records):")
-        print(package_table(ours_stats, raw_stats, n, "raw transact"))
-        print(f"\nours: top 30 by cumulative time ({n} records)")
-        print(top(ours_stats, "cumulative", 30))
-        print(f"\nours: top 20 by own time ({n} records)")
-        print(top(ours_stats, "tottime", 20))
+        print_profile(ours_stats, raw_stats, n, "raw transact", "record")
 
 
 if __name__ == "__main__":

@@ -51,8 +51,10 @@ from typing import Any
 import _common  # noqa: F401 - puts the repository on sys.path
 from _common import table
 
+from functions.domain.lifecycle import Status
+from functions.resources import NIK_CHECK_QUEUE
+
 NIK = "nik_check_consumer"
-QUEUE = "prakerja-nik-checks"
 TARGET_SHARE = 0.80
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -129,7 +131,6 @@ class Population:
     def __init__(self, stack: Any, people: int, seed: int, workers: int) -> None:
         import requests
 
-        from devstack.outbox import OutboxFollower
         from devstack.population import Shares, plan_population
 
         self.stack = stack
@@ -138,7 +139,6 @@ class Population:
         self.http = requests.Session()
         self.http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=workers * 2))
         self.accepted: list[dict[str, Any]] = []
-        self.outbox = OutboxFollower(stack.outbox_path)
 
     def prepare(self) -> dict[str, float]:
         from devstack.registry import write_csv
@@ -155,20 +155,20 @@ class Population:
         seconds["verify (codes from the outbox)"] = time.monotonic() - started
         started = time.monotonic()
         deadline = time.monotonic() + 120
-        while self.stack.queue_depth(QUEUE)["visible"] < len(self.plan):
+        while self.stack.queue_depth(NIK_CHECK_QUEUE)["visible"] < len(self.plan):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{QUEUE} holds {self.stack.queue_depth(QUEUE)}, not {len(self.plan)}")
+                depth = self.stack.queue_depth(NIK_CHECK_QUEUE)
+                raise TimeoutError(f"{NIK_CHECK_QUEUE} holds {depth}, not {len(self.plan)}")
             time.sleep(0.25)
         seconds["checks queued"] = time.monotonic() - started
         return seconds
 
     def _register(self, planned: Any) -> dict[str, Any]:
-        body = planned.person.registration()
-        for _ in range(50):
-            answer = self.http.post(f"{self.stack.api_url}/registrations", json=body, timeout=60)
-            if answer.status_code != 429:
-                break
-            time.sleep(float(answer.headers.get("Retry-After", "1")))
+        from devstack.crowd import post_as_app
+
+        answer = post_as_app(
+            self.http, f"{self.stack.api_url}/registrations", planned.person.registration(), attempts=50
+        )
         if answer.status_code != 202:
             raise RuntimeError(f"registration refused: {answer.status_code} {answer.text}")
         document: dict[str, Any] = answer.json()
@@ -176,27 +176,16 @@ class Population:
 
     def _verify(self, accepted: dict[str, Any]) -> None:
         applicant_id = accepted["applicant_id"]
-        deadline = time.monotonic() + 600
-        while (code := self.outbox.code_for(applicant_id)) is None:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no email code for {applicant_id}")
-            time.sleep(0.3)
+        code = self.stack.outbox_reader.wait_for_code(applicant_id)
         answer = self.http.post(
             f"{self.stack.api_url}/verifications/email", json={"applicant_id": applicant_id, "code": code}, timeout=60
         )
-        if answer.status_code != 200 or answer.json()["status"] != "EMAIL_VERIFIED":
+        if answer.status_code != 200 or answer.json()["status"] != Status.EMAIL_VERIFIED.value:
             raise RuntimeError(f"email verification refused: {answer.status_code} {answer.text}")
 
     def statuses(self) -> tuple[Counter[str], int]:
         """Statuses as stored, and how many differ from the plan's expected outcome."""
-        client = self.stack.client("dynamodb")
-        found: dict[str, str] = {}
-        for page in client.get_paginator("scan").paginate(
-            TableName=self.stack.env["PRAKERJA_APPLICANTS_TABLE"],
-            ProjectionExpression="applicant_id, #s",
-            ExpressionAttributeNames={"#s": "status"},
-        ):
-            found.update({item["applicant_id"]["S"]: item["status"]["S"] for item in page["Items"]})
+        found = {row["applicant_id"]: row["status"] for row in self.stack.applicants("status")}
         wrong = sum(
             1
             for planned, accepted in zip(self.plan, self.accepted, strict=True)
@@ -330,10 +319,10 @@ def drain(stack: Any, cpu: StackCpu, people: int, timeout_seconds: float = 900) 
         samples.append(CpuSample(now, requests, cpu.groups(), _machine_busy_seconds()))
         if requests >= people and now >= next_queue_check:
             next_queue_check = now + 0.25
-            if sum(stack.queue_depth(QUEUE).values()) == 0:
+            if sum(stack.queue_depth(NIK_CHECK_QUEUE).values()) == 0:
                 return samples, time.monotonic()
         time.sleep(0.05)
-    raise TimeoutError(f"{QUEUE} not drained within {timeout_seconds:.0f}s")
+    raise TimeoutError(f"{NIK_CHECK_QUEUE} not drained within {timeout_seconds:.0f}s")
 
 
 # --- report ----------------------------------------------------------------------------------------------------

@@ -34,12 +34,15 @@ import tempfile
 import time
 import tracemalloc
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import _common
-from _common import hook_every_client, median, quiet, table
+from _common import median, quiet, table
+
+if TYPE_CHECKING:
+    from devstack.hooks import Answer
 
 WAVE = 1
 QUERY = "DynamoDB_20120810.Query"
@@ -47,14 +50,6 @@ PROVINCES = ["11", "12", "13", "31", "32", "33", "35", "51", "73", "91"]
 
 
 # --- Query answers recorded from moto and replayed from memory --------------------------------------------------
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-
 class QueryReplay:
     """A botocore `before-send` handler: `off` lets calls go to moto; `record` sends Query calls to moto itself,
     cuts each answer into pages of `page` items (each with its LastEvaluatedKey, as DynamoDB pages a large result)
@@ -69,7 +64,7 @@ class QueryReplay:
         self.mode = "off"
         self.page = page
         self.http = urllib3.PoolManager()
-        self.answers: dict[str, tuple[int, dict[str, str], bytes]] = {}
+        self.answers: dict[str, Answer] = {}
 
     @staticmethod
     def key(table_name: str, values: list[str], start: Any) -> str:
@@ -100,23 +95,20 @@ class QueryReplay:
                 "x-amz-crc32": str(zlib.crc32(body)),
                 "x-amzn-RequestId": "bench",
             }
-            self.answers[self.key(document["TableName"], values, start)] = (200, headers, body)
+            self.answers[self.key(document["TableName"], values, start)] = (body, headers)
             start = page.get("LastEvaluatedKey")
 
     def __call__(self, request: Any, **_: Any) -> Any:
-        from botocore.awsrequest import AWSResponse
+        from devstack.hooks import respond, target
 
-        target = request.headers.get("X-Amz-Target")
-        target = target.decode() if isinstance(target, bytes) else target
-        if self.mode == "off" or target != QUERY:
+        if self.mode == "off" or target(request) != QUERY:
             return None
         document = json.loads(request.body)
         values = [v.get("S", "") for v in document.get("ExpressionAttributeValues", {}).values()]
         key = self.key(document["TableName"], values, document.get("ExclusiveStartKey"))
         if self.mode == "record" and key not in self.answers:
             self._record(request, document, values)
-        status, headers, body = self.answers[key]
-        return AWSResponse(request.url, status, headers, _Raw(body))
+        return respond(request, self.answers[key])
 
 
 # --- the table ---------------------------------------------------------------------------------------------------
@@ -226,7 +218,9 @@ def main() -> None:
     from functions.store.waves import members
 
     replay = QueryReplay(args.page)
-    hook_every_client("before-send", replay)
+    from devstack.hooks import on_every_client
+
+    on_every_client("before-send", replay)
     rng = random.Random(args.seed)
     emulator_rows, process_rows, memory_rows, notes = [], [], [], []
     peaks: dict[str, list[tuple[int, int]]] = {}

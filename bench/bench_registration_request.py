@@ -20,20 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import _common
-from _common import (
-    CannedAWS,
-    install_canned_aws,
-    median,
-    package_table,
-    profile_call,
-    proxy_event,
-    quiet,
-    stub_environment,
-    table,
-    timed,
-    top,
-)
+from _common import answer_aws_in_process, median, print_profile, profile_call, proxy_event, quiet, table, timed
 
 TARGET_RATIO = 1.5
 
@@ -246,8 +233,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2020)
     args = parser.parse_args()
 
-    _common.clean_environment(stub_environment())
-    stub = install_canned_aws(CannedAWS())
+    stub = answer_aws_in_process()
 
     import bare_app
 
@@ -322,12 +308,7 @@ def main() -> None:
         print(table(["ours: component (cumulative)", "us/req"], our_rows))
         print()
         print(table(["bare: component (cumulative)", "us/req"], bare_rows))
-        print("\nOwn time by package under cProfile, us/request (largest gap first; rows under 5 us left out):")
-        print(package_table(ours_stats, bare_stats, n, "bare"))
-        print(f"\nours: top 25 functions by own time ({n} requests)")
-        print(top(ours_stats, "tottime", 25))
-        print(f"\nours: top 30 by cumulative time ({n} requests)")
-        print(top(ours_stats, "cumulative", 30))
+        print_profile(ours_stats, bare_stats, n, "bare", "request")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ def replay(args: argparse.Namespace) -> None:
         connections=args.connections,
         sink=args.sink,
         workdir=Path(args.workdir) / "replay",
+        codes_wait=args.codes_wait,
     )
     if result.lost:
         raise SystemExit(f"lost {result.lost} accepted registrations")
@@ -63,7 +64,9 @@ def replay(args: argparse.Namespace) -> None:
 def faults(args: argparse.Namespace) -> None:
     from devstack import fault_run
 
-    result = fault_run.run(args.count, Path(args.workdir) / "faults", throttle=args.throttle)
+    result = fault_run.run(
+        args.count, Path(args.workdir) / "faults", throttle=args.throttle, verify_seconds=args.verify_seconds
+    )
     if not result.clean:
         raise SystemExit("the fault-injection run lost, duplicated or stranded something")
 
@@ -74,6 +77,7 @@ def main() -> None:
     faults_parser = commands.add_parser("faults", help="registrations under injected faults; checks nothing is lost")
     faults_parser.add_argument("--count", type=int, default=10_000)
     faults_parser.add_argument("--throttle", type=float, default=0.15, help="share of DynamoDB calls throttled")
+    faults_parser.add_argument("--verify-seconds", type=float, default=600, help="each applicant's time to verify")
     faults_parser.add_argument("--workdir", default=str(local_dir()))
     faults_parser.set_defaults(run=faults)
     replay_parser = commands.add_parser("replay", help="the launch-peak replay with wrk against 127.0.0.1")
@@ -82,6 +86,7 @@ def main() -> None:
     replay_parser.add_argument("--duration", type=int, default=120, help="seconds at most")
     replay_parser.add_argument("--connections", type=int, default=32)
     replay_parser.add_argument("--sink", action="store_true", help="answer the request path's AWS calls in-process")
+    replay_parser.add_argument("--codes-wait", type=float, default=600, help="seconds to wait for email codes")
     replay_parser.add_argument("--workdir", default=str(local_dir()))
     replay_parser.set_defaults(run=replay)
     week_parser = commands.add_parser("week", help="the main job: one programme week end to end")

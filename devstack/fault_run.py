@@ -8,7 +8,9 @@
 A wave is closed and published in the middle of it. At the end the run checks, against the store itself, that
 every 202 became exactly one stored applicant, that every applicant reached a final verification state, that
 the dead-letter queues are empty or redrive cleanly with the documented command, and that the wave's published
-draw verifies. `python -m devstack faults [--count 10000]`.
+draw verifies. An applicant that cannot verify its email within its deadline is counted (with why) and the run goes
+on. The report adds the email-code delivery latency (devstack.code_latency). `python -m devstack faults [--count
+10000]`.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,14 +28,19 @@ from typing import Any
 import requests
 from tqdm import tqdm
 
+from devstack import crowd
+from devstack.code_latency import CodeLatency
 from devstack.population import Planned, plan_population
 from devstack.registry import write_csv
 from devstack.stack import EmbeddedStack
+from functions.domain.lifecycle import Status
+from functions.resources import INTAKE_QUEUE, NIK_CHECK_QUEUE, NOTIFICATIONS_QUEUE, PUBLISH_QUEUE
 from functions.verify_draw import Disagreement, verify
 from ops.redrive import redrive
 
-DECIDED = {"NIK_REJECTED", "INELIGIBLE", "ELIGIBLE", "JOINED", "PROCESSING", "ACCEPTED"}
-QUEUES = ("prakerja-intake", "prakerja-notifications", "prakerja-nik-checks", "prakerja-publish")
+QUEUES = (INTAKE_QUEUE, NOTIFICATIONS_QUEUE, NIK_CHECK_QUEUE, PUBLISH_QUEUE)
+# Decided: the NIK check stored its decision (whatever came after it, a wave's join, acceptance, ...).
+DECIDED_AT = "nik_checked_at"
 
 
 @dataclass
@@ -48,6 +53,8 @@ class FaultResult:
     duplicated: int = 0
     states: Counter[str] = field(default_factory=Counter)
     undecided: int = 0
+    unverified: Counter[str] = field(default_factory=Counter)  # why, for those who meant to verify and could not
+    code_latency: CodeLatency = field(default_factory=CodeLatency)
     kills: int = 0
     registry_outages: list[str] = field(default_factory=list)
     dead_letters: dict[str, int] = field(default_factory=dict)
@@ -63,11 +70,13 @@ class FaultResult:
             self.lost == 0
             and self.duplicated == 0
             and self.undecided == 0
+            and not self.unverified
             and not any(self.dead_letters_after.values())
             and self.wave.startswith("OK")
         )
 
     def report(self) -> str:
+        why = f" {dict(self.unverified)}" if self.unverified else ""
         lines = [
             f"registrations sent          {self.count:,} ({dict(self.answers)})",
             f"accepted (202) / stored     {self.accepted:,} / {self.stored:,}",
@@ -75,6 +84,8 @@ class FaultResult:
             f"duplicated                  {self.duplicated}",
             f"final states                {dict(self.states)}",
             f"not in a final state        {self.undecided}",
+            f"could not verify in time    {sum(self.unverified.values())}{why}",
+            f"email code, stored to sent  {self.code_latency.line()}",
             f"consumer processes killed   {self.kills}",
             f"civil registry              {'; '.join(self.registry_outages)}",
             f"dead letters at the end     {self.dead_letters} -> redriven {self.redriven} -> {self.dead_letters_after}",
@@ -162,38 +173,13 @@ class Client:
         raise TimeoutError(f"{path} kept refusing")
 
 
-def _outbox(stack: EmbeddedStack) -> Iterator[dict[str, Any]]:
-    if stack.outbox_path.exists():
-        for line in stack.outbox_path.read_text(encoding="utf-8").splitlines():
-            if line:
-                yield json.loads(line)
+def _each(label: str, items: list[Any], work: Any) -> list[Any]:
+    return crowd.each(label, items, work, workers=16)
 
 
-def _scan(stack: EmbeddedStack) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    for page in (
-        stack.client("dynamodb")
-        .get_paginator("scan")
-        .paginate(
-            TableName=stack.env["PRAKERJA_APPLICANTS_TABLE"],
-            ProjectionExpression="applicant_id, #s",
-            ExpressionAttributeNames={"#s": "status"},
-        )
-    ):
-        items.extend({"applicant_id": i["applicant_id"]["S"], "status": i["status"]["S"]} for i in page["Items"])
-    return items
-
-
-def _each(label: str, items: list[Any], work: Any, workers: int = 16) -> list[Any]:
-    with ThreadPoolExecutor(workers) as pool, tqdm(total=len(items), desc=label) as bar:
-        results = []
-        for outcome in pool.map(work, items):
-            results.append(outcome)
-            bar.update()
-        return results
-
-
-def run(count: int, workdir: Path, seed: int = 2021, throttle: float = 0.15) -> FaultResult:
+def run(
+    count: int, workdir: Path, seed: int = 2021, throttle: float = 0.15, verify_seconds: float = 600
+) -> FaultResult:
     started = time.monotonic()
     plan = plan_population(count, seed)
     result = FaultResult(count=count)
@@ -219,17 +205,27 @@ def run(count: int, workdir: Path, seed: int = 2021, throttle: float = 0.15) -> 
             by_index = dict(enumerate(accepted))
             verifiers = [i for i, p in enumerate(plan) if p.verifies_email]
             half = verifiers[: len(verifiers) // 2]
-            _each("verifying (first half)", half, lambda i: _verify(client, stack, by_index[i]))
+
+            def verify_each(label: str, indexes: list[int]) -> set[str]:
+                """Verifies each; counts who could not and why; the ids that did."""
+                outcomes = _each(label, indexes, lambda i: _verify(client, stack, by_index[i], verify_seconds))
+                result.unverified.update(outcome for outcome in outcomes if outcome)
+                return {
+                    by_index[i]["applicant_id"] for i, outcome in zip(indexes, outcomes, strict=True) if not outcome
+                }
+
+            verified = verify_each("verifying (first half)", half)
             stage("verifying half")
-            result.wave = _wave_mid_run(client, stack, [by_index[i] for i in half])
+            result.wave = _wave_mid_run(client, stack, [a for a in accepted if a["applicant_id"] in verified])
             stage("wave mid-run")
-            _each("verifying (second half)", verifiers[len(half) :], lambda i: _verify(client, stack, by_index[i]))
+            verified |= verify_each("verifying (second half)", verifiers[len(half) :])
             stage("verifying the rest")
-            _wait_decided(stack, {by_index[i]["applicant_id"] for i in verifiers})
+            _wait_decided(stack, verified)
             stage("NIK checks")
         _settle(stack, result)
         stage("draining and redriving")
-        _check(stack, plan, accepted, result)
+        _check(stack, plan, accepted, verified, result)
+        result.code_latency = stack.code_latency()
     result.seconds = time.monotonic() - started
     print(result.report())
     return result
@@ -243,35 +239,40 @@ def _register(client: Client, index: int, planned: Planned) -> dict[str, Any]:
     return accepted
 
 
-def _verify(client: Client, stack: EmbeddedStack, applicant: dict[str, Any]) -> None:
-    """Reads the newest code from the outbox and verifies; asks for a new code when none comes."""
+def _verify(client: Client, stack: EmbeddedStack, applicant: dict[str, Any], seconds: float) -> str | None:
+    """Reads the newest code from the outbox and verifies; asks for a new code when none comes. None when verified,
+    else why not (no code within `seconds`, or an answer that ended the attempt)."""
     applicant_id = applicant["applicant_id"]
     bearer = {"Authorization": f"Bearer {applicant['access_token']}"}
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + seconds
     asked = time.monotonic()
     tried: set[str] = set()
-    while time.monotonic() < deadline:
-        codes = [m["code"] for m in _outbox(stack) if m["applicant_id"] == applicant_id and m["kind"] == "email_code"]
-        fresh = [code for code in codes if code not in tried]
-        locked = False
-        if fresh:  # a person types each code once; a wrong one (replaced meanwhile) waits for the next email
-            answer = client.post("/verifications/email", {"applicant_id": applicant_id, "code": fresh[-1]})
-            if answer.status_code == 200:
-                return
-            tried.add(fresh[-1])
-            locked = answer.status_code == 429
-        if locked or time.monotonic() - asked > 30:
-            client.post("/verifications/email/resend", {"applicant_id": applicant_id}, bearer)
-            asked = time.monotonic()
-        time.sleep(0.5)
-    raise TimeoutError(f"{applicant_id} could not verify its email")
+    try:
+        while time.monotonic() < deadline:
+            # A person types each code once; a wrong one (replaced meanwhile) waits for the next email.
+            code = stack.outbox_reader.code_for(applicant_id, besides=tried)
+            locked = False
+            if code is not None:
+                answer = client.post("/verifications/email", {"applicant_id": applicant_id, "code": code})
+                if answer.status_code == 200:
+                    return None
+                tried.add(code)
+                locked = answer.status_code == 429
+            if locked or time.monotonic() - asked > 30:
+                client.post("/verifications/email/resend", {"applicant_id": applicant_id}, bearer)
+                asked = time.monotonic()
+            time.sleep(0.5)
+    except (RuntimeError, TimeoutError) as failed:  # Client.post: a 5xx, or refused again and again
+        return f"{type(failed).__name__}: {str(failed).split(':')[0]}"
+    return f"{'codes came, none verified' if tried else 'no code came'} within {seconds:.0f} s"
 
 
 def _wait_decided(stack: EmbeddedStack, verifiers: set[str], timeout_seconds: float = 1200) -> None:
     deadline = time.monotonic() + timeout_seconds
     with tqdm(total=len(verifiers), desc="NIK checked") as bar:
         while True:
-            decided = sum(1 for item in _scan(stack) if item["applicant_id"] in verifiers and item["status"] in DECIDED)
+            rows = stack.applicants(DECIDED_AT)
+            decided = sum(1 for row in rows if row["applicant_id"] in verifiers and DECIDED_AT in row)
             bar.update(decided - bar.n)
             if decided >= len(verifiers) or time.monotonic() > deadline:
                 return
@@ -282,7 +283,11 @@ def _wave_mid_run(client: Client, stack: EmbeddedStack, verified: list[dict[str,
     """Joins whoever is eligible so far, closes and publishes wave 1 on the scheduler's clock, verifies the draw."""
     ids = {a["applicant_id"] for a in verified}
     _wait_decided(stack, ids)
-    eligible = {i["applicant_id"] for i in _scan(stack) if i["applicant_id"] in ids and i["status"] == "ELIGIBLE"}
+    eligible = {
+        row["applicant_id"]
+        for row in stack.applicants("status")
+        if row["applicant_id"] in ids and row["status"] == Status.ELIGIBLE.value
+    }
     for applicant in verified:
         if applicant["applicant_id"] in eligible:
             bearer = {"Authorization": f"Bearer {applicant['access_token']}"}
@@ -322,8 +327,10 @@ def _settle(stack: EmbeddedStack, result: FaultResult) -> None:
     result.dead_letters_after = {q: sum(stack.queue_depth(f"{q}-dlq").values()) for q in QUEUES}
 
 
-def _check(stack: EmbeddedStack, plan: list[Planned], accepted: list[dict[str, Any]], result: FaultResult) -> None:
-    stored = _scan(stack)
+def _check(
+    stack: EmbeddedStack, plan: list[Planned], accepted: list[dict[str, Any]], verified: set[str], result: FaultResult
+) -> None:
+    stored = stack.applicants("status", DECIDED_AT)
     per_id = Counter(item["applicant_id"] for item in stored)
     accepted_ids = [a["applicant_id"] for a in accepted]
     result.accepted = len(set(accepted_ids))
@@ -332,15 +339,20 @@ def _check(stack: EmbeddedStack, plan: list[Planned], accepted: list[dict[str, A
     result.duplicated = sum(n - 1 for n in per_id.values() if n > 1) + sum(
         1 for a in per_id if a not in set(accepted_ids)
     )
-    status = {item["applicant_id"]: item["status"] for item in stored}
-    result.states = Counter(status.get(a, "MISSING") for a in accepted_ids)
+    rows = {row["applicant_id"]: row for row in stored}
+    result.states = Counter(rows.get(a, {}).get("status", "MISSING") for a in accepted_ids)
     result.undecided = sum(
         1
         for planned, applicant in zip(plan, accepted, strict=True)
-        if not _final(planned, status.get(applicant["applicant_id"], "MISSING"))
+        if not _final(planned, applicant["applicant_id"] in verified, rows.get(applicant["applicant_id"], {}))
     )
 
 
-def _final(planned: Planned, status: str) -> bool:
-    """Those who verified their email have a NIK result (or went on to a wave); the others wait, registered."""
-    return status in DECIDED if planned.verifies_email else status == "REGISTERED"
+def _final(planned: Planned, verified: bool, row: dict[str, Any]) -> bool:
+    """Those who verified their email have a NIK result (or went on to a wave); those who never meant to wait,
+    registered; those who meant to and could not (counted apart) either (an answer lost on the way)."""
+    decided = DECIDED_AT in row
+    registered = row.get("status") == Status.REGISTERED.value
+    if verified:
+        return decided
+    return (registered or decided) if planned.verifies_email else registered

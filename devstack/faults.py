@@ -9,35 +9,30 @@ see DynamoDB's. Killing consumers and taking the registry down are done from out
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import uuid
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
 from devstack import hooks
-from devstack.sink import _Body
 
-_THROTTLED = json.dumps(
+_THROTTLED = hooks.answer(
     {
         "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
         "message": "The level of configured provisioned throughput for the table was exceeded (injected)",
     }
-).encode()
+)
 
 
 def _throttle(share: float) -> Any:
     chance = random.Random()  # noqa: S311 - a fault schedule, not a secret
 
     def maybe_throttle(request: Any, **_: Any) -> AWSResponse | None:
-        target = request.headers.get("X-Amz-Target")
-        target = target.decode() if isinstance(target, bytes) else target
+        target = hooks.target(request)
         if not target or not target.startswith("DynamoDB_") or chance.random() >= share:
             return None
-        headers = {"x-amzn-RequestId": str(uuid.uuid4()), "Content-Type": "application/x-amz-json-1.0"}
-        return AWSResponse(request.url, 400, headers, _Body(_THROTTLED))
+        return hooks.respond(request, _THROTTLED, 400)
 
     return maybe_throttle
 

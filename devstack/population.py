@@ -10,7 +10,9 @@ import random
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from functions.domain.eligibility import IneligibleReason, NikReason
 from functions.domain.identity import FEMALE_DAY_OFFSET, Region, all_regions
+from functions.domain.lifecycle import Status
 
 GIVEN_NAMES_M = [
     "Budi",
@@ -297,8 +299,8 @@ def plan_population(count: int, seed: int = 2020, shares: Shares | None = None) 
                 verifies_email=verifies,
                 typo_first=rng.random() < shares.typo_first,
                 submits_twice=rng.random() < shares.submits_twice,
-                expected_status=outcome[0] if verifies else "REGISTERED",
-                expected_reason=outcome[1] if verifies else None,
+                expected_status=str(outcome[0] if verifies else Status.REGISTERED),
+                expected_reason=str(outcome[1]) if verifies and outcome[1] else None,
             )
         )
     return planned
@@ -309,18 +311,19 @@ def _registry_variant(
 ) -> tuple[dict[str, Any] | None, tuple[str, str | None]]:
     """The registry's record for one kind of applicant, and the outcome it leads to (in the rules' order)."""
     if kind == "not_in_registry":
-        return None, ("NIK_REJECTED", "NOT_FOUND")
+        return None, (Status.NIK_REJECTED, NikReason.NOT_FOUND)
     if kind == "name_differs":
-        return {**registry, "full_name": person.full_name + " Putra"}, ("NIK_REJECTED", "MISMATCH")
+        return {**registry, "full_name": person.full_name + " Putra"}, (Status.NIK_REJECTED, NikReason.MISMATCH)
     if kind == "birth_date_differs":
         moved = dt.date.fromisoformat(person.birth_date) - dt.timedelta(days=400)
-        return {**registry, "birth_date": moved.isoformat()}, ("NIK_REJECTED", "MISMATCH")
+        return {**registry, "birth_date": moved.isoformat()}, (Status.NIK_REJECTED, NikReason.MISMATCH)
     if kind == "barred_occupation":
-        return {**registry, "occupation": rng.choice(BARRED_EXAMPLES)}, ("INELIGIBLE", "BARRED_OCCUPATION")
+        barred = {**registry, "occupation": rng.choice(BARRED_EXAMPLES)}
+        return barred, (Status.INELIGIBLE, IneligibleReason.BARRED_OCCUPATION)
     if out_of_age:
-        return registry, ("INELIGIBLE", "AGE")
+        return registry, (Status.INELIGIBLE, IneligibleReason.AGE)
     if kind == "student":
-        return {**registry, "student": True}, ("INELIGIBLE", "STUDENT")
+        return {**registry, "student": True}, (Status.INELIGIBLE, IneligibleReason.STUDENT)
     if kind == "past_recipient":
-        return {**registry, "past_recipient": True}, ("INELIGIBLE", "PAST_RECIPIENT")
-    return registry, ("ELIGIBLE", None)
+        return {**registry, "past_recipient": True}, (Status.INELIGIBLE, IneligibleReason.PAST_RECIPIENT)
+    return registry, (Status.ELIGIBLE, None)

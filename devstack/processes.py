@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -13,7 +14,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 LOOPBACK = "127.0.0.1"
 
@@ -105,3 +108,42 @@ def tail(path: Path, lines: int = 40) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return ""
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """The local stack's small HTTP services (the registry, the scheduler): JSON in and out, keep-alive, no
+    request log (the registry's bodies are NIKs; the services log their own lines). A service answers `on_get`
+    and `on_post`; a path it does not know is a 404."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent."""
+
+    def do_GET(self) -> None:
+        self.on_get()
+
+    def do_POST(self) -> None:
+        self.on_post(self.read_json())
+
+    def on_get(self) -> None:
+        self.no_such_path()
+
+    def on_post(self, body: dict[str, Any]) -> None:
+        self.no_such_path()
+
+    def no_such_path(self) -> None:
+        self.answer(404, {"error": "no such path"})
+
+    def answer(self, status: int, body: Any) -> None:
+        raw = json.dumps(body, default=str).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def read_json(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        parsed: dict[str, Any] = json.loads(self.rfile.read(length) or b"{}")
+        return parsed

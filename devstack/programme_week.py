@@ -10,12 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,15 +21,15 @@ from typing import Any, TypeVar
 import requests
 from tqdm import tqdm
 
-from devstack.outbox import OutboxFollower
+from devstack import crowd
+from devstack.code_latency import CodeLatency
 from devstack.population import Planned, plan_population
 from devstack.registry import write_csv
 from devstack.stack import EmbeddedStack
-from functions.domain.lifecycle import FunnelStage
+from functions.domain.lifecycle import FunnelStage, Status
 from functions.verify_draw import Disagreement, verify
 
 Item = TypeVar("Item")
-FINAL = {"ELIGIBLE", "INELIGIBLE", "NIK_REJECTED"}
 WIB = dt.timezone(dt.timedelta(hours=7))
 
 
@@ -47,6 +44,7 @@ class WeekResult:
     draw_verified: str = ""
     lost: int = 0
     refused: Counter[str] = field(default_factory=Counter)
+    code_latency: CodeLatency = field(default_factory=CodeLatency)
 
     @property
     def matches(self) -> bool:
@@ -63,7 +61,8 @@ class Week:
         self.http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=workers * 2))
         self.accepted: dict[int, dict[str, Any]] = {}  # plan index -> 202 answer
         self.result = WeekResult(people=len(plan), quota=quota)
-        self.outbox = OutboxFollower(stack.outbox_path)
+        self.outbox = stack.outbox_reader
+        self.admin_token = stack.admin_token("main-job@local", hours=4)
 
     # --- helpers -------------------------------------------------------------------------------------------
     @contextmanager
@@ -73,12 +72,7 @@ class Week:
         self.result.stage_seconds[name] = time.monotonic() - started
 
     def each(self, label: str, items: Sequence[Item], work: Callable[[Item], Any]) -> list[Any]:
-        with ThreadPoolExecutor(self.workers) as pool, tqdm(total=len(items), desc=label, unit="", leave=True) as bar:
-            results = []
-            for outcome in pool.map(work, items):
-                results.append(outcome)
-                bar.update()
-            return results
+        return crowd.each(label, items, work, self.workers)
 
     def wait(self, label: str, done: Callable[[], int], total: int, timeout_seconds: float = 1800) -> None:
         deadline = time.monotonic() + timeout_seconds
@@ -119,7 +113,7 @@ class Week:
             self.wait("NIK results in the outbox", lambda: len(self.nik_results()), len(verifiers))
         with self.stage("joining wave 1"):
             by_id = {self.accepted[i]["applicant_id"]: i for i in verifiers}
-            eligible = [by_id[a] for a, status in self.nik_results().items() if status == "ELIGIBLE"]
+            eligible = [by_id[a] for a, status in self.nik_results().items() if status == Status.ELIGIBLE.value]
             self.each("joining", eligible, self.join)
         wave = self.http.get(self.url("/waves/current"), timeout=30).json()
         with self.stage("Thursday 16:00 WIB: close and draw"):
@@ -132,6 +126,7 @@ class Week:
         self.result.funnel = {stage: count for stage, count in self.funnel().items()}
         self.result.expected = self.expected_funnel()
         self.result.lost = self.lost()
+        self.result.code_latency = self.stack.code_latency()
         return self.result
 
     def register(self, index: int) -> None:
@@ -140,11 +135,7 @@ class Week:
         if planned.typo_first:
             broken = self.http.post(self.url("/registrations"), json={**body, "phone": "021-555-1234"}, timeout=60)
             self.result.refused[f"{broken.status_code} {broken.json()['error']['code']}"] += 1
-        for _attempt in range(20):
-            answer = self.http.post(self.url("/registrations"), json=body, timeout=60)
-            if answer.status_code != 429:
-                break
-            time.sleep(float(answer.headers.get("Retry-After", "1")))
+        answer = crowd.post_as_app(self.http, self.url("/registrations"), body)
         if answer.status_code != 202:
             raise RuntimeError(f"registration refused: {answer.status_code} {answer.text}")
         self.accepted[index] = answer.json()
@@ -155,11 +146,7 @@ class Week:
 
     def verify_email(self, index: int) -> None:
         applicant_id = self.accepted[index]["applicant_id"]
-        deadline = time.monotonic() + 600
-        while (code := self.outbox.code_for(applicant_id)) is None:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no email code arrived for {applicant_id}")
-            time.sleep(0.3)
+        code = self.outbox.wait_for_code(applicant_id)
         answer = self.http.post(
             self.url("/verifications/email"), json={"applicant_id": applicant_id, "code": code}, timeout=60
         )
@@ -184,14 +171,7 @@ class Week:
 
     def lost(self) -> int:
         """Registrations answered 202 but not stored exactly once, read from the applicants table itself."""
-        table = self.stack.env["PRAKERJA_APPLICANTS_TABLE"]
-        stored: Counter[str] = Counter()
-        for page in (
-            self.stack.client("dynamodb")
-            .get_paginator("scan")
-            .paginate(TableName=table, ProjectionExpression="applicant_id")
-        ):
-            stored.update(item["applicant_id"]["S"] for item in page["Items"])
+        stored = Counter(row["applicant_id"] for row in self.stack.applicants())
         answered = [answer["applicant_id"] for answer in self.accepted.values()]
         return sum(1 for applicant_id in answered if stored[applicant_id] != 1)
 
@@ -221,25 +201,12 @@ class Week:
         )
         return {row["stage"]: int(row["count"]) for row in answer.json()["funnel"]}
 
-    @property
-    def admin_token(self) -> str:
-        if not hasattr(self, "_admin_token"):
-            minted = subprocess.run(
-                [sys.executable, "-m", "ops", "admin-token", "--subject", "main-job@local", "--hours", "4"],
-                env=self.stack.env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            self._admin_token = minted.stdout.strip()
-        return self._admin_token
-
     def expected_funnel(self) -> dict[str, int]:
         """What the synthetic population implies, stage by stage."""
         plan = self.plan
         verified = [p for p in plan if p.verifies_email]
-        nik_ok = [p for p in verified if p.expected_status in ("ELIGIBLE", "INELIGIBLE")]
-        eligible = [p for p in verified if p.expected_status == "ELIGIBLE"]
+        nik_ok = [p for p in verified if p.expected_status != Status.NIK_REJECTED.value]
+        eligible = [p for p in verified if p.expected_status == Status.ELIGIBLE.value]
         per_family = Counter(p.registry["kk_number"] for p in eligible if p.registry)
         selectable = sum(min(2, n) for n in per_family.values())  # the KK cap: at most two per family card
         return {
@@ -262,6 +229,7 @@ def print_summary(result: WeekResult) -> None:
         print(f"  {stage:<16}{count:>8,}{100 * count / registered:>17.1f}%{result.expected.get(stage, 0):>10,}{marker}")
     print(f"  refused along the way: {dict(result.refused)}")
     print(f"  lost registrations: {result.lost}")
+    print(f"  email code, stored to sent: {result.code_latency.line()}")
     print()
     print("Time per stage:")
     for name, seconds in result.stage_seconds.items():
@@ -296,7 +264,8 @@ body{{font-family:sans-serif;margin:2em;max-width:60em}} td{{padding:2px 12px}} 
 </style>
 </head><body><h1>One programme week on the local stack</h1>
 <p>{result.people:,} synthetic applicants, wave quota {result.quota:,}. Lost registrations: {result.lost}.
-Draw: {html.escape(result.draw_verified)}.</p>
+Draw: {html.escape(result.draw_verified)}.
+Email code, stored to sent: {html.escape(result.code_latency.line())}.</p>
 <h2>Funnel</h2><svg width="{width + 400}" height="{svg_height}" role="img" aria-label="funnel">{"".join(bars)}</svg>
 <h2>Time per stage</h2><table>{stages}</table>
 <h2>Wave manifest</h2><pre>{html.escape(json.dumps(result.manifest, indent=2))}</pre>

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from devstack.processes import JsonHandler
 
 COLUMNS = [
     "nik",
@@ -92,41 +93,24 @@ class Registry:
 
 
 def handler_for(registry: Registry) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    class Handler(JsonHandler):
         # The headers and the body go out in two writes: with Nagle on, a keep-alive client's delayed ACK holds
         # the body back about 40 ms on every look-up (a registry set to 50 ms answered in 90).
         disable_nagle_algorithm = True
 
-        def log_message(self, format: str, *args: Any) -> None:
-            """Silent: request lines and bodies would carry NIKs."""
-
-        def _json(self, status: int, body: dict[str, Any]) -> None:
-            raw = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def _body(self) -> dict[str, Any]:
-            length = int(self.headers.get("Content-Length") or 0)
-            parsed: dict[str, Any] = json.loads(self.rfile.read(length) or b"{}")
-            return parsed
-
-        def do_GET(self) -> None:
+        def on_get(self) -> None:
             if self.path == "/_stats":
-                self._json(200, registry.stats())
+                self.answer(200, registry.stats())
             else:
-                self._json(404, {"error": "no such path"})
+                self.no_such_path()
 
-        def do_POST(self) -> None:
+        def on_post(self, body: dict[str, Any]) -> None:
             if self.path == "/_control":
-                self._control(self._body())
+                self._control(body)
             elif self.path == "/v1/nik-lookups":
-                self._lookup(self._body())
+                self._lookup(body)
             else:
-                self._json(404, {"error": "no such path"})
+                self.no_such_path()
 
         def _control(self, body: dict[str, Any]) -> None:
             with registry.lock:
@@ -136,7 +120,7 @@ def handler_for(registry: Registry) -> type[BaseHTTPRequestHandler]:
                     registry.latency_seconds = float(body["latency_ms"]) / 1000
                 if body.get("reset_stats"):
                     registry.requests = registry.max_in_flight = 0
-            self._json(200, registry.stats())
+            self.answer(200, registry.stats())
 
         def _lookup(self, body: dict[str, Any]) -> None:
             with registry.lock:
@@ -153,13 +137,13 @@ def handler_for(registry: Registry) -> type[BaseHTTPRequestHandler]:
                 if mode == "hang":
                     time.sleep(30)
                 if mode in ("error", "hang"):
-                    self._json(503, {"error": "registry unavailable"})
+                    self.answer(503, {"error": "registry unavailable"})
                     return
                 person = registry.person(str(body.get("nik", "")))
                 if person is None:
-                    self._json(404, {"found": False})
+                    self.answer(404, {"found": False})
                 else:
-                    self._json(200, person)
+                    self.answer(200, person)
             finally:
                 with registry.lock:
                     registry.in_flight -= 1

@@ -5,9 +5,10 @@ at up to the 2020 peak (80,000 a minute, 1,333/s), against 127.0.0.1 only, bound
 
 It reports the rate achieved, p50/p95/p99 latency of the answers, answers by status, the intake queue's depth
 over time, the time until every accepted registration is stored, and `lost`: the 202s not stored exactly once,
-checked against the applicants table. moto is the limit long before AWS would be (its SQS slows as a queue
-deepens), so `--sink` answers the request path's two AWS calls in-process (devstack.sink): the ceiling of our own
-gateway and handler.
+checked against the applicants table; then, waiting up to `--codes-wait` seconds more for the email codes, their
+delivery latency from "stored" to "code sent" (devstack.code_latency) and how many are still waiting. moto is the
+limit long before AWS would be (its SQS slows as a queue deepens), so `--sink` answers the request path's two AWS
+calls in-process (devstack.sink): the ceiling of our own gateway and handler.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devstack.code_latency import CodeLatency
 from devstack.population import PopulationGenerator
 from devstack.stack import EmbeddedStack
+from functions.resources import INTAKE_QUEUE
 
 LUA = Path(__file__).with_name("replay.lua")
 PEAK_PER_SECOND = 80_000 / 60
@@ -42,6 +45,7 @@ class ReplayResult:
     accepted: int = 0
     stored: int = 0
     lost: int | None = None
+    code_latency: CodeLatency = field(default_factory=CodeLatency)
 
     def table(self) -> str:
         rows = [
@@ -68,6 +72,7 @@ class ReplayResult:
                 ),
                 ("accepted (202) / stored", f"{self.accepted:,} / {self.stored:,}"),
                 ("lost", str(self.lost)),
+                ("email code, stored to sent", self.code_latency.line()),
             ]
         width = max(len(name) for name, _ in rows)
         return "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)
@@ -81,14 +86,7 @@ def write_bodies(path: Path, count: int, seed: int) -> None:
 
 
 def _stored_ids(stack: EmbeddedStack) -> list[str]:
-    ids: list[str] = []
-    for page in (
-        stack.client("dynamodb")
-        .get_paginator("scan")
-        .paginate(TableName=stack.env["PRAKERJA_APPLICANTS_TABLE"], ProjectionExpression="applicant_id")
-    ):
-        ids.extend(item["applicant_id"]["S"] for item in page["Items"])
-    return ids
+    return [row["applicant_id"] for row in stack.applicants()]
 
 
 def run_load(
@@ -109,7 +107,7 @@ def run_load(
 
     def sample_depth() -> None:
         while not stop.is_set():
-            depth = stack.queue_depth("prakerja-intake")
+            depth = stack.queue_depth(INTAKE_QUEUE)
             result.depth.append((time.monotonic() - started, depth["visible"] + depth["in_flight"]))
             stop.wait(2.0)
 
@@ -145,6 +143,14 @@ def run_load(
     return result
 
 
+def wait_for_codes(stack: EmbeddedStack, seconds: float) -> CodeLatency:
+    """The email codes' delivery latency once every stored applicant has its code, or after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (latency := stack.code_latency()).waiting and time.monotonic() < deadline:
+        time.sleep(2.0)
+    return latency
+
+
 def run(
     *,
     count: int,
@@ -155,6 +161,7 @@ def run(
     workdir: Path,
     seed: int = 80,
     workers: int = 2,
+    codes_wait: float = 600,
 ) -> ReplayResult:
     workdir.mkdir(parents=True, exist_ok=True)
     bodies = workdir / f"bodies-{count}-{seed}.jsonl"
@@ -165,5 +172,7 @@ def run(
     with EmbeddedStack(workdir / "stack", gateway_workers=workers, gateway_env=gateway_env) as stack:
         print(f"Replaying against {stack.api_url} ({'no-op sink' if sink else 'full path'}) ...", flush=True)
         result = run_load(stack, bodies, count=count, rate=rate, duration=duration, connections=connections, sink=sink)
+        if not sink:
+            result.code_latency = wait_for_codes(stack, codes_wait)
     print(result.table())
     return result

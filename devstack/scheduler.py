@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
-import json
 import re
 import threading
 import time
@@ -29,6 +28,7 @@ from chalice.app import ScheduledEventConfig
 from croniter import croniter
 
 from devstack import faults
+from devstack.processes import JsonHandler
 from functions.observability import logger
 from functions.settings import settings
 
@@ -123,33 +123,18 @@ class Clock:
 
 
 def handler_for(clock: Clock) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    class Handler(JsonHandler):
+        def on_get(self) -> None:
+            self.answer(200, {"now": clock.now.isoformat()})
 
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: the log is for the handlers' own lines."""
-
-        def _json(self, status: int, body: Any) -> None:
-            raw = json.dumps(body, default=str).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def do_GET(self) -> None:
-            self._json(200, {"now": clock.now.isoformat()})
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"{}")
+        def on_post(self, body: dict[str, Any]) -> None:
             if self.path == "/advance":
                 to = dt.datetime.fromisoformat(body["to"])
-                self._json(200, {"fired": clock.advance(to), "now": clock.now.isoformat()})
+                self.answer(200, {"fired": clock.advance(to), "now": clock.now.isoformat()})
             elif self.path == "/tick":
-                self._json(200, {"fired": [clock.tick()], "now": clock.now.isoformat()})
+                self.answer(200, {"fired": [clock.tick()], "now": clock.now.isoformat()})
             else:
-                self._json(404, {"error": "no such path"})
+                self.no_such_path()
 
     return Handler
 

@@ -10,42 +10,24 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
 from devstack import hooks
 
-_JSON10 = "application/x-amz-json-1.0"
-
-
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.data
-
-
-def _answer(request: Any, payload: dict[str, Any]) -> AWSResponse:
-    body = json.dumps(payload).encode()
-    headers = {"x-amzn-RequestId": str(uuid.uuid4()), "Content-Type": _JSON10, "Content-Length": str(len(body))}
-    return AWSResponse(request.url, 200, headers, _Body(body))
-
 
 def answer_in_process(request: Any, **_: Any) -> AWSResponse | None:
-    target = request.headers.get("X-Amz-Target")
-    target = target.decode() if isinstance(target, bytes) else target
+    target = hooks.target(request)
     if target == "AmazonSQS.SendMessage":
         sent = json.loads(request.body)["MessageBody"]
-        return _answer(
-            request,
-            {"MessageId": str(uuid.uuid4()), "MD5OfMessageBody": hashlib.md5(sent.encode()).hexdigest()},  # noqa: S324
-        )
+        digest = hashlib.md5(sent.encode()).hexdigest()  # noqa: S324 - SQS's own checksum of the body
+        return hooks.respond(request, hooks.answer({"MessageId": str(uuid.uuid4()), "MD5OfMessageBody": digest}))
     if target == "DynamoDB_20120810.BatchGetItem":
         tables = json.loads(request.body)["RequestItems"]
-        return _answer(request, {"Responses": {table: [] for table in tables}, "UnprocessedKeys": {}})
+        return hooks.respond(
+            request, hooks.answer({"Responses": {table: [] for table in tables}, "UnprocessedKeys": {}})
+        )
     return None  # anything else goes to its endpoint
 
 

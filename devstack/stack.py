@@ -10,14 +10,19 @@ import datetime as dt
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import boto3
+from boto3.dynamodb.types import TypeDeserializer
 
 from devstack import provision
+from devstack.code_latency import FIELDS, CodeLatency
+from devstack.outbox import OutboxFollower
 from devstack.poller import EventSource, sqs_event_sources
 from devstack.processes import LOOPBACK, Child, free_port, start_python, wait_for_http
 from functions.settings import DEFAULT_REGION
@@ -53,12 +58,14 @@ class EmbeddedStack:
         self.uncapped_pollers = uncapped_pollers
         self.registry_csv = self.workdir / "registry.csv"
         self.outbox_path = self.workdir / "outbox.jsonl"
+        self.outbox_reader = OutboxFollower(self.outbox_path)
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> EmbeddedStack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.log_dir, ignore_errors=True)
         self.outbox_path.unlink(missing_ok=True)
+        self.outbox_reader = OutboxFollower(self.outbox_path)
         try:
             # moto serves a call on one core at a time; SQS gets a server of its own so that both cores work.
             self.aws_endpoint = self._start_moto("moto")
@@ -233,10 +240,45 @@ class EmbeddedStack:
         with urllib.request.urlopen(f"{self.scheduler_url}/clock", timeout=10) as answer:  # noqa: S310 - loopback
             return dt.datetime.fromisoformat(json.loads(answer.read())["now"])
 
-    def outbox(self) -> list[dict[str, Any]]:
-        if not self.outbox_path.exists():
-            return []
-        return [json.loads(line) for line in self.outbox_path.read_text(encoding="utf-8").splitlines() if line]
+    def outbox(self, *kinds: str) -> list[dict[str, Any]]:
+        """Every message in the outbox so far (of these kinds, if any are named), read by the stack's one reader."""
+        return self.outbox_reader.messages(*kinds)
+
+    def applicants(self, *fields: str) -> list[dict[str, Any]]:
+        """Every stored applicant as a row of `applicant_id` and `fields` (those it has), read from the applicants
+        table itself: what the store holds, whatever the API says."""
+        names = {f"#f{i}": name for i, name in enumerate(dict.fromkeys(("applicant_id", *fields)))}
+        value = TypeDeserializer().deserialize
+        rows: list[dict[str, Any]] = []
+        pages = (
+            self.client("dynamodb")
+            .get_paginator("scan")
+            .paginate(
+                TableName=self.env["PRAKERJA_APPLICANTS_TABLE"],
+                ProjectionExpression=", ".join(names),
+                ExpressionAttributeNames=names,
+            )
+        )
+        for page in pages:
+            rows.extend({name: value(item) for name, item in stored.items()} for stored in page["Items"])
+        return rows
+
+    def code_latency(self) -> CodeLatency:
+        """From "registration stored" to "email code sent", for every applicant stored so far."""
+        stored = self.applicants(*FIELDS)
+        self.outbox_reader.read()
+        return CodeLatency.measure(stored, self.outbox_reader.first_code_sent)
+
+    def admin_token(self, subject: str, hours: float = 1) -> str:
+        """An admin token minted as an operator would: `python -m ops admin-token` with the deployment's environment."""
+        minted = subprocess.run(  # noqa: S603 - this interpreter, our own command
+            [sys.executable, "-m", "ops", "admin-token", "--subject", subject, "--hours", str(hours)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return minted.stdout.strip()
 
     def apply_environment(self) -> None:
         """Points this process (a test, a tool) at the stack, as the functions are."""

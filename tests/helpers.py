@@ -8,6 +8,7 @@ from typing import Any
 
 from functions import settings
 from functions.adapters import aws, civil_registry, personal_data
+from functions.resources import INTAKE_QUEUE
 from functions.services import registration
 from functions.store import idempotency
 
@@ -22,7 +23,7 @@ def reset_app_state() -> None:
     civil_registry.registry.cache_clear()
 
 
-def sqs_record(body: str, receive_count: int = 1, queue: str = "prakerja-intake") -> dict[str, Any]:
+def sqs_record(body: str, receive_count: int = 1, queue: str = INTAKE_QUEUE) -> dict[str, Any]:
     """One SQS record as Lambda delivers it, with a message id of its own."""
     return {
         "messageId": str(uuid.uuid4()),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from devstack.crowd import post_as_app
 from devstack.population import Person
 from devstack.registry import write_csv
 from devstack.stack import EmbeddedStack
@@ -38,27 +37,12 @@ class Api:
 
     def email_code(self, applicant_id: str, timeout_seconds: float = 60) -> str:
         """The newest email code the outbox holds for this applicant, waiting for it to arrive."""
-        deadline = time.monotonic() + timeout_seconds
-        while True:
-            codes = [
-                m["code"]
-                for m in self.stack.outbox()
-                if m["applicant_id"] == applicant_id and m["kind"] == "email_code"
-            ]
-            if codes:
-                return str(codes[-1])
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no email code for {applicant_id}")
-            time.sleep(0.2)
+        return self.stack.outbox_reader.wait_for_code(applicant_id, timeout_seconds)
 
     def register(self, person: Person, **headers: str) -> requests.Response:
         """Registers as an applicant's app does: a 429 (busy) is tried again after its Retry-After."""
-        for _attempt in range(20):
-            answer = self.register_once(person, **headers)
-            if answer.status_code != 429:
-                break
-            time.sleep(float(answer.headers.get("Retry-After", "1")))
-        return answer
+        self.people_used.append(person)
+        return post_as_app(self.http, f"{self.base_url}/registrations", person.registration(), headers, timeout=30)
 
     def register_once(self, person: Person, **headers: str) -> requests.Response:
         self.people_used.append(person)
@@ -78,18 +62,6 @@ class Api:
             if seen.get("status") in wanted or time.monotonic() > deadline:
                 return seen
             time.sleep(0.2)
-
-
-def admin_token(stack: EmbeddedStack, subject: str) -> str:
-    """Minted as an operator would: `python -m ops admin-token` with the deployment's environment."""
-    minted = subprocess.run(
-        [sys.executable, "-m", "ops", "admin-token", "--subject", subject, "--hours", "1"],
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return minted.stdout.strip()
 
 
 @pytest.fixture(scope="session")

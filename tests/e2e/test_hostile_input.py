@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 
 from devstack.population import PopulationGenerator
 from devstack.stack import EmbeddedStack
-from tests.e2e.conftest import Api, admin_token
+from tests.e2e.conftest import Api
 
 OPENAPI = Path(__file__).resolve().parents[2] / "openapi.yaml"
 ERROR_SCHEMA: dict[str, Any] = yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))["components"]["schemas"]["Error"]
@@ -60,7 +60,7 @@ def credentials(api: Api, stack: EmbeddedStack) -> Credentials:
     accepted = answer.json()
     stored = api.wait_for_status(accepted["applicant_id"], accepted["access_token"], {"REGISTERED"})
     assert stored["status"] == "REGISTERED", stored
-    return Credentials(accepted["applicant_id"], accepted["access_token"], admin_token(stack, "schemathesis"))
+    return Credentials(accepted["applicant_id"], accepted["access_token"], stack.admin_token("schemathesis"))
 
 
 def error_problems(status: int, content_type: str | None, body: bytes) -> list[str]:

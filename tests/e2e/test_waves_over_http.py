@@ -18,7 +18,7 @@ import requests
 
 from devstack.population import Person, PopulationGenerator, registry_row
 from devstack.stack import EmbeddedStack
-from tests.e2e.conftest import Api, admin_token
+from tests.e2e.conftest import Api
 
 QUOTA = 10
 
@@ -125,7 +125,7 @@ def test_two_weekly_cycles_publish_verifiable_draws_and_the_funnel_adds_up(
     assert week_two["commitment"] != week_one["commitment"]
 
     # The funnel is exactly what this test did
-    token = admin_token(wave_stack, "e2e@kemnaker.go.id")
+    token = wave_stack.admin_token("e2e@kemnaker.go.id")
     funnel = wave_api.http.get(
         f"{wave_api.base_url}/admin/stats", headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
