@@ -28,6 +28,10 @@ for _path in (str(ROOT), str(BENCH)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+from tests.helpers import registration_event as proxy_event  # noqa: E402 - after the path above
+
+__all__ = ["proxy_event"]
+
 REGION = "ap-southeast-3"
 ACCOUNT = "123456789012"
 
@@ -183,31 +187,6 @@ def median(values: list[float]) -> float:
 
 
 # --- Lambda-shaped events ----------------------------------------------------------------------------------
-def proxy_event(body: str) -> dict[str, Any]:
-    """An API Gateway (REST, proxy) event for `POST /registrations`, as Lambda receives it."""
-    return {
-        "resource": "/registrations",
-        "path": "/registrations",
-        "httpMethod": "POST",
-        "headers": {"content-type": "application/json", "host": "api.example.test"},
-        "multiValueHeaders": {"content-type": ["application/json"], "host": ["api.example.test"]},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": "/registrations",
-            "httpMethod": "POST",
-            "path": "/api/registrations",
-            "stage": "api",
-            "requestId": str(uuid.uuid4()),
-            "identity": {"sourceIp": "203.0.113.7"},
-        },
-        "body": body,
-        "isBase64Encoded": False,
-    }
-
-
 # --- profiles ------------------------------------------------------------------------------------------
 def _group(filename: str) -> str:
     path = filename.replace("\\", "/")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import json
 import pstats
 import uuid
@@ -124,9 +123,9 @@ def component_costs(people: Any, count: int) -> list[list[str]]:
     import bare_app
 
     from functions.adapters import aws, personal_data, queues
-    from functions.domain.messages import IntakeMessage
     from functions.domain.registration import PersonalData, identity_keys, parse_registration
     from functions.observability import logger, metrics
+    from functions.services import registration
     from functions.settings import settings
     from functions.store import applicants
 
@@ -141,22 +140,8 @@ def component_costs(people: Any, count: int) -> list[list[str]]:
     messages = []
     for form, keyed in zip(forms, hashes, strict=True):
         applicant_id = uuid.uuid4().hex
-        messages.append(
-            IntakeMessage(
-                applicant_id=applicant_id,
-                submitted_at=dt.datetime.now(dt.UTC),
-                token_hash=personal_data.token_hash(personal_data.new_access_token(applicant_id)),
-                nik_hash=keyed["nik"],
-                email_hash=keyed["email"],
-                phone_hash=keyed["phone"],
-                family=keyed["family"],
-                nik_last4=form.nik[-4:],
-                regency_code=form.regency_code,
-                employment_status=form.employment_status,
-                declared_social_aid=form.receives_social_aid,
-                personal_data=personal_data.seal_text(PersonalData.from_form(form).model_dump_json(), applicant_id),
-            ).model_dump_json()
-        )
+        token = personal_data.new_access_token(applicant_id)
+        messages.append(registration.intake_message(form, applicant_id, token, keyed).model_dump_json())
 
     def each(fn: Callable[[int], Any]) -> Callable[[], None]:
         def run() -> None:

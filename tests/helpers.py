@@ -58,3 +58,28 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
+
+
+def registration_event(body: str) -> dict[str, Any]:
+    """An API Gateway (REST, proxy) event for `POST /registrations`, as Lambda receives it."""
+    return {
+        "resource": "/registrations",
+        "path": "/registrations",
+        "httpMethod": "POST",
+        "headers": {"content-type": "application/json", "host": "api.example.test"},
+        "multiValueHeaders": {"content-type": ["application/json"], "host": ["api.example.test"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/registrations",
+            "httpMethod": "POST",
+            "path": "/api/registrations",
+            "stage": "api",
+            "requestId": str(uuid.uuid4()),
+            "identity": {"sourceIp": "203.0.113.7"},
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }

@@ -79,7 +79,23 @@ def _accept(form: RegistrationForm, retry_of: str | None = None) -> dict[str, st
         metrics.add_metric(name="RegistrationDuplicate", unit="Count", value=1)
         raise Conflict(f"DUPLICATE_{held[0].upper()}", f"an account with this {held[0]} already exists", held[0])
     token = personal_data.new_access_token(applicant_id, retry_of)
-    message = IntakeMessage(
+    message = intake_message(form, applicant_id, token, hashes)
+    try:
+        queues.send_now(settings().intake_queue_url, message.model_dump_json())
+    except queues.QueueUnavailable as error:
+        metrics.add_metric(name="RegistrationShed", unit="Count", value=1)
+        logger.warning("intake queue did not take a registration", extra={"cause": str(error)})
+        raise TooManyRequests(
+            "BUSY", "registration is busy; try again shortly", settings().retry_after_seconds
+        ) from None
+    metrics.add_metric(name="RegistrationAccepted", unit="Count", value=1)
+    logger.debug("registration accepted", extra={"applicant_id": applicant_id})  # counted by the metric
+    return {"applicant_id": applicant_id, "status": Status.PENDING.value, "access_token": token}
+
+
+def intake_message(form: RegistrationForm, applicant_id: str, token: str, hashes: dict[str, str]) -> IntakeMessage:
+    """What the intake queue carries for an accepted registration: the person sealed, identities keyed hashes."""
+    return IntakeMessage(
         applicant_id=applicant_id,
         submitted_at=clock.now(),
         token_hash=personal_data.token_hash(token),
@@ -93,17 +109,6 @@ def _accept(form: RegistrationForm, retry_of: str | None = None) -> dict[str, st
         declared_social_aid=form.receives_social_aid,
         personal_data=personal_data.seal_text(PersonalData.from_form(form).model_dump_json(), applicant_id),
     )
-    try:
-        queues.send_now(settings().intake_queue_url, message.model_dump_json())
-    except queues.QueueUnavailable as error:
-        metrics.add_metric(name="RegistrationShed", unit="Count", value=1)
-        logger.warning("intake queue did not take a registration", extra={"cause": str(error)})
-        raise TooManyRequests(
-            "BUSY", "registration is busy; try again shortly", settings().retry_after_seconds
-        ) from None
-    metrics.add_metric(name="RegistrationAccepted", unit="Count", value=1)
-    logger.debug("registration accepted", extra={"applicant_id": applicant_id})  # counted by the metric
-    return {"applicant_id": applicant_id, "status": Status.PENDING.value, "access_token": token}
 
 
 class _SealedAnswer(BaseIdempotencySerializer):

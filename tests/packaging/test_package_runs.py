@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import sqs_record
+from tests.helpers import registration_event, sqs_record
 from tests.packaging import lambda_probe
 from tests.packaging.conftest import Packaged
 
@@ -88,27 +88,7 @@ def _sqs_event(queue: str) -> dict[str, Any]:
 
 def _api_event() -> dict[str, Any]:
     """API Gateway's proxy event for a registration whose NIK is too short: refused before any AWS call."""
-    return {
-        "resource": "/registrations",
-        "path": "/registrations",
-        "httpMethod": "POST",
-        "headers": {"Content-Type": "application/json"},
-        "multiValueHeaders": {"Content-Type": ["application/json"]},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": "/registrations",
-            "httpMethod": "POST",
-            "path": "/api/registrations",
-            "stage": "api",
-            "requestId": "probe-request",
-            "identity": {"sourceIp": "127.0.0.1"},
-        },
-        "body": json.dumps({"nik": "12"}),
-        "isBase64Encoded": False,
-    }
+    return registration_event(json.dumps({"nik": "12"}))
 
 
 def _authorizer_event() -> dict[str, Any]:
