@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
+from functions import caches
 from functions.settings import settings
 
 
-@functools.cache
+@caches.per_process
 def client(service: str, *, read_timeout: float = 10.0, attempts: int = 3) -> Any:
     current = settings()
     config = Config(
@@ -22,10 +22,6 @@ def client(service: str, *, read_timeout: float = 10.0, attempts: int = 3) -> An
         max_pool_connections=50,
     )
     return boto3.session.Session().client(service, config=config)
-
-
-def reset() -> None:
-    client.cache_clear()
 
 
 # Errors that say "not now" (capacity, throttling, a brief outage), after the SDK's own retries gave up.

@@ -26,6 +26,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from functions import caches
 from functions.adapters.aws import client
 from functions.settings import settings
 from functions.store import keyring
@@ -115,7 +116,7 @@ def open_text(sealed: str, owner: str) -> str:
 _keyring_lock = threading.Lock()
 
 
-@functools.cache
+@caches.per_process
 def keyring_secret(name: str) -> bytes:
     """A 32-byte secret shared by every process, created on first use and kept sealed in the keyring table."""
     with _keyring_lock:
@@ -184,9 +185,11 @@ def token_was_issued_for(token: str, applicant_id: str) -> bool:
     return hmac.compare_digest(_token_mac(applicant_id, nonce), mac) and well_formed
 
 
-def reset() -> None:
-    """Forgets keys and secrets held in memory (tests that switch to another local stack)."""
+def _forget_keys() -> None:
+    """Forgets the data keys held in memory (tests that switch to another local stack)."""
     global _envelope  # noqa: PLW0603
     _envelope = _Envelope()
     _open_data_key.cache_clear()
-    keyring_secret.cache_clear()
+
+
+caches.forgotten_by_reset(_forget_keys)

@@ -57,6 +57,7 @@ class Event(StrEnum):
     REFUSE_AS_DUPLICATE = "refuse_as_duplicate"
     VERIFY_EMAIL = "verify_email"
     REJECT_NIK = "reject_nik"
+    VERIFY_NIK = "verify_nik"
     FIND_ELIGIBLE = "find_eligible"
     FIND_INELIGIBLE = "find_ineligible"
     JOIN = "join"
@@ -80,8 +81,9 @@ TRANSITIONS: Mapping[Event, Transition] = {
     Event.REFUSE_AS_DUPLICATE: _row(Status.PENDING, Status.REJECTED),
     Event.VERIFY_EMAIL: _row(Status.REGISTERED, Status.EMAIL_VERIFIED, FunnelStage.EMAIL_VERIFIED),
     Event.REJECT_NIK: _row(Status.EMAIL_VERIFIED, Status.NIK_REJECTED),
-    Event.FIND_ELIGIBLE: _row(Status.EMAIL_VERIFIED, Status.ELIGIBLE, FunnelStage.NIK_VERIFIED, FunnelStage.ELIGIBLE),
-    Event.FIND_INELIGIBLE: _row(Status.EMAIL_VERIFIED, Status.INELIGIBLE, FunnelStage.NIK_VERIFIED),
+    Event.VERIFY_NIK: _row(Status.EMAIL_VERIFIED, Status.NIK_VERIFIED, FunnelStage.NIK_VERIFIED),
+    Event.FIND_ELIGIBLE: _row(Status.NIK_VERIFIED, Status.ELIGIBLE, FunnelStage.ELIGIBLE),
+    Event.FIND_INELIGIBLE: _row(Status.NIK_VERIFIED, Status.INELIGIBLE),
     Event.JOIN: _row(Status.ELIGIBLE, Status.JOINED, FunnelStage.JOINED),
     Event.ACCEPT: _row(Status.JOINED, Status.ACCEPTED, FunnelStage.ACCEPTED),
     # Not selected: into the next wave as JOINED again, the result kept as `previous_result` NOT_SELECTED.
@@ -92,9 +94,25 @@ TRANSITIONS: Mapping[Event, Transition] = {
 # a wave of millions writes nothing to their records); NOT_SELECTED is the previous wave's result.
 DERIVED = {Status.PROCESSING: Status.JOINED, Status.NOT_SELECTED: Status.JOINED}
 
-# The civil registry's answer decides one of these.
-REGISTRY_DECISIONS: Mapping[Status, Event] = {
-    TRANSITIONS[event].target: event for event in (Event.REJECT_NIK, Event.FIND_ELIGIBLE, Event.FIND_INELIGIBLE)
+
+def path(*events: Event) -> Transition:
+    """Events applied together in one write, as one transition: from the first's sources to the last's target,
+    counting every stage passed. Each event must start where the one before it ends."""
+    first, *rest = (TRANSITIONS[event] for event in events)
+    target, counted = first.target, list(first.counted)
+    for following in rest:
+        if target not in following.sources:
+            raise ValueError(f"{' then '.join(events)}: no transition from {target}")
+        target, counted = following.target, counted + list(following.counted)
+    return Transition(first.sources, target, tuple(counted))
+
+
+# The civil registry's answer and the rules decide, in one write, one of these (NIK_VERIFIED is passed through:
+# eligibility is decided as soon as the NIK is).
+REGISTRY_DECISIONS: Mapping[Status, tuple[Event, ...]] = {
+    Status.NIK_REJECTED: (Event.REJECT_NIK,),
+    Status.ELIGIBLE: (Event.VERIFY_NIK, Event.FIND_ELIGIBLE),
+    Status.INELIGIBLE: (Event.VERIFY_NIK, Event.FIND_INELIGIBLE),
 }
 
 # The identity keys that may each belong to one account only, in the order a clash is reported.

@@ -5,7 +5,6 @@ The answer (202) is given only once the message is on the queue; the queue and i
 
 from __future__ import annotations
 
-import functools
 import re
 import uuid
 from typing import Any
@@ -17,7 +16,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseIdempotencySerializer
 
-from functions import clock
+from functions import caches, clock
 from functions.adapters import personal_data, queues
 from functions.domain.errors import Conflict, InvalidField, PayloadTooLarge, TooManyRequests, Unprocessable
 from functions.domain.lifecycle import Status
@@ -121,7 +120,7 @@ class _SealedAnswer(BaseIdempotencySerializer):
         return {**data, "access_token": personal_data.open_text(data["access_token"], data["applicant_id"])}
 
 
-@functools.cache
+@caches.per_process
 def _idempotency_config() -> IdempotencyConfig:
     return IdempotencyConfig(
         event_key_jmespath="key",
@@ -132,7 +131,7 @@ def _idempotency_config() -> IdempotencyConfig:
     )
 
 
-@functools.cache
+@caches.per_process
 def _idempotent_accept() -> Any:
     def accept_once(request: dict[str, str], form: RegistrationForm) -> dict[str, str]:
         return _accept(form, retry_of=f"{request['key']}\n{request['body']}")
@@ -145,8 +144,3 @@ def _idempotent_accept() -> Any:
         output_serializer=_SealedAnswer(),
         key_prefix="registration",
     )
-
-
-def reset() -> None:
-    _idempotency_config.cache_clear()
-    _idempotent_accept.cache_clear()

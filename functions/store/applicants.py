@@ -29,6 +29,7 @@ from functions.domain.lifecycle import (
     Event,
     Status,
     duplicate_reason,
+    path,
 )
 from functions.domain.messages import IntakeMessage
 from functions.store import funnel
@@ -116,7 +117,7 @@ def find_many(applicant_ids: Iterable[str]) -> dict[str, Applicant]:
 
 
 def change(
-    event: Event,
+    event: Event | tuple[Event, ...],
     applicant_id: str,
     actions: Sequence[Action],
     *,
@@ -124,11 +125,12 @@ def change(
     condition: Condition | None = None,
     also: Build | None = None,
 ) -> bool:
-    """Applies `event` to the applicant if it is in one of the event's source statuses (and `condition` holds):
-    its target status and `actions`, the funnel stages it reaches, and `also`'s writes, in one transaction.
-    False when a condition failed (the applicant had moved on, or one of `also`'s conditions did not hold)."""
+    """Applies `event` (or events in a row, `lifecycle.path`) to the applicant if it is in one of the source
+    statuses (and `condition` holds): the target status and `actions`, the funnel stages it reaches, and `also`'s
+    writes, in one transaction. False when a condition failed (the applicant had moved on, or one of `also`'s
+    conditions did not hold)."""
     bind()
-    transition = TRANSITIONS[event]
+    transition = path(*event) if isinstance(event, tuple) else TRANSITIONS[event]
     guard = ApplicantRecord.status.is_in(*sorted(transition.sources))
     if condition is not None:
         guard = guard & condition

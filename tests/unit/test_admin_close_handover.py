@@ -13,10 +13,10 @@ import pytest
 from botocore.stub import Stubber
 from chalice.app import CloudWatchEvent
 
-from functions.adapters import aws, invoke
+from functions import caches
+from functions.adapters import invoke
 from functions.app import app
 from functions.services import closing
-from functions.settings import reset
 
 
 @pytest.fixture
@@ -24,13 +24,13 @@ def lambda_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-3")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    reset()
-    aws.reset()
+    caches.reset_all()
+    caches.reset_all()
     client = invoke.client("lambda", read_timeout=28.0, attempts=1)
     with Stubber(client) as stubber:
         yield stubber
-    aws.reset()
-    reset()
+    caches.reset_all()
+    caches.reset_all()
 
 
 def _answer(payload: Any, function_error: str | None = None) -> dict[str, Any]:
