@@ -104,6 +104,11 @@ def raw_body(request: Request) -> bytes:
     return body if isinstance(body, bytes) else (body or "").encode()
 
 
+def admin_name(request: Request) -> str:
+    """Who the admin authorizer let in (its principal), deployed and on the local gateway alike."""
+    return str((request.context.get("authorizer") or {}).get("principalId") or "unknown")
+
+
 def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

@@ -149,17 +149,9 @@ def _token_mac(applicant_id: str, nonce: bytes) -> bytes:
     ]
 
 
-def new_access_token(applicant_id: str, retry_of: str | None = None) -> str:
-    """A bearer token bound to its applicant by a MAC, so a registration still in the queue can be answered.
-
-    Random, unless `retry_of` names a request that may be retried (an Idempotency-Key with its body): then the
-    same request always gets the same token, and nobody without the server's key can work it out.
-    """
-    if retry_of is None:
-        nonce = secrets.token_bytes(_TOKEN_NONCE_BYTES)
-    else:
-        nonce = hmac.new(keyring_secret("access-token"), b"nonce:" + retry_of.encode(), hashlib.sha256).digest()
-        nonce = nonce[:_TOKEN_NONCE_BYTES]
+def new_access_token(applicant_id: str) -> str:
+    """A random bearer token bound to its applicant by a MAC, so a registration still in the queue can be answered."""
+    nonce = secrets.token_bytes(_TOKEN_NONCE_BYTES)
     return base64.urlsafe_b64encode(nonce + _token_mac(applicant_id, nonce)).rstrip(b"=").decode()
 
 

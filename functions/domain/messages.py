@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict
 
-from functions.domain.registration import EmploymentStatus
+from functions.domain import identity
+from functions.domain.registration import EmploymentStatus, checked
 
 
 class IntakeMessage(BaseModel):
@@ -46,7 +48,6 @@ class NotificationRequest(BaseModel):
     status: str | None = None
     reason: str | None = None
     wave: int | None = None
-    card_number: str | None = None
 
 
 class NikCheckRequest(BaseModel):
@@ -81,3 +82,22 @@ class PublishChunk(BaseModel):
     wave: int
     chunk: int
     entries: list[tuple[str, str | None]]
+
+
+REASON_MAX_LENGTH = 500
+
+
+def _reason(value: str) -> str:
+    reason = " ".join(value.split())
+    if not reason or len(reason) > REASON_MAX_LENGTH:
+        raise identity.FieldProblem("INVALID_REASON", f"reason must be 1 to {REASON_MAX_LENGTH} characters")
+    return reason
+
+
+class ClaimReleaseRequest(BaseModel):
+    """`POST /admin/claims/release` body: the NIK to give back to its owner, and why (recorded)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    nik: Annotated[str, checked(identity.validate_nik)]
+    reason: Annotated[str, checked(_reason)]

@@ -236,7 +236,7 @@ def apply_chunk(record: PublishRecord, sends: notifications.BatchSends) -> None:
             raise LookupError("a drawn applicant is missing")
         if card is not None:
             store.accept(applicant_id, chunk.wave, card, family=applicant.family, now=now)
-            told.append(notifications.acceptance_request(applicant_id, chunk.wave, card))
+            told.append(notifications.acceptance_request(applicant_id, chunk.wave))
         else:
             store.carry_over(applicant, chunk.wave, now)
             told.append(notifications.not_selected_request(applicant_id, chunk.wave))

@@ -227,7 +227,7 @@ def join(applicant: Applicant, wave: int, now: dt.datetime) -> bool:
         applicant.applicant_id,
         [ApplicantRecord.wave.set(wave), ApplicantRecord.joined_at.set(now)],
         now=now,
-        also=_into_pool(applicant, wave, now, carried_over=False),
+        also=[_into_pool(applicant, wave, now, carried_over=False)],
     )
 
 
@@ -243,7 +243,7 @@ def accept(applicant_id: str, wave: int, card_number: str, *, family: str, now: 
         [ApplicantRecord.card_number.set(card_number), ApplicantRecord.accepted_at.set(now)],
         now=now,
         condition=ApplicantRecord.wave == wave,
-        also=remember_family,
+        also=[remember_family],
     )
 
 
@@ -260,8 +260,28 @@ def carry_over(applicant: Applicant, from_wave: int, now: dt.datetime) -> bool:
         ],
         now=now,
         condition=ApplicantRecord.wave == from_wave,
-        also=_into_pool(applicant, following, now, carried_over=True),
+        also=[_into_pool(applicant, following, now, carried_over=True)],
     )
+
+
+def release_claim(holder: Applicant, admin: str, reason: str, now: dt.datetime) -> bool:
+    """`applicants.release_claim`; a JOINED holder also leaves its wave's pool, only while that wave is open (False
+    once it has closed: the holder is in a draw)."""
+    also: list[Build] = []
+    if holder.status is Status.JOINED and holder.wave is not None:
+        wave, member = (
+            holder.wave,
+            WaveMemberRecord(
+                pool=pool_key(holder.wave, member_shard(holder.applicant_id)), applicant_id=holder.applicant_id
+            ),
+        )
+
+        def leaving(transaction: TransactWrite) -> None:
+            transaction.condition_check(WaveRecord, wave, condition=WaveRecord.state == WaveState.OPEN.value)
+            transaction.delete(member)
+
+        also.append(leaving)
+    return applicants.release_claim(holder, admin, reason, now, also=also)
 
 
 def members(wave: int) -> Iterator[WaveMemberRecord]:
