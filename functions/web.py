@@ -104,6 +104,12 @@ def raw_body(request: Request) -> bytes:
     return body if isinstance(body, bytes) else (body or "").encode()
 
 
+def admin_name(request: Request) -> str:
+    """Who an admin route's caller is: the principal the admin authorizer answered (its token's subject)."""
+    authorizer = (request.context or {}).get("authorizer") or {}
+    return str(authorizer.get("principalId") or "")
+
+
 def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

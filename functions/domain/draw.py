@@ -265,9 +265,16 @@ def run_draw(
 
 
 def manifest(
-    result: DrawResult, *, wave: int, seed: bytes, beacon: dict[str, Any] | None, ranked_list: dict[str, str]
+    result: DrawResult,
+    *,
+    wave: int,
+    seed: bytes,
+    beacon: dict[str, Any] | None,
+    ranked_list: dict[str, str],
+    early_close: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The published manifest: everything needed, with the ranked list, to recompute the draw."""
+    """The published manifest: everything needed, with the ranked list, to recompute the draw; and, when an admin
+    closed the wave before its `closes_at`, who did, why and when (`early_close`)."""
     rules = result.rules
     return {
         "wave": wave,
@@ -282,6 +289,7 @@ def manifest(
         "beacon": beacon,
         "selected_count": result.selected_count,
         "ranked_list": ranked_list,
+        "early_close": early_close,
     }
 
 

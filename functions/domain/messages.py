@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from functions.domain.registration import EmploymentStatus
 
@@ -70,6 +71,24 @@ class EmailCodeRequest(BaseModel):
 
     applicant_id: str
     code: str
+
+
+class CloseRequest(BaseModel):
+    """`POST /admin/waves/{number}/close` body (optional): closing before the wave's `closes_at` needs `force`
+    and a reason, which the manifest records with the admin's name."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    force: bool = False
+    reason: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _forced_with_a_reason(self) -> CloseRequest:
+        if self.force and not (self.reason or "").strip():
+            raise PydanticCustomError(
+                "MISSING_REASON", "{reason}", {"field": "reason", "reason": "a forced close needs a reason"}
+            )
+        return self
 
 
 class PublishChunk(BaseModel):

@@ -52,6 +52,22 @@ class DrawOutcome:
 
 
 @dataclass(frozen=True)
+class EarlyClose:
+    """An admin's close before the wave's `closes_at` (`force`): who, why and when, published in the manifest."""
+
+    by: str
+    reason: str
+    at: dt.datetime
+
+    def as_manifest(self) -> dict[str, str]:
+        return {"by": self.by, "reason": self.reason, "at": self.at.isoformat()}
+
+
+def closes_early(closes_at: dt.datetime, now: dt.datetime) -> bool:
+    return now < closes_at
+
+
+@dataclass(frozen=True)
 class Wave:
     number: int
     state: WaveState
@@ -67,6 +83,7 @@ class Wave:
     chunk_count: int | None = None
     chunks_queued_at: dt.datetime | None = None
     chunks_done: frozenset[int] = field(default_factory=frozenset)
+    early_close: EarlyClose | None = None
 
     @property
     def is_open(self) -> bool:

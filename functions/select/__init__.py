@@ -71,7 +71,8 @@ def get_admin_stats() -> Any:
 @select.route("/admin/waves/{number}/close", methods=["POST"], authorizer=admin_authorizer)
 @web.api_view
 def post_admin_close(number: str) -> Any:
-    return closing.admin_close(web.wave_number(number))
+    request = select.current_request
+    return closing.admin_close(web.wave_number(number), web.raw_body(request), web.admin_name(request))
 
 
 @select.route("/admin/waves/{number}/publish", methods=["POST"], authorizer=admin_authorizer)

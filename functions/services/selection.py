@@ -13,9 +13,9 @@ from functions.domain.card import card_number
 from functions.domain.draw import DrawRules, manifest, ranked_list_lines, run_draw
 from functions.domain.errors import Conflict, NotFound
 from functions.domain.lifecycle import Status
-from functions.domain.messages import ApplicantIdRequest, NotificationRequest, PublishChunk
+from functions.domain.messages import ApplicantIdRequest, CloseRequest, NotificationRequest, PublishChunk
 from functions.domain.requests import parse_body
-from functions.domain.wave import DrawOutcome, Step, Wave, WaveState, next_step
+from functions.domain.wave import DrawOutcome, EarlyClose, Step, Wave, WaveState, closes_early, next_step
 from functions.observability import logger, metrics
 from functions.services import notifications
 from functions.services.applicant_view import authorised_applicant
@@ -130,18 +130,23 @@ def advance(now: dt.datetime) -> list[str]:
     return done
 
 
-def close(number: int, now: dt.datetime) -> None:
-    """OPEN -> CLOSED, and the next wave opens at the same moment (with its own commitment)."""
-    wave = store.find(number)
-    if wave is None or not wave.is_open:
-        return
+def _refuse_out_of_order(number: int) -> None:
     if number > 1:
         previous = store.find(number - 1)
         if previous is None or previous.state is not WaveState.PUBLISHED:
             raise Conflict(
                 "PREVIOUS_WAVE_UNPUBLISHED", f"wave {number - 1} must be published before wave {number} closes"
             )
-    if store.close_and_open_next(number, now, _new_wave(number + 1, now)):
+
+
+def close(number: int, now: dt.datetime, early: EarlyClose | None = None) -> None:
+    """OPEN -> CLOSED, and the next wave opens at the same moment (with its own commitment); `early` records an
+    admin's forced close before `closes_at`."""
+    wave = store.find(number)
+    if wave is None or not wave.is_open:
+        return
+    _refuse_out_of_order(number)
+    if store.close_and_open_next(number, now, _new_wave(number + 1, now), early):
         metrics.add_metric(name="WaveClosed", unit="Count", value=1)
         logger.info("wave closed", extra={"wave": number})
 
@@ -169,6 +174,7 @@ def draw(number: int) -> None:
         seed=seed,
         beacon=beacon_value.as_manifest() if beacon_value else None,
         ranked_list={"name": "ranked-list.csv", "sha256": list_sha256},
+        early_close=wave.early_close.as_manifest() if wave.early_close else None,
     )
     results.put_json(results.manifest_key(number), published)
     store.record_selection(
@@ -268,13 +274,26 @@ def published_results(number: int) -> dict[str, Any]:
     }
 
 
-def admin_close(number: int) -> dict[str, Any]:
-    """The schedule's close and draw, now: idempotent, and refused out of order."""
-    open_wave(clock.now())
+def admin_close(number: int, request: CloseRequest | None = None, admin: str = "") -> dict[str, Any]:
+    """The schedule's close and draw, now: idempotent, and refused out of order. Before the wave's `closes_at`
+    only with `force` and a reason, and the manifest then records who (`admin`), why and when."""
+    request = request or CloseRequest()
+    now = clock.now()
+    open_wave(now)
     wave = store.find(number)
     if wave is None:
         raise NotFound("NO_SUCH_WAVE", f"there is no wave {number}", "number")
-    close(number, clock.now())
+    early = None
+    if wave.is_open and closes_early(wave.times.closes_at, now):
+        _refuse_out_of_order(number)
+        if not request.force:
+            raise Conflict(
+                "WAVE_NOT_DUE",
+                f"wave {number} closes at {wave.times.closes_at.isoformat()}; an early close needs force and a reason",
+                "force",
+            )
+        early = EarlyClose(by=admin or "unknown", reason=request.reason or "", at=now)
+    close(number, now, early)
     draw(number)
     return public_view(store.find(number) or wave)
 

@@ -19,7 +19,7 @@ from pynamodb.transactions import TransactWrite
 from functions.domain.calendar import WaveTimes
 from functions.domain.draw import Pool, family_key
 from functions.domain.lifecycle import Applicant, Event, Status
-from functions.domain.wave import DrawOutcome, Wave, WaveState
+from functions.domain.wave import DrawOutcome, EarlyClose, Wave, WaveState
 from functions.store import applicants
 from functions.store.models import ApplicantRecord, FamilyRecord, WaveMemberRecord, WaveRecord, bind
 from functions.store.transactions import Build, committed, transact, update_if
@@ -64,6 +64,11 @@ def _entity(record: WaveRecord) -> Wave:
         chunk_count=None if record.chunk_count is None else int(record.chunk_count),
         chunks_queued_at=record.chunks_queued_at,
         chunks_done=frozenset(int(chunk) for chunk in record.chunks_done or ()),
+        early_close=(
+            EarlyClose(record.closed_early_by, record.closed_early_reason or "", record.closed_at)
+            if record.closed_early_by and record.closed_at
+            else None
+        ),
     )
 
 
@@ -119,14 +124,18 @@ def open_first(wave: Wave) -> bool:
     return committed(transact(create), "first wave")
 
 
-def close_and_open_next(number: int, closed_at: dt.datetime, following: Wave) -> bool:
-    """Closes wave `number` and opens the next in one transaction: no join can land in a closed pool."""
+def close_and_open_next(number: int, closed_at: dt.datetime, following: Wave, early: EarlyClose | None = None) -> bool:
+    """Closes wave `number` and opens the next in one transaction: no join can land in a closed pool. An admin's
+    close before `closes_at` is recorded with the close (`early`: who and why; when is `closed_at`)."""
     bind()
+    actions: list[Any] = [WaveRecord.state.set(WaveState.CLOSED.value), WaveRecord.closed_at.set(closed_at)]
+    if early is not None:
+        actions += [WaveRecord.closed_early_by.set(early.by), WaveRecord.closed_early_reason.set(early.reason)]
 
     def close_and_open(transaction: TransactWrite) -> None:
         transaction.update(
             WaveRecord(number=number),
-            actions=[WaveRecord.state.set(WaveState.CLOSED.value), WaveRecord.closed_at.set(closed_at)],
+            actions=actions,
             condition=WaveRecord.state == WaveState.OPEN.value,
         )
         transaction.save(_record(following), condition=WaveRecord.number.does_not_exist())

@@ -66,6 +66,14 @@ def join(client: Any, applicant: dict[str, Any], wave: int = 1) -> Any:
     )
 
 
+def joined(client: Any, registry_service: RegistryServer, count: int, seed: int) -> list[dict[str, Any]]:
+    """`count` eligible applicants, each joined to wave 1."""
+    answers = eligible(client, registry_service, count, seed=seed)
+    for applicant in answers:
+        join(client, applicant)
+    return answers
+
+
 def tick(at: dt.datetime) -> list[str]:
     result: list[str] = catch_up_waves(scheduled_event(Schedule("catch_up_waves", "rate(1 hour)", ""), at), None)
     return result
@@ -159,6 +167,7 @@ def test_two_weekly_cycles_reruns_change_nothing_and_carry_over_is_exact(
     manifest_path.write_text(manifest_text)
     ranked_path.write_text(ranked_text)
     assert verify(json.loads(manifest_text), ranked_path) == len(answers)
+    assert json.loads(manifest_text)["early_close"] is None  # closed by the schedule, on time
 
     # Publishing again (schedule or admin) changes nothing: no second carry-over, no second card
     assert tick(publishes + dt.timedelta(hours=1)) == []
@@ -185,9 +194,7 @@ def test_two_weekly_cycles_reruns_change_nothing_and_carry_over_is_exact(
 def test_a_crash_between_chunks_resumes_and_the_wave_waits_for_every_chunk(
     client: Any, registry_service: RegistryServer
 ) -> None:
-    answers = eligible(client, registry_service, 8, seed=42)
-    for applicant in answers:
-        join(client, applicant)
+    answers = joined(client, registry_service, 8, seed=42)
     wave = current(client)
     tick(dt.datetime.fromisoformat(wave["closes_at"]))
     tick(dt.datetime.fromisoformat(wave["publish_at"]))
@@ -235,9 +242,51 @@ def test_admin_routes_need_an_admin_token(client: Any, registry_service: Registr
         earlier.setattr(clock, "now", lambda: dt.datetime.now(dt.UTC) - dt.timedelta(hours=3))
         expired = admin.mint("ops@kemnaker.go.id", 1)
     assert client.http.get("/admin/stats", headers={"Authorization": f"Bearer {expired}"}).status_code == 403
-    close = client.http.post("/admin/waves/1/close", headers={"Authorization": f"Bearer {token}"})
+    forced = json.dumps({"force": True, "reason": "test of the admin routes"})
+    close = client.http.post("/admin/waves/1/close", headers={"Authorization": f"Bearer {token}", **JSON}, body=forced)
     assert (close.status_code, close.json_body["state"]) == (200, "SELECTED")
     again = client.http.post("/admin/waves/1/close", headers={"Authorization": f"Bearer {token}"})
     assert (again.status_code, again.json_body["state"]) == (200, "SELECTED")
     early = client.http.post("/admin/waves/2/publish", headers={"Authorization": f"Bearer {token}"})
     assert (early.status_code, early.json_body["error"]["code"]) == (409, "WAVE_NOT_SELECTED")
+
+
+def test_an_early_admin_close_needs_force_and_is_recorded_in_the_manifest(
+    client: Any, registry_service: RegistryServer
+) -> None:
+    answers = joined(client, registry_service, 3, seed=44)
+    headers = {"Authorization": f"Bearer {admin.mint('ops@kemnaker.go.id', 1)}", **JSON}
+
+    def close(body: str | None = None) -> Any:
+        return client.http.post("/admin/waves/1/close", headers=headers, body=body)
+
+    # Before Thursday 16:00 WIB: refused without force, and nothing changes
+    refused = close()
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (409, "WAVE_NOT_DUE")
+    assert close(json.dumps({"force": False, "reason": "why not"})).status_code == 409
+    assert current(client)["number"] == 1 and wave_store.find(1).state == "OPEN"  # type: ignore[union-attr]
+    for bad, field in [
+        ("{", None),
+        ("[]", None),
+        (json.dumps({"force": "yes", "reason": "x"}), "force"),
+        (json.dumps({"force": True}), "reason"),
+        (json.dumps({"force": True, "reason": "  "}), "reason"),
+        (json.dumps({"force": True, "reason": "x", "by": "someone else"}), "by"),
+    ]:
+        answer = close(bad)
+        assert answer.status_code == 400, bad
+        assert answer.json_body["error"].get("field") == field, bad
+    assert wave_store.find(1).state == "OPEN"  # type: ignore[union-attr]
+
+    # With force and a reason: closed and drawn at once, and the manifest says who, why and when
+    forced = close(json.dumps({"force": True, "reason": "registry outage; joins complete"}))
+    assert (forced.status_code, forced.json_body["state"]) == (200, "SELECTED")
+    manifest = json.loads(s3_text("waves/1/manifest.json"))
+    assert manifest["pool_size"] == len(answers)
+    early = manifest["early_close"]
+    assert (early["by"], early["reason"]) == ("ops@kemnaker.go.id", "registry outage; joins complete")
+    closed_at = wave_store.find(1).closed_at  # type: ignore[union-attr]
+    assert closed_at is not None and dt.datetime.fromisoformat(early["at"]) == closed_at
+    # Closing again changes nothing, with or without a body
+    assert close().json_body["state"] == "SELECTED"
+    assert json.loads(s3_text("waves/1/manifest.json")) == manifest
