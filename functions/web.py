@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from chalice.app import Request, Response, SQSEvent
 
 from functions.adapters.aws import is_transient
-from functions.domain.card import MAX_WAVE
 from functions.domain.errors import InvalidField, NotAuthorised, Refusal, TooManyRequests
+from functions.domain.wave import MAX_WAVE
 from functions.observability import logger
 from functions.services import notifications
 from functions.settings import settings

@@ -92,11 +92,11 @@ class CloseRequest(BaseModel):
 
 
 class PublishChunk(BaseModel):
-    """A slice of a wave's ranked list to publish: each entry an applicant id and its card, or None when the
-    applicant was not selected (and is carried into the next wave)."""
+    """A slice of a wave's pool to publish: each entry an applicant id and whether it was selected (to be
+    accepted with a new card) or not (carried into the next wave)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     wave: int
     chunk: int
-    entries: list[tuple[str, str | None]]
+    entries: list[tuple[str, bool]]

@@ -13,6 +13,8 @@ from enum import StrEnum
 
 from functions.domain.calendar import WaveTimes
 
+MAX_WAVE = 999  # weekly waves: some twenty years of them
+
 
 class WaveState(StrEnum):
     OPEN = "OPEN"

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from functions import clock
 from functions.adapters import beacon, draw_seeds, queues, results
 from functions.domain.calendar import WaveCalendar, wave_times
-from functions.domain.card import card_number
+from functions.domain.card import new_card_number
 from functions.domain.draw import DrawRules, manifest, ranked_list_lines, run_draw
 from functions.domain.errors import Conflict, NotFound
-from functions.domain.lifecycle import Status
+from functions.domain.lifecycle import Applicant, Status
 from functions.domain.messages import ApplicantIdRequest, CloseRequest, NotificationRequest, PublishChunk
 from functions.domain.requests import parse_body
 from functions.domain.wave import DrawOutcome, EarlyClose, Step, Wave, WaveState, closes_early, next_step
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 # Enough steps for a few missed weeks; publication is asynchronous, so one call never runs past it.
 _MAX_STEPS = 12
+# A clash of random card numbers is about one in 10^14 per card already issued; a few new numbers settle it.
+_CARD_ATTEMPTS = 8
 
 
 def calendar() -> WaveCalendar:
@@ -192,18 +194,10 @@ def draw(number: int) -> None:
 
 
 def _chunks(number: int, chunk_size: int) -> list[PublishChunk]:
-    """The ranked list in slices, each selected applicant with its card (numbered in rank order)."""
-    entries: list[tuple[str, str | None]] = []
-    selected = 0
+    """The ranked list in slices, each applicant with whether it was selected."""
     lines = iter(results.get_lines(results.ranked_list_key(number)))
     next(lines, None)  # the header
-    for line in lines:
-        columns = line.split(",")
-        if columns[-1] == "true":
-            entries.append((columns[1], card_number(number, selected)))
-            selected += 1
-        else:
-            entries.append((columns[1], None))
+    entries = [(columns[1], columns[-1] == "true") for columns in (line.split(",") for line in lines)]
     return [
         PublishChunk(wave=number, chunk=index, entries=entries[start : start + chunk_size])
         for index, start in enumerate(range(0, len(entries), chunk_size))
@@ -231,18 +225,35 @@ def publish(number: int) -> None:
     logger.info("wave publishing", extra={"wave": number, "chunks": len(chunks)})
 
 
+def _accept(applicant: Applicant, wave: int, now: dt.datetime) -> str | None:
+    """Accepts a selected applicant with a new random card number, drawing another while the number is taken.
+    Returns the card it holds (the one of the first time, when a chunk is applied again), or None if it moved on."""
+    latest: Applicant | None = applicant
+    for _ in range(_CARD_ATTEMPTS):
+        if latest is None or latest.status is Status.ACCEPTED:
+            return None if latest is None else latest.card_number
+        if latest.status is not Status.JOINED or latest.wave != wave:
+            return None
+        card = new_card_number()
+        if store.accept(applicant.applicant_id, wave, card, family=applicant.family, now=now):
+            return card
+        latest = applicants.find(applicant.applicant_id)  # moved on, or the number is taken: look again
+    raise RuntimeError("no free card number after several tries")
+
+
 def apply_chunk(record: PublishRecord, sends: notifications.BatchSends) -> None:
     """Accepts the selected (with their cards) and carries the others into the next wave, then tells them."""
     chunk = record.body
     now = clock.now()
     told: list[NotificationRequest] = []
-    for applicant_id, card in chunk.entries:
+    for applicant_id, selected in chunk.entries:
         applicant = applicants.find(applicant_id)
         if applicant is None:
             raise LookupError("a drawn applicant is missing")
-        if card is not None:
-            store.accept(applicant_id, chunk.wave, card, family=applicant.family, now=now)
-            told.append(notifications.acceptance_request(applicant_id, chunk.wave, card))
+        if selected:
+            card = _accept(applicant, chunk.wave, now)
+            if card is not None:
+                told.append(notifications.acceptance_request(applicant_id, chunk.wave, card))
         else:
             store.carry_over(applicant, chunk.wave, now)
             told.append(notifications.not_selected_request(applicant_id, chunk.wave))

@@ -21,7 +21,14 @@ from functions.domain.draw import Pool, family_key
 from functions.domain.lifecycle import Applicant, Event, Status
 from functions.domain.wave import DrawOutcome, EarlyClose, Wave, WaveState
 from functions.store import applicants
-from functions.store.models import ApplicantRecord, FamilyRecord, WaveMemberRecord, WaveRecord, bind
+from functions.store.models import (
+    ApplicantRecord,
+    FamilyRecord,
+    IdentityGuardRecord,
+    WaveMemberRecord,
+    WaveRecord,
+    bind,
+)
 from functions.store.transactions import Build, committed, transact, update_if
 
 POINTER = 0
@@ -240,10 +247,22 @@ def join(applicant: Applicant, wave: int, now: dt.datetime) -> bool:
     )
 
 
-def accept(applicant_id: str, wave: int, card_number: str, *, family: str, now: dt.datetime) -> bool:
-    """JOINED (in this wave) -> ACCEPTED with its card; the family card remembers the acceptance."""
+def card_guard_key(card_number: str) -> str:
+    return f"card#{card_number}"
 
-    def remember_family(transaction: TransactWrite) -> None:
+
+def accept(applicant_id: str, wave: int, card_number: str, *, family: str, now: dt.datetime) -> bool:
+    """JOINED (in this wave) -> ACCEPTED with its card; the family card remembers the acceptance, and the card
+    number is claimed (a guard item, written only if no other card holds that number) in the same transaction.
+
+    False when nothing was written: the applicant had moved on, or `card_number` is taken (the caller, seeing the
+    applicant still JOINED, tries again with a new number)."""
+
+    def claim_card_and_remember_family(transaction: TransactWrite) -> None:
+        transaction.save(
+            IdentityGuardRecord(guard=card_guard_key(card_number), applicant_id=applicant_id),
+            condition=IdentityGuardRecord.guard.does_not_exist(),
+        )
         transaction.update(FamilyRecord(family=family), actions=[FamilyRecord.accepted.add({applicant_id})])
 
     return applicants.change(
@@ -252,7 +271,7 @@ def accept(applicant_id: str, wave: int, card_number: str, *, family: str, now: 
         [ApplicantRecord.card_number.set(card_number), ApplicantRecord.accepted_at.set(now)],
         now=now,
         condition=ApplicantRecord.wave == wave,
-        also=remember_family,
+        also=claim_card_and_remember_family,
     )
 
 

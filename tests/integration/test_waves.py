@@ -16,7 +16,7 @@ from devstack.population import PopulationGenerator, registry_row
 from devstack.registry import RegistryServer, write_csv
 from devstack.scheduler import Schedule, scheduled_event
 from functions.app import app
-from functions.domain.card import is_valid
+from functions.domain.card import is_valid, luhn_digit
 from functions.select import catch_up_waves
 from functions.services import admin
 from functions.settings import settings
@@ -168,6 +168,9 @@ def test_two_weekly_cycles_reruns_change_nothing_and_carry_over_is_exact(
     ranked_path.write_text(ranked_text)
     assert verify(json.loads(manifest_text), ranked_path) == len(answers)
     assert json.loads(manifest_text)["early_close"] is None  # closed by the schedule, on time
+    # Cards are random: none is the old '7' + wave + place among the selected + Luhn
+    old_scheme = {f"7001{index:011d}" + luhn_digit(f"7001{index:011d}") for index in range(QUOTA)}
+    assert not {after_first[a][2] for a in accepted} & old_scheme
 
     # Publishing again (schedule or admin) changes nothing: no second carry-over, no second card
     assert tick(publishes + dt.timedelta(hours=1)) == []
@@ -290,3 +293,23 @@ def test_an_early_admin_close_needs_force_and_is_recorded_in_the_manifest(
     # Closing again changes nothing, with or without a body
     assert close().json_body["state"] == "SELECTED"
     assert json.loads(s3_text("waves/1/manifest.json")) == manifest
+
+
+def test_a_card_number_already_held_is_never_issued_again(
+    client: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.services import selection
+
+    answers = joined(client, registry_service, 3, seed=45)
+    wave = current(client)
+    tick(dt.datetime.fromisoformat(wave["closes_at"]))
+    # Given a CSPRNG that repeats itself: each number twice in a row
+    numbers = [body + luhn_digit(body) for body in (f"7{n:014d}" for n in (11, 22, 33, 44))]
+    issued = iter([numbers[0], numbers[0], numbers[1], numbers[1], numbers[2], numbers[2], numbers[3]])
+    monkeypatch.setattr(selection, "new_card_number", lambda: next(issued))
+    tick(dt.datetime.fromisoformat(wave["publish_at"]))
+    run_consumers("publish_consumer", "notification_consumer")
+    cards = [card for status, _, card in statuses(answers).values() if status == "ACCEPTED"]
+    # Then the three accepted hold three different numbers, the clashes were drawn again
+    assert len(cards) == 3 and sorted(cards) == numbers[:3]
+    assert all(is_valid(card) for card in cards)

@@ -262,6 +262,11 @@ USES: dict[str, list[Use]] = {
         use("WaveMembersTable", "dynamodb:PutItem", why="carry_over puts the member into the next wave's pool"),
         use("FamiliesTable", "dynamodb:UpdateItem", why="accept remembers the acceptance on the family card"),
         use(
+            "IdentityGuardsTable",
+            "dynamodb:PutItem",
+            why="accept claims the random card number with a guard item (card#<number>), only if none holds it",
+        ),
+        use(
             "PersonalDataKey",
             "kms:GenerateDataKey",
             "kms:Decrypt",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.domain.card import card_number, is_valid
+from functions.domain.card import is_valid, new_card_number
 from functions.domain.draw import (
     DrawRules,
     Member,
@@ -125,11 +125,15 @@ def test_beacon_changes_the_keys() -> None:
     assert plain.selected_in_rank_order() != mixed.selected_in_rank_order()
 
 
-def test_card_numbers_are_sixteen_digits_unique_and_luhn_valid() -> None:
-    cards = {card_number(wave, index) for wave in (1, 2, 30) for index in range(2000)}
-    assert len(cards) == 6000
-    assert all(len(card) == 16 and is_valid(card) for card in cards)
+def test_card_numbers_are_sixteen_digits_random_unique_and_luhn_valid() -> None:
+    cards = [new_card_number() for _ in range(6000)]
+    assert len(set(cards)) == 6000
+    assert all(len(card) == 16 and card.isdigit() and is_valid(card) for card in cards)
+    # Random: neither ordered as issued nor numbered consecutively (the old scheme was 7 + wave + place + Luhn).
+    assert cards != sorted(cards)
+    assert len({card[1:4] for card in cards}) > 100
     assert not is_valid("7001000000000013")
+    assert not is_valid(cards[0][:-1] + str((int(cards[0][-1]) + 1) % 10))
 
 
 # --- the verifier ----------------------------------------------------------------------------------------------
