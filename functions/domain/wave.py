@@ -79,6 +79,7 @@ class Wave:
     province_quotas: Mapping[str, int]
     commitment: str
     sealed_seed: bytes | None = None
+    sealed_secret: bytes | None = None  # the wave secret (draw ids, family pseudonyms), sealed; never published
     closed_at: dt.datetime | None = None
     published_at: dt.datetime | None = None
     drawn: DrawOutcome | None = None

@@ -7,10 +7,10 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from functions import clock
-from functions.adapters import beacon, draw_seeds, queues, results
+from functions.adapters import beacon, draw_seeds, queues, results, wave_secrets
 from functions.domain.calendar import WaveCalendar, wave_times
 from functions.domain.card import new_card_number
-from functions.domain.draw import DrawRules, manifest, ranked_list_lines, run_draw
+from functions.domain.draw import DrawRules, draw_id, manifest, ranked_list_lines, run_draw
 from functions.domain.errors import Conflict, NotFound
 from functions.domain.lifecycle import Applicant, Status
 from functions.domain.messages import ApplicantIdRequest, CloseRequest, NotificationRequest, PublishChunk
@@ -48,6 +48,7 @@ def _new_wave(number: int, opens_at: dt.datetime) -> Wave:
         province_quotas=dict(current.province_quotas),
         commitment=commitment,
         sealed_seed=sealed,
+        sealed_secret=wave_secrets.new_secret(number),
     )
 
 
@@ -161,12 +162,14 @@ def draw(number: int) -> None:
     seed = draw_seeds.reveal(number, wave.sealed_seed)
     beacon_value = beacon.value_after(wave.times.closes_at)
     rules = DrawRules(quota=wave.quota, kk_cap=wave.kk_cap, province_quotas=wave.province_quotas)
+    secret = wave_secrets.secret_of(wave)
     result = run_draw(
-        store.read_pool(number),
+        store.read_pool(number, secret),
         seed,
         rules,
         store.family_acceptances(),
         bytes.fromhex(beacon_value.randomness) if beacon_value else None,
+        wave_secret=secret,
     )
     list_key = results.ranked_list_key(number)
     list_sha256 = results.put_lines(list_key, ranked_list_lines(result))
@@ -193,11 +196,19 @@ def draw(number: int) -> None:
     logger.info("wave drawn", extra={"wave": number, "pool": len(result.pool), "selected": result.selected_count})
 
 
-def _chunks(number: int, chunk_size: int) -> list[PublishChunk]:
-    """The ranked list in slices, each applicant with whether it was selected."""
+def _selected_draw_ids(number: int) -> set[str]:
     lines = iter(results.get_lines(results.ranked_list_key(number)))
     next(lines, None)  # the header
-    entries = [(columns[1], columns[-1] == "true") for columns in (line.split(",") for line in lines)]
+    return {columns[1] for columns in (line.split(",") for line in lines) if columns[-1] == "true"}
+
+
+def _chunks(wave: Wave, chunk_size: int) -> list[PublishChunk]:
+    """The pool in slices, each applicant with whether it was selected. The ranked list names draw ids only;
+    the pool's store records hold the applicant ids, whose draw ids the wave secret gives again."""
+    number = wave.number
+    selected = _selected_draw_ids(number)
+    secret = wave_secrets.secret_of(wave)
+    entries = [(applicant_id, draw_id(secret, applicant_id) in selected) for applicant_id in store.member_ids(number)]
     return [
         PublishChunk(wave=number, chunk=index, entries=entries[start : start + chunk_size])
         for index, start in enumerate(range(0, len(entries), chunk_size))
@@ -213,7 +224,7 @@ def publish(number: int) -> None:
     wave = store.find(number)
     if wave is None or wave.state is not WaveState.SELECTED or wave.chunks_queued_at is not None:
         return
-    chunks = _chunks(number, settings().publish_chunk_size)
+    chunks = _chunks(wave, settings().publish_chunk_size)
     store.plan_publication(number, len(chunks))
     if not chunks:
         store.mark_published_if_complete(number, 0, clock.now())

@@ -17,7 +17,7 @@ from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
 from functions.domain.calendar import WaveTimes
-from functions.domain.draw import Pool, family_key
+from functions.domain.draw import Pool, draw_ids, family_key
 from functions.domain.lifecycle import Applicant, Event, Status
 from functions.domain.wave import DrawOutcome, EarlyClose, Wave, WaveState
 from functions.store import applicants
@@ -65,6 +65,7 @@ def _entity(record: WaveRecord) -> Wave:
         province_quotas=json.loads(record.province_quotas or "{}"),
         commitment=record.commitment or "",
         sealed_seed=record.sealed_seed,
+        sealed_secret=record.sealed_secret,
         closed_at=record.closed_at,
         published_at=record.published_at,
         drawn=drawn,
@@ -92,6 +93,7 @@ def _record(wave: Wave) -> WaveRecord:
         province_quotas=json.dumps(dict(wave.province_quotas), sort_keys=True),
         commitment=wave.commitment,
         sealed_seed=wave.sealed_seed,
+        sealed_secret=wave.sealed_secret,
     )
 
 
@@ -299,15 +301,47 @@ def members(wave: int) -> Iterator[WaveMemberRecord]:
         yield from WaveMemberRecord.query(pool_key(wave, shard), consistent_read=True)
 
 
-def read_pool(wave: int) -> Pool:
-    # Straight into the Pool's byte columns: lists of a str per member would peak at 3.2 GiB for 10 million
-    # members, these at about 1 GiB (bench/bench_pool_read.py).
-    ids, tiers, provinces, families = bytearray(), bytearray(), bytearray(), bytearray()
+def is_member(wave: int, applicant_id: str) -> bool:
+    bind()
+    try:
+        WaveMemberRecord.get(pool_key(wave, member_shard(applicant_id)), applicant_id)
+    except DoesNotExist:
+        return False
+    return True
+
+
+def waves_joined(applicant_id: str, latest: int) -> list[int]:
+    """The waves whose pool holds the applicant, oldest first: `latest` and the unbroken run before it (an
+    applicant joins one wave and is carried from each into the next until accepted)."""
+    joined: list[int] = []
+    number = latest
+    while number >= 1 and is_member(number, applicant_id):
+        joined.append(number)
+        number -= 1
+    return joined[::-1]
+
+
+def member_ids(wave: int) -> Iterator[str]:
+    """The applicant ids of a wave's pool (kept in the store beside the draw; never in a published file)."""
     for member in members(wave):
-        ids += member.applicant_id.encode("ascii")
-        tiers.append(int(member.tier))
-        provinces += member.province.encode("ascii")
-        families += family_key(member.family)
+        yield member.applicant_id
+
+
+def read_pool(wave: int, wave_secret: bytes) -> Pool:
+    """The pool as the draw sees it: each member by its draw id under the wave's secret, never its account id.
+
+    Straight into the Pool's byte columns: lists of a str per member would peak at 3.2 GiB for 10 million
+    members, these at about 1.3 GiB (bench/bench_pool_read.py); ids are turned into draw ids a shard at a time."""
+    bind()
+    ids, tiers, provinces, families = bytearray(), bytearray(), bytearray(), bytearray()
+    for shard in range(SHARDS):
+        applicant_ids = bytearray()
+        for member in WaveMemberRecord.query(pool_key(wave, shard), consistent_read=True):
+            applicant_ids += member.applicant_id.encode("ascii")
+            tiers.append(int(member.tier))
+            provinces += member.province.encode("ascii")
+            families += family_key(member.family)
+        ids += draw_ids(wave_secret, bytes(applicant_ids))
     return Pool(bytes(ids), bytes(tiers), bytes(provinces), bytes(families))
 
 

@@ -374,6 +374,7 @@ def test_wave_result_and_admin_answers(
         record = check(answer, "GET", "/applicants/{applicant_id}", 200)
         outcomes[record["status"]] = record
     assert outcomes["ACCEPTED"]["card_number"] and outcomes["ACCEPTED"]["wave"] == 1
+    assert sorted(outcomes["ACCEPTED"]["draw_ids"]) == ["1"] and sorted(outcomes["JOINED"]["draw_ids"]) == ["1", "2"]
     assert published["early_close"]["by"] == "ops@kemnaker.go.id"
     assert (outcomes["JOINED"]["wave"], outcomes["JOINED"]["previous_result"]) == (2, "NOT_SELECTED")
     FINISHED.add("test_wave_result_and_admin_answers")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,6 +97,10 @@ def statuses(answers: list[dict[str, Any]]) -> dict[str, tuple[str, int | None, 
             record.card_number,
         )
     return found
+
+
+def ranked_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
 
 
 def s3_text(key: str) -> str:
@@ -192,6 +198,30 @@ def test_two_weekly_cycles_reruns_change_nothing_and_carry_over_is_exact(
     assert wave_store.find(2).state == "PUBLISHED"  # type: ignore[union-attr]
     told = [json.loads(line) for line in Path(settings().outbox_path).read_text().splitlines()]
     assert sum(m["kind"] == "acceptance" and m["channel"] == "sms" for m in told) == min(len(answers), 2 * QUOTA)
+
+    # Both waves' files verify; they name the same people by draw ids that share nothing, and no account id
+    second_manifest, second_ranked = s3_text("waves/2/manifest.json"), s3_text("waves/2/ranked-list.csv")
+    ranked_path.write_text(second_ranked)
+    assert verify(json.loads(second_manifest), ranked_path) == len(carried)
+    lists = [ranked_rows(ranked_text), ranked_rows(second_ranked)]
+    assert not {r["draw_id"] for r in lists[0]} & {r["draw_id"] for r in lists[1]}
+    assert not {r["family"] for r in lists[0]} & {r["family"] for r in lists[1]}
+    for applicant in answers:
+        assert applicant["applicant_id"] not in ranked_text + second_ranked + manifest_text + second_manifest
+    # Each applicant sees its draw id for every wave it joined, and finds its row (and outcome) by it
+    for applicant in answers:
+        seen = client.http.get(
+            f"/applicants/{applicant['applicant_id']}", headers={"Authorization": f"Bearer {applicant['access_token']}"}
+        ).json_body
+        # accepted in wave 1, accepted in wave 2, or carried over twice (in wave 3's pool, not drawn yet)
+        last = 1 if applicant["applicant_id"] in accepted else 2 if seen["status"] == "ACCEPTED" else 3
+        assert sorted(seen["draw_ids"]) == [str(number) for number in range(1, last + 1)]
+        assert len(set(seen["draw_ids"].values())) == last
+        for number, draw_id in seen["draw_ids"].items():
+            if number == "3":
+                continue  # not drawn yet
+            (row,) = [r for r in lists[int(number) - 1] if r["draw_id"] == draw_id]
+            assert (row["selected"] == "true") == (seen["status"] == "ACCEPTED" and seen["wave"] == int(number))
 
 
 def test_a_crash_between_chunks_resumes_and_the_wave_waits_for_every_chunk(
