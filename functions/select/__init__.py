@@ -80,7 +80,8 @@ def post_admin_claim_release() -> Any:
 @select.route("/admin/waves/{number}/close", methods=["POST"], authorizer=admin_authorizer)
 @web.api_view
 def post_admin_close(number: str) -> Any:
-    return closing.admin_close(web.wave_number(number))
+    request = select.current_request
+    return closing.admin_close(web.wave_number(number), web.raw_body(request), web.admin_name(request))
 
 
 @select.route("/admin/waves/{number}/publish", methods=["POST"], authorizer=admin_authorizer)

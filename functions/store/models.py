@@ -85,6 +85,9 @@ class WaveRecord(Model):
     province_quotas = UnicodeAttribute(null=True)  # JSON
     commitment = UnicodeAttribute(null=True)
     sealed_seed = BinaryAttribute(legacy_encoding=False, null=True)
+    sealed_secret = BinaryAttribute(legacy_encoding=False, null=True)  # the wave secret, never published
+    closed_early_by = UnicodeAttribute(null=True)  # an admin's forced close before closes_at: who and why
+    closed_early_reason = UnicodeAttribute(null=True)
     seed = UnicodeAttribute(null=True)  # revealed at close
     pool_size = NumberAttribute(null=True)
     pool_digest = UnicodeAttribute(null=True)

@@ -353,15 +353,21 @@ def test_wave_result_and_admin_answers(
         for wrong in (first["access_token"], token[:-3] + "abc"):
             check(through_gateway(method, concrete, bearer(wrong)), method, template, 403, code="FORBIDDEN")
 
-    def as_admin(concrete: str) -> Any:
-        return client.http.post(concrete, headers=bearer(token))
+    def as_admin(concrete: str, body: Any = None) -> Any:
+        if body is None:
+            return client.http.post(concrete, headers=bearer(token))
+        headers = {**bearer(token), "Content-Type": "application/json"}
+        return client.http.post(concrete, headers=headers, body=json.dumps(body))
 
     check(as_admin("/admin/waves/0/close"), "POST", close, 400, code="INVALID_WAVE_NUMBER", field="number")
     check(as_admin("/admin/waves/0/publish"), "POST", publish, 400, code="INVALID_WAVE_NUMBER", field="number")
     check(as_admin("/admin/waves/9/close"), "POST", close, 404, code="NO_SUCH_WAVE", field="number")
     check(as_admin("/admin/waves/9/publish"), "POST", publish, 404, code="NO_SUCH_WAVE", field="number")
     check(as_admin("/admin/waves/1/publish"), "POST", publish, 409, code="WAVE_NOT_SELECTED", field="number")
-    assert check(as_admin("/admin/waves/1/close"), "POST", close, 200)["state"] == "SELECTED"
+    check(as_admin("/admin/waves/1/close"), "POST", close, 409, code="WAVE_NOT_DUE", field="force")
+    check(as_admin("/admin/waves/1/close", {"force": True}), "POST", close, 400, code="MISSING_REASON", field="reason")
+    forced = {"force": True, "reason": "contract test"}
+    assert check(as_admin("/admin/waves/1/close", forced), "POST", close, 200)["state"] == "SELECTED"
     assert check(as_admin("/admin/waves/1/close"), "POST", close, 200)["state"] == "SELECTED"
     check(as_admin("/admin/waves/2/close"), "POST", close, 409, code="PREVIOUS_WAVE_UNPUBLISHED")
     processing = client.http.get(f"/applicants/{first['applicant_id']}", headers=bearer(first["access_token"]))
@@ -386,6 +392,8 @@ def test_wave_result_and_admin_answers(
         record = check(answer, "GET", "/applicants/{applicant_id}", 200)
         outcomes[record["status"]] = record
     assert outcomes["ACCEPTED"]["card_number"] and outcomes["ACCEPTED"]["wave"] == 1
+    assert sorted(outcomes["ACCEPTED"]["draw_ids"]) == ["1"] and sorted(outcomes["JOINED"]["draw_ids"]) == ["1", "2"]
+    assert published["early_close"]["by"] == "ops@kemnaker.go.id"
     assert (outcomes["JOINED"]["wave"], outcomes["JOINED"]["previous_result"]) == (2, "NOT_SELECTED")
     carried = people_of_wave[
         [first, second].index(
