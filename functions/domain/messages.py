@@ -11,7 +11,6 @@ from pydantic_core import PydanticCustomError
 from functions.domain import identity
 from functions.domain.registration import EmploymentStatus, checked
 
-
 # An admin's recorded reasons (an early close, a released claim): long enough to cite a case, short to keep.
 REASON_MAX_LENGTH = 500
 
