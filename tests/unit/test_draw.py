@@ -163,6 +163,16 @@ def test_pool_digest_is_over_sorted_draw_ids_one_per_line() -> None:
     assert draw(pool, DrawRules(quota=5)).pool_digest == hashlib.sha256(lines.encode()).hexdigest()
 
 
+@pytest.mark.parametrize("shared_prefix", [True, False])
+def test_pool_digest_sorts_unordered_ids_even_when_their_first_digits_are_equal(shared_prefix: bool) -> None:
+    rng = random.Random(7)
+    ids = [f"{rng.getrandbits(256):064x}" for _ in range(500)]
+    if shared_prefix:  # ids equal in their first 16 digits are ordered by the rest
+        ids += ["0123456789abcdef" + "f" * 48, "0123456789abcdef" + "0" * 48]
+    expected = hashlib.sha256("".join(f"{i}\n" for i in sorted(ids)).encode()).hexdigest()
+    assert pool_digest("".join(ids).encode()) == expected
+
+
 def test_equal_key_prefixes_are_settled_on_the_whole_key() -> None:
     # Two members with keys equal in their first 64 bits: the full keys decide.
     keys = bytes(8) + b"\x02" * 24 + bytes(8) + b"\x01" * 24 + b"\xff" * 32
