@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
 from functions.domain import identity
@@ -77,6 +77,13 @@ class EmailCodeRequest(BaseModel):
     code: str
 
 
+def _reason(value: str) -> str:
+    reason = " ".join(value.split())
+    if not reason or len(reason) > REASON_MAX_LENGTH:
+        raise identity.FieldProblem("INVALID_REASON", f"reason must be 1 to {REASON_MAX_LENGTH} characters")
+    return reason
+
+
 class CloseRequest(BaseModel):
     """`POST /admin/waves/{number}/close` body (optional): closing before the wave's `closes_at` needs `force`
     and a reason, which the manifest records with the admin's name."""
@@ -84,7 +91,7 @@ class CloseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     force: bool = False
-    reason: str | None = Field(default=None, max_length=REASON_MAX_LENGTH)
+    reason: Annotated[str, checked(_reason)] | None = None
 
     @model_validator(mode="after")
     def _forced_with_a_reason(self) -> CloseRequest:
@@ -104,13 +111,6 @@ class PublishChunk(BaseModel):
     wave: int
     chunk: int
     entries: list[tuple[str, bool]]
-
-
-def _reason(value: str) -> str:
-    reason = " ".join(value.split())
-    if not reason or len(reason) > REASON_MAX_LENGTH:
-        raise identity.FieldProblem("INVALID_REASON", f"reason must be 1 to {REASON_MAX_LENGTH} characters")
-    return reason
 
 
 class ClaimReleaseRequest(BaseModel):
