@@ -48,7 +48,7 @@ def eligible(client: Any, registry_service: RegistryServer, count: int, seed: in
     for person in people:
         answer = client.http.post("/registrations", headers=JSON, body=json.dumps(person.registration()))
         answers.append(answer.json_body)
-    run_consumers("intake_consumer", "notification_consumer")
+    run_consumers("intake_consumer", "email_code_consumer")
     outbox = [json.loads(line) for line in Path(settings().outbox_path).read_text().splitlines()]
     for applicant in answers:
         code = next(
