@@ -263,13 +263,19 @@ USES: dict[str, list[Use]] = {
         ),
     ],
     "PublishConsumer": [
-        use("PublishQueue", *CONSUME, why="its SQS event source"),
+        use(
+            "PublishQueue",
+            *CONSUME,
+            "sqs:SendMessage",
+            why="its SQS event source; ChunkPublisher._hand_on queues the members left when time runs out",
+        ),
         use("NotificationsQueue", "sqs:SendMessage", why="acceptance and not-selected notices"),
         use(
             "ApplicantsTable",
+            "dynamodb:BatchGetItem",
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
-            why="apply_chunk: find; accept and carry_over transitions",
+            why="apply_chunk: find_many; _accept's find again; accept and carry_over transitions",
         ),
         use("CountersTable", "dynamodb:UpdateItem", why="accept counts ACCEPTED"),
         use(
