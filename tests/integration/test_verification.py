@@ -243,6 +243,29 @@ def test_a_registration_whose_code_message_was_lost_gets_its_code_when_redeliver
     assert verify(client, applicant["applicant_id"], code).status_code == 200
 
 
+def test_a_code_the_mail_service_refused_stays_unsent_and_goes_out_later(
+    client: Any, people: PopulationGenerator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.services import notifications
+
+    applicant = registered_without_its_code(client, people.person())
+    with monkeypatch.context() as throttled:
+
+        def refuse(_: Any) -> None:
+            raise RuntimeError("SES: Maximum sending rate exceeded")
+
+        throttled.setattr(notifications, "deliver", refuse)
+        run_consumers("email_code_consumer", rounds=1)
+    stored = applicants.find(applicant["applicant_id"])
+    assert stored is not None and stored.email_code is not None
+    assert stored.email_code.sent_at is None and stored.email_code.sealed  # given back, still to send
+    assert codes_for(applicant["applicant_id"]) == []
+    notifications.SEND_NOW.send([notifications.email_code_request(applicant["applicant_id"])])  # SQS's retry
+    run_consumers("email_code_consumer")
+    (code,) = codes_for(applicant["applicant_id"])
+    assert verify(client, applicant["applicant_id"], code).status_code == 200
+
+
 def test_codes_are_delivered_ahead_of_a_backlog_of_other_notices(client: Any, people: PopulationGenerator) -> None:
     from functions.domain.messages import NotificationRequest
     from functions.services.notifications import SEND_NOW

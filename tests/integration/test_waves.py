@@ -76,6 +76,16 @@ def joined(client: Any, registry_service: RegistryServer, count: int, seed: int)
     return answers
 
 
+def drawn(
+    client: Any, registry_service: RegistryServer, count: int, seed: int
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """`count` applicants joined to wave 1, closed and drawn by its schedule; and the wave as it was open."""
+    answers = joined(client, registry_service, count, seed=seed)
+    wave = current(client)
+    tick(dt.datetime.fromisoformat(wave["closes_at"]))
+    return answers, wave
+
+
 def tick(at: dt.datetime) -> list[str]:
     result: list[str] = catch_up_waves(scheduled_event(Schedule("catch_up_waves", "rate(1 hour)", ""), at), None)
     return result
@@ -330,9 +340,7 @@ def test_a_card_number_already_held_is_never_issued_again(
 ) -> None:
     from functions.services import selection
 
-    answers = joined(client, registry_service, 3, seed=45)
-    wave = current(client)
-    tick(dt.datetime.fromisoformat(wave["closes_at"]))
+    answers, wave = drawn(client, registry_service, 3, seed=45)
     # Given a CSPRNG that repeats itself: each number twice in a row
     numbers = [body + luhn_digit(body) for body in (f"7{n:014d}" for n in (11, 22, 33, 44))]
     issued = iter([numbers[0], numbers[0], numbers[1], numbers[1], numbers[2], numbers[2], numbers[3]])
@@ -376,9 +384,7 @@ def published_exactly(answers: list[dict[str, Any]]) -> None:
 def test_publication_makes_progress_through_intermittent_throttling(
     client: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    answers = joined(client, registry_service, 8, seed=46)
-    wave = current(client)
-    tick(dt.datetime.fromisoformat(wave["closes_at"]))
+    answers, wave = drawn(client, registry_service, 8, seed=46)
     calls = {"count": 0, "reads": 0}
 
     def every_other() -> bool:  # half of all calls throttled, well beyond the SDK's own retries
@@ -407,9 +413,7 @@ def test_a_chunk_out_of_time_hands_its_rest_on_instead_of_failing(
 
     from functions.services import selection
 
-    answers = joined(client, registry_service, 8, seed=47)
-    wave = current(client)
-    tick(dt.datetime.fromisoformat(wave["closes_at"]))
+    answers, wave = drawn(client, registry_service, 8, seed=47)
     # A run of throttles longer than a chunk's time: each invocation gets a fifth of a second.
     monkeypatch.setattr(selection, "_HAND_ON_DELAY_SECONDS", 0)
     budget = selection.ChunkPublisher.__init__

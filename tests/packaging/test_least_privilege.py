@@ -231,17 +231,9 @@ USES: dict[str, list[Use]] = {
     ],
     "EmailCodeConsumer": [
         use("EmailCodesQueue", *CONSUME, why="its SQS event source"),
-        use(
-            "ApplicantsTable",
-            "dynamodb:GetItem",
-            "dynamodb:UpdateItem",
-            why="deliver_code: find the applicant; mark_code_sent, and unmark_code_sent when the email fails",
-        ),
-        use(
-            "PersonalDataKey",
-            "kms:Decrypt",
-            why="opens the email address and the code sealed on the record; the queue's encryption",
-        ),
+        # deliver_code: finds the applicant; mark_code_sent, and unmark_code_sent when the email fails
+        use("ApplicantsTable", "dynamodb:GetItem", "dynamodb:UpdateItem", why="deliver_code: find, mark sent"),
+        use("PersonalDataKey", "kms:Decrypt", why="opens the email and the sealed code; the queue's encryption"),
     ],
     "NikCheckConsumer": [
         use("NikCheckQueue", *CONSUME, why="its SQS event source"),
