@@ -317,12 +317,11 @@ class ChunkPublisher:
                 one = functools.partial(_publish_one, found[applicant_id], selected, chunk.wave, now)
                 told.extend(_retrying(one, self.deadline))
                 done += 1
+            _retrying(functools.partial(_chunk_finished, chunk.wave, chunk.chunk, now), self.deadline)
         except OutOfTime:
-            sender.send(told)
+            # The members not done go on; when all were, an empty rest is left to note the chunk done.
             self._hand_on(chunk, done)
-            return
         sender.send(told)
-        _retrying(lambda: _chunk_finished(chunk.wave, chunk.chunk, now), self.deadline)
 
     def _hand_on(self, chunk: PublishChunk, index: int) -> None:
         rest = PublishChunk(wave=chunk.wave, chunk=chunk.chunk, entries=chunk.entries[index:])
@@ -335,11 +334,14 @@ class ChunkPublisher:
 
 
 def _publish_one(applicant: Applicant, selected: bool, wave: int, now: dt.datetime) -> list[NotificationRequest]:
-    """One member's result, idempotent: a member accepted or carried over already is left as it is."""
+    """One member's result, idempotent: a member accepted or carried over already (as read) is not written again,
+    only told again (notices are sent once by their ids)."""
     if selected:
         card = _accept(applicant, wave, now)
         return [] if card is None else [notifications.acceptance_request(applicant.applicant_id, wave)]
-    store.carry_over(applicant, wave, now)
+    carried = applicant.status is Status.JOINED and applicant.previous_wave == wave and applicant.wave == wave + 1
+    if not carried:
+        store.carry_over(applicant, wave, now)
     return [notifications.not_selected_request(applicant.applicant_id, wave)]
 
 
@@ -351,11 +353,6 @@ def _chunk_finished(number: int, chunk: int, now: dt.datetime) -> None:
     if len(wave.chunks_done) == wave.chunk_count and store.mark_published_if_complete(number, wave.chunk_count, now):
         metrics.add_metric(name="WavePublished", unit="Count", value=1)
         logger.info("wave published", extra={"wave": number})
-
-
-def apply_chunk(record: PublishRecord, sends: notifications.BatchSends) -> None:
-    """A chunk applied with the default time budget (outside Lambda)."""
-    ChunkPublisher().apply_chunk(record, sends)
 
 
 # --- results and admin ------------------------------------------------------------------------------------------

@@ -405,6 +405,24 @@ def test_publication_makes_progress_through_intermittent_throttling(
     published_exactly(answers)
     assert calls["reads"] == 3  # one BatchGetItem per chunk (3 of 3 members), none repeated
 
+    # A chunk applied again (a redelivery) writes nothing for members already accepted or carried over.
+    from functions.domain.messages import PublishChunk
+
+    written: list[Any] = []
+
+    def no_write(*args: Any, **_: Any) -> bool:
+        written.append(args)
+        return False
+
+    for name in ("accept", "carry_over"):
+        monkeypatch.setattr(wave_store, name, no_write)
+    after = statuses(answers)
+    entries = [(applicant_id, status == "ACCEPTED") for applicant_id, (status, _, _) in after.items()]
+    again = PublishChunk(wave=1, chunk=0, entries=entries).model_dump_json()
+    boto3.client("sqs").send_message(QueueUrl=settings().publish_queue_url, MessageBody=again)
+    run_consumers("publish_consumer")
+    assert written == [] and statuses(answers) == after
+
 
 def test_a_chunk_out_of_time_hands_its_rest_on_instead_of_failing(
     client: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch
