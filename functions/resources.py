@@ -6,6 +6,8 @@ are build-time constants; a test checks that `template.yaml` agrees.
 
 INTAKE_QUEUE = "prakerja-intake"
 NOTIFICATIONS_QUEUE = "prakerja-notifications"
+# Email codes on a queue and consumer of their own, so that no backlog of other notices can delay them.
+EMAIL_CODES_QUEUE = "prakerja-email-codes"
 NIK_CHECK_QUEUE = "prakerja-nik-checks"
 
 # How many NIK-check consumers may run at once (Lambda's maximum concurrency for the event source, 2-1000):

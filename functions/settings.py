@@ -81,6 +81,7 @@ class Settings(BaseModel):
     publish_queue_url: str = ""
     intake_queue_url: str = ""
     notifications_queue_url: str = ""
+    email_codes_queue_url: str = ""  # email codes only, apart from other notices
     nik_check_queue_url: str = ""
     personal_data_key_id: str = ""
     # The draw seeds' own key; the personal-data key when not given.
@@ -240,6 +241,7 @@ REQUIRED_WHEN_DEPLOYED: Final = (
     "publish_queue_url",
     "intake_queue_url",
     "notifications_queue_url",
+    "email_codes_queue_url",
     "nik_check_queue_url",
     "personal_data_key_id",
     "draw_seed_key_id",

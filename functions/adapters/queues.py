@@ -31,6 +31,11 @@ def send_now(queue_url: str, body: str) -> None:
         raise QueueUnavailable(type(error).__name__) from error
 
 
+def send_later(queue_url: str, body: str, delay_seconds: int) -> None:
+    """One message, from a consumer, delivered after `delay_seconds` (at most SQS's 900); raises if not taken."""
+    client("sqs").send_message(QueueUrl=queue_url, MessageBody=body, DelaySeconds=max(0, min(delay_seconds, 900)))
+
+
 def send_many(queue_url: str, bodies: Sequence[str]) -> list[int]:
     """Many messages, ten to a call; returns the positions of those the queue did not take."""
     sqs = client("sqs")

@@ -18,12 +18,15 @@ def new_code() -> str:
 
 @dataclass(frozen=True)
 class IssuedCode:
-    """An email code as stored: its id, a keyed hash of it (never the code itself), and its life."""
+    """An email code as stored: its id, a keyed hash of it, and its life; until it is sent, the code itself
+    sealed to its applicant (`sealed`, opaque here), and once sent, when (`sent_at`): each code is sent once."""
 
     code_id: str
     code_hash: str
     issued_at: dt.datetime
     expires_at: dt.datetime
+    sealed: str | None = None
+    sent_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -40,15 +40,14 @@ class IntakeMessage(BaseModel):
 
 
 class NotificationRequest(BaseModel):
-    """Asks the notification consumer to tell an applicant something. The id makes redelivery harmless."""
+    """Asks the notification consumer to tell an applicant something. The id makes redelivery harmless. An
+    `email_code` request carries no code: its consumer sends the applicant's current one, if not yet sent."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     notification_id: str
     kind: str
     applicant_id: str
-    code_id: str | None = None
-    sealed_code: str | None = None  # the email code, sealed to its applicant
     status: str | None = None
     reason: str | None = None
     wave: int | None = None

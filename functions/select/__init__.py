@@ -120,4 +120,5 @@ def catch_up_waves(event: CloudWatchEvent) -> list[str]:
 def publish_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     from functions.services import sqs_records  # on the first batch, not at every cold start
 
-    return web.process_batch(event, selection.apply_chunk, sqs_records.PublishRecord)
+    publisher = selection.ChunkPublisher(web.event_context(event))
+    return web.process_batch(event, publisher.apply_chunk, sqs_records.PublishRecord)

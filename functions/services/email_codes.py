@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions import clock
 from functions.adapters import personal_data, queues
@@ -24,11 +24,14 @@ from functions.domain.errors import Conflict, InvalidField, TooManyRequests
 from functions.domain.lifecycle import Applicant, Status
 from functions.domain.messages import ApplicantIdRequest, EmailCodeRequest, NikCheckRequest
 from functions.domain.requests import parse_body
-from functions.observability import logger
+from functions.observability import logger, metrics
 from functions.services import notifications
 from functions.services.applicant_view import authorised_applicant
 from functions.settings import settings
 from functions.store import applicants, throttle
+
+if TYPE_CHECKING:
+    from functions.services.sqs_records import NotificationRecord
 
 _WRONG_CODE = ("INVALID_CODE", "the code is not right", "code")
 
@@ -54,37 +57,49 @@ def _code_hash(applicant_id: str, code_id: str, code: str) -> str:
     return personal_data.lookup_hash("email-code", f"{applicant_id}:{code_id}:{code}")
 
 
-def issue(applicant_id: str, now: dt.datetime) -> tuple[str, IssuedCode]:
+def issue(applicant_id: str, now: dt.datetime) -> IssuedCode:
+    """A new code: stored as a keyed hash to check tries against, and sealed to its applicant until it is sent."""
     code = new_code()
     code_id = uuid.uuid4().hex
-    issued = IssuedCode(code_id, _code_hash(applicant_id, code_id, code), now, now + policy().ttl)
-    return code, issued
+    hashed = _code_hash(applicant_id, code_id, code)
+    sealed = personal_data.seal_text(code, applicant_id)
+    return IssuedCode(code_id, hashed, now, now + policy().ttl, sealed=sealed)
 
 
-def send(applicant_id: str, code_id: str, code: str, sender: notifications.NotificationSender) -> None:
-    sender.send([notifications.email_code_request(applicant_id, code_id, code)])
+def send(applicant_id: str, sender: notifications.NotificationSender) -> None:
+    """Asks for the applicant's current code to be sent. Harmless to repeat: a code is sent once."""
+    sender.send([notifications.email_code_request(applicant_id)])
 
 
-# A code younger than this is taken to be on its way (its notification queued, not yet delivered).
-RESUME_AFTER = dt.timedelta(seconds=15)
-
-
-def resume_unsent(applicant_id: str, now: dt.datetime, sender: notifications.NotificationSender) -> None:
-    """A redelivered registration whose code never went out (the consumer stopped in between) gets a new one.
-
-    A redelivery soon after the first (at-least-once delivery) finds the code still on its way and leaves it.
-    """
+def deliver_code(record: NotificationRecord, _sends: notifications.BatchSends) -> None:
+    """The code consumer: sends the applicant's current code if it has not been sent, whichever code was current
+    when the message was queued (a message queued for a code since replaced sends the new one; the new code's own
+    message then finds it sent). The sending is taken before the email goes, so a code goes out at most once; an
+    email that fails gives it back, and SQS brings the message back later (SES throttling is back-pressure here)."""
+    applicant_id = record.body.applicant_id
     applicant = applicants.find(applicant_id)
-    if applicant is None or applicant.status is not Status.REGISTERED or applicant.email_code is None:
-        return
+    if applicant is None:
+        raise LookupError("the applicant is not stored yet")  # the message comes back once it is
     current = applicant.email_code
-    if now - current.issued_at < RESUME_AFTER:
+    if applicant.status is not Status.REGISTERED or current is None or current.sent_at or not current.sealed:
+        return  # verified meanwhile, or its current code sent already
+    now = clock.now()
+    if now >= current.expires_at:
+        logger.info("email code expired unsent", extra={"applicant_id": applicant_id})
         return
-    if notifications.email_code_notification_id(applicant_id, current.code_id) in applicant.notified:
-        return
-    code, issued = issue(applicant_id, now)
-    if applicants.replace_email_code(applicant_id, current.code_id, issued, applicant.email_code_resent_at):
-        send(applicant_id, issued.code_id, code, sender)
+    if not applicants.mark_code_sent(applicant_id, current.code_id, now):
+        return  # another delivery took it, or a resend replaced the code (and queued a message for it)
+    try:
+        notifications.deliver_email_code(applicant, current.sealed)
+    except Exception:
+        applicants.unmark_code_sent(applicant_id, current.code_id, current.sealed, now)
+        raise
+    metrics.add_metric(name="EmailCodeSent", unit="Count", value=1)
+    logger.info("email code sent", extra={"applicant_id": applicant_id, "waited_seconds": _waited(current, now)})
+
+
+def _waited(code: IssuedCode, now: dt.datetime) -> float:
+    return round((now - code.issued_at).total_seconds(), 3)
 
 
 def check_code(body: bytes) -> dict[str, str]:
@@ -152,8 +167,28 @@ def _resent(applicant: Applicant, now: dt.datetime) -> list[dt.datetime]:
     return [moment for moment in applicant.email_code_resent_at if now - moment < DAY]
 
 
+def _still_coming(applicant: Applicant, now: dt.datetime, rules: CodePolicy) -> bool:
+    """The current code is usable (not expired, not spent on wrong tries) and either still on its way or sent less
+    than the resend interval ago: a resend then reuses it rather than adding a code and a message."""
+    current = applicant.email_code
+    if current is None or now >= current.expires_at or applicant.email_code_tries >= rules.max_wrong_tries:
+        return False
+    return current.sent_at is None or now - current.sent_at < rules.resend_interval
+
+
+def _answer(applicant: Applicant, code: IssuedCode) -> dict[str, Any]:
+    return {
+        "applicant_id": applicant.applicant_id,
+        "status": applicant.status.value,
+        "code_sent_at": code.sent_at.isoformat() if code.sent_at else None,
+        "code_expires_at": code.expires_at.isoformat(),
+    }
+
+
 def resend(body: bytes, token: str) -> dict[str, Any]:
-    """`POST /verifications/email/resend`: a fresh code, at most once a minute and so many times a day."""
+    """`POST /verifications/email/resend`. While the current code is on its way, or was sent less than the resend
+    interval ago, nothing is issued or queued (202, with when it was sent, if it was): asking again during a
+    backlog never adds work. Otherwise a new code, at most once a minute and so many a day (429 beyond)."""
     request = parse_body(ApplicantIdRequest, body)
     applicant = authorised_applicant(request.applicant_id, token)
     if applicant is None:
@@ -162,18 +197,16 @@ def resend(body: bytes, token: str) -> dict[str, Any]:
         raise Conflict("NOT_AWAITING_EMAIL_CODE", f"no email code is needed in status {applicant.status}")
     now = clock.now()
     rules = policy()
+    if applicant.email_code is not None and _still_coming(applicant, now, rules):
+        return _answer(applicant, applicant.email_code)
     resent = _resent(applicant, now)
-    last_sent = applicant.email_code.issued_at if applicant.email_code else now - rules.resend_interval
-    wait = seconds_until_resend(last_sent, resent, now, rules)
+    last_issued = applicant.email_code.issued_at if applicant.email_code else now - rules.resend_interval
+    wait = seconds_until_resend(last_issued, resent, now, rules)
     if wait:
         raise TooManyRequests("RESEND_LIMIT", notices.resend_limit(rules.resend_interval, rules.resends_per_day), wait)
-    code, issued = issue(applicant.applicant_id, now)
+    issued = issue(applicant.applicant_id, now)
     old_code_id = applicant.email_code.code_id if applicant.email_code else None
     if not applicants.replace_email_code(applicant.applicant_id, old_code_id, issued, [*resent, now]):
         raise TooManyRequests("RESEND_LIMIT", "a new code was just sent", int(rules.resend_interval.total_seconds()))
-    send(applicant.applicant_id, issued.code_id, code, notifications.SEND_NOW)
-    return {
-        "applicant_id": applicant.applicant_id,
-        "status": applicant.status.value,
-        "code_expires_at": issued.expires_at.isoformat(),
-    }
+    send(applicant.applicant_id, notifications.SEND_NOW)
+    return _answer(applicant, issued)

@@ -17,12 +17,10 @@ if TYPE_CHECKING:
 def store_intake_record(record: IntakeRecord, sends: notifications.BatchSends) -> None:
     message = record.body
     now = clock.now()
-    code, issued = email_codes.issue(message.applicant_id, now)
+    issued = email_codes.issue(message.applicant_id, now)
     outcome = applicants.register(message, sealed=base64.b64decode(message.personal_data), code=issued, now=now)
-    sender = sends.for_message(record.messageId)
-    if outcome is applicants.Outcome.STORED:
-        email_codes.send(message.applicant_id, issued.code_id, code, sender)
-    else:
-        email_codes.resume_unsent(message.applicant_id, now, sender)
+    # Stored now or before: either way the code message may go (again). It sends the applicant's current code if
+    # that is still unsent and nothing otherwise, so a registration whose first message was lost gets its code.
+    email_codes.send(message.applicant_id, sends.for_message(record.messageId))
     metrics.add_metric(name=f"Intake{outcome.name.title().replace('_', '')}", unit="Count", value=1)
     logger.info("registration stored", extra={"applicant_id": message.applicant_id, "outcome": outcome.value})

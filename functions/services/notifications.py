@@ -1,5 +1,6 @@
-"""Telling applicants things: requests go on the notifications queue, so a slow mail service never slows the API
-or the consumers; the notification consumer looks the applicant up, opens its contact details and delivers."""
+"""Telling applicants things: requests go on a queue, so a slow mail service never slows the API or the
+consumers; the consumer looks the applicant up, opens its contact details and delivers. Email codes go on a queue
+of their own (`queue_url`), so that no backlog of other notices delays them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from functions.adapters import personal_data, queues
 from functions.adapters.notifier import Notification, deliver
 from functions.domain import notices
+from functions.domain.lifecycle import Applicant
 from functions.domain.messages import NotificationRequest
 from functions.observability import logger, metrics
 from functions.settings import settings
@@ -20,13 +22,14 @@ if TYPE_CHECKING:
     from functions.services.sqs_records import NotificationRecord
 
 
-def email_code_request(applicant_id: str, code_id: str, code: str) -> NotificationRequest:
+EMAIL_CODE = "email_code"
+
+
+def email_code_request(applicant_id: str) -> NotificationRequest:
+    """Asks for the applicant's current email code to be sent, if it has not been: any number of these for one
+    code send it once (the code consumer's `mark_code_sent`), and a message older than the code sends the new one."""
     return NotificationRequest(
-        notification_id=email_code_notification_id(applicant_id, code_id),
-        kind="email_code",
-        applicant_id=applicant_id,
-        code_id=code_id,
-        sealed_code=personal_data.seal_text(code, applicant_id),
+        notification_id=f"{EMAIL_CODE}:{applicant_id}", kind=EMAIL_CODE, applicant_id=applicant_id
     )
 
 
@@ -52,8 +55,9 @@ def not_selected_request(applicant_id: str, wave: int) -> NotificationRequest:
     )
 
 
-def email_code_notification_id(applicant_id: str, code_id: str) -> str:
-    return f"email_code:{applicant_id}:{code_id}"
+def queue_url(request: NotificationRequest) -> str:
+    current = settings()
+    return current.email_codes_queue_url if request.kind == EMAIL_CODE else current.notifications_queue_url
 
 
 class NotificationSender(Protocol):
@@ -61,10 +65,11 @@ class NotificationSender(Protocol):
 
 
 class SendNow:
-    """Puts requests on the notifications queue at once (the API's paths)."""
+    """Puts requests on their queues at once (the API's paths)."""
 
     def send(self, requests: Sequence[NotificationRequest]) -> None:
-        queues.send_all(settings().notifications_queue_url, [request.model_dump_json() for request in requests])
+        for url in sorted({queue_url(request) for request in requests}):
+            queues.send_all(url, [request.model_dump_json() for request in requests if queue_url(request) == url])
 
 
 SEND_NOW = SendNow()
@@ -84,9 +89,11 @@ class BatchSends:
     def flush(self, response: PartialItemFailureResponse) -> PartialItemFailureResponse:
         if not self.requests:
             return response
-        bodies = [request.model_dump_json() for _, request in self.requests]
-        refused = queues.send_many(settings().notifications_queue_url, bodies)
-        failed = {self.requests[index][0] for index in refused}
+        failed: set[str] = set()
+        for url in sorted({queue_url(request) for _, request in self.requests}):
+            mine = [(message_id, request) for message_id, request in self.requests if queue_url(request) == url]
+            refused = queues.send_many(url, [request.model_dump_json() for _, request in mine])
+            failed.update(mine[index][0] for index in refused)
         known = {item["itemIdentifier"] for item in response["batchItemFailures"]}
         response["batchItemFailures"].extend({"itemIdentifier": m} for m in sorted(failed - known))
         return response
@@ -109,17 +116,10 @@ def deliver_record(record: NotificationRecord, _sends: BatchSends) -> None:
         raise LookupError("the applicant is not stored yet")  # the message comes back once it is
     if wanted.notification_id in applicant.notified:
         return
-    if wanted.kind == "email_code" and (applicant.email_code is None or applicant.email_code.code_id != wanted.code_id):
-        logger.info("stale email code not sent", extra={"applicant_id": wanted.applicant_id})
-        return
     person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
     details: dict[str, Any]
     channels = ["email"]
-    if wanted.kind == "email_code":
-        code = personal_data.open_text(wanted.sealed_code or "", applicant.applicant_id)
-        notice = notices.email_code(code, settings().email_code_ttl_seconds // 3600)
-        details = {"code": code}
-    elif wanted.kind == "nik_result":
+    if wanted.kind == "nik_result":
         current = settings()
         notice = notices.nik_result(
             wanted.status or "", wanted.reason, min_age=current.min_age, max_age=current.max_age
@@ -149,3 +149,21 @@ def deliver_record(record: NotificationRecord, _sends: BatchSends) -> None:
     applicants.mark_notified(applicant.applicant_id, wanted.notification_id)
     metrics.add_metric(name="NotificationSent", unit="Count", value=1)
     logger.info("notification sent", extra={"applicant_id": applicant.applicant_id, "kind": wanted.kind})
+
+
+def deliver_email_code(applicant: Applicant, sealed_code: str) -> None:
+    """Emails the applicant its code (opened here, never logged)."""
+    person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
+    code = personal_data.open_text(sealed_code, applicant.applicant_id)
+    notice = notices.email_code(code, settings().email_code_ttl_seconds // 3600)
+    deliver(
+        Notification(
+            to=person["email"],
+            channel="email",
+            kind=EMAIL_CODE,
+            applicant_id=applicant.applicant_id,
+            subject=notice.subject,
+            text=notice.text,
+            details={"code": code},
+        )
+    )

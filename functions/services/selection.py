@@ -4,10 +4,15 @@ and the admin routes call the same functions, and running any of them twice chan
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+import functools
+import random
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from functions import clock
 from functions.adapters import beacon, draw_seeds, queues, results, wave_secrets
+from functions.adapters.aws import is_transient
 from functions.domain.calendar import WaveCalendar, wave_times
 from functions.domain.card import new_card_number
 from functions.domain.draw import DrawRules, draw_id, manifest, ranked_list_lines, run_draw
@@ -25,6 +30,17 @@ from functions.store import waves as store
 
 if TYPE_CHECKING:
     from functions.services.sqs_records import PublishRecord
+
+# Publication's patience with throttling: backoff from a twentieth of a second up to two seconds between tries of
+# one call; the time kept back from Lambda's remaining time to hand the rest of a chunk on; the budget outside
+# Lambda; how long a handed-on remainder waits before it is taken again.
+_FIRST_PAUSE = 0.05
+_LONGEST_PAUSE = 2.0
+_MARGIN = 10.0
+_DEFAULT_BUDGET = 60.0
+_HAND_ON_DELAY_SECONDS = 5
+
+T = TypeVar("T")
 
 # Enough steps for a few missed weeks; publication is asynchronous, so one call never runs past it.
 _MAX_STEPS = 12
@@ -252,32 +268,91 @@ def _accept(applicant: Applicant, wave: int, now: dt.datetime) -> str | None:
     raise RuntimeError("no free card number after several tries")
 
 
-def apply_chunk(record: PublishRecord, sends: notifications.BatchSends) -> None:
-    """Accepts the selected (with their cards) and carries the others into the next wave, then tells them."""
-    chunk = record.body
-    now = clock.now()
-    told: list[NotificationRequest] = []
-    for applicant_id, selected in chunk.entries:
-        applicant = applicants.find(applicant_id)
-        if applicant is None:
-            raise LookupError("a drawn applicant is missing")
-        if selected:
-            card = _accept(applicant, chunk.wave, now)
-            if card is not None:
-                told.append(notifications.acceptance_request(applicant_id, chunk.wave))
-        else:
-            store.carry_over(applicant, chunk.wave, now)
-            told.append(notifications.not_selected_request(applicant_id, chunk.wave))
-    sends.for_message(record.messageId).send(told)
-    store.chunk_done(chunk.wave, chunk.chunk)
-    wave = store.find(chunk.wave)
+class OutOfTime(Exception):
+    """A throttled call could not be retried within the chunk's time."""
+
+
+def _retrying(call: Callable[[], T], deadline: float) -> T:
+    """`call`, retried with jittered exponential backoff while AWS throttles it (or is briefly unavailable) and
+    the chunk's time lasts; `OutOfTime` when it does not."""
+    pause = _FIRST_PAUSE
+    while True:
+        try:
+            return call()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            if time.monotonic() + pause >= deadline:
+                raise OutOfTime(type(error).__name__) from error
+            metrics.add_metric(name="PublishThrottled", unit="Count", value=1)
+            time.sleep(random.uniform(pause / 2, pause))  # noqa: S311 - jitter, not a secret
+            pause = min(pause * 2, _LONGEST_PAUSE)
+
+
+class ChunkPublisher:
+    """The publish consumer's record handler, with the invocation's time budget (Lambda's remaining time, less
+    a margin to hand the rest on). A chunk keeps what it finished: its applicants are read in one BatchGetItem,
+    throttled calls back off and retry, and when the time runs out the members not yet done go back on the queue
+    as a new, smaller message (its own receive count), so a run of throttles delays a chunk rather than sending
+    it to the dead-letter queue. Members already accepted or carried over are skipped by their conditional
+    transitions, so a chunk applied again repeats no work."""
+
+    def __init__(self, context: Any = None) -> None:
+        remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else _DEFAULT_BUDGET
+        self.deadline = time.monotonic() + remaining - min(_MARGIN, remaining / 4)
+
+    def apply_chunk(self, record: PublishRecord, sends: notifications.BatchSends) -> None:
+        """Accepts the selected (with their cards) and carries the others into the next wave, then tells them."""
+        chunk = record.body
+        now = clock.now()
+        told: list[NotificationRequest] = []
+        sender = sends.for_message(record.messageId)
+        ids = [applicant_id for applicant_id, _ in chunk.entries]
+        done = 0
+        try:
+            found = _retrying(functools.partial(applicants.find_many, ids), self.deadline)
+            for applicant_id, selected in chunk.entries:
+                if applicant_id not in found:
+                    raise LookupError("a drawn applicant is missing")
+                one = functools.partial(_publish_one, found[applicant_id], selected, chunk.wave, now)
+                told.extend(_retrying(one, self.deadline))
+                done += 1
+            _retrying(functools.partial(_chunk_finished, chunk.wave, chunk.chunk, now), self.deadline)
+        except OutOfTime:
+            # The members not done go on; when all were, an empty rest is left to note the chunk done.
+            self._hand_on(chunk, done)
+        sender.send(told)
+
+    def _hand_on(self, chunk: PublishChunk, index: int) -> None:
+        rest = PublishChunk(wave=chunk.wave, chunk=chunk.chunk, entries=chunk.entries[index:])
+        queues.send_later(settings().publish_queue_url, rest.model_dump_json(), _HAND_ON_DELAY_SECONDS)
+        metrics.add_metric(name="PublishChunkHandedOn", unit="Count", value=1)
+        logger.warning(
+            "publish chunk handed on",
+            extra={"wave": chunk.wave, "chunk": chunk.chunk, "done": index, "left": len(rest.entries)},
+        )
+
+
+def _publish_one(applicant: Applicant, selected: bool, wave: int, now: dt.datetime) -> list[NotificationRequest]:
+    """One member's result, idempotent: a member accepted or carried over already (as read) is not written again,
+    only told again (notices are sent once by their ids)."""
+    if selected:
+        card = _accept(applicant, wave, now)
+        return [] if card is None else [notifications.acceptance_request(applicant.applicant_id, wave)]
+    carried = applicant.status is Status.JOINED and applicant.previous_wave == wave and applicant.wave == wave + 1
+    if not carried:
+        store.carry_over(applicant, wave, now)
+    return [notifications.not_selected_request(applicant.applicant_id, wave)]
+
+
+def _chunk_finished(number: int, chunk: int, now: dt.datetime) -> None:
+    store.chunk_done(number, chunk)
+    wave = store.find(number)
     if wave is None or wave.chunk_count is None:
         return
-    if len(wave.chunks_done) == wave.chunk_count and store.mark_published_if_complete(
-        chunk.wave, wave.chunk_count, now
-    ):
+    if len(wave.chunks_done) == wave.chunk_count and store.mark_published_if_complete(number, wave.chunk_count, now):
         metrics.add_metric(name="WavePublished", unit="Count", value=1)
-        logger.info("wave published", extra={"wave": chunk.wave})
+        logger.info("wave published", extra={"wave": number})
 
 
 # --- results and admin ------------------------------------------------------------------------------------------

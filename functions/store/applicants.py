@@ -45,7 +45,12 @@ def _int(value: Any) -> int | None:
 def _entity(record: ApplicantRecord) -> Applicant:
     code = (
         IssuedCode(
-            record.email_code_id, record.email_code_hash, record.email_code_issued_at, record.email_code_expires_at
+            record.email_code_id,
+            record.email_code_hash,
+            record.email_code_issued_at,
+            record.email_code_expires_at,
+            sealed=record.email_code_sealed,
+            sent_at=record.email_code_sent_at,
         )
         if record.email_code_id and record.email_code_hash and record.email_code_expires_at
         else None
@@ -228,6 +233,7 @@ def register(message: IntakeMessage, sealed: bytes, code: IssuedCode, now: dt.da
     record.email_code_hash = code.code_hash
     record.email_code_issued_at = code.issued_at
     record.email_code_expires_at = code.expires_at
+    record.email_code_sealed = code.sealed
 
     def store(transaction: TransactWrite) -> None:
         transaction.save(record, condition=ApplicantRecord.applicant_id.does_not_exist())
@@ -302,10 +308,35 @@ def replace_email_code(
             ApplicantRecord.email_code_issued_at.set(code.issued_at),
             ApplicantRecord.email_code_expires_at.set(code.expires_at),
             ApplicantRecord.email_code_tries.set(0),
+            ApplicantRecord.email_code_sealed.set(code.sealed)
+            if code.sealed
+            else ApplicantRecord.email_code_sealed.remove(),
+            ApplicantRecord.email_code_sent_at.remove(),
             resends,
             ApplicantRecord.updated_at.set(code.issued_at),
         ],
         (ApplicantRecord.status == Status.REGISTERED.value) & same_code,
+    )
+
+
+def mark_code_sent(applicant_id: str, code_id: str, now: dt.datetime) -> bool:
+    """Takes the one sending of the applicant's current code `code_id`, if it is still current and unsent: the
+    sealed code is dropped and the time noted in one conditional write. False: sent already, or replaced."""
+    return update_if(
+        ApplicantRecord(applicant_id=applicant_id),
+        [ApplicantRecord.email_code_sent_at.set(now), ApplicantRecord.email_code_sealed.remove()],
+        (ApplicantRecord.status == Status.REGISTERED.value)
+        & (ApplicantRecord.email_code_id == code_id)
+        & ApplicantRecord.email_code_sent_at.does_not_exist(),
+    )
+
+
+def unmark_code_sent(applicant_id: str, code_id: str, sealed: str, marked_at: dt.datetime) -> None:
+    """The delivery failed: the code is unsent again (sealed as before), for the message's next delivery."""
+    update_if(
+        ApplicantRecord(applicant_id=applicant_id),
+        [ApplicantRecord.email_code_sealed.set(sealed), ApplicantRecord.email_code_sent_at.remove()],
+        (ApplicantRecord.email_code_id == code_id) & (ApplicantRecord.email_code_sent_at == marked_at),
     )
 
 

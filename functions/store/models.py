@@ -50,6 +50,9 @@ class ApplicantRecord(Model):
     email_code_tries = NumberAttribute(default=0)  # counted before each is compared
     email_code_issued_at = UTCDateTimeAttribute(null=True)
     email_code_resent_at = UnicodeSetAttribute(null=True)  # ISO timestamps of the last day's resends
+    # The current code sealed to its applicant until the code consumer sends it, then when it was sent.
+    email_code_sealed = UnicodeAttribute(null=True)
+    email_code_sent_at = UTCDateTimeAttribute(null=True)
     email_verified_at = UTCDateTimeAttribute(null=True)
     nik_check_queued_at = UTCDateTimeAttribute(null=True)
     notified = UnicodeSetAttribute(null=True)  # the notifications delivered to this applicant, by id

@@ -1,4 +1,5 @@
-"""Verify blueprint: email codes, the NIK-check consumer (concurrency-capped for the registry), notifications."""
+"""Verify blueprint: email codes (their own queue and consumer), the NIK-check consumer (concurrency-capped for the
+registry), notifications."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from chalice.app import Blueprint, SQSEvent
 
 from functions import web
 from functions.observability import traced
-from functions.resources import NIK_CHECK_MAX_CONCURRENCY, NIK_CHECK_QUEUE, NOTIFICATIONS_QUEUE
+from functions.resources import EMAIL_CODES_QUEUE, NIK_CHECK_MAX_CONCURRENCY, NIK_CHECK_QUEUE, NOTIFICATIONS_QUEUE
 from functions.services import email_codes, nik_check, notifications
 
 if TYPE_CHECKING:
@@ -45,3 +46,11 @@ def nik_check_consumer(event: SQSEvent) -> PartialItemFailureResponse:
 
     with nik_check.BatchLookAhead(record.body for record in event) as batch:
         return web.process_batch(event, batch.check_record, sqs_records.NikCheckRecord)
+
+
+@verify.on_sqs_message(queue=EMAIL_CODES_QUEUE, batch_size=10)
+@traced
+def email_code_consumer(event: SQSEvent) -> PartialItemFailureResponse:
+    from functions.services import sqs_records  # on the first batch, not at every cold start
+
+    return web.process_batch(event, email_codes.deliver_code, sqs_records.NotificationRecord)

@@ -205,7 +205,7 @@ def test_registration_answers(client: Any, registry_service: RegistryServer, mon
     # A 409 only for what another registration claimed: its email and phone once verified, its NIK once confirmed
     check(register(client, first), "POST", path, 202)
     write_csv(registry_service.registry.csv_path, [registry_row(first)])
-    run_consumers("intake_consumer", "notification_consumer")
+    run_consumers("intake_consumer", "email_code_consumer")
     (code,) = outbox_codes(first_answer["applicant_id"])
     body = json.dumps({"applicant_id": first_answer["applicant_id"], "code": code})
     check(client.http.post("/verifications/email", headers=JSON, body=body), "POST", "/verifications/email", 200)
@@ -239,7 +239,7 @@ def test_applicant_and_email_code_answers(
     queued = client.http.post(resend, headers={**JSON, **bearer(me["access_token"])}, body=own_id)
     check(queued, "POST", resend, 409, code="NOT_YET_REGISTERED")
 
-    run_consumers("intake_consumer", "notification_consumer")
+    run_consumers("intake_consumer", "email_code_consumer")
     stored = check(client.http.get(mine, headers=bearer(me["access_token"])), "GET", view, 200)
     assert stored["status"] == "REGISTERED" and stored["nik"].startswith("*" * 12)
     check(client.http.get(mine, headers=bearer(them["access_token"])), "GET", view, 401, code="UNAUTHORISED")
@@ -251,16 +251,29 @@ def test_applicant_and_email_code_answers(
     check(forged, "POST", resend, 401, code="UNAUTHORISED")
     empty = client.http.post(resend, headers={**JSON, **bearer(me["access_token"])}, body=b"{}")
     check(empty, "POST", resend, 400, code="MISSING_FIELD", field="applicant_id")
+
+    def try_code(applicant_id: str, code: str) -> Any:
+        return client.http.post(verify, headers=JSON, body=json.dumps({"applicant_id": applicant_id, "code": code}))
+
+    # The code sent at registration, sent less than a minute ago: reused, nothing issued or queued.
+    reused = client.http.post(resend, headers={**JSON, **bearer(me["access_token"])}, body=own_id)
+    assert check(reused, "POST", resend, 202)["code_sent_at"] is not None
+    # Spent on wrong tries, it may be replaced, but by a code issued at most once a minute.
+    (my_first,) = outbox_codes(me["applicant_id"])
+    for _ in range(6):
+        try_code(me["applicant_id"], f"{(int(my_first) + 1) % 10**6:06d}")
     too_soon = client.http.post(resend, headers={**JSON, **bearer(me["access_token"])}, body=own_id)
     check(too_soon, "POST", resend, 429, code="RESEND_LIMIT")
     now[0] += dt.timedelta(seconds=61)
     sent = client.http.post(resend, headers={**JSON, **bearer(me["access_token"])}, body=own_id)
-    assert check(sent, "POST", resend, 202)["status"] == "REGISTERED"
+    assert check(sent, "POST", resend, 202) | {"code_expires_at": None} == {
+        "applicant_id": me["applicant_id"],
+        "status": "REGISTERED",
+        "code_sent_at": None,
+        "code_expires_at": None,
+    }
     check(client.http.post(resend, headers={"Content-Type": "text/plain"}, body=own_id), "POST", resend, 415)
-    run_consumers("notification_consumer")
-
-    def try_code(applicant_id: str, code: str) -> Any:
-        return client.http.post(verify, headers=JSON, body=json.dumps({"applicant_id": applicant_id, "code": code}))
+    run_consumers("email_code_consumer")
 
     (their_code,) = outbox_codes(them["applicant_id"])
     wrong = f"{(int(their_code) + 1) % 10**6:06d}"
@@ -288,7 +301,7 @@ def eligible(client: Any, registry_service: RegistryServer, people: list[Person]
     """Registers, verifies and NIK-checks each person, checking each answer on the way."""
     write_csv(registry_service.registry.csv_path, [registry_row(p) for p in people])
     answers = [check(register(client, person), "POST", "/registrations", 202) for person in people]
-    run_consumers("intake_consumer", "notification_consumer")
+    run_consumers("intake_consumer", "email_code_consumer")
     for applicant in answers:
         (code,) = outbox_codes(applicant["applicant_id"])
         body = json.dumps({"applicant_id": applicant["applicant_id"], "code": code})

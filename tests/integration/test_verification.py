@@ -61,7 +61,7 @@ def codes_for(applicant_id: str) -> list[str]:
 def register(client: Any, person: Person) -> dict[str, Any]:
     answer = client.http.post("/registrations", headers=JSON, body=json.dumps(person.registration()))
     assert answer.status_code == 202
-    run_consumers("intake_consumer", "notification_consumer")
+    run_consumers("intake_consumer", "email_code_consumer")
     return dict(answer.json_body)
 
 
@@ -130,13 +130,14 @@ def test_a_code_expires_after_24_hours(client: Any, people: PopulationGenerator,
 def test_resend_once_a_minute_five_times_a_day(client: Any, people: PopulationGenerator, frozen: FrozenClock) -> None:
     applicant = register(client, people.person())
     (first,) = codes_for(applicant["applicant_id"])
+    # The code sent a moment ago is reused: 202, nothing new issued or queued.
     too_soon = resend(client, applicant)
-    assert too_soon.status_code == 429 and too_soon.json_body["error"]["code"] == "RESEND_LIMIT"
-    assert 1 <= int(too_soon.headers["Retry-After"]) <= 60
+    assert too_soon.status_code == 202 and too_soon.json_body["code_sent_at"] is not None
+    assert codes_for(applicant["applicant_id"]) == [first]
     for _ in range(5):
         frozen.advance(seconds=61)
         assert resend(client, applicant).status_code == 202
-        run_consumers("notification_consumer")
+        run_consumers("email_code_consumer")
     frozen.advance(seconds=61)
     sixth = resend(client, applicant)
     assert sixth.status_code == 429
@@ -161,12 +162,133 @@ def test_a_notification_delivered_twice_is_sent_once(client: Any, people: Popula
     (code,) = codes_for(applicant["applicant_id"])
     from functions.services.notifications import SEND_NOW, email_code_request
 
-    stored = applicants.find(applicant["applicant_id"])
-    assert stored is not None and stored.email_code
-    request = email_code_request(applicant["applicant_id"], stored.email_code.code_id, code)
+    request = email_code_request(applicant["applicant_id"])
     SEND_NOW.send([request, request])
-    run_consumers("notification_consumer")
+    run_consumers("email_code_consumer")
     assert codes_for(applicant["applicant_id"]) == [code]
+
+
+def registered_without_its_code(client: Any, person: Person) -> dict[str, Any]:
+    """Stored, its code message queued and not yet taken (a backlog on the code queue)."""
+    answer = client.http.post("/registrations", headers=JSON, body=json.dumps(person.registration()))
+    assert answer.status_code == 202
+    run_consumers("intake_consumer")
+    return dict(answer.json_body)
+
+
+def code_queue_depth() -> int:
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=settings().email_codes_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def test_a_resend_during_a_backlog_issues_no_code_and_queues_nothing(
+    client: Any, people: PopulationGenerator, frozen: FrozenClock
+) -> None:
+    applicant = registered_without_its_code(client, people.person())
+    before = applicants.find(applicant["applicant_id"])
+    assert before is not None and before.email_code is not None and before.email_code.sent_at is None
+    assert code_queue_depth() == 1
+    for _ in range(3):
+        frozen.advance(seconds=61)  # however long the wait, and however often the applicant asks
+        answer = resend(client, applicant)
+        assert answer.status_code == 202 and answer.json_body["code_sent_at"] is None
+    after = applicants.find(applicant["applicant_id"])
+    assert after is not None and after.email_code is not None
+    assert after.email_code.code_id == before.email_code.code_id and after.email_code_resent_at == ()
+    assert code_queue_depth() == 1
+    run_consumers("email_code_consumer")
+    (code,) = codes_for(applicant["applicant_id"])
+    sent = resend(client, applicant)  # sent a moment ago: reused, still nothing new
+    assert sent.status_code == 202 and sent.json_body["code_sent_at"] == frozen.now.isoformat()
+    assert code_queue_depth() == 0
+    assert verify(client, applicant["applicant_id"], code).status_code == 200
+
+
+def test_a_stale_message_sends_the_current_code(client: Any, people: PopulationGenerator, frozen: FrozenClock) -> None:
+    from functions.services import email_codes
+
+    applicant = registered_without_its_code(client, people.person())
+    stored = applicants.find(applicant["applicant_id"])
+    assert stored is not None and stored.email_code is not None
+    # The code is replaced before its message is taken (the replacement's own message lost on the way).
+    replacement = email_codes.issue(applicant["applicant_id"], frozen.now)
+    assert applicants.replace_email_code(applicant["applicant_id"], stored.email_code.code_id, replacement, [])
+    run_consumers("email_code_consumer")
+    (code,) = codes_for(applicant["applicant_id"])
+    current = applicants.find(applicant["applicant_id"])
+    assert current is not None and current.email_code is not None
+    assert current.email_code.code_id == replacement.code_id and current.email_code.sent_at == frozen.now
+    assert current.email_code.sealed is None  # once sent, only its keyed hash stays
+    assert verify(client, applicant["applicant_id"], code).status_code == 200
+
+
+def test_a_registration_whose_code_message_was_lost_gets_its_code_when_redelivered(
+    client: Any, people: PopulationGenerator
+) -> None:
+    from tests.integration.conftest import queue_messages
+
+    answer = client.http.post("/registrations", headers=JSON, body=json.dumps(people.person().registration()))
+    applicant = dict(answer.json_body)
+    (registration,) = queue_messages(settings().intake_queue_url)
+    sqs = boto3.client("sqs")
+    sqs.send_message(QueueUrl=settings().intake_queue_url, MessageBody=registration["Body"])
+    run_consumers("intake_consumer")
+    assert len(queue_messages(settings().email_codes_queue_url)) == 1  # lost (the consumer stopped, say)
+    # The registration comes back (its deletion never happened): its code message goes again, at any age.
+    sqs.send_message(QueueUrl=settings().intake_queue_url, MessageBody=registration["Body"])
+    run_consumers("intake_consumer", "email_code_consumer")
+    (code,) = codes_for(applicant["applicant_id"])
+    assert verify(client, applicant["applicant_id"], code).status_code == 200
+
+
+def test_a_code_the_mail_service_refused_stays_unsent_and_goes_out_later(
+    client: Any, people: PopulationGenerator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.services import notifications
+
+    applicant = registered_without_its_code(client, people.person())
+    with monkeypatch.context() as throttled:
+
+        def refuse(_: Any) -> None:
+            raise RuntimeError("SES: Maximum sending rate exceeded")
+
+        throttled.setattr(notifications, "deliver", refuse)
+        run_consumers("email_code_consumer", rounds=1)
+    stored = applicants.find(applicant["applicant_id"])
+    assert stored is not None and stored.email_code is not None
+    assert stored.email_code.sent_at is None and stored.email_code.sealed  # given back, still to send
+    assert codes_for(applicant["applicant_id"]) == []
+    notifications.SEND_NOW.send([notifications.email_code_request(applicant["applicant_id"])])  # SQS's retry
+    run_consumers("email_code_consumer")
+    (code,) = codes_for(applicant["applicant_id"])
+    assert verify(client, applicant["applicant_id"], code).status_code == 200
+
+
+def test_codes_are_delivered_ahead_of_a_backlog_of_other_notices(client: Any, people: PopulationGenerator) -> None:
+    from functions.domain.messages import NotificationRequest
+    from functions.services.notifications import SEND_NOW
+
+    other = register(client, people.person())
+    SEND_NOW.send(
+        [
+            NotificationRequest(
+                notification_id=f"nik_result:{other['applicant_id']}:{n}",
+                kind="nik_result",
+                applicant_id=other["applicant_id"],
+                status="ELIGIBLE",
+            )
+            for n in range(200)
+        ]
+    )
+    applicant = registered_without_its_code(client, people.person())
+    # Both consumers take one batch a round, as their pollers would side by side.
+    run_consumers("notification_consumer", "email_code_consumer", rounds=1)
+    kinds = [m["kind"] for m in outbox() if m["applicant_id"] in (applicant["applicant_id"], other["applicant_id"])]
+    assert kinds.count("nik_result") <= 10 and codes_for(applicant["applicant_id"])
+    run_consumers("notification_consumer", "email_code_consumer")
+    assert [m["kind"] for m in outbox()].count("nik_result") == 200
 
 
 # --- the NIK check ---------------------------------------------------------------------------------------------
@@ -401,7 +523,7 @@ def test_a_rejected_nik_gives_back_the_email_and_phone_it_claimed(
     assert nik_checked(client, verified_applicant(client, agent)) == ("NIK_REJECTED", "NOT_FOUND")
     # Then the owner's own registration with them goes through
     assert registration_answer(client, owner).status_code == 202
-    run_consumers("intake_consumer", "notification_consumer")
+    run_consumers("intake_consumer", "email_code_consumer")
 
 
 def test_concurrent_guesses_are_each_counted_and_the_sixth_try_is_locked(
@@ -441,7 +563,7 @@ def test_a_resend_starts_a_new_count(client: Any, people: PopulationGenerator, f
     assert [verify(client, applicant["applicant_id"], wrong(code)).status_code for _ in range(6)] == [400] * 5 + [429]
     frozen.advance(seconds=61)
     assert resend(client, applicant).status_code == 202
-    run_consumers("notification_consumer")
+    run_consumers("email_code_consumer")
     newest = codes_for(applicant["applicant_id"])[-1]
     assert verify(client, applicant["applicant_id"], newest).status_code == 200
 

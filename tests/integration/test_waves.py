@@ -48,7 +48,7 @@ def eligible(client: Any, registry_service: RegistryServer, count: int, seed: in
     for person in people:
         answer = client.http.post("/registrations", headers=JSON, body=json.dumps(person.registration()))
         answers.append(answer.json_body)
-    run_consumers("intake_consumer", "notification_consumer")
+    run_consumers("intake_consumer", "email_code_consumer")
     outbox = [json.loads(line) for line in Path(settings().outbox_path).read_text().splitlines()]
     for applicant in answers:
         code = next(
@@ -74,6 +74,16 @@ def joined(client: Any, registry_service: RegistryServer, count: int, seed: int)
     for applicant in answers:
         join(client, applicant)
     return answers
+
+
+def drawn(
+    client: Any, registry_service: RegistryServer, count: int, seed: int
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """`count` applicants joined to wave 1, closed and drawn by its schedule; and the wave as it was open."""
+    answers = joined(client, registry_service, count, seed=seed)
+    wave = current(client)
+    tick(dt.datetime.fromisoformat(wave["closes_at"]))
+    return answers, wave
 
 
 def tick(at: dt.datetime) -> list[str]:
@@ -330,9 +340,7 @@ def test_a_card_number_already_held_is_never_issued_again(
 ) -> None:
     from functions.services import selection
 
-    answers = joined(client, registry_service, 3, seed=45)
-    wave = current(client)
-    tick(dt.datetime.fromisoformat(wave["closes_at"]))
+    answers, wave = drawn(client, registry_service, 3, seed=45)
     # Given a CSPRNG that repeats itself: each number twice in a row
     numbers = [body + luhn_digit(body) for body in (f"7{n:014d}" for n in (11, 22, 33, 44))]
     issued = iter([numbers[0], numbers[0], numbers[1], numbers[1], numbers[2], numbers[2], numbers[3]])
@@ -343,3 +351,114 @@ def test_a_card_number_already_held_is_never_issued_again(
     # Then the three accepted hold three different numbers, the clashes were drawn again
     assert len(cards) == 3 and sorted(cards) == numbers[:3]
     assert all(is_valid(card) for card in cards)
+
+
+def throttled(call: Any, failing: Any) -> Any:
+    """`call`, made to fail with DynamoDB's throttling error whenever `failing()` says so."""
+    from botocore.exceptions import ClientError
+
+    def maybe(*args: Any, **kwargs: Any) -> Any:
+        if failing():
+            error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "throttled"}}
+            raise ClientError(error, "TransactWriteItems")  # type: ignore[arg-type]
+        return call(*args, **kwargs)
+
+    return maybe
+
+
+def publish_dlq_depth() -> int:
+    url = boto3.client("sqs").get_queue_url(QueueName="prakerja-publish-dlq")["QueueUrl"]
+    return len(queue_messages(url))
+
+
+def published_exactly(answers: list[dict[str, Any]]) -> None:
+    after = statuses(answers)
+    accepted = [a for a, (status, _, _) in after.items() if status == "ACCEPTED"]
+    carried = [a for a, (status, number, _) in after.items() if status == "JOINED" and number == 2]
+    assert len(accepted) == QUOTA and len(carried) == len(answers) - QUOTA
+    assert sorted(m.applicant_id for m in wave_store.members(2)) == sorted(carried)  # each carried over once
+    assert wave_store.find(1).state == "PUBLISHED"  # type: ignore[union-attr]
+    assert publish_dlq_depth() == 0  # no redrive needed
+
+
+def test_publication_makes_progress_through_intermittent_throttling(
+    client: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers, wave = drawn(client, registry_service, 8, seed=46)
+    calls = {"count": 0, "reads": 0}
+
+    def every_other() -> bool:  # half of all calls throttled, well beyond the SDK's own retries
+        calls["count"] += 1
+        return calls["count"] % 2 == 1
+
+    for name in ("accept", "carry_over", "chunk_done"):
+        monkeypatch.setattr(wave_store, name, throttled(getattr(wave_store, name), every_other))
+    find_many = applicants.find_many
+
+    def counted_reads(ids: Any) -> Any:
+        calls["reads"] += 1
+        return find_many(ids)
+
+    monkeypatch.setattr(applicants, "find_many", throttled(counted_reads, every_other))
+    tick(dt.datetime.fromisoformat(wave["publish_at"]))
+    run_consumers("publish_consumer", "notification_consumer")
+    published_exactly(answers)
+    assert calls["reads"] == 3  # one BatchGetItem per chunk (3 of 3 members), none repeated
+
+    # A chunk applied again (a redelivery) writes nothing for members already accepted or carried over.
+    from functions.domain.messages import PublishChunk
+
+    written: list[Any] = []
+
+    def no_write(*args: Any, **_: Any) -> bool:
+        written.append(args)
+        return False
+
+    for name in ("accept", "carry_over"):
+        monkeypatch.setattr(wave_store, name, no_write)
+    after = statuses(answers)
+    entries = [(applicant_id, status == "ACCEPTED") for applicant_id, (status, _, _) in after.items()]
+    again = PublishChunk(wave=1, chunk=0, entries=entries).model_dump_json()
+    boto3.client("sqs").send_message(QueueUrl=settings().publish_queue_url, MessageBody=again)
+    run_consumers("publish_consumer")
+    assert written == [] and statuses(answers) == after
+
+
+def test_a_chunk_out_of_time_hands_its_rest_on_instead_of_failing(
+    client: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from functions.services import selection
+
+    answers, wave = drawn(client, registry_service, 8, seed=47)
+    # A run of throttles longer than a chunk's time: each invocation gets a fifth of a second.
+    monkeypatch.setattr(selection, "_HAND_ON_DELAY_SECONDS", 0)
+    budget = selection.ChunkPublisher.__init__
+
+    def short(self: Any, context: Any = None) -> None:
+        budget(self, context)
+        self.deadline = time.monotonic() + 0.2
+
+    monkeypatch.setattr(selection.ChunkPublisher, "__init__", short)
+    runs = {"calls": 0}
+
+    def in_runs() -> bool:  # twelve throttled calls, then four through, again and again
+        runs["calls"] += 1
+        return runs["calls"] % 16 < 12
+
+    for name in ("accept", "carry_over"):
+        monkeypatch.setattr(wave_store, name, throttled(getattr(wave_store, name), in_runs))
+    handed_on = []
+    hand_on = selection.ChunkPublisher._hand_on
+
+    def noted(self: Any, chunk: Any, done: int) -> None:
+        handed_on.append((chunk.chunk, done, len(chunk.entries)))
+        hand_on(self, chunk, done)
+
+    monkeypatch.setattr(selection.ChunkPublisher, "_hand_on", noted)
+    tick(dt.datetime.fromisoformat(wave["publish_at"]))
+    run_consumers("publish_consumer", "notification_consumer", rounds=200)
+    published_exactly(answers)
+    assert handed_on  # the rest went back as new, smaller messages, not to the DLQ
+    assert all(done < size for _, done, size in handed_on)

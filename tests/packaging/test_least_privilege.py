@@ -48,10 +48,11 @@ EVERY_FUNCTION = {
 }
 # Beyond the data services, per function.
 OUTSIDE_DATA = {
+    "EmailCodeConsumer": {"ses:SendEmail"},  # adapters.notifier: the code's email through SES
     "NotificationConsumer": {
         "ses:SendEmail",  # adapters.notifier: email through SES
         "sns:Publish",  # adapters.notifier: SMS straight to a phone through SNS
-    }
+    },
 }
 
 
@@ -158,7 +159,7 @@ USES: dict[str, list[Use]] = {
         ),
         use("IntakeQueue", "sqs:SendMessage", why="POST /registrations queues the sealed registration"),
         use("NikCheckQueue", "sqs:SendMessage", why="POST /verifications/email queues the NIK check"),
-        use("NotificationsQueue", "sqs:SendMessage", why="resend queues the new email code at once"),
+        use("EmailCodesQueue", "sqs:SendMessage", why="resend queues the new email code's message at once"),
         use("PublishQueue", "sqs:SendMessage", why="POST /admin/waves/{number}/publish queues the chunks"),
         use(
             "ResultsBucket",
@@ -200,14 +201,10 @@ USES: dict[str, list[Use]] = {
     ],
     "IntakeConsumer": [
         use("IntakeQueue", *CONSUME, why="its SQS event source"),
-        use("NotificationsQueue", "sqs:SendMessage", why="the batch's email codes (notifications.Gathered.flush)"),
         use(
-            "ApplicantsTable",
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            why="store_registration and _store_rejection put; resume_unsent reads and replace_email_code updates",
+            "EmailCodesQueue", "sqs:SendMessage", why="the batch's email-code messages (notifications.BatchSends.flush)"
         ),
+        use("ApplicantsTable", "dynamodb:PutItem", why="the registration transaction puts the applicant"),
         use("IdentityGuardsTable", "dynamodb:PutItem", why="the registration transaction puts the NIK/email/phone"),
         use("CountersTable", "dynamodb:UpdateItem", why="the registration transaction counts REGISTERED"),
         use("KeyringTable", "dynamodb:GetItem", "dynamodb:PutItem", why="the pepper of email-code hashes"),
@@ -215,7 +212,7 @@ USES: dict[str, list[Use]] = {
             "PersonalDataKey",
             "kms:GenerateDataKey",
             "kms:Decrypt",
-            why="seals the email code in its notification, opens keyring secrets; the queues' encryption",
+            why="seals the email code on the applicant's record, opens keyring secrets; the queues' encryption",
         ),
     ],
     "NotificationConsumer": [
@@ -229,8 +226,14 @@ USES: dict[str, list[Use]] = {
         use(
             "PersonalDataKey",
             "kms:Decrypt",
-            why="opens the contact details and the sealed email code; the queue's encryption",
+            why="opens the contact details; the queue's encryption",
         ),
+    ],
+    "EmailCodeConsumer": [
+        use("EmailCodesQueue", *CONSUME, why="its SQS event source"),
+        # deliver_code: finds the applicant; mark_code_sent, and unmark_code_sent when the email fails
+        use("ApplicantsTable", "dynamodb:GetItem", "dynamodb:UpdateItem", why="deliver_code: find, mark sent"),
+        use("PersonalDataKey", "kms:Decrypt", why="opens the email and the sealed code; the queue's encryption"),
     ],
     "NikCheckConsumer": [
         use("NikCheckQueue", *CONSUME, why="its SQS event source"),
@@ -252,13 +255,19 @@ USES: dict[str, list[Use]] = {
         ),
     ],
     "PublishConsumer": [
-        use("PublishQueue", *CONSUME, why="its SQS event source"),
+        use(
+            "PublishQueue",
+            *CONSUME,
+            "sqs:SendMessage",
+            why="its SQS event source; ChunkPublisher._hand_on queues the members left when time runs out",
+        ),
         use("NotificationsQueue", "sqs:SendMessage", why="acceptance and not-selected notices"),
         use(
             "ApplicantsTable",
+            "dynamodb:BatchGetItem",
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
-            why="apply_chunk: find; accept and carry_over transitions",
+            why="apply_chunk: find_many; _accept's find again; accept and carry_over transitions",
         ),
         use("CountersTable", "dynamodb:UpdateItem", why="accept counts ACCEPTED"),
         use(
