@@ -17,7 +17,7 @@ import contextlib
 import json
 import pstats
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from _common import answer_aws_in_process, median, print_profile, profile_call, proxy_event, quiet, table, timed
@@ -66,6 +66,36 @@ class Side:
 
 def bodies_from(people: Any, count: int) -> list[str]:
     return [json.dumps(person.registration()) for person in people.people(count)]
+
+
+@contextlib.contextmanager
+def guard_read_through_boto3() -> Iterator[None]:
+    """What-if: the identity-guard read made with our boto3 client (functions.adapters.aws) instead of pynamodb's
+    `Model.batch_get` (the same BatchGetItem, without pynamodb's dispatch and model layer)."""
+    from functions.adapters import aws
+    from functions.domain.lifecycle import UNIQUE_KEYS
+    from functions.settings import settings
+    from functions.store import applicants
+
+    def held(hashes: dict[str, str], applicant_id: str | None = None) -> list[str]:
+        table = settings().identity_guards_table
+        keys = [applicants.guard_key(kind, hashes[kind]) for kind in UNIQUE_KEYS]
+        answer = aws.client("dynamodb").batch_get_item(
+            RequestItems={table: {"Keys": [{"guard": {"S": key}} for key in keys]}}
+        )
+        found = {
+            item["guard"]["S"]
+            for item in answer["Responses"].get(table, [])
+            if item.get("applicant_id", {}).get("S") != applicant_id
+        }
+        return [kind for kind, key in zip(UNIQUE_KEYS, keys, strict=True) if key in found]
+
+    original = applicants.held_identity_keys
+    applicants.held_identity_keys = held
+    try:
+        yield
+    finally:
+        applicants.held_identity_keys = original
 
 
 def measure(sides: list[Side], mode: str, people: Any, rounds: int, requests: int) -> dict[str, list[float]]:
@@ -223,6 +253,7 @@ def main() -> None:
     people = PopulationGenerator(args.seed)
     ours = Side("ours", app, FakeLambdaContext())
     bare = Side("bare", bare_app.app, FakeLambdaContext())
+    what_if = Side("what-if: guard read via boto3", app, FakeLambdaContext(), guard_read_through_boto3)
 
     # Warm-up: the cold start's KMS and keyring calls, client creation, caches, lazy imports.
     with quiet():
@@ -232,7 +263,7 @@ def main() -> None:
 
     rows = []
     modes = (
-        ("direct", "proxy event -> app(event, ctx)", [ours, bare]),
+        ("direct", "proxy event -> app(event, ctx)", [ours, bare, what_if]),
         ("test_client", "chalice.test.Client", [ours, bare]),
     )
     for mode, label, sides in modes:
@@ -245,7 +276,7 @@ def main() -> None:
             ratios = [o / b for o, b in zip(ours_us, bare_us, strict=True)]
             rows.append(
                 [
-                    label,
+                    label if side is ours else f"{label} - {side.name}",
                     f"{median(ours_us):.0f}",
                     f"{median(bare_us):.0f}",
                     f"{median(ratios):.2f}x",
