@@ -222,18 +222,23 @@ def report(stages: dict[str, Snapshot], registrations: int, exclude: Iterable[st
     return "\n".join(lines)
 
 
-def as_json(stages: dict[str, Snapshot]) -> dict[str, Any]:
-    """Every stage's calls by function and kind (with DynamoDB units), invocations and messages, for reading."""
+def as_json(stages: dict[str, Snapshot], funnel: dict[str, int]) -> dict[str, Any]:
+    """Every stage's calls by function and kind (with DynamoDB units), invocations and messages, for reading
+    (and for `python -m devstack capacity`)."""
     return {
-        name: {
-            "calls": [
-                {"origin": origin, "kind": kind, "calls": int(v[0]), "read_units": v[1], "write_units": v[2]}
-                for (origin, kind), v in sorted(snapshot.calls.items())
-            ],
-            "invocations": {k: vars(v) for k, v in sorted(snapshot.invocations.items())},
-            "messages": dict(snapshot.messages),
-        }
-        for name, snapshot in stages.items()
+        "registrations": funnel.get("registered", 0),
+        "funnel": funnel,
+        "stages": {
+            name: {
+                "calls": [
+                    {"origin": origin, "kind": kind, "calls": int(v[0]), "read_units": v[1], "write_units": v[2]}
+                    for (origin, kind), v in sorted(snapshot.calls.items())
+                ],
+                "invocations": {k: vars(v) for k, v in sorted(snapshot.invocations.items())},
+                "messages": dict(snapshot.messages),
+            }
+            for name, snapshot in stages.items()
+        },
     }
 
 

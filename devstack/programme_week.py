@@ -315,6 +315,6 @@ def run(people: int, quota: int | None, seed: int, workdir: Path, workers: int =
     print_summary(result)
     report = write_report(result, workdir.parent / "report.html")
     calls = workdir.parent / "aws-calls.json"
-    calls.write_text(json.dumps(costs.as_json(result.stage_costs), indent=1), encoding="utf-8")
+    calls.write_text(json.dumps(costs.as_json(result.stage_costs, result.funnel), indent=1), encoding="utf-8")
     print(f"\nReport: {report}\nAWS calls by stage, function and operation: {calls}")
     return result
