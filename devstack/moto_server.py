@@ -245,37 +245,47 @@ def _read_units(items: list[dict[str, Any]], missing: int, consistent: bool) -> 
     return units * (1.0 if consistent else 0.5)
 
 
-def dynamodb_units(operation: str, request: dict[str, Any], answer: dict[str, Any]) -> tuple[float, float]:
-    """(read units, write units) that DynamoDB on demand would bill for this call."""
+def dynamodb_units(operation: str, request: dict[str, Any], answer: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """(read units, write units) that DynamoDB on demand would bill for this call, by table."""
+    units: dict[str, tuple[float, float]] = {}
+
+    def add(table: str, reads: float = 0.0, writes: float = 0.0) -> None:
+        before = units.get(table, (0.0, 0.0))
+        units[table] = (before[0] + reads, before[1] + writes)
+
+    table = str(request.get("TableName", ""))
+    consistent = bool(request.get("ConsistentRead"))
     if operation == "GetItem":
-        return _read_units([answer["Item"]] if answer.get("Item") else [], 0 if answer.get("Item") else 1,
-                           bool(request.get("ConsistentRead"))), 0.0  # fmt: skip
-    if operation == "BatchGetItem":
-        reads = 0.0
-        for table, asked in request.get("RequestItems", {}).items():
-            found = answer.get("Responses", {}).get(table, [])
-            reads += _read_units(found, len(asked.get("Keys", [])) - len(found), bool(asked.get("ConsistentRead")))
-        return reads, 0.0
-    if operation in ("Query", "Scan"):
+        found = answer.get("Item")
+        add(table, reads=_read_units([found] if found else [], 0 if found else 1, consistent))
+    elif operation == "BatchGetItem":
+        for name, asked in request.get("RequestItems", {}).items():
+            items = answer.get("Responses", {}).get(name, [])
+            missing = len(asked.get("Keys", [])) - len(items)
+            add(name, reads=_read_units(items, missing, bool(asked.get("ConsistentRead"))))
+    elif operation in ("Query", "Scan"):
         size = sum(item_size(item) for item in answer.get("Items", []))
-        return max(1, math.ceil(size / 4096)) * (1.0 if request.get("ConsistentRead") else 0.5), 0.0
-    if operation == "TransactGetItems":
-        items = [r.get("Item") for r in answer.get("Responses", [])]
-        return 2 * _read_units([i for i in items if i], sum(1 for i in items if not i), True), 0.0
-    if operation == "PutItem":
-        return 0.0, _write_units("Put", request)
-    if operation in ("UpdateItem", "DeleteItem"):
-        return 0.0, _write_units("Update" if operation == "UpdateItem" else "Delete", request)
-    if operation == "BatchWriteItem":
-        writes = 0
-        for table, requests in request.get("RequestItems", {}).items():
+        add(table, reads=max(1, math.ceil(size / 4096)) * (1.0 if consistent else 0.5))
+    elif operation == "TransactGetItems":
+        for asked, got in zip(request.get("TransactItems", []), answer.get("Responses", []), strict=False):
+            item = got.get("Item")
+            add(asked["Get"]["TableName"], reads=2 * _read_units([item] if item else [], 0 if item else 1, True))
+    elif operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        kind = {"PutItem": "Put", "UpdateItem": "Update", "DeleteItem": "Delete"}[operation]
+        add(table, writes=_write_units(kind, request))
+    elif operation == "BatchWriteItem":
+        for name, requests in request.get("RequestItems", {}).items():
             for entry in requests:
                 kind, op = next(iter(entry.items()))
-                writes += _write_units(kind, {**op, "TableName": table})
-        return 0.0, float(writes)
-    if operation == "TransactWriteItems":
-        return 0.0, 2.0 * sum(_write_units(*next(iter(entry.items()))) for entry in request.get("TransactItems", []))
-    return 0.0, 0.0
+                add(name, writes=_write_units(kind, {**op, "TableName": name}))
+    elif operation == "TransactWriteItems":
+        for entry in request.get("TransactItems", []):
+            kind, op = next(iter(entry.items()))
+            add(op["TableName"], writes=2.0 * _write_units(kind, op))
+    return units
+
+
+TABLE_KIND = "DynamoDB table "  # metered rows of units by table (their calls are counted in the call's own row)
 
 
 def _service_of(environ: dict[str, Any]) -> str:
@@ -318,7 +328,7 @@ class CallCounter:
         started = time.thread_time()
         kind = environ.get("HTTP_X_AMZ_TARGET") or f"{environ.get('REQUEST_METHOD')} {environ.get('HTTP_HOST', '')}"
         origin = environ.get("HTTP_X_DEVSTACK_ORIGIN", "")
-        units = (0.0, 0.0)
+        units: dict[str, tuple[float, float]] = {}
         if kind.startswith("DynamoDB_"):
             with self.dynamodb:
                 request = self._body(environ) if origin else b""
@@ -338,8 +348,12 @@ class CallCounter:
                     kind += " (empty)"
                 metered = self.metered.setdefault((origin, kind), [0.0, 0.0, 0.0])
                 metered[0] += 1
-                metered[1] += units[0]
-                metered[2] += units[1]
+                for table, (reads, writes) in units.items():
+                    metered[1] += reads
+                    metered[2] += writes
+                    by_table = self.metered.setdefault((origin, TABLE_KIND + table), [0.0, 0.0, 0.0])
+                    by_table[1] += reads
+                    by_table[2] += writes
         return answer
 
     METERED = "/_devstack/metered"
@@ -352,11 +366,11 @@ class CallCounter:
         return body
 
     @staticmethod
-    def _units(kind: str, request: bytes, answer: bytes) -> tuple[float, float]:
+    def _units(kind: str, request: bytes, answer: bytes) -> dict[str, tuple[float, float]]:
         try:
             return dynamodb_units(kind.split(".", 1)[1], json.loads(request or b"{}"), json.loads(answer or b"{}"))
         except (ValueError, KeyError, TypeError, AttributeError):
-            return 0.0, 0.0  # an error answer: not billed as a read or write here
+            return {}  # an error answer: not billed as a read or write here
 
 
 def main() -> None:

@@ -24,6 +24,8 @@ def test_the_model_orders_the_launch_limits_and_sizes_the_close(tmp_path: Path) 
             "registration": {
                 "calls": [
                     _row("intake_consumer", "DynamoDB_20120810.TransactWriteItems", 100, write_units=1200),
+                    _row("intake_consumer", "DynamoDB table prakerja-ApplicantsTable-X1", 0, write_units=800),
+                    _row("intake_consumer", "DynamoDB table prakerja-CountersTable-X2", 0, write_units=400),
                     _row("GET /admin/stats", "DynamoDB_20120810.BatchGetItem", 40, read_units=999),
                 ],
                 "invocations": {"POST /registrations": _invoked(100, 5.0), "intake_consumer": _invoked(10, 5.0)},
@@ -55,11 +57,13 @@ def test_the_model_orders_the_launch_limits_and_sizes_the_close(tmp_path: Path) 
     path.write_text(json.dumps(run))
     measured = capacity.Measured.from_run(path)
     assert measured.intake_write_units == 12  # the tooling's own reads are left out
+    assert measured.intake_write_units_by_table == {"ApplicantsTable": 8, "CountersTable": 4}
     assert measured.lambda_seconds == 0.1
     assert measured.publish_write_units == 8
     assert measured.sms_per_accepted == 1
     limits = capacity.launch(measured)
     assert limits[0][0].startswith("SES")  # 14 emails/s at one email per registration binds first
+    assert limits[1][0].endswith("ApplicantsTable") and limits[1][1] == 500  # 4,000 / 8
     assert [rate for _, rate, _, _ in limits] == sorted(rate for _, rate, _, _ in limits)
     text = capacity.report(measured, path)
     assert "BINDS" in text and "10,000,000 members" in text and "registry at 50 ms" in text

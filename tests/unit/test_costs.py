@@ -20,13 +20,13 @@ def test_item_size_follows_dynamodb_rules() -> None:
 
 def test_units_of_writes_and_reads() -> None:
     big = {"id": {"S": "x" * 1500}}
-    assert dynamodb_units("PutItem", {"Item": big}, {}) == (0.0, 2.0)
-    transaction = {"TransactItems": [{"Put": {"TableName": "t", "Item": big}}, {"Put": {"TableName": "t", "Item": {}}}]}
-    assert dynamodb_units("TransactWriteItems", transaction, {}) == (0.0, 2 * (2 + 1))
+    assert dynamodb_units("PutItem", {"TableName": "t", "Item": big}, {}) == {"t": (0.0, 2.0)}
+    transaction = {"TransactItems": [{"Put": {"TableName": "t", "Item": big}}, {"Put": {"TableName": "u", "Item": {}}}]}
+    assert dynamodb_units("TransactWriteItems", transaction, {}) == {"t": (0.0, 4.0), "u": (0.0, 2.0)}
     # a missing item still costs a read; eventually consistent reads cost half
-    assert dynamodb_units("GetItem", {"ConsistentRead": True}, {}) == (1.0, 0.0)
+    assert dynamodb_units("GetItem", {"TableName": "t", "ConsistentRead": True}, {}) == {"t": (1.0, 0.0)}
     asked = {"RequestItems": {"t": {"Keys": [{}, {}, {}]}}}
-    assert dynamodb_units("BatchGetItem", asked, {"Responses": {"t": [{"id": {"S": "a"}}]}}) == (1.5, 0.0)
+    assert dynamodb_units("BatchGetItem", asked, {"Responses": {"t": [{"id": {"S": "a"}}]}}) == {"t": (1.5, 0.0)}
 
 
 def test_routes_leave_ids_out() -> None:
@@ -50,6 +50,13 @@ def test_a_snapshot_is_priced_by_service_with_messages_apart() -> None:
                 "origin": "intake_consumer",
                 "kind": "DynamoDB_20120810.TransactWriteItems",
                 "calls": 1000,
+                "read_units": 0,
+                "write_units": 12000,
+            },
+            {
+                "origin": "intake_consumer",
+                "kind": "DynamoDB table t",
+                "calls": 0,
                 "read_units": 0,
                 "write_units": 12000,
             },
