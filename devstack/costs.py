@@ -90,8 +90,9 @@ class Snapshot:
         calls = {}
         for key, (count, reads, writes) in self.calls.items():
             before = earlier.calls.get(key, [0.0, 0.0, 0.0])
-            if count - before[0]:
-                calls[key] = [count - before[0], reads - before[1], writes - before[2]]
+            change = [count - before[0], reads - before[1], writes - before[2]]
+            if any(change):  # units by table come in rows of no calls of their own
+                calls[key] = change
         invocations = {}
         for origin, now in self.invocations.items():
             before_inv = earlier.invocations.get(origin, Invocations())

@@ -81,6 +81,7 @@ def test_a_snapshot_is_priced_by_service_with_messages_apart() -> None:
         },
         [{"channel": "email"}] * 1000 + [{"channel": "sms"}] * 10,
     )
+    assert ("intake_consumer", "DynamoDB table t") in after.minus(before).calls
     bill = costs.bill(after.minus(before), exclude=["GET /admin/stats"])
     price = costs.prices()
     assert bill.calls == {"SQS SendMessage": 1000, "DynamoDB TransactWriteItems": 1000}  # no empty receives, no tooling
