@@ -137,7 +137,9 @@ class Measured:
             return sum(  # type: ignore[no-any-return]
                 row[which]
                 for row in stages.get(stage, {}).get("calls", [])
-                if not _tooling(row["origin"]) and origin in (None, row["origin"])
+                if row["kind"].startswith("DynamoDB_")
+                and not _tooling(row["origin"])
+                and origin in (None, row["origin"])
             )
 
         def invoked(stage: str, origin: str) -> int:
