@@ -24,8 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def synthetic_pool(size: int, seed: int = 2020) -> object:
-    """A pool as the store reads it: ids ascending (the shards are read in order), tiers, provinces, families
-    (about four applicants to three family cards). Built with numpy so the build adds little to the peak."""
+    """A pool as the store reads it: draw ids (64 hex digits, HMACs of the applicant ids, so in no order: the
+    shards are read in applicant-id order), tiers, provinces, families (about four applicants to three family
+    cards). Built with numpy so the build adds little to the peak."""
     import binascii
 
     import numpy as np
@@ -33,11 +34,9 @@ def synthetic_pool(size: int, seed: int = 2020) -> object:
     from functions.domain.draw import Pool
 
     rng = np.random.default_rng(seed)
-    halves = np.empty((size, 2), dtype=">u8")
-    halves[:, 0] = np.sort(rng.integers(0, 2**64 - 1, size=size, dtype=np.uint64))
-    halves[:, 1] = rng.integers(0, 2**64 - 1, size=size, dtype=np.uint64)
-    ids = binascii.hexlify(halves.tobytes())  # 32 lowercase hex digits per member, ascending
-    del halves
+    words = rng.integers(0, 2**64 - 1, size=(size, 4), dtype=np.uint64).astype(">u8")
+    ids = binascii.hexlify(words.tobytes())  # 64 lowercase hex digits per member
+    del words
     tiers = rng.choice(np.array([1, 2, 3, 4], dtype=np.uint8), size=size, p=[0.3, 0.1, 0.4, 0.2]).tobytes()
     codes = np.frombuffer(b"1131323335517391", dtype="S2")
     provinces = codes[rng.integers(0, len(codes), size=size)].tobytes()
@@ -62,7 +61,7 @@ def child(side: str, size: int, quota: int, serialise: bool) -> dict[str, float]
     else:
         from functions.domain.draw import DrawRules, ranked_list_lines, run_draw
 
-        result = run_draw(pool, seed, DrawRules(quota=quota), {})  # type: ignore[arg-type]
+        result = run_draw(pool, seed, DrawRules(quota=quota), {}, wave_secret=bytes(32))  # type: ignore[arg-type]
         extra["selected"] = result.selected_count
         extra["draw_seconds"] = time.perf_counter() - started
         if serialise:

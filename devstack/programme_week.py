@@ -124,14 +124,16 @@ class Week:
         with self.stage("registration"):
             self.each("registering", list(range(len(self.plan))), self.register)
             self.wait("stored", lambda: self.funnel()["registered"], len(self.accepted))
-            twice = [i for i, p in enumerate(self.plan) if p.submits_twice]
-            self.each("second tries", twice, self.register_again)
         with self.stage("email verification"):
             verifiers = [i for i, p in enumerate(self.plan) if p.verifies_email]
             self.each("verifying email", verifiers, self.verify_email)
         with self.stage("NIK checks and eligibility"):
             # Applicants learn their result by email, as in 2020: the outbox tells who may join.
             self.wait("NIK results in the outbox", lambda: len(self.nik_results()), len(verifiers))
+            # Registering again once the registry confirmed the NIK is refused (409): a NIK is claimed only then.
+            confirmed = {Status.ELIGIBLE.value, Status.INELIGIBLE.value}
+            twice = [i for i, p in enumerate(self.plan) if p.submits_twice and p.expected_status in confirmed]
+            self.each("second tries", twice, self.register_again)
         with self.stage("joining wave 1"):
             by_id = {self.accepted[i]["applicant_id"]: i for i in verifiers}
             eligible = [by_id[a] for a, status in self.nik_results().items() if status == Status.ELIGIBLE.value]

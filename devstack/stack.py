@@ -44,6 +44,9 @@ class EmbeddedStack:
         self.workdir = workdir.resolve()
         self.log_dir = self.workdir / "logs"
         self.meter_dir = self.log_dir / "meter"
+        # Operators' accounts minted admin tokens for: recorded by name where an admin acts (claim releases,
+        # forced closes), on purpose, unlike applicants' personal data.
+        self.operators: set[str] = set()
         self.gateway_workers = gateway_workers
         self.extra_settings = settings or {}
         self.children: list[Child] = []
@@ -287,6 +290,7 @@ class EmbeddedStack:
 
     def admin_token(self, subject: str, hours: float = 1) -> str:
         """An admin token minted as an operator would: `python -m ops admin-token` with the deployment's environment."""
+        self.operators.add(subject)
         minted = subprocess.run(  # noqa: S603 - this interpreter, our own command
             [sys.executable, "-m", "ops", "admin-token", "--subject", subject, "--hours", str(hours)],
             env=self.env,

@@ -28,6 +28,7 @@ from typing import Any, Final, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from functions import caches
 from functions.domain import rules
 from functions.domain.calendar import WaveCalendar, WeeklyMoment
 
@@ -363,10 +364,6 @@ def load() -> Settings:
     return found
 
 
-@functools.cache
+@caches.per_process
 def settings() -> Settings:
     return load()
-
-
-def reset() -> None:
-    settings.cache_clear()

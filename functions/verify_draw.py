@@ -5,9 +5,13 @@
 It needs nothing but Python's standard library, and shares no code with the draw it checks: it is an
 independent reading of the published rules (see `functions/domain/draw.py`). It checks that the seed is the one
 committed to when the wave opened, that the ranked list is the one the manifest names and holds exactly the pool
-whose digest was published, that every rank key is HMAC-SHA256 of the applicant id under the (beacon-mixed)
+whose digest was published, that every rank key is HMAC-SHA256 of the row's draw id under the (beacon-mixed)
 seed, that the list is in (tier, rank key) order, and that walking it with the wave quota, the province quotas
 and the family-card cap selects exactly the applicants marked selected.
+
+Rows carry per-wave draw ids (HMAC-SHA256 of the applicant id under a wave secret that is never published) and
+per-wave family pseudonyms, not account ids or family cards: the verifier needs neither secret, only that equal
+pseudonyms are one family. An applicant finds its own draw id on `GET /applicants/{id}`.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ALGORITHM = "prakerja-draw-v1"
+ALGORITHM = "prakerja-draw-v2"
+DRAW_ID_LENGTH = 64
 
 
 class Disagreement(Exception):
@@ -33,6 +38,17 @@ def _file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _check_pool(manifest: dict[str, Any], rows: list[dict[str, str]]) -> None:
+    """The rows are the pool whose size and digest (over the sorted draw ids, one per line) were published."""
+    if len(rows) != manifest["pool_size"]:
+        raise Disagreement(f"the list has {len(rows)} rows, the manifest a pool of {manifest['pool_size']}")
+    ids = sorted(row["draw_id"] for row in rows)
+    if any(len(i) != DRAW_ID_LENGTH for i in ids) or len(set(ids)) != len(ids):
+        raise Disagreement("draw ids must be distinct and 64 hex digits")
+    if hashlib.sha256("".join(f"{i}\n" for i in ids).encode()).hexdigest() != manifest["pool_digest"]:
+        raise Disagreement("the list's applicants are not the pool whose digest was published")
 
 
 def verify(manifest: dict[str, Any], ranked_list: Path) -> int:
@@ -51,11 +67,7 @@ def verify(manifest: dict[str, Any], ranked_list: Path) -> int:
 
     with ranked_list.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    if len(rows) != manifest["pool_size"]:
-        raise Disagreement(f"the list has {len(rows)} rows, the manifest a pool of {manifest['pool_size']}")
-    ids = sorted(row["applicant_id"] for row in rows)
-    if hashlib.sha256("".join(f"{i}\n" for i in ids).encode()).hexdigest() != manifest["pool_digest"]:
-        raise Disagreement("the list's applicants are not the pool whose digest was published")
+    _check_pool(manifest, rows)
 
     quota, cap = int(manifest["quota"]), int(manifest["kk_cap"])
     province_quotas = {str(k): int(v) for k, v in (manifest.get("province_quotas") or {}).items()}
@@ -65,12 +77,12 @@ def verify(manifest: dict[str, Any], ranked_list: Path) -> int:
     per_family: dict[str, int] = {}
     previous: tuple[int, str] | None = None
     for number, row in enumerate(rows, start=1):
-        where = f"row {number} ({row['applicant_id']})"
+        where = f"row {number} ({row['draw_id']})"
         if int(row["rank"]) != number:
             raise Disagreement(f"{where}: rank {row['rank']}, expected {number}")
-        expected_key = hmac.new(key, row["applicant_id"].encode(), hashlib.sha256).hexdigest()
+        expected_key = hmac.new(key, row["draw_id"].encode(), hashlib.sha256).hexdigest()
         if row["rank_key"] != expected_key:
-            raise Disagreement(f"{where}: the rank key is not HMAC-SHA256(seed, applicant id)")
+            raise Disagreement(f"{where}: the rank key is not HMAC-SHA256(seed, draw id)")
         place = (int(row["tier"]), row["rank_key"])
         if previous is not None and place <= previous:
             raise Disagreement(f"{where}: out of (tier, rank key) order")

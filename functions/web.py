@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from chalice.app import Request, Response, SQSEvent
 
 from functions.adapters.aws import is_transient
-from functions.domain.card import MAX_WAVE
 from functions.domain.errors import InvalidField, NotAuthorised, Refusal, TooManyRequests
+from functions.domain.wave import MAX_WAVE
 from functions.observability import logger
 from functions.services import notifications
 from functions.settings import settings
@@ -102,6 +102,12 @@ def wave_number(text: str) -> int:
 def raw_body(request: Request) -> bytes:
     body = request.raw_body
     return body if isinstance(body, bytes) else (body or "").encode()
+
+
+def admin_name(request: Request) -> str:
+    """Who an admin route's caller is: the principal the admin authorizer answered (its token's subject)."""
+    authorizer = (request.context or {}).get("authorizer") or {}
+    return str(authorizer.get("principalId") or "")
 
 
 def bearer_token(request: Request) -> str:

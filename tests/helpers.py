@@ -6,21 +6,13 @@ import hashlib
 import uuid
 from typing import Any
 
-from functions import settings
-from functions.adapters import aws, civil_registry, personal_data
+from functions import caches
 from functions.resources import INTAKE_QUEUE
-from functions.services import registration
-from functions.store import idempotency
 
 
 def reset_app_state() -> None:
     """Forgets settings, clients and keys cached in this process, as a fresh Lambda container would."""
-    settings.reset()
-    aws.reset()
-    personal_data.reset()
-    registration.reset()
-    idempotency.persistence_layer.cache_clear()
-    civil_registry.registry.cache_clear()
+    caches.reset_all()
 
 
 def sqs_record(body: str, receive_count: int = 1, queue: str = INTAKE_QUEUE) -> dict[str, Any]:

@@ -8,16 +8,16 @@ moto, which does too.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
+from functions import caches
 from functions.settings import settings
 
 
-@functools.cache
+@caches.per_process
 def client(service: str, *, read_timeout: float = 10.0, attempts: int = 3) -> Any:
     current = settings()
     config = Config(
@@ -29,10 +29,6 @@ def client(service: str, *, read_timeout: float = 10.0, attempts: int = 3) -> An
         parameter_validation=False,
     )
     return boto3.session.Session().client(service, config=config)
-
-
-def reset() -> None:
-    client.cache_clear()
 
 
 # Errors that say "not now" (capacity, throttling, a brief outage), after the SDK's own retries gave up.

@@ -9,7 +9,6 @@ must reach it at the rate it can bear, however many arrive at once.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import threading
 import time
@@ -20,6 +19,7 @@ import urllib3
 from urllib3.exceptions import HTTPError
 from urllib3.util import Retry, Timeout
 
+from functions import caches
 from functions.domain.eligibility import RegistryPerson
 from functions.resources import NIK_CHECK_MAX_CONCURRENCY
 from functions.settings import settings
@@ -131,7 +131,7 @@ class HttpCivilRegistry:
         return person_from_json(json.loads(answer.data))
 
 
-@functools.cache
+@caches.per_process
 def registry() -> CivilRegistry:
     current = settings()
     return HttpCivilRegistry(

@@ -26,6 +26,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from functions import caches
 from functions.adapters.aws import client
 from functions.settings import settings
 from functions.store import keyring
@@ -115,7 +116,7 @@ def open_text(sealed: str, owner: str) -> str:
 _keyring_lock = threading.Lock()
 
 
-@functools.cache
+@caches.per_process
 def keyring_secret(name: str) -> bytes:
     """A 32-byte secret shared by every process, created on first use and kept sealed in the keyring table."""
     with _keyring_lock:
@@ -148,17 +149,9 @@ def _token_mac(applicant_id: str, nonce: bytes) -> bytes:
     ]
 
 
-def new_access_token(applicant_id: str, retry_of: str | None = None) -> str:
-    """A bearer token bound to its applicant by a MAC, so a registration still in the queue can be answered.
-
-    Random, unless `retry_of` names a request that may be retried (an Idempotency-Key with its body): then the
-    same request always gets the same token, and nobody without the server's key can work it out.
-    """
-    if retry_of is None:
-        nonce = secrets.token_bytes(_TOKEN_NONCE_BYTES)
-    else:
-        nonce = hmac.new(keyring_secret("access-token"), b"nonce:" + retry_of.encode(), hashlib.sha256).digest()
-        nonce = nonce[:_TOKEN_NONCE_BYTES]
+def new_access_token(applicant_id: str) -> str:
+    """A random bearer token bound to its applicant by a MAC, so a registration still in the queue can be answered."""
+    nonce = secrets.token_bytes(_TOKEN_NONCE_BYTES)
     return base64.urlsafe_b64encode(nonce + _token_mac(applicant_id, nonce)).rstrip(b"=").decode()
 
 
@@ -184,9 +177,11 @@ def token_was_issued_for(token: str, applicant_id: str) -> bool:
     return hmac.compare_digest(_token_mac(applicant_id, nonce), mac) and well_formed
 
 
-def reset() -> None:
-    """Forgets keys and secrets held in memory (tests that switch to another local stack)."""
+def _forget_keys() -> None:
+    """Forgets the data keys held in memory (tests that switch to another local stack)."""
     global _envelope  # noqa: PLW0603
     _envelope = _Envelope()
     _open_data_key.cache_clear()
-    keyring_secret.cache_clear()
+
+
+caches.forgotten_by_reset(_forget_keys)

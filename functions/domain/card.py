@@ -1,11 +1,17 @@
-"""Kartu Prakerja numbers: sixteen digits, unique per (wave, place among the selected), with a Luhn check digit
-so that a mistyped number is caught before it reaches anyone's records."""
+"""Kartu Prakerja numbers: sixteen digits, the programme digit, fourteen random digits (from the operating
+system's CSPRNG) and a Luhn check digit, so that a mistyped number is caught before it reaches anyone's records.
+
+A card number says nothing about its wave or its holder's place in the ranked list, so the published list cannot
+be mapped to cards (the partner API takes card numbers). Uniqueness is the store's: acceptance claims the number
+with a conditional write and draws a new one on a clash (`functions.store.waves.accept`).
+"""
 
 from __future__ import annotations
 
+import secrets
+
 PROGRAMME_DIGIT = "7"
-MAX_WAVE = 999
-MAX_SELECTED = 10**11
+RANDOM_DIGITS = 14
 
 
 def luhn_digit(digits: str) -> str:
@@ -20,11 +26,9 @@ def luhn_digit(digits: str) -> str:
     return str((10 - total % 10) % 10)
 
 
-def card_number(wave: int, selected_index: int) -> str:
-    """'7' + wave (3 digits) + place among the wave's selected (11 digits, from 0) + Luhn digit."""
-    if not 1 <= wave <= MAX_WAVE or not 0 <= selected_index < MAX_SELECTED:
-        raise ValueError("wave or index out of the card number's range")
-    body = f"{PROGRAMME_DIGIT}{wave:03d}{selected_index:011d}"
+def new_card_number() -> str:
+    """'7' + 14 random digits + Luhn digit: 10^14 possible numbers, none derived from anything public."""
+    body = PROGRAMME_DIGIT + f"{secrets.randbelow(10**RANDOM_DIGITS):0{RANDOM_DIGITS}d}"
     return body + luhn_digit(body)
 
 

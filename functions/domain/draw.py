@@ -1,15 +1,20 @@
 """The draw, exactly as DESIGN.md publishes it, so that anyone can recompute it from the published files.
 
     commitment  = SHA-256(seed), published when the wave opens
+    draw id     = HMAC-SHA256(wave secret, applicant id), as 64 lowercase hex digits: the applicant's id in this
+                  wave's draw only. The wave secret is a per-wave 32-byte secret, generated when the wave opens
+                  and never published, so draw ids of one person in two waves cannot be linked (the applicant
+                  sees its own on `GET /applicants/{id}`)
     key         = seed, or SHA-256(seed || beacon value) when a public randomness beacon is configured
-    pool digest = SHA-256 of the pool's applicant ids, sorted, each followed by "\\n"
-    rank key    = HMAC-SHA256(key, applicant id)
+    pool digest = SHA-256 of the pool's draw ids, sorted, each followed by "\\n"
+    rank key    = HMAC-SHA256(key, draw id)
     order       = by (priority tier, rank key)
     selection   = walk the order; skip an applicant whose family card (KK) already has `kk_cap` acceptances
                   (earlier waves and this one), or whose province has reached its quota; stop at the wave quota
     family      = a per-wave pseudonym of the family card: AES-256 (one block, no chaining) of the family's keyed
-                  hash under HMAC-SHA256(key, "family-pseudonym"), so families can be grouped in one wave's list
-                  without being recognisable in another's
+                  hash under HMAC-SHA256(wave secret, "family-pseudonym"). Equal within a wave, so the list can
+                  be checked against the family-card cap; keyed with the unpublished wave secret, not the seed,
+                  so nothing in the published files opens it and a family cannot be followed from wave to wave
 
 `functions/verify_draw.py` is an independent, standard-library-only recomputation of the same rules.
 Speed: the HMACs are the floor; ordering uses numpy, and only the selected prefix of the order is walked in Python.
@@ -27,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from functions.domain.rules import KK_CAP
 
-ALGORITHM = "prakerja-draw-v1"
+ALGORITHM = "prakerja-draw-v2"
 _CHUNK = 100_000
 
 
@@ -40,13 +45,14 @@ class DrawRules:
 
 @dataclass(frozen=True)
 class Member:
-    applicant_id: str  # 32 lowercase hex digits
+    draw_id: str  # 64 lowercase hex digits: `draw_id(wave secret, applicant id)`
     tier: int
     province: str  # two digits
     family: str  # hex keyed hash of the family card number
 
 
-ID_WIDTH = 32
+ID_WIDTH = 64  # a draw id: the hex HMAC-SHA256 of an applicant id
+APPLICANT_ID_WIDTH = 32
 PROVINCE_WIDTH = 2
 FAMILY_WIDTH = 16
 
@@ -59,9 +65,9 @@ def family_key(keyed_hash: str) -> bytes:
 @dataclass
 class Pool:
     """The frozen pool, packed by column: ten million members are a few hundred megabytes of bytes, not ten
-    million objects. Applicant ids are fixed-width hex, so the packed ids sort and hash like the strings."""
+    million objects. Draw ids are fixed-width hex, so the packed ids sort and hash like the strings."""
 
-    ids: bytes  # ASCII, ID_WIDTH characters per member
+    ids: bytes  # ASCII draw ids, ID_WIDTH characters per member
     tiers: bytes  # one byte per member, 1-4
     provinces: bytes  # ASCII, PROVINCE_WIDTH digits per member
     families: bytes  # FAMILY_WIDTH bytes per member
@@ -69,10 +75,10 @@ class Pool:
     @classmethod
     def of(cls, members: Iterable[Member]) -> Pool:
         rows = list(members)
-        if any(len(m.applicant_id) != ID_WIDTH or len(m.province) != PROVINCE_WIDTH for m in rows):
-            raise ValueError("applicant ids must be 32 hex digits and provinces 2 digits")
+        if any(len(m.draw_id) != ID_WIDTH or len(m.province) != PROVINCE_WIDTH for m in rows):
+            raise ValueError("draw ids must be 64 hex digits and provinces 2 digits")
         return cls(
-            "".join(m.applicant_id for m in rows).encode("ascii"),
+            "".join(m.draw_id for m in rows).encode("ascii"),
             bytes(m.tier for m in rows),
             "".join(m.province for m in rows).encode("ascii"),
             b"".join(family_key(m.family) for m in rows),
@@ -81,7 +87,7 @@ class Pool:
     def __len__(self) -> int:
         return len(self.tiers)
 
-    def applicant_id(self, index: int) -> str:
+    def draw_id(self, index: int) -> str:
         return self.ids[ID_WIDTH * index : ID_WIDTH * (index + 1)].decode("ascii")
 
     def province(self, index: int) -> str:
@@ -94,7 +100,7 @@ class Pool:
 @dataclass(frozen=True)
 class RankedRow:
     rank: int
-    applicant_id: str
+    draw_id: str
     tier: int
     rank_key: str
     province: str
@@ -125,7 +131,7 @@ class DrawResult:
         return sum(self.selected)
 
     def selected_in_rank_order(self) -> list[str]:
-        return [self.pool.applicant_id(i) for chunk in _chunks(self.order) for i in chunk if self.selected[i]]
+        return [self.pool.draw_id(i) for chunk in _chunks(self.order) for i in chunk if self.selected[i]]
 
     def ranked_rows(self) -> Iterator[RankedRow]:
         pool = self.pool
@@ -135,7 +141,7 @@ class DrawResult:
                 rank += 1
                 yield RankedRow(
                     rank=rank,
-                    applicant_id=pool.applicant_id(index),
+                    draw_id=pool.draw_id(index),
                     tier=pool.tiers[index],
                     rank_key=self.rank_keys[32 * index : 32 * index + 32].hex(),
                     province=pool.province(index),
@@ -159,10 +165,18 @@ def pool_digest(ids: bytes) -> str:
 
     digest = hashlib.sha256()
     packed = np.frombuffer(ids, dtype=f"S{ID_WIDTH}")
+    order: Any = None
     if len(packed) > 1 and not bool(np.all(packed[1:] > packed[:-1])):
-        packed = np.sort(packed)
+        # Draw ids are hex, so their first 16 digits read as a number sort like the ids: ordering ten million
+        # 64-bit numbers takes a second, a string sort of the whole ids half a minute. Equal prefixes (about one
+        # in a hundred pools of ten million) are settled by sorting the whole ids.
+        columns = np.frombuffer(ids, dtype=np.uint8).reshape(-1, ID_WIDTH)
+        prefix = np.frombuffer(bytes.fromhex(columns[:, :16].tobytes().decode("ascii")), dtype=">u8")
+        order = np.argsort(prefix, kind="stable")
+        if bool(np.any(prefix[order][1:] == prefix[order][:-1])):
+            order = np.argsort(packed, kind="stable")
     for start in range(0, len(packed), _CHUNK):
-        block = packed[start : start + _CHUNK]
+        block = packed[start : start + _CHUNK] if order is None else packed[order[start : start + _CHUNK]]
         lines = np.empty((len(block), ID_WIDTH + 1), dtype=np.uint8)
         lines[:, :ID_WIDTH] = np.frombuffer(block.tobytes(), dtype=np.uint8).reshape(-1, ID_WIDTH)
         lines[:, ID_WIDTH] = ord("\n")
@@ -170,27 +184,44 @@ def pool_digest(ids: bytes) -> str:
     return digest.hexdigest()
 
 
-def rank_keys(key: bytes, ids: bytes) -> bytes:
-    """HMAC-SHA256(key, id) for every member, 32 bytes each, in pool order."""
+def _macs(key: bytes, ids: bytes, width: int, *, hexed: bool = False) -> bytes:
+    """HMAC-SHA256(key, id) of every `width`-character id packed in `ids`, in order: 32 bytes each, or 64 hex
+    digits each when `hexed`."""
     keyed = hmac.new(key, digestmod=hashlib.sha256)
     view = memoryview(ids)
-    count = len(ids) // ID_WIDTH
+    count = len(ids) // width
     out = bytearray()
     for start in range(0, count, _CHUNK):
         parts = []
-        for offset in range(ID_WIDTH * start, ID_WIDTH * min(count, start + _CHUNK), ID_WIDTH):
+        for offset in range(width * start, width * min(count, start + _CHUNK), width):
             mac = keyed.copy()  # the keyed state is set up once, not ten million times
-            mac.update(view[offset : offset + ID_WIDTH])
-            parts.append(mac.digest())
+            mac.update(view[offset : offset + width])
+            parts.append(mac.hexdigest().encode("ascii") if hexed else mac.digest())
         out += b"".join(parts)
     return bytes(out)
 
 
-def family_pseudonyms(key: bytes, families: bytes) -> bytes:
-    """16 bytes per member: one AES-256 block of the family key, under a key derived from the draw key."""
+def draw_id(wave_secret: bytes, applicant_id: str) -> str:
+    """An applicant's id in one wave's draw: HMAC-SHA256(wave secret, applicant id), 64 hex digits."""
+    return hmac.new(wave_secret, applicant_id.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def draw_ids(wave_secret: bytes, applicant_ids: bytes) -> bytes:
+    """`draw_id` of every packed 32-character applicant id, packed the same way (ID_WIDTH ASCII each)."""
+    return _macs(wave_secret, applicant_ids, APPLICANT_ID_WIDTH, hexed=True)
+
+
+def rank_keys(key: bytes, ids: bytes) -> bytes:
+    """HMAC-SHA256(key, draw id) for every member, 32 bytes each, in pool order."""
+    return _macs(key, ids, ID_WIDTH)
+
+
+def family_pseudonyms(wave_secret: bytes, families: bytes) -> bytes:
+    """16 bytes per member: one AES-256 block of the family key, under a key derived from the wave's secret
+    (never from the published seed)."""
     if not families:
         return b""
-    cipher_key = hmac.digest(key, b"family-pseudonym", "sha256")
+    cipher_key = hmac.digest(wave_secret, b"family-pseudonym", "sha256")
     encryptor = Cipher(algorithms.AES(cipher_key), modes.ECB()).encryptor()  # noqa: S305 - one block per family
     return encryptor.update(families) + encryptor.finalize()
 
@@ -246,9 +277,16 @@ def select(pool: Pool, order: Any, rules: DrawRules, prior_accepted: Mapping[byt
 
 
 def run_draw(
-    pool: Pool, seed: bytes, rules: DrawRules, prior_accepted: Mapping[bytes, int], beacon: bytes | None = None
+    pool: Pool,
+    seed: bytes,
+    rules: DrawRules,
+    prior_accepted: Mapping[bytes, int],
+    beacon: bytes | None = None,
+    *,
+    wave_secret: bytes,
 ) -> DrawResult:
-    """`prior_accepted` maps family keys (`family_key`) to their acceptances in earlier waves."""
+    """`pool` holds draw ids (`draw_ids` under `wave_secret`); `prior_accepted` maps family keys (`family_key`)
+    to their acceptances in earlier waves."""
     key = draw_key(seed, beacon)
     keys = rank_keys(key, pool.ids)
     order = rank_order(pool.tiers, keys)
@@ -259,15 +297,22 @@ def run_draw(
         order=order,
         rank_keys=keys,
         selected=select(pool, order, rules, prior_accepted),
-        pseudonyms=family_pseudonyms(key, pool.families),
+        pseudonyms=family_pseudonyms(wave_secret, pool.families),
         prior_accepted=prior_accepted,
     )
 
 
 def manifest(
-    result: DrawResult, *, wave: int, seed: bytes, beacon: dict[str, Any] | None, ranked_list: dict[str, str]
+    result: DrawResult,
+    *,
+    wave: int,
+    seed: bytes,
+    beacon: dict[str, Any] | None,
+    ranked_list: dict[str, str],
+    early_close: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The published manifest: everything needed, with the ranked list, to recompute the draw."""
+    """The published manifest: everything needed, with the ranked list, to recompute the draw; and, when an admin
+    closed the wave before its `closes_at`, who did, why and when (`early_close`)."""
     rules = result.rules
     return {
         "wave": wave,
@@ -282,12 +327,13 @@ def manifest(
         "beacon": beacon,
         "selected_count": result.selected_count,
         "ranked_list": ranked_list,
+        "early_close": early_close,
     }
 
 
 RANKED_LIST_COLUMNS = (
     "rank",
-    "applicant_id",
+    "draw_id",
     "tier",
     "rank_key",
     "province",
@@ -302,6 +348,6 @@ def ranked_list_lines(result: DrawResult) -> Iterator[str]:
     yield ",".join(RANKED_LIST_COLUMNS) + "\n"
     for row in result.ranked_rows():
         yield (
-            f"{row.rank},{row.applicant_id},{row.tier},{row.rank_key},{row.province},{row.family},"
+            f"{row.rank},{row.draw_id},{row.tier},{row.rank_key},{row.province},{row.family},"
             f"{row.family_prior_accepted},{'true' if row.selected else 'false'}\n"
         )

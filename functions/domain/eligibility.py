@@ -46,6 +46,7 @@ class DeclaredPerson:
     """What the applicant declared, as far as the NIK check compares it."""
 
     nik: str
+    kk_number: str
     full_name: str
     birth_date: dt.date
 
@@ -66,10 +67,15 @@ class Decision:
 
 
 def nik_check(declared: DeclaredPerson, registered: RegistryPerson | None) -> Decision:
-    """A match needs the NIK, the name (case and spacing ignored) and the birth date."""
+    """A match needs the NIK, the family card (KK) number, the name (case and spacing ignored) and the birth date:
+    only such a match claims the NIK for this registration."""
     if registered is None or registered.nik != declared.nik:
         return Decision(Status.NIK_REJECTED, NikReason.NOT_FOUND.value)
-    if not names_match(declared.full_name, registered.full_name) or declared.birth_date != registered.birth_date:
+    if (
+        registered.kk_number != declared.kk_number
+        or not names_match(declared.full_name, registered.full_name)
+        or declared.birth_date != registered.birth_date
+    ):
         return Decision(Status.NIK_REJECTED, NikReason.MISMATCH.value)
     return Decision(Status.NIK_VERIFIED)
 

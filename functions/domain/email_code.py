@@ -1,4 +1,4 @@
-"""Email verification codes: six digits from a CSPRNG, a day's life, five wrong tries, limited resends."""
+"""Email verification codes: six digits from a CSPRNG, a day's life, five tries, limited resends."""
 
 from __future__ import annotations
 
@@ -34,37 +34,22 @@ class CodePolicy:
     resends_per_day: int
 
 
-@dataclass(frozen=True)
-class CodeState:
-    expires_at: dt.datetime
-    wrong_tries: int
-
-
 class Verdict(Enum):
     VERIFIED = "verified"
-    WRONG = "wrong"  # 400, one more wrong try counted
-    LOCKS_NOW = "locks_now"  # the wrong try beyond the limit: 429, and the code is locked
-    LOCKED = "locked"  # 429 until a new code is sent
-    EXPIRED = "expired"  # the right code, too late: 400, ask for a new one
+    WRONG = "wrong"  # 400
+    LOCKED = "locked"  # 429 until a new code is sent, right or wrong
+    EXPIRED = "expired"  # the code's life is over: 400, ask for a new one
 
 
-def is_locked(state: CodeState, policy: CodePolicy) -> bool:
-    return state.wrong_tries > policy.max_wrong_tries
-
-
-def judge(state: CodeState, matches: bool, now: dt.datetime, policy: CodePolicy) -> Verdict:
-    """What a try means. The wrong tries that count are those within the code's life."""
-    if is_locked(state, policy):
+def judge(tries: int, matches: bool, expires_at: dt.datetime, now: dt.datetime, policy: CodePolicy) -> Verdict:
+    """What a try means, once it has been counted: `tries` is this code's count including this try. Counting
+    first, in one conditional write, is what makes the limit hold against concurrent guesses: each of them has a
+    number of its own, and only the first `max_wrong_tries` are compared at all."""
+    if now >= expires_at:
+        return Verdict.EXPIRED if matches else Verdict.WRONG
+    if tries > policy.max_wrong_tries:
         return Verdict.LOCKED
-    if matches:
-        return Verdict.VERIFIED if now < state.expires_at else Verdict.EXPIRED
-    if now >= state.expires_at:
-        return Verdict.WRONG
-    return Verdict.LOCKS_NOW if state.wrong_tries + 1 > policy.max_wrong_tries else Verdict.WRONG
-
-
-def counts_as_wrong_try(verdict: Verdict, state: CodeState, now: dt.datetime) -> bool:
-    return verdict in (Verdict.WRONG, Verdict.LOCKS_NOW) and now < state.expires_at
+    return Verdict.VERIFIED if matches else Verdict.WRONG
 
 
 def seconds_until_resend(

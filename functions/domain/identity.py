@@ -138,6 +138,20 @@ def normalise_email(value: str) -> str:
         raise FieldProblem("INVALID_EMAIL", "email is not a valid address") from None
 
 
+# Mail providers that ignore dots in the local part: one mailbox however many dots are written.
+_DOTLESS_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+
+
+def mailbox(email: str) -> str:
+    """The mailbox an address delivers to, as one account per email counts it: case-insensitive, a `+tag` ignored
+    (every common provider delivers user+tag@ to user@), and, at Gmail, dots in the local part ignored."""
+    local, _, domain = email.casefold().rpartition("@")
+    local = local.split("+", 1)[0]
+    if domain in _DOTLESS_DOMAINS:
+        local, domain = local.replace(".", ""), "gmail.com"
+    return f"{local}@{domain}"
+
+
 _MOBILE_SHAPE = re.compile(r"(?:\+62|0)8\d{7,11}")
 
 

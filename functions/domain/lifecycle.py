@@ -37,6 +37,7 @@ class Reason(StrEnum):
     DUPLICATE_NIK = "DUPLICATE_NIK"
     DUPLICATE_EMAIL = "DUPLICATE_EMAIL"
     DUPLICATE_PHONE = "DUPLICATE_PHONE"
+    CLAIM_RELEASED = "CLAIM_RELEASED"
 
 
 class FunnelStage(StrEnum):
@@ -54,14 +55,16 @@ class Event(StrEnum):
     """What happens to an applicant, named as the programme names it."""
 
     REGISTER = "register"
-    REFUSE_AS_DUPLICATE = "refuse_as_duplicate"
     VERIFY_EMAIL = "verify_email"
+    REFUSE_AS_DUPLICATE = "refuse_as_duplicate"
     REJECT_NIK = "reject_nik"
+    VERIFY_NIK = "verify_nik"
     FIND_ELIGIBLE = "find_eligible"
     FIND_INELIGIBLE = "find_ineligible"
     JOIN = "join"
     ACCEPT = "accept"
     CARRY_OVER = "carry_over"
+    RELEASE_CLAIM = "release_claim"
 
 
 @dataclass(frozen=True)
@@ -77,24 +80,45 @@ def _row(sources: Status | tuple[Status, ...], target: Status, *counted: FunnelS
 
 TRANSITIONS: Mapping[Event, Transition] = {
     Event.REGISTER: _row(Status.PENDING, Status.REGISTERED, FunnelStage.REGISTERED),
-    Event.REFUSE_AS_DUPLICATE: _row(Status.PENDING, Status.REJECTED),
+    # Verifying the email claims the email and phone; the registry's confirmation claims the NIK. A registration
+    # that finds one already claimed by another is refused (docs/architecture.md, "Identity claims").
     Event.VERIFY_EMAIL: _row(Status.REGISTERED, Status.EMAIL_VERIFIED, FunnelStage.EMAIL_VERIFIED),
+    Event.REFUSE_AS_DUPLICATE: _row((Status.REGISTERED, Status.EMAIL_VERIFIED), Status.REJECTED),
     Event.REJECT_NIK: _row(Status.EMAIL_VERIFIED, Status.NIK_REJECTED),
-    Event.FIND_ELIGIBLE: _row(Status.EMAIL_VERIFIED, Status.ELIGIBLE, FunnelStage.NIK_VERIFIED, FunnelStage.ELIGIBLE),
-    Event.FIND_INELIGIBLE: _row(Status.EMAIL_VERIFIED, Status.INELIGIBLE, FunnelStage.NIK_VERIFIED),
+    Event.VERIFY_NIK: _row(Status.EMAIL_VERIFIED, Status.NIK_VERIFIED, FunnelStage.NIK_VERIFIED),
+    Event.FIND_ELIGIBLE: _row(Status.NIK_VERIFIED, Status.ELIGIBLE, FunnelStage.ELIGIBLE),
+    Event.FIND_INELIGIBLE: _row(Status.NIK_VERIFIED, Status.INELIGIBLE),
     Event.JOIN: _row(Status.ELIGIBLE, Status.JOINED, FunnelStage.JOINED),
     Event.ACCEPT: _row(Status.JOINED, Status.ACCEPTED, FunnelStage.ACCEPTED),
     # Not selected: into the next wave as JOINED again, the result kept as `previous_result` NOT_SELECTED.
     Event.CARRY_OVER: _row(Status.JOINED, Status.JOINED),
+    # An operator gives a confirmed NIK back to its owner, who proved who they are elsewhere.
+    Event.RELEASE_CLAIM: _row((Status.ELIGIBLE, Status.INELIGIBLE, Status.JOINED), Status.REJECTED),
 }
 
 # Shown, never stored: a JOINED applicant whose wave has closed reads PROCESSING until the wave publishes (closing
 # a wave of millions writes nothing to their records); NOT_SELECTED is the previous wave's result.
 DERIVED = {Status.PROCESSING: Status.JOINED, Status.NOT_SELECTED: Status.JOINED}
 
-# The civil registry's answer decides one of these.
-REGISTRY_DECISIONS: Mapping[Status, Event] = {
-    TRANSITIONS[event].target: event for event in (Event.REJECT_NIK, Event.FIND_ELIGIBLE, Event.FIND_INELIGIBLE)
+
+def path(*events: Event) -> Transition:
+    """Events applied together in one write, as one transition: from the first's sources to the last's target,
+    counting every stage passed. Each event must start where the one before it ends."""
+    first, *rest = (TRANSITIONS[event] for event in events)
+    target, counted = first.target, list(first.counted)
+    for following in rest:
+        if target not in following.sources:
+            raise ValueError(f"{' then '.join(events)}: no transition from {target}")
+        target, counted = following.target, counted + list(following.counted)
+    return Transition(first.sources, target, tuple(counted))
+
+
+# The civil registry's answer and the rules decide, in one write, one of these (NIK_VERIFIED is passed through:
+# eligibility is decided as soon as the NIK is).
+REGISTRY_DECISIONS: Mapping[Status, tuple[Event, ...]] = {
+    Status.NIK_REJECTED: (Event.REJECT_NIK,),
+    Status.ELIGIBLE: (Event.VERIFY_NIK, Event.FIND_ELIGIBLE),
+    Status.INELIGIBLE: (Event.VERIFY_NIK, Event.FIND_INELIGIBLE),
 }
 
 # The identity keys that may each belong to one account only, in the order a clash is reported.
@@ -131,11 +155,12 @@ class Applicant:
     submitted_at: dt.datetime
     created_at: dt.datetime
     updated_at: dt.datetime
-    # The current email code (never the code itself), its wrong tries, and the last day's resends.
+    # The current email code (never the code itself), the tries counted on it, and the last day's resends.
     email_code: IssuedCode | None = None
-    email_code_wrong_tries: int = 0
+    email_code_tries: int = 0
     email_code_resent_at: tuple[dt.datetime, ...] = ()
     email_verified_at: dt.datetime | None = None
+    nik_check_queued_at: dt.datetime | None = None  # the NIK check is queued once
     notified: frozenset[str] = frozenset()  # the notifications delivered to this applicant, by id
     nik_checked_at: dt.datetime | None = None
     social_aid: bool | None = None  # the registry's answer, which overrides the declared one
@@ -146,3 +171,6 @@ class Applicant:
     accepted_at: dt.datetime | None = None
     previous_wave: int | None = None
     previous_result: str | None = None
+
+    def identity_hashes(self) -> dict[str, str]:
+        return {"nik": self.nik_hash, "email": self.email_hash, "phone": self.phone_hash}

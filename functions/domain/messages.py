@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_core import PydanticCustomError
 
-from functions.domain.registration import EmploymentStatus
+from functions.domain import identity
+from functions.domain.registration import EmploymentStatus, checked
+
+# An admin's recorded reasons (an early close, a released claim): long enough to cite a case, short to keep.
+REASON_MAX_LENGTH = 500
 
 
 class IntakeMessage(BaseModel):
@@ -46,7 +52,6 @@ class NotificationRequest(BaseModel):
     status: str | None = None
     reason: str | None = None
     wave: int | None = None
-    card_number: str | None = None
 
 
 class NikCheckRequest(BaseModel):
@@ -72,12 +77,46 @@ class EmailCodeRequest(BaseModel):
     code: str
 
 
+def _reason(value: str) -> str:
+    reason = " ".join(value.split())
+    if not reason or len(reason) > REASON_MAX_LENGTH:
+        raise identity.FieldProblem("INVALID_REASON", f"reason must be 1 to {REASON_MAX_LENGTH} characters")
+    return reason
+
+
+class CloseRequest(BaseModel):
+    """`POST /admin/waves/{number}/close` body (optional): closing before the wave's `closes_at` needs `force`
+    and a reason, which the manifest records with the admin's name."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    force: bool = False
+    reason: Annotated[str, checked(_reason)] | None = None
+
+    @model_validator(mode="after")
+    def _forced_with_a_reason(self) -> CloseRequest:
+        if self.force and not (self.reason or "").strip():
+            raise PydanticCustomError(
+                "MISSING_REASON", "{reason}", {"field": "reason", "reason": "a forced close needs a reason"}
+            )
+        return self
+
+
 class PublishChunk(BaseModel):
-    """A slice of a wave's ranked list to publish: each entry an applicant id and its card, or None when the
-    applicant was not selected (and is carried into the next wave)."""
+    """A slice of a wave's pool to publish: each entry an applicant id and whether it was selected (to be
+    accepted with a new card) or not (carried into the next wave)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     wave: int
     chunk: int
-    entries: list[tuple[str, str | None]]
+    entries: list[tuple[str, bool]]
+
+
+class ClaimReleaseRequest(BaseModel):
+    """`POST /admin/claims/release` body: the NIK to give back to its owner, and why (recorded)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    nik: Annotated[str, checked(identity.validate_nik)]
+    reason: Annotated[str, checked(_reason)]

@@ -43,11 +43,13 @@ def nik_result(status: str, reason: str | None, *, min_age: int, max_age: int) -
     return Notice("Hasil verifikasi NIK", f"Mohon maaf, pendaftaran Anda tidak dapat dilanjutkan. {explanation}")
 
 
-def acceptance(wave: int, card_number: str) -> Notice:
+def acceptance(wave: int) -> Notice:
+    """Never the card number: it is shown only on the official status page (scam sites and agents lived on results
+    sent elsewhere), and this text says so."""
     return Notice(
         f"Selamat! Anda diterima di Kartu Prakerja gelombang {wave}",
-        f"Selamat, Anda lolos seleksi gelombang {wave}. Nomor Kartu Prakerja Anda: {card_number}. "
-        "Masuk ke akun Anda untuk memilih pelatihan.",
+        f"Selamat, Anda lolos seleksi gelombang {wave}. Nomor Kartu Prakerja Anda hanya ada di halaman status akun "
+        "Anda di situs resmi; jangan berikan kepada siapa pun. Masuk ke akun Anda untuk memilih pelatihan.",
     )
 
 

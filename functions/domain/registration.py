@@ -31,7 +31,7 @@ def _reported(check: Any, value: Any) -> Any:
         raise PydanticCustomError(problem.code, problem.message) from None
 
 
-def _checked(check: Any) -> Any:
+def checked(check: Any) -> Any:
     """Wraps a domain check so that pydantic reports its code and message, never the value."""
     return AfterValidator(lambda value: _reported(check, value))
 
@@ -58,14 +58,14 @@ class RegistrationForm(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    nik: Annotated[str, _checked(identity.validate_nik)]
-    kk_number: Annotated[str, _checked(identity.validate_kk)]
-    full_name: Annotated[str, _checked(identity.normalise_name)]
+    nik: Annotated[str, checked(identity.validate_nik)]
+    kk_number: Annotated[str, checked(identity.validate_kk)]
+    full_name: Annotated[str, checked(identity.normalise_name)]
     birth_date: Annotated[dt.date, BeforeValidator(lambda value: _reported(parse_birth_date, value))]
     gender: Literal["M", "F"]
-    email: Annotated[str, _checked(identity.normalise_email)]
-    phone: Annotated[str, _checked(identity.normalise_phone)]
-    regency_code: Annotated[str, _checked(identity.validate_regency)]
+    email: Annotated[str, checked(identity.normalise_email)]
+    phone: Annotated[str, checked(identity.normalise_phone)]
+    regency_code: Annotated[str, checked(identity.validate_regency)]
     employment_status: EmploymentStatus
     receives_social_aid: bool
 
@@ -112,4 +112,4 @@ class PersonalData(BaseModel):
 
 def identity_keys(form: RegistrationForm) -> dict[str, str]:
     """The values whose keyed hashes guard one account per NIK, email and phone, and group a family."""
-    return {"nik": form.nik, "email": form.email.casefold(), "phone": form.phone, "family": form.kk_number}
+    return {"nik": form.nik, "email": identity.mailbox(form.email), "phone": form.phone, "family": form.kk_number}

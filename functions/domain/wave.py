@@ -13,6 +13,8 @@ from enum import StrEnum
 
 from functions.domain.calendar import WaveTimes
 
+MAX_WAVE = 999  # weekly waves: some twenty years of them
+
 
 class WaveState(StrEnum):
     OPEN = "OPEN"
@@ -52,6 +54,22 @@ class DrawOutcome:
 
 
 @dataclass(frozen=True)
+class EarlyClose:
+    """An admin's close before the wave's `closes_at` (`force`): who, why and when, published in the manifest."""
+
+    by: str
+    reason: str
+    at: dt.datetime
+
+    def as_manifest(self) -> dict[str, str]:
+        return {"by": self.by, "reason": self.reason, "at": self.at.isoformat()}
+
+
+def closes_early(closes_at: dt.datetime, now: dt.datetime) -> bool:
+    return now < closes_at
+
+
+@dataclass(frozen=True)
 class Wave:
     number: int
     state: WaveState
@@ -61,12 +79,14 @@ class Wave:
     province_quotas: Mapping[str, int]
     commitment: str
     sealed_seed: bytes | None = None
+    sealed_secret: bytes | None = None  # the wave secret (draw ids, family pseudonyms), sealed; never published
     closed_at: dt.datetime | None = None
     published_at: dt.datetime | None = None
     drawn: DrawOutcome | None = None
     chunk_count: int | None = None
     chunks_queued_at: dt.datetime | None = None
     chunks_done: frozenset[int] = field(default_factory=frozenset)
+    early_close: EarlyClose | None = None
 
     @property
     def is_open(self) -> bool:

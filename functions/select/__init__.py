@@ -11,7 +11,7 @@ from functions import web
 from functions.domain.calendar import WaveCalendar
 from functions.observability import traced
 from functions.resources import ADMIN_AUTHORIZER_TTL_SECONDS, PUBLISH_MAX_CONCURRENCY, PUBLISH_QUEUE
-from functions.services import admin, closing, selection, stats
+from functions.services import admin, claim_release, closing, selection, stats
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -68,10 +68,20 @@ def get_admin_stats() -> Any:
     return stats.funnel()
 
 
+@select.route(
+    "/admin/claims/release", methods=["POST"], authorizer=admin_authorizer, content_types=["application/json"]
+)
+@web.api_view
+def post_admin_claim_release() -> Any:
+    request = select.current_request
+    return claim_release.release(web.raw_body(request), web.admin_name(request))
+
+
 @select.route("/admin/waves/{number}/close", methods=["POST"], authorizer=admin_authorizer)
 @web.api_view
 def post_admin_close(number: str) -> Any:
-    return closing.admin_close(web.wave_number(number))
+    request = select.current_request
+    return closing.admin_close(web.wave_number(number), web.raw_body(request), web.admin_name(request))
 
 
 @select.route("/admin/waves/{number}/publish", methods=["POST"], authorizer=admin_authorizer)

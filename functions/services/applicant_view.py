@@ -6,7 +6,8 @@ import re
 from typing import Any, NoReturn
 
 from functions import clock
-from functions.adapters import personal_data
+from functions.adapters import personal_data, wave_secrets
+from functions.domain.draw import draw_id
 from functions.domain.errors import NotAuthorised, TooManyRequests
 from functions.domain.identity import mask_nik
 from functions.domain.lifecycle import Applicant, Status, shown_status
@@ -49,6 +50,19 @@ def _status_shown(applicant: Applicant) -> Status:
     return shown_status(applicant.status, None if wave is None else wave.is_open)
 
 
+def draw_ids(applicant_id: str, latest_wave: int | None) -> dict[str, str]:
+    """The applicant's draw id in each wave it joined, by wave number: how it finds its rows in the published
+    ranked lists, which name nobody (each wave's ids are keyed with that wave's unpublished secret)."""
+    if latest_wave is None:
+        return {}
+    found: dict[str, str] = {}
+    for number in waves.waves_joined(applicant_id, latest_wave):
+        wave = waves.find(number)
+        if wave is not None and wave.sealed_secret is not None:
+            found[str(number)] = draw_id(wave_secrets.secret_of(wave), applicant_id)
+    return found
+
+
 def view(applicant_id: str, token: str) -> dict[str, Any]:
     applicant = authorised_applicant(applicant_id, token)
     if applicant is None:
@@ -59,6 +73,7 @@ def view(applicant_id: str, token: str) -> dict[str, Any]:
         "reason": applicant.reason,
         "wave": applicant.wave,
         "card_number": applicant.card_number,
+        "draw_ids": draw_ids(applicant.applicant_id, applicant.wave),
         "previous_wave": applicant.previous_wave,
         "previous_result": applicant.previous_result,
         "tier": applicant.tier,

@@ -6,6 +6,9 @@ Draw seeds stay secret until the close, so only the functions that close and dra
 with what that function did: the wave, or the same refusal (404, 409) the close gave. The HTTP contract is the
 one the close had when it ran in the API. Without a close function configured (the local stack and the tests,
 one process and no Lambda) the close runs in place.
+
+A close before the wave's `closes_at` needs `{"force": true, "reason": ...}`; the request's detail carries them
+with the admin's name (the authorizer's principal), which the manifest records.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Any
 from functions import clock
 from functions.adapters import invoke
 from functions.domain.errors import Conflict, Forbidden, InvalidField, NotFound, Refusal, Unprocessable
+from functions.domain.messages import CloseRequest
+from functions.domain.requests import parse_body
 from functions.services import selection
 from functions.settings import settings
 
@@ -28,12 +33,14 @@ _REFUSALS: dict[int, type[Refusal]] = {
 }
 
 
-def admin_close(number: int) -> dict[str, Any]:
-    """In the API: the close and draw of wave `number`, done by the closing function."""
+def admin_close(number: int, body: bytes = b"", admin: str = "") -> dict[str, Any]:
+    """In the API: the close and draw of wave `number`, done by the closing function. `body` is the request's
+    (empty, or `{"force", "reason"}`), `admin` who asks."""
+    request = parse_body(CloseRequest, body) if body.strip() else CloseRequest()
     function = settings().close_function
     if not function:
-        return selection.admin_close(number)
-    answer = invoke.call(function, close_request(number, clock.now()))
+        return selection.admin_close(number, request, admin)
+    answer = invoke.call(function, close_request(number, clock.now(), request, admin))
     refusal = answer.get("refusal")
     if refusal is not None:
         raise _REFUSALS[int(refusal["status"])](refusal["code"], refusal["message"], refusal.get("field"))
@@ -41,8 +48,13 @@ def admin_close(number: int) -> dict[str, Any]:
     return wave
 
 
-def close_request(number: int, now: dt.datetime) -> dict[str, Any]:
+def close_request(
+    number: int, now: dt.datetime, request: CloseRequest | None = None, admin: str = ""
+) -> dict[str, Any]:
     """An EventBridge-shaped event, as the schedule's own are, so the scheduled handler can take it."""
+    detail: dict[str, Any] = {"wave": number}
+    if request is not None and request.force:
+        detail.update(force=True, reason=request.reason, admin=admin)
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -52,7 +64,7 @@ def close_request(number: int, now: dt.datetime) -> dict[str, Any]:
         "time": now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": settings().region,
         "resources": [],
-        "detail": {"wave": number},
+        "detail": detail,
     }
 
 
@@ -63,7 +75,8 @@ def is_close_request(source: str, detail_type: str) -> bool:
 def run_close_request(detail: dict[str, Any]) -> dict[str, Any]:
     """In the closing function: the close and draw, answered as data; a refusal is an answer, not a failure."""
     try:
-        return {"wave": selection.admin_close(int(detail["wave"]))}
+        request = CloseRequest(force=bool(detail.get("force", False)), reason=detail.get("reason"))
+        return {"wave": selection.admin_close(int(detail["wave"]), request, str(detail.get("admin") or ""))}
     except Refusal as refusal:
         if refusal.status not in _REFUSALS:
             raise

@@ -14,10 +14,8 @@ from functions.domain.email_code import (
     CODE_SHAPE,
     DAY,
     CodePolicy,
-    CodeState,
     IssuedCode,
     Verdict,
-    counts_as_wrong_try,
     judge,
     new_code,
     seconds_until_resend,
@@ -105,41 +103,49 @@ def check_code(body: bytes) -> dict[str, str]:
             raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new one", _locked_wait(rules), "code")
         raise InvalidField(*_WRONG_CODE)
     current = applicant.email_code
+    # Counted before it is compared, in one conditional write: concurrent guesses each get a number of their own.
+    tries = 0 if now >= current.expires_at else applicants.count_code_try(applicant.applicant_id, current.code_id)
+    if tries is None:  # a resend replaced the code meanwhile: this try was at a code no longer in use
+        raise InvalidField(*_WRONG_CODE)
     matches = hmac.compare_digest(_code_hash(applicant.applicant_id, current.code_id, request.code), current.code_hash)
-    state = CodeState(current.expires_at, applicant.email_code_wrong_tries)
-    verdict = judge(state, matches, now, rules)
+    verdict = judge(tries, matches, current.expires_at, now, rules)
     if verdict is Verdict.VERIFIED:
         return _verified(applicant, current.code_id, now)
     if verdict is Verdict.EXPIRED:
         raise InvalidField("CODE_EXPIRED", "this code has expired; ask for a new one", "code")
-    if verdict is not Verdict.LOCKED and counts_as_wrong_try(verdict, state, now):
-        tries = applicants.count_wrong_code(applicant.applicant_id, current.code_id)
-        locked = tries is not None and tries > rules.max_wrong_tries
-    else:
-        locked = verdict is Verdict.LOCKED
-    if locked:
+    if verdict is Verdict.LOCKED:
         raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new one", _locked_wait(rules), "code")
     raise InvalidField(*_WRONG_CODE)
 
 
-def _verified(applicant: Applicant, code_id: str, now: dt.datetime) -> dict[str, str]:
-    status = applicant.status
-    if status is Status.REGISTERED:
-        moved = applicants.verify_email(applicant.applicant_id, code_id, now)
-        latest = None if moved else applicants.find(applicant.applicant_id)
-        status = Status.EMAIL_VERIFIED if moved else (latest.status if latest else status)
-    if status is Status.EMAIL_VERIFIED:
-        # Sent again on a repeated verification too: the NIK check changes nothing twice, and a lost send heals.
-        try:
-            queues.send_now(
-                settings().nik_check_queue_url, NikCheckRequest(applicant_id=applicant.applicant_id).model_dump_json()
-            )
-        except queues.QueueUnavailable:
-            raise TooManyRequests(
-                "BUSY", "verification is busy; send the same code again shortly", settings().retry_after_seconds
-            ) from None
-        logger.info("email verified", extra={"applicant_id": applicant.applicant_id})
-    return {"applicant_id": applicant.applicant_id, "status": status.value}
+def _verified(applicant: Applicant, code_id: str, now: dt.datetime) -> dict[str, Any]:
+    """The right code: the email is verified (claiming the email and phone) and the NIK check queued, once."""
+    if applicant.status is Status.REGISTERED:
+        outcome, _ = applicants.verify_email(applicant, code_id, now)
+        if outcome is applicants.Claimed.DONE:
+            logger.info("email verified", extra={"applicant_id": applicant.applicant_id})
+            _queue_nik_check(applicant.applicant_id, now)
+        applicant = applicants.find(applicant.applicant_id) or applicant
+    elif (
+        applicant.status is Status.EMAIL_VERIFIED
+        and applicant.nik_check_queued_at is None
+        # An earlier verification could not queue the check (429): this one may, if nobody else does first.
+        and applicants.claim_nik_check(applicant.applicant_id, now)
+    ):
+        _queue_nik_check(applicant.applicant_id, now)
+    return {"applicant_id": applicant.applicant_id, "status": applicant.status.value, "reason": applicant.reason}
+
+
+def _queue_nik_check(applicant_id: str, claimed_at: dt.datetime) -> None:
+    """Queues the NIK check this caller claimed; if the queue does not take it, gives the claim back (the same
+    code sent again queues it)."""
+    try:
+        queues.send_now(settings().nik_check_queue_url, NikCheckRequest(applicant_id=applicant_id).model_dump_json())
+    except queues.QueueUnavailable:
+        applicants.give_back_nik_check(applicant_id, claimed_at)
+        raise TooManyRequests(
+            "BUSY", "verification is busy; send the same code again shortly", settings().retry_after_seconds
+        ) from None
 
 
 def _resent(applicant: Applicant, now: dt.datetime) -> list[dt.datetime]:

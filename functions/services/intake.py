@@ -18,14 +18,11 @@ def store_intake_record(record: IntakeRecord, sends: notifications.BatchSends) -
     message = record.body
     now = clock.now()
     code, issued = email_codes.issue(message.applicant_id, now)
-    result = applicants.register(message, sealed=base64.b64decode(message.personal_data), code=issued, now=now)
+    outcome = applicants.register(message, sealed=base64.b64decode(message.personal_data), code=issued, now=now)
     sender = sends.for_message(record.messageId)
-    if result.outcome is applicants.Outcome.STORED:
+    if outcome is applicants.Outcome.STORED:
         email_codes.send(message.applicant_id, issued.code_id, code, sender)
-    elif result.outcome is applicants.Outcome.ALREADY_STORED:
+    else:
         email_codes.resume_unsent(message.applicant_id, now, sender)
-    metrics.add_metric(name=f"Intake{result.outcome.name.title().replace('_', '')}", unit="Count", value=1)
-    logger.info(
-        "registration stored",
-        extra={"applicant_id": message.applicant_id, "outcome": result.outcome.value, "reason": result.reason},
-    )
+    metrics.add_metric(name=f"Intake{outcome.name.title().replace('_', '')}", unit="Count", value=1)
+    logger.info("registration stored", extra={"applicant_id": message.applicant_id, "outcome": outcome.value})

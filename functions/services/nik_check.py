@@ -84,7 +84,7 @@ class BatchLookAhead:
                 status, reason = latest.status, latest.reason
             else:
                 status, reason = decision.status, decision.reason
-        if status in REGISTRY_DECISIONS:
+        if status in REGISTRY_DECISIONS or status is Status.REJECTED:
             # Also on a redelivery: the notification consumer delivers each notification once.
             request = notifications.nik_result_request(applicant_id, status.value, reason)
             sends.for_message(record.messageId).send([request])
@@ -93,7 +93,9 @@ class BatchLookAhead:
 def _look_up(applicant: Applicant) -> LookedUp:
     """What the applicant declared, and what the registry holds for its NIK."""
     person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
-    declared = DeclaredPerson(person["nik"], person["full_name"], dt.date.fromisoformat(person["birth_date"]))
+    declared = DeclaredPerson(
+        person["nik"], person["kk_number"], person["full_name"], dt.date.fromisoformat(person["birth_date"])
+    )
     return declared, registry().lookup(declared.nik)  # RegistryUnavailable fails the record: SQS brings it back
 
 
@@ -105,11 +107,13 @@ def _decide(applicant: Applicant, looked_up: LookedUp) -> Decision | None:
     family, social_aid = None, None
     if registered is not None and decision.status is not Status.NIK_REJECTED:
         family, social_aid = personal_data.lookup_hash("family", registered.kk_number), registered.social_aid
-    moved = applicants.record_registry_decision(
-        applicant.applicant_id, decision, family=family, social_aid=social_aid, now=clock.now()
+    outcome, duplicate = applicants.record_registry_decision(
+        applicant, decision, family=family, social_aid=social_aid, now=clock.now()
     )
-    if not moved:
+    if outcome is applicants.Claimed.MOVED_ON:
         return None
+    if outcome is applicants.Claimed.DUPLICATE:  # another registration of this NIK was confirmed first
+        decision = Decision(Status.REJECTED, reason=duplicate)
     metrics.add_metric(name="NikChecked", unit="Count", value=1)
     logger.info(
         "NIK checked",

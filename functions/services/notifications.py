@@ -40,13 +40,9 @@ def nik_result_request(applicant_id: str, status: str, reason: str | None) -> No
     )
 
 
-def acceptance_request(applicant_id: str, wave: int, card_number: str) -> NotificationRequest:
+def acceptance_request(applicant_id: str, wave: int) -> NotificationRequest:
     return NotificationRequest(
-        notification_id=f"acceptance:{applicant_id}:{wave}",
-        kind="acceptance",
-        applicant_id=applicant_id,
-        wave=wave,
-        card_number=card_number,
+        notification_id=f"acceptance:{applicant_id}:{wave}", kind="acceptance", applicant_id=applicant_id, wave=wave
     )
 
 
@@ -130,9 +126,9 @@ def deliver_record(record: NotificationRecord, _sends: BatchSends) -> None:
         )
         details = {"status": wanted.status, "reason": wanted.reason}
     elif wanted.kind == "acceptance":
-        notice = notices.acceptance(wanted.wave or 0, wanted.card_number or "")
-        details = {"wave": wanted.wave, "card_number": wanted.card_number}
-        channels = ["email", "sms"]  # the card number matters enough to reach the phone too
+        notice = notices.acceptance(wanted.wave or 0)
+        details = {"wave": wanted.wave}
+        channels = ["email", "sms"]  # the result matters enough to reach the phone too (never the card number)
     elif wanted.kind == "not_selected":
         notice = notices.not_selected(wanted.wave or 0)
         details = {"wave": wanted.wave, "next_wave": (wanted.wave or 0) + 1}

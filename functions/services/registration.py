@@ -5,7 +5,6 @@ The answer (202) is given only once the message is on the queue; the queue and i
 
 from __future__ import annotations
 
-import functools
 import re
 import uuid
 from typing import Any
@@ -17,7 +16,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseIdempotencySerializer
 
-from functions import clock
+from functions import caches, clock
 from functions.adapters import personal_data, queues
 from functions.domain.errors import Conflict, InvalidField, PayloadTooLarge, TooManyRequests, Unprocessable
 from functions.domain.lifecycle import Status
@@ -31,7 +30,7 @@ from functions.domain.registration import (
 )
 from functions.observability import logger, metrics
 from functions.settings import settings
-from functions.store import applicants, idempotency
+from functions.store import claims, idempotency
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_KEY_SHAPE = re.compile(r"[A-Za-z0-9_.:\-]{8,128}")
@@ -43,7 +42,7 @@ def register(body: bytes, idempotency_key: str | None, lambda_context: Any = Non
         raise PayloadTooLarge("BODY_TOO_LARGE", f"the body must be at most {MAX_BODY_BYTES} bytes")
     form = parse_registration(body)
     if idempotency_key is None:
-        return _accept(form)
+        return _answer(_queued(form, _new_applicant()))
     if not _IDEMPOTENCY_KEY_SHAPE.fullmatch(idempotency_key):
         raise InvalidField(
             "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key must be 8-128 letters, digits or _.:-", IDEMPOTENCY_HEADER
@@ -54,7 +53,7 @@ def register(body: bytes, idempotency_key: str | None, lambda_context: Any = Non
     if lambda_context is not None and hasattr(lambda_context, "get_remaining_time_in_millis"):
         _idempotency_config().register_lambda_context(lambda_context)
     try:
-        answer: dict[str, str] = accept_once(request=request, form=form)
+        first: dict[str, Any] = accept_once(request=request, form=form)
     except IdempotencyValidationError:
         raise Unprocessable(
             "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with another body", IDEMPOTENCY_HEADER
@@ -63,34 +62,47 @@ def register(body: bytes, idempotency_key: str | None, lambda_context: Any = Non
         raise Conflict(
             "REQUEST_IN_PROGRESS", "a request with this Idempotency-Key is still being handled", IDEMPOTENCY_HEADER
         ) from None
-    return answer
+    # The first try's applicant, kept (sealed) in the idempotency record: a retry after an answer that never
+    # arrived gets the same 202, and a retry after a 429 sends the same applicant again (stored once).
+    return _answer(first if first["queued"] else _queued(form, first))
 
 
-def _accept(form: RegistrationForm, retry_of: str | None = None) -> dict[str, str]:
-    """Queues a registration. With an Idempotency-Key, `retry_of` (the key and the body's digest) fixes the
-    applicant id and token: a retry after an answer that never arrived, or a 429 after a send that did land,
-    queues the same applicant again (the consumer stores it once) and gets the same 202."""
-    keys = identity_keys(form)
-    hashes = {kind: personal_data.lookup_hash(kind, value) for kind, value in keys.items()}
-    applicant_id = uuid.uuid4().hex if retry_of is None else personal_data.lookup_hash("applicant-id", retry_of)[:32]
-    # Keys already held by this same applicant are a retry's own earlier send that landed: not a duplicate.
-    held = applicants.held_identity_keys(hashes, applicant_id)
+def _new_applicant() -> dict[str, str]:
+    """A new applicant's id and access token: random, never derived from the request."""
+    applicant_id = uuid.uuid4().hex
+    return {"applicant_id": applicant_id, "access_token": personal_data.new_access_token(applicant_id)}
+
+
+def _queued(form: RegistrationForm, applicant: dict[str, Any]) -> dict[str, Any]:
+    """Puts the registration of `applicant` on the intake queue: the applicant, and whether the queue took it."""
+    applicant_id, token = applicant["applicant_id"], applicant["access_token"]
+    hashes = {kind: personal_data.lookup_hash(kind, value) for kind, value in identity_keys(form).items()}
+    # Only claimed identities are refused (claims are taken on verification); what this same applicant claimed
+    # is a keyed retry's own, not a duplicate.
+    held = claims.held_identity_keys(hashes, except_for=applicant_id)
     if held:
         metrics.add_metric(name="RegistrationDuplicate", unit="Count", value=1)
         raise Conflict(f"DUPLICATE_{held[0].upper()}", f"an account with this {held[0]} already exists", held[0])
-    token = personal_data.new_access_token(applicant_id, retry_of)
     message = intake_message(form, applicant_id, token, hashes)
     try:
         queues.send_now(settings().intake_queue_url, message.model_dump_json())
     except queues.QueueUnavailable as error:
         metrics.add_metric(name="RegistrationShed", unit="Count", value=1)
         logger.warning("intake queue did not take a registration", extra={"cause": str(error)})
-        raise TooManyRequests(
-            "BUSY", "registration is busy; try again shortly", settings().retry_after_seconds
-        ) from None
+        return {**applicant, "queued": False}
     metrics.add_metric(name="RegistrationAccepted", unit="Count", value=1)
     logger.debug("registration accepted", extra={"applicant_id": applicant_id})  # counted by the metric
-    return {"applicant_id": applicant_id, "status": Status.PENDING.value, "access_token": token}
+    return {**applicant, "queued": True}
+
+
+def _answer(queued: dict[str, Any]) -> dict[str, str]:
+    if not queued["queued"]:
+        raise TooManyRequests("BUSY", "registration is busy; try again shortly", settings().retry_after_seconds)
+    return {
+        "applicant_id": queued["applicant_id"],
+        "status": Status.PENDING.value,
+        "access_token": queued["access_token"],
+    }
 
 
 def intake_message(form: RegistrationForm, applicant_id: str, token: str, hashes: dict[str, str]) -> IntakeMessage:
@@ -121,7 +133,7 @@ class _SealedAnswer(BaseIdempotencySerializer):
         return {**data, "access_token": personal_data.open_text(data["access_token"], data["applicant_id"])}
 
 
-@functools.cache
+@caches.per_process
 def _idempotency_config() -> IdempotencyConfig:
     return IdempotencyConfig(
         event_key_jmespath="key",
@@ -132,10 +144,10 @@ def _idempotency_config() -> IdempotencyConfig:
     )
 
 
-@functools.cache
+@caches.per_process
 def _idempotent_accept() -> Any:
-    def accept_once(request: dict[str, str], form: RegistrationForm) -> dict[str, str]:
-        return _accept(form, retry_of=f"{request['key']}\n{request['body']}")
+    def accept_once(request: dict[str, str], form: RegistrationForm) -> dict[str, Any]:
+        return _queued(form, _new_applicant())
 
     return idempotent_function(
         accept_once,
@@ -145,8 +157,3 @@ def _idempotent_accept() -> Any:
         output_serializer=_SealedAnswer(),
         key_prefix="registration",
     )
-
-
-def reset() -> None:
-    _idempotency_config.cache_clear()
-    _idempotent_accept.cache_clear()

@@ -7,15 +7,15 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from functions import clock
-from functions.adapters import beacon, draw_seeds, queues, results
+from functions.adapters import beacon, draw_seeds, queues, results, wave_secrets
 from functions.domain.calendar import WaveCalendar, wave_times
-from functions.domain.card import card_number
-from functions.domain.draw import DrawRules, manifest, ranked_list_lines, run_draw
+from functions.domain.card import new_card_number
+from functions.domain.draw import DrawRules, draw_id, manifest, ranked_list_lines, run_draw
 from functions.domain.errors import Conflict, NotFound
-from functions.domain.lifecycle import Status
-from functions.domain.messages import ApplicantIdRequest, NotificationRequest, PublishChunk
+from functions.domain.lifecycle import Applicant, Status
+from functions.domain.messages import ApplicantIdRequest, CloseRequest, NotificationRequest, PublishChunk
 from functions.domain.requests import parse_body
-from functions.domain.wave import DrawOutcome, Step, Wave, WaveState, next_step
+from functions.domain.wave import DrawOutcome, EarlyClose, Step, Wave, WaveState, closes_early, next_step
 from functions.observability import logger, metrics
 from functions.services import notifications
 from functions.services.applicant_view import authorised_applicant
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 # Enough steps for a few missed weeks; publication is asynchronous, so one call never runs past it.
 _MAX_STEPS = 12
+# A clash of random card numbers is about one in 10^14 per card already issued; a few new numbers settle it.
+_CARD_ATTEMPTS = 8
 
 
 def calendar() -> WaveCalendar:
@@ -46,6 +48,7 @@ def _new_wave(number: int, opens_at: dt.datetime) -> Wave:
         province_quotas=dict(current.province_quotas),
         commitment=commitment,
         sealed_seed=sealed,
+        sealed_secret=wave_secrets.new_secret(number),
     )
 
 
@@ -130,18 +133,23 @@ def advance(now: dt.datetime) -> list[str]:
     return done
 
 
-def close(number: int, now: dt.datetime) -> None:
-    """OPEN -> CLOSED, and the next wave opens at the same moment (with its own commitment)."""
-    wave = store.find(number)
-    if wave is None or not wave.is_open:
-        return
+def _refuse_out_of_order(number: int) -> None:
     if number > 1:
         previous = store.find(number - 1)
         if previous is None or previous.state is not WaveState.PUBLISHED:
             raise Conflict(
                 "PREVIOUS_WAVE_UNPUBLISHED", f"wave {number - 1} must be published before wave {number} closes"
             )
-    if store.close_and_open_next(number, now, _new_wave(number + 1, now)):
+
+
+def close(number: int, now: dt.datetime, early: EarlyClose | None = None) -> None:
+    """OPEN -> CLOSED, and the next wave opens at the same moment (with its own commitment); `early` records an
+    admin's forced close before `closes_at`."""
+    wave = store.find(number)
+    if wave is None or not wave.is_open:
+        return
+    _refuse_out_of_order(number)
+    if store.close_and_open_next(number, now, _new_wave(number + 1, now), early):
         metrics.add_metric(name="WaveClosed", unit="Count", value=1)
         logger.info("wave closed", extra={"wave": number})
 
@@ -154,12 +162,14 @@ def draw(number: int) -> None:
     seed = draw_seeds.reveal(number, wave.sealed_seed)
     beacon_value = beacon.value_after(wave.times.closes_at)
     rules = DrawRules(quota=wave.quota, kk_cap=wave.kk_cap, province_quotas=wave.province_quotas)
+    secret = wave_secrets.secret_of(wave)
     result = run_draw(
-        store.read_pool(number),
+        store.read_pool(number, secret),
         seed,
         rules,
         store.family_acceptances(),
         bytes.fromhex(beacon_value.randomness) if beacon_value else None,
+        wave_secret=secret,
     )
     list_key = results.ranked_list_key(number)
     list_sha256 = results.put_lines(list_key, ranked_list_lines(result))
@@ -169,6 +179,7 @@ def draw(number: int) -> None:
         seed=seed,
         beacon=beacon_value.as_manifest() if beacon_value else None,
         ranked_list={"name": "ranked-list.csv", "sha256": list_sha256},
+        early_close=wave.early_close.as_manifest() if wave.early_close else None,
     )
     results.put_json(results.manifest_key(number), published)
     store.record_selection(
@@ -185,19 +196,19 @@ def draw(number: int) -> None:
     logger.info("wave drawn", extra={"wave": number, "pool": len(result.pool), "selected": result.selected_count})
 
 
-def _chunks(number: int, chunk_size: int) -> list[PublishChunk]:
-    """The ranked list in slices, each selected applicant with its card (numbered in rank order)."""
-    entries: list[tuple[str, str | None]] = []
-    selected = 0
+def _selected_draw_ids(number: int) -> set[str]:
     lines = iter(results.get_lines(results.ranked_list_key(number)))
     next(lines, None)  # the header
-    for line in lines:
-        columns = line.split(",")
-        if columns[-1] == "true":
-            entries.append((columns[1], card_number(number, selected)))
-            selected += 1
-        else:
-            entries.append((columns[1], None))
+    return {columns[1] for columns in (line.split(",") for line in lines) if columns[-1] == "true"}
+
+
+def _chunks(wave: Wave, chunk_size: int) -> list[PublishChunk]:
+    """The pool in slices, each applicant with whether it was selected. The ranked list names draw ids only;
+    the pool's store records hold the applicant ids, whose draw ids the wave secret gives again."""
+    number = wave.number
+    selected = _selected_draw_ids(number)
+    secret = wave_secrets.secret_of(wave)
+    entries = [(applicant_id, draw_id(secret, applicant_id) in selected) for applicant_id in store.member_ids(number)]
     return [
         PublishChunk(wave=number, chunk=index, entries=entries[start : start + chunk_size])
         for index, start in enumerate(range(0, len(entries), chunk_size))
@@ -213,7 +224,7 @@ def publish(number: int) -> None:
     wave = store.find(number)
     if wave is None or wave.state is not WaveState.SELECTED or wave.chunks_queued_at is not None:
         return
-    chunks = _chunks(number, settings().publish_chunk_size)
+    chunks = _chunks(wave, settings().publish_chunk_size)
     store.plan_publication(number, len(chunks))
     if not chunks:
         store.mark_published_if_complete(number, 0, clock.now())
@@ -225,18 +236,35 @@ def publish(number: int) -> None:
     logger.info("wave publishing", extra={"wave": number, "chunks": len(chunks)})
 
 
+def _accept(applicant: Applicant, wave: int, now: dt.datetime) -> str | None:
+    """Accepts a selected applicant with a new random card number, drawing another while the number is taken.
+    Returns the card it holds (the one of the first time, when a chunk is applied again), or None if it moved on."""
+    latest: Applicant | None = applicant
+    for _ in range(_CARD_ATTEMPTS):
+        if latest is None or latest.status is Status.ACCEPTED:
+            return None if latest is None else latest.card_number
+        if latest.status is not Status.JOINED or latest.wave != wave:
+            return None
+        card = new_card_number()
+        if store.accept(applicant.applicant_id, wave, card, family=applicant.family, now=now):
+            return card
+        latest = applicants.find(applicant.applicant_id)  # moved on, or the number is taken: look again
+    raise RuntimeError("no free card number after several tries")
+
+
 def apply_chunk(record: PublishRecord, sends: notifications.BatchSends) -> None:
     """Accepts the selected (with their cards) and carries the others into the next wave, then tells them."""
     chunk = record.body
     now = clock.now()
     told: list[NotificationRequest] = []
-    for applicant_id, card in chunk.entries:
+    for applicant_id, selected in chunk.entries:
         applicant = applicants.find(applicant_id)
         if applicant is None:
             raise LookupError("a drawn applicant is missing")
-        if card is not None:
-            store.accept(applicant_id, chunk.wave, card, family=applicant.family, now=now)
-            told.append(notifications.acceptance_request(applicant_id, chunk.wave, card))
+        if selected:
+            card = _accept(applicant, chunk.wave, now)
+            if card is not None:
+                told.append(notifications.acceptance_request(applicant_id, chunk.wave))
         else:
             store.carry_over(applicant, chunk.wave, now)
             told.append(notifications.not_selected_request(applicant_id, chunk.wave))
@@ -268,13 +296,26 @@ def published_results(number: int) -> dict[str, Any]:
     }
 
 
-def admin_close(number: int) -> dict[str, Any]:
-    """The schedule's close and draw, now: idempotent, and refused out of order."""
-    open_wave(clock.now())
+def admin_close(number: int, request: CloseRequest | None = None, admin: str = "") -> dict[str, Any]:
+    """The schedule's close and draw, now: idempotent, and refused out of order. Before the wave's `closes_at`
+    only with `force` and a reason, and the manifest then records who (`admin`), why and when."""
+    request = request or CloseRequest()
+    now = clock.now()
+    open_wave(now)
     wave = store.find(number)
     if wave is None:
         raise NotFound("NO_SUCH_WAVE", f"there is no wave {number}", "number")
-    close(number, clock.now())
+    early = None
+    if wave.is_open and closes_early(wave.times.closes_at, now):
+        _refuse_out_of_order(number)
+        if not request.force:
+            raise Conflict(
+                "WAVE_NOT_DUE",
+                f"wave {number} closes at {wave.times.closes_at.isoformat()}; an early close needs force and a reason",
+                "force",
+            )
+        early = EarlyClose(by=admin or "unknown", reason=request.reason or "", at=now)
+    close(number, now, early)
     draw(number)
     return public_view(store.find(number) or wave)
 

@@ -3,18 +3,18 @@
 Each status change is one event of the lifecycle's transition table (`functions.domain.lifecycle.TRANSITIONS`),
 applied by `change`: a conditional write from the event's source statuses, in one transaction with the funnel
 counters it moves, so a redelivered message or a repeated request changes nothing the second time. What callers
-get back are `Applicant` values, never the table's records.
+get back are `Applicant` values, never the table's records. Identity claims (`store.claims`) are taken and given
+back in the same transactions as the status changes that take or give them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
@@ -27,25 +27,15 @@ from functions.domain.lifecycle import (
     UNIQUE_KEYS,
     Applicant,
     Event,
+    Reason,
     Status,
     duplicate_reason,
+    path,
 )
 from functions.domain.messages import IntakeMessage
-from functions.store import funnel
-from functions.store.models import ApplicantRecord, IdentityGuardRecord, bind
-from functions.store.transactions import CONDITION_FAILED, Build, committed, transact, update_if
-
-
-def guard_key(kind: str, keyed_hash: str) -> str:
-    return f"{kind}#{keyed_hash}"
-
-
-def held_identity_keys(hashes: dict[str, str], applicant_id: str | None = None) -> list[str]:
-    """Which of the identity keys (in reporting order) an account other than `applicant_id` already holds."""
-    bind()
-    keys = [guard_key(kind, hashes[kind]) for kind in UNIQUE_KEYS]
-    held = {record.guard for record in IdentityGuardRecord.batch_get(keys) if record.applicant_id != applicant_id}
-    return [kind for kind, key in zip(UNIQUE_KEYS, keys, strict=True) if key in held]
+from functions.store import claims, funnel
+from functions.store.models import ApplicantRecord, bind
+from functions.store.transactions import Build, committed, transact, update_if
 
 
 def _int(value: Any) -> int | None:
@@ -79,9 +69,10 @@ def _entity(record: ApplicantRecord) -> Applicant:
         created_at=record.created_at,
         updated_at=record.updated_at,
         email_code=code,
-        email_code_wrong_tries=int(record.email_code_wrong_tries or 0),
+        email_code_tries=int(record.email_code_tries or 0),
         email_code_resent_at=tuple(sorted(dt.datetime.fromisoformat(t) for t in record.email_code_resent_at or ())),
         email_verified_at=record.email_verified_at,
+        nik_check_queued_at=record.nik_check_queued_at,
         notified=frozenset(record.notified or ()),
         nik_checked_at=record.nik_checked_at,
         social_aid=record.social_aid,
@@ -115,36 +106,85 @@ def find_many(applicant_ids: Iterable[str]) -> dict[str, Applicant]:
 # --- the one way a stored applicant's status changes ------------------------------------------------------------
 
 
+def _change(
+    event: Event | tuple[Event, ...],
+    applicant_id: str,
+    actions: Sequence[Action],
+    *,
+    now: dt.datetime,
+    condition: Condition | None,
+    also: Sequence[Build],
+) -> list[str | None]:
+    bind()
+    transition = path(*event) if isinstance(event, tuple) else TRANSITIONS[event]
+    guard = ApplicantRecord.status.is_in(*sorted(transition.sources))
+    if condition is not None:
+        guard = guard & condition
+    moved = [ApplicantRecord.status.set(transition.target.value), *actions, ApplicantRecord.updated_at.set(now)]
+
+    def update(transaction: TransactWrite) -> None:
+        transaction.update(ApplicantRecord(applicant_id=applicant_id), actions=moved, condition=guard)
+
+    return transact(update, funnel.count(transition.counted, applicant_id), *also)
+
+
 def change(
-    event: Event,
+    event: Event | tuple[Event, ...],
     applicant_id: str,
     actions: Sequence[Action],
     *,
     now: dt.datetime,
     condition: Condition | None = None,
-    also: Build | None = None,
+    also: Sequence[Build] = (),
 ) -> bool:
-    """Applies `event` to the applicant if it is in one of the event's source statuses (and `condition` holds):
-    its target status and `actions`, the funnel stages it reaches, and `also`'s writes, in one transaction.
-    False when a condition failed (the applicant had moved on, or one of `also`'s conditions did not hold)."""
-    bind()
-    transition = TRANSITIONS[event]
-    guard = ApplicantRecord.status.is_in(*sorted(transition.sources))
-    if condition is not None:
-        guard = guard & condition
+    """Applies `event` (or events in a row, `lifecycle.path`) to the applicant if it is in one of the source
+    statuses (and `condition` holds): the target status and `actions`, the funnel stages it reaches, and `also`'s
+    writes, in one transaction. False when a condition failed (the applicant had moved on, or one of `also`'s
+    conditions did not hold)."""
+    codes = _change(event, applicant_id, actions, now=now, condition=condition, also=also)
+    return committed(codes, "status")
 
-    def update(transaction: TransactWrite) -> None:
-        transaction.update(
-            ApplicantRecord(applicant_id=applicant_id),
-            actions=[
-                ApplicantRecord.status.set(transition.target.value),
-                *actions,
-                ApplicantRecord.updated_at.set(now),
-            ],
-            condition=guard,
-        )
 
-    return committed(transact(update, funnel.count(transition.counted, applicant_id), also), "status")
+class Claimed(Enum):
+    """How a status change that claims an identity went."""
+
+    DONE = "done"
+    MOVED_ON = "moved_on"  # the applicant was no longer where the change starts (another request was first)
+    DUPLICATE = "duplicate"  # another applicant holds the identity: this one is REJECTED with the reason
+
+
+def _claiming(
+    event: Event | tuple[Event, ...],
+    applicant: Applicant,
+    actions: Sequence[Action],
+    kinds: Sequence[str],
+    *,
+    now: dt.datetime,
+    condition: Condition | None = None,
+    release_on_refusal: Sequence[str] = (),
+) -> tuple[Claimed, str | None]:
+    """Applies `event` and claims `kinds` in one transaction; when another applicant holds one of them, refuses
+    the applicant as a duplicate instead, giving back `release_on_refusal`."""
+    hashes = applicant.identity_hashes()
+    claim = claims.claim(hashes, kinds, applicant.applicant_id, now)
+    codes = _change(event, applicant.applicant_id, actions, now=now, condition=condition, also=[claim])
+    if committed(codes, "claim"):
+        return Claimed.DONE, None
+    # Which condition failed is not told reliably (a transaction's items are reordered by kind), so ask: a key
+    # another holds makes this a duplicate; otherwise the applicant had moved on.
+    clashes = [kind for kind in claims.held_identity_keys(hashes, except_for=applicant.applicant_id) if kind in kinds]
+    if not clashes:
+        return Claimed.MOVED_ON, None
+    reason = duplicate_reason(clashes[0]).value
+    refused = change(
+        Event.REFUSE_AS_DUPLICATE,
+        applicant.applicant_id,
+        [ApplicantRecord.reason.set(reason)],
+        now=now,
+        condition=condition,
+        also=[claims.give_back(hashes, release_on_refusal, applicant.applicant_id)],
+    )
+    return (Claimed.DUPLICATE, reason) if refused else (Claimed.MOVED_ON, None)
 
 
 # --- registration -----------------------------------------------------------------------------------------------
@@ -153,19 +193,12 @@ def change(
 class Outcome(Enum):
     STORED = "stored"
     ALREADY_STORED = "already_stored"
-    REJECTED = "rejected"
 
 
-@dataclass(frozen=True)
-class IntakeResult:
-    outcome: Outcome
-    reason: str | None = None
-
-
-def _new_record(message: IntakeMessage, sealed: bytes, event: Event, now: dt.datetime) -> ApplicantRecord:
+def _new_record(message: IntakeMessage, sealed: bytes, now: dt.datetime) -> ApplicantRecord:
     return ApplicantRecord(
         applicant_id=message.applicant_id,
-        status=TRANSITIONS[event].target.value,
+        status=TRANSITIONS[Event.REGISTER].target.value,
         token_hash=message.token_hash,
         personal_data=sealed,
         nik_hash=message.nik_hash,
@@ -183,16 +216,14 @@ def _new_record(message: IntakeMessage, sealed: bytes, event: Event, now: dt.dat
     )
 
 
-def register(message: IntakeMessage, sealed: bytes, code: IssuedCode, now: dt.datetime) -> IntakeResult:
-    """Stores the applicant (with its first email code) and its identity guards in one conditional transaction.
+def register(message: IntakeMessage, sealed: bytes, code: IssuedCode, now: dt.datetime) -> Outcome:
+    """Stores the applicant with its first email code, counted once; a redelivered message changes nothing.
 
-    A redelivered message finds its applicant already there and changes nothing. A message whose NIK, email or
-    phone another account took first (two submissions that raced past the API's check) is kept as REJECTED with
-    the reason, so its submitter can read why.
+    It claims nothing: any number of registrations may name the same NIK, email or phone until one is verified
+    (`verify_email`, `record_registry_decision`).
     """
     bind()
-    hashes = message.identity_hashes()
-    record = _new_record(message, sealed, Event.REGISTER, now)
+    record = _new_record(message, sealed, now)
     record.email_code_id = code.code_id
     record.email_code_hash = code.code_hash
     record.email_code_issued_at = code.issued_at
@@ -200,55 +231,54 @@ def register(message: IntakeMessage, sealed: bytes, code: IssuedCode, now: dt.da
 
     def store(transaction: TransactWrite) -> None:
         transaction.save(record, condition=ApplicantRecord.applicant_id.does_not_exist())
-        for kind in UNIQUE_KEYS:
-            transaction.save(
-                IdentityGuardRecord(guard=guard_key(kind, hashes[kind]), applicant_id=message.applicant_id),
-                condition=IdentityGuardRecord.guard.does_not_exist(),
-            )
 
     codes = transact(store, funnel.count(TRANSITIONS[Event.REGISTER].counted, message.applicant_id))
-    if not codes:
-        return IntakeResult(Outcome.STORED)
-    if codes[0] == CONDITION_FAILED:
-        return IntakeResult(Outcome.ALREADY_STORED)
-    clashes = [kind for kind, code_ in zip(UNIQUE_KEYS, codes[1:4], strict=True) if code_ == CONDITION_FAILED]
-    if not clashes:
-        raise RuntimeError(f"registration transaction cancelled: {codes}")
-    return _refuse_as_duplicate(message, sealed, now, duplicate_reason(clashes[0]).value)
-
-
-def _refuse_as_duplicate(message: IntakeMessage, sealed: bytes, now: dt.datetime, reason: str) -> IntakeResult:
-    record = _new_record(message, sealed, Event.REFUSE_AS_DUPLICATE, now)
-    record.reason = reason
-    try:
-        record.save(condition=ApplicantRecord.applicant_id.does_not_exist())
-    except PutError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        return IntakeResult(Outcome.ALREADY_STORED)
-    return IntakeResult(Outcome.REJECTED, reason)
+    return Outcome.STORED if committed(codes, "registration") else Outcome.ALREADY_STORED
 
 
 # --- email codes and verification ----------------------------------------------------------------------------
 
 
-def verify_email(applicant_id: str, code_id: str, now: dt.datetime) -> bool:
-    """REGISTERED -> EMAIL_VERIFIED, if the code verified is still the applicant's current one."""
-    return change(
+def verify_email(applicant: Applicant, code_id: str, now: dt.datetime) -> tuple[Claimed, str | None]:
+    """REGISTERED -> EMAIL_VERIFIED, if the code verified is still the applicant's current one, claiming its email
+    and phone; the NIK check is marked queued in the same write (it is queued once, by this caller). When another
+    applicant holds the email or phone: REJECTED with DUPLICATE_EMAIL or DUPLICATE_PHONE."""
+    return _claiming(
         Event.VERIFY_EMAIL,
-        applicant_id,
-        [ApplicantRecord.email_verified_at.set(now)],
+        applicant,
+        [ApplicantRecord.email_verified_at.set(now), ApplicantRecord.nik_check_queued_at.set(now)],
+        ("email", "phone"),
         now=now,
         condition=ApplicantRecord.email_code_id == code_id,
     )
 
 
-def count_wrong_code(applicant_id: str, code_id: str) -> int | None:
-    """Adds one wrong try to the current code atomically; the new count (None if the code was replaced)."""
+def claim_nik_check(applicant_id: str, now: dt.datetime) -> bool:
+    """Takes the one queueing of an EMAIL_VERIFIED applicant's NIK check, if nobody holds it (see
+    `give_back_nik_check`)."""
+    return update_if(
+        ApplicantRecord(applicant_id=applicant_id),
+        [ApplicantRecord.nik_check_queued_at.set(now)],
+        (ApplicantRecord.status == Status.EMAIL_VERIFIED.value) & ApplicantRecord.nik_check_queued_at.does_not_exist(),
+    )
+
+
+def give_back_nik_check(applicant_id: str, claimed_at: dt.datetime) -> None:
+    """The queueing failed: the next verification of the same code may queue it."""
+    update_if(
+        ApplicantRecord(applicant_id=applicant_id),
+        [ApplicantRecord.nik_check_queued_at.remove()],
+        ApplicantRecord.nik_check_queued_at == claimed_at,
+    )
+
+
+def count_code_try(applicant_id: str, code_id: str) -> int | None:
+    """Counts one try at the current code before it is compared, atomically: the count including this try (None
+    if the code was replaced meanwhile)."""
     record = ApplicantRecord(applicant_id=applicant_id)
-    if not update_if(record, [ApplicantRecord.email_code_wrong_tries.add(1)], ApplicantRecord.email_code_id == code_id):
+    if not update_if(record, [ApplicantRecord.email_code_tries.add(1)], ApplicantRecord.email_code_id == code_id):
         return None
-    return int(record.email_code_wrong_tries)
+    return int(record.email_code_tries)
 
 
 def replace_email_code(
@@ -271,7 +301,7 @@ def replace_email_code(
             ApplicantRecord.email_code_hash.set(code.code_hash),
             ApplicantRecord.email_code_issued_at.set(code.issued_at),
             ApplicantRecord.email_code_expires_at.set(code.expires_at),
-            ApplicantRecord.email_code_wrong_tries.set(0),
+            ApplicantRecord.email_code_tries.set(0),
             resends,
             ApplicantRecord.updated_at.set(code.issued_at),
         ],
@@ -283,11 +313,12 @@ def replace_email_code(
 
 
 def record_registry_decision(
-    applicant_id: str, decision: Decision, *, family: str | None, social_aid: bool | None, now: dt.datetime
-) -> bool:
+    applicant: Applicant, decision: Decision, *, family: str | None, social_aid: bool | None, now: dt.datetime
+) -> tuple[Claimed, str | None]:
     """EMAIL_VERIFIED -> NIK_REJECTED, ELIGIBLE or INELIGIBLE, with what the registry said: its family card (the KK
-    cap's key) and social aid (the tier) replace what the applicant declared. False if another consumer decided
-    first."""
+    cap's key) and social aid (the tier) replace what the applicant declared. A confirmed NIK is claimed in the same
+    write; when another registration's confirmation claimed it first, this one is REJECTED with DUPLICATE_NIK. A
+    rejected NIK gives back the email and phone its verification claimed."""
     actions: list[Action] = [ApplicantRecord.nik_checked_at.set(now)]
     if decision.reason:
         actions.append(ApplicantRecord.reason.set(decision.reason))
@@ -297,7 +328,29 @@ def record_registry_decision(
         actions.append(ApplicantRecord.social_aid.set(social_aid))
     if decision.tier is not None:
         actions.append(ApplicantRecord.tier.set(decision.tier))
-    return change(REGISTRY_DECISIONS[decision.status], applicant_id, actions, now=now)
+    events = REGISTRY_DECISIONS[decision.status]
+    if decision.status is Status.NIK_REJECTED:
+        contacts = claims.give_back(applicant.identity_hashes(), ("email", "phone"), applicant.applicant_id)
+        moved = change(events, applicant.applicant_id, actions, now=now, also=[contacts])
+        return (Claimed.DONE if moved else Claimed.MOVED_ON), None
+    return _claiming(events, applicant, actions, ("nik",), now=now, release_on_refusal=("email", "phone"))
+
+
+def release_claim(holder: Applicant, admin: str, reason: str, now: dt.datetime, also: Sequence[Build] = ()) -> bool:
+    """An operator gives a confirmed NIK back: its holder is REJECTED (CLAIM_RELEASED) and gives back everything
+    it claimed, and who did it, why and when is recorded, in one transaction with `also` (leaving a pool)."""
+    hashes = holder.identity_hashes()
+    return change(
+        Event.RELEASE_CLAIM,
+        holder.applicant_id,
+        [ApplicantRecord.reason.set(Reason.CLAIM_RELEASED.value)],
+        now=now,
+        also=[
+            claims.give_back(hashes, UNIQUE_KEYS, holder.applicant_id),
+            claims.record_release(holder.nik_hash, holder.applicant_id, admin, reason, now),
+            *also,
+        ],
+    )
 
 
 # --- notifications ----------------------------------------------------------------------------------------------

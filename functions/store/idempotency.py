@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
+from functions import caches
 from functions.adapters.aws import client
 from functions.settings import settings
 
 
-@functools.cache
+@caches.per_process
 def persistence_layer() -> DynamoDBPersistenceLayer:
     return DynamoDBPersistenceLayer(table_name=settings().idempotency_table, boto3_client=client("dynamodb"))

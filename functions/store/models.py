@@ -47,10 +47,11 @@ class ApplicantRecord(Model):
     email_code_id = UnicodeAttribute(null=True)
     email_code_hash = UnicodeAttribute(null=True)
     email_code_expires_at = UTCDateTimeAttribute(null=True)
-    email_code_wrong_tries = NumberAttribute(default=0)
+    email_code_tries = NumberAttribute(default=0)  # counted before each is compared
     email_code_issued_at = UTCDateTimeAttribute(null=True)
     email_code_resent_at = UnicodeSetAttribute(null=True)  # ISO timestamps of the last day's resends
     email_verified_at = UTCDateTimeAttribute(null=True)
+    nik_check_queued_at = UTCDateTimeAttribute(null=True)
     notified = UnicodeSetAttribute(null=True)  # the notifications delivered to this applicant, by id
     # The NIK check and the eligibility decision that follows it.
     nik_checked_at = UTCDateTimeAttribute(null=True)
@@ -84,6 +85,9 @@ class WaveRecord(Model):
     province_quotas = UnicodeAttribute(null=True)  # JSON
     commitment = UnicodeAttribute(null=True)
     sealed_seed = BinaryAttribute(legacy_encoding=False, null=True)
+    sealed_secret = BinaryAttribute(legacy_encoding=False, null=True)  # the wave secret, never published
+    closed_early_by = UnicodeAttribute(null=True)  # an admin's forced close before closes_at: who and why
+    closed_early_reason = UnicodeAttribute(null=True)
     seed = UnicodeAttribute(null=True)  # revealed at close
     pool_size = NumberAttribute(null=True)
     pool_digest = UnicodeAttribute(null=True)
@@ -122,13 +126,17 @@ class FamilyRecord(Model):
 
 
 class IdentityGuardRecord(Model):
-    """Holds one NIK, email or phone (as a keyed hash) for the applicant that owns it: one account per key."""
+    """Holds one NIK, email or phone (as a keyed hash) for the applicant that claimed it: one account per key.
+    The same table keeps the record of each claim an operator released (`release#...`)."""
 
     class Meta:
         table_name = "identity-guards"
 
     guard = UnicodeAttribute(hash_key=True)
     applicant_id = UnicodeAttribute()
+    claimed_at = UTCDateTimeAttribute(null=True)
+    released_by = UnicodeAttribute(null=True)
+    release_reason = UnicodeAttribute(null=True)
 
 
 class CounterRecord(Model):

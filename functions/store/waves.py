@@ -17,11 +17,18 @@ from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
 from functions.domain.calendar import WaveTimes
-from functions.domain.draw import Pool, family_key
+from functions.domain.draw import Pool, draw_ids, family_key
 from functions.domain.lifecycle import Applicant, Event, Status
-from functions.domain.wave import DrawOutcome, Wave, WaveState
+from functions.domain.wave import DrawOutcome, EarlyClose, Wave, WaveState
 from functions.store import applicants
-from functions.store.models import ApplicantRecord, FamilyRecord, WaveMemberRecord, WaveRecord, bind
+from functions.store.models import (
+    ApplicantRecord,
+    FamilyRecord,
+    IdentityGuardRecord,
+    WaveMemberRecord,
+    WaveRecord,
+    bind,
+)
 from functions.store.transactions import Build, committed, transact, update_if
 
 POINTER = 0
@@ -58,12 +65,18 @@ def _entity(record: WaveRecord) -> Wave:
         province_quotas=json.loads(record.province_quotas or "{}"),
         commitment=record.commitment or "",
         sealed_seed=record.sealed_seed,
+        sealed_secret=record.sealed_secret,
         closed_at=record.closed_at,
         published_at=record.published_at,
         drawn=drawn,
         chunk_count=None if record.chunk_count is None else int(record.chunk_count),
         chunks_queued_at=record.chunks_queued_at,
         chunks_done=frozenset(int(chunk) for chunk in record.chunks_done or ()),
+        early_close=(
+            EarlyClose(record.closed_early_by, record.closed_early_reason or "", record.closed_at)
+            if record.closed_early_by and record.closed_at
+            else None
+        ),
     )
 
 
@@ -80,6 +93,7 @@ def _record(wave: Wave) -> WaveRecord:
         province_quotas=json.dumps(dict(wave.province_quotas), sort_keys=True),
         commitment=wave.commitment,
         sealed_seed=wave.sealed_seed,
+        sealed_secret=wave.sealed_secret,
     )
 
 
@@ -119,14 +133,18 @@ def open_first(wave: Wave) -> bool:
     return committed(transact(create), "first wave")
 
 
-def close_and_open_next(number: int, closed_at: dt.datetime, following: Wave) -> bool:
-    """Closes wave `number` and opens the next in one transaction: no join can land in a closed pool."""
+def close_and_open_next(number: int, closed_at: dt.datetime, following: Wave, early: EarlyClose | None = None) -> bool:
+    """Closes wave `number` and opens the next in one transaction: no join can land in a closed pool. An admin's
+    close before `closes_at` is recorded with the close (`early`: who and why; when is `closed_at`)."""
     bind()
+    actions: list[Any] = [WaveRecord.state.set(WaveState.CLOSED.value), WaveRecord.closed_at.set(closed_at)]
+    if early is not None:
+        actions += [WaveRecord.closed_early_by.set(early.by), WaveRecord.closed_early_reason.set(early.reason)]
 
     def close_and_open(transaction: TransactWrite) -> None:
         transaction.update(
             WaveRecord(number=number),
-            actions=[WaveRecord.state.set(WaveState.CLOSED.value), WaveRecord.closed_at.set(closed_at)],
+            actions=actions,
             condition=WaveRecord.state == WaveState.OPEN.value,
         )
         transaction.save(_record(following), condition=WaveRecord.number.does_not_exist())
@@ -227,14 +245,26 @@ def join(applicant: Applicant, wave: int, now: dt.datetime) -> bool:
         applicant.applicant_id,
         [ApplicantRecord.wave.set(wave), ApplicantRecord.joined_at.set(now)],
         now=now,
-        also=_into_pool(applicant, wave, now, carried_over=False),
+        also=[_into_pool(applicant, wave, now, carried_over=False)],
     )
 
 
-def accept(applicant_id: str, wave: int, card_number: str, *, family: str, now: dt.datetime) -> bool:
-    """JOINED (in this wave) -> ACCEPTED with its card; the family card remembers the acceptance."""
+def card_guard_key(card_number: str) -> str:
+    return f"card#{card_number}"
 
-    def remember_family(transaction: TransactWrite) -> None:
+
+def accept(applicant_id: str, wave: int, card_number: str, *, family: str, now: dt.datetime) -> bool:
+    """JOINED (in this wave) -> ACCEPTED with its card; the family card remembers the acceptance, and the card
+    number is claimed (a guard item, written only if no other card holds that number) in the same transaction.
+
+    False when nothing was written: the applicant had moved on, or `card_number` is taken (the caller, seeing the
+    applicant still JOINED, tries again with a new number)."""
+
+    def claim_card_and_remember_family(transaction: TransactWrite) -> None:
+        transaction.save(
+            IdentityGuardRecord(guard=card_guard_key(card_number), applicant_id=applicant_id),
+            condition=IdentityGuardRecord.guard.does_not_exist(),
+        )
         transaction.update(FamilyRecord(family=family), actions=[FamilyRecord.accepted.add({applicant_id})])
 
     return applicants.change(
@@ -243,7 +273,7 @@ def accept(applicant_id: str, wave: int, card_number: str, *, family: str, now: 
         [ApplicantRecord.card_number.set(card_number), ApplicantRecord.accepted_at.set(now)],
         now=now,
         condition=ApplicantRecord.wave == wave,
-        also=remember_family,
+        also=[claim_card_and_remember_family],
     )
 
 
@@ -260,8 +290,28 @@ def carry_over(applicant: Applicant, from_wave: int, now: dt.datetime) -> bool:
         ],
         now=now,
         condition=ApplicantRecord.wave == from_wave,
-        also=_into_pool(applicant, following, now, carried_over=True),
+        also=[_into_pool(applicant, following, now, carried_over=True)],
     )
+
+
+def release_claim(holder: Applicant, admin: str, reason: str, now: dt.datetime) -> bool:
+    """`applicants.release_claim`; a JOINED holder also leaves its wave's pool, only while that wave is open (False
+    once it has closed: the holder is in a draw)."""
+    also: list[Build] = []
+    if holder.status is Status.JOINED and holder.wave is not None:
+        wave, member = (
+            holder.wave,
+            WaveMemberRecord(
+                pool=pool_key(holder.wave, member_shard(holder.applicant_id)), applicant_id=holder.applicant_id
+            ),
+        )
+
+        def leaving(transaction: TransactWrite) -> None:
+            transaction.condition_check(WaveRecord, wave, condition=WaveRecord.state == WaveState.OPEN.value)
+            transaction.delete(member)
+
+        also.append(leaving)
+    return applicants.release_claim(holder, admin, reason, now, also=also)
 
 
 def members(wave: int) -> Iterator[WaveMemberRecord]:
@@ -271,15 +321,47 @@ def members(wave: int) -> Iterator[WaveMemberRecord]:
         yield from WaveMemberRecord.query(pool_key(wave, shard), consistent_read=True)
 
 
-def read_pool(wave: int) -> Pool:
-    # Straight into the Pool's byte columns: lists of a str per member would peak at 3.2 GiB for 10 million
-    # members, these at about 1 GiB (bench/bench_pool_read.py).
-    ids, tiers, provinces, families = bytearray(), bytearray(), bytearray(), bytearray()
+def is_member(wave: int, applicant_id: str) -> bool:
+    bind()
+    try:
+        WaveMemberRecord.get(pool_key(wave, member_shard(applicant_id)), applicant_id)
+    except DoesNotExist:
+        return False
+    return True
+
+
+def waves_joined(applicant_id: str, latest: int) -> list[int]:
+    """The waves whose pool holds the applicant, oldest first: `latest` and the unbroken run before it (an
+    applicant joins one wave and is carried from each into the next until accepted)."""
+    joined: list[int] = []
+    number = latest
+    while number >= 1 and is_member(number, applicant_id):
+        joined.append(number)
+        number -= 1
+    return joined[::-1]
+
+
+def member_ids(wave: int) -> Iterator[str]:
+    """The applicant ids of a wave's pool (kept in the store beside the draw; never in a published file)."""
     for member in members(wave):
-        ids += member.applicant_id.encode("ascii")
-        tiers.append(int(member.tier))
-        provinces += member.province.encode("ascii")
-        families += family_key(member.family)
+        yield member.applicant_id
+
+
+def read_pool(wave: int, wave_secret: bytes) -> Pool:
+    """The pool as the draw sees it: each member by its draw id under the wave's secret, never its account id.
+
+    Straight into the Pool's byte columns: lists of a str per member would peak at 3.2 GiB for 10 million
+    members, these at about 1.3 GiB (bench/bench_pool_read.py); ids are turned into draw ids a shard at a time."""
+    bind()
+    ids, tiers, provinces, families = bytearray(), bytearray(), bytearray(), bytearray()
+    for shard in range(SHARDS):
+        applicant_ids = bytearray()
+        for member in WaveMemberRecord.query(pool_key(wave, shard), consistent_read=True):
+            applicant_ids += member.applicant_id.encode("ascii")
+            tiers.append(int(member.tier))
+            provinces += member.province.encode("ascii")
+            families += family_key(member.family)
+        ids += draw_ids(wave_secret, bytes(applicant_ids))
     return Pool(bytes(ids), bytes(tiers), bytes(provinces), bytes(families))
 
 

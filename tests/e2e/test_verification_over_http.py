@@ -104,3 +104,37 @@ def test_eligible_applicants_see_their_tier(api: Api) -> None:
     applicant = register_and_verify(api, person)
     final = api.wait_for_status(applicant["applicant_id"], applicant["access_token"], FINAL)
     assert (final["status"], final["tier"]) == ("ELIGIBLE", 2)
+
+
+def test_nobody_can_block_an_owner_and_an_operator_can_release_a_confirmed_claim(
+    api: Api, stack: EmbeddedStack
+) -> None:
+    people = PopulationGenerator(seed=305)
+    # Given an attacker who registers the owner's NIK under another name, with the attacker's own email
+    owner = people.person()
+    api.add_to_registry([registry_row(owner)])
+    attacker = people.person().but(nik=owner.nik, birth_date=owner.birth_date, gender=owner.gender)
+    attack = register_and_verify(api, attacker)
+    assert api.wait_for_status(attack["applicant_id"], attack["access_token"], FINAL)["status"] == "NIK_REJECTED"
+    # Then the owner registers, verifies and is ELIGIBLE: an unconfirmed registration claims nothing
+    mine = register_and_verify(api, owner)
+    assert api.wait_for_status(mine["applicant_id"], mine["access_token"], FINAL)["status"] == "ELIGIBLE"
+
+    # Given a second owner whose NIK an agent who knew all the details had confirmed with the agent's own email
+    victim = people.person()
+    api.add_to_registry([registry_row(victim)])
+    agent = register_and_verify(api, victim.but(email="agent." + victim.email, phone=people.person().phone))
+    assert api.wait_for_status(agent["applicant_id"], agent["access_token"], FINAL)["status"] == "ELIGIBLE"
+    refused = api.register_once(victim)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "DUPLICATE_NIK")
+    # When an operator releases the claim (the owner proved who they are at the office)
+    token = stack.admin_token("ops@kemnaker.go.id")
+    body = {"nik": victim.nik, "reason": "owner proved identity in person"}
+    assert api.post("/admin/claims/release", body).status_code == 401
+    released = api.post("/admin/claims/release", body, token=token)
+    assert (released.status_code, released.json()["released_by"]) == (200, "ops@kemnaker.go.id")
+    # Then the agent's registration is REJECTED (CLAIM_RELEASED), and the owner registers and becomes ELIGIBLE
+    gone = api.applicant(agent["applicant_id"], agent["access_token"]).json()
+    assert (gone["status"], gone["reason"]) == ("REJECTED", "CLAIM_RELEASED")
+    theirs = register_and_verify(api, victim)
+    assert api.wait_for_status(theirs["applicant_id"], theirs["access_token"], FINAL)["status"] == "ELIGIBLE"

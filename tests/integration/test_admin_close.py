@@ -14,6 +14,7 @@ from functions.adapters import draw_seeds, invoke
 from functions.app import app
 from functions.select import close_due_waves
 from functions.services import admin
+from functions.store import waves as wave_store
 from tests.helpers import FakeLambdaContext, reset_app_state
 
 CLOSE_FUNCTION = "prakerja-close-due-waves"
@@ -57,18 +58,29 @@ def deployed(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, F
 
 def test_an_admin_close_runs_in_the_closing_function_with_the_same_answers(deployed: tuple[Any, FakeLambda]) -> None:
     client, fake = deployed
-    headers = {"Authorization": f"Bearer {admin.mint('ops@kemnaker.go.id', 1)}"}
+    headers = {"Authorization": f"Bearer {admin.mint('ops@kemnaker.go.id', 1)}", "Content-Type": "application/json"}
     opened = client.http.get("/waves/current").json_body
-    closed = client.http.post("/admin/waves/1/close", headers=headers)
+    # Before its closes_at the wave closes only with force; the refusal comes back from the closing function.
+    not_due = client.http.post("/admin/waves/1/close", headers=headers)
+    assert (not_due.status_code, not_due.json_body["error"]["code"]) == (409, "WAVE_NOT_DUE")
+    assert fake.calls[0][1]["detail"] == {"wave": 1}
+    forced = json.dumps({"force": True, "reason": "drill"})
+    closed = client.http.post("/admin/waves/1/close", headers=headers, body=forced)
     assert closed.status_code == 200
     assert closed.json_body == {**opened, "state": "SELECTED"}
-    (function_name, payload) = fake.calls[0]
+    (function_name, payload) = fake.calls[1]
     assert function_name == CLOSE_FUNCTION
     assert (payload["source"], payload["detail-type"], payload["detail"]) == (
         "prakerja.admin",
         "Close wave",
-        {"wave": 1},
+        {"wave": 1, "force": True, "reason": "drill", "admin": "ops@kemnaker.go.id"},
     )
+    early = wave_store.find(1).early_close  # type: ignore[union-attr]
+    assert early is not None and (early.by, early.reason) == ("ops@kemnaker.go.id", "drill")
+    # A bad body is refused in the API, before anything is handed over.
+    bad = client.http.post("/admin/waves/1/close", headers=headers, body=json.dumps({"force": True}))
+    assert (bad.status_code, bad.json_body["error"]["field"]) == (400, "reason")
+    assert len(fake.calls) == 2
     again = client.http.post("/admin/waves/1/close", headers=headers)
     assert (again.status_code, again.json_body["state"]) == (200, "SELECTED")
     # Refusals come back as the close gave them.
@@ -77,4 +89,4 @@ def test_an_admin_close_runs_in_the_closing_function_with_the_same_answers(deplo
     unknown = client.http.post("/admin/waves/9/close", headers=headers)
     assert unknown.status_code == 404
     assert unknown.json_body["error"] == {"code": "NO_SUCH_WAVE", "message": "there is no wave 9", "field": "number"}
-    assert len(fake.calls) == 4
+    assert len(fake.calls) == 5

@@ -159,12 +159,12 @@ def register(client: Any, person: Person, **headers: str) -> Any:
 # --- POST /registrations -------------------------------------------------------------------------------------
 
 
-def test_registration_answers(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_registration_answers(client: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch) -> None:
     people = PopulationGenerator(seed=501)
     path = "/registrations"
     first, second = people.person(), people.person()
 
-    check(register(client, first), "POST", path, 202)
+    first_answer = check(register(client, first), "POST", path, 202)
     keyed = check(register(client, second, **{"Idempotency-Key": "openapi-0001"}), "POST", path, 202)
     assert check(register(client, second, **{"Idempotency-Key": "openapi-0001"}), "POST", path, 202) == keyed
     other = register(client, people.person(), **{"Idempotency-Key": "openapi-0001"})
@@ -202,7 +202,14 @@ def test_registration_answers(client: Any, monkeypatch: pytest.MonkeyPatch) -> N
     huge = through_gateway("POST", path, body=b" " * (1024 * 1024 + 1))
     check(huge, "POST", path, 413, code="BODY_TOO_LARGE")
 
-    run_consumers("intake_consumer")
+    # A 409 only for what another registration claimed: its email and phone once verified, its NIK once confirmed
+    check(register(client, first), "POST", path, 202)
+    write_csv(registry_service.registry.csv_path, [registry_row(first)])
+    run_consumers("intake_consumer", "notification_consumer")
+    (code,) = outbox_codes(first_answer["applicant_id"])
+    body = json.dumps({"applicant_id": first_answer["applicant_id"], "code": code})
+    check(client.http.post("/verifications/email", headers=JSON, body=body), "POST", "/verifications/email", 200)
+    run_consumers("nik_check_consumer")
     check(register(client, first), "POST", path, 409, code="DUPLICATE_NIK", field="nik")
     check(register(client, people.person().but(email=first.email)), "POST", path, 409, field="email")
 
@@ -267,7 +274,7 @@ def test_applicant_and_email_code_answers(
     check(client.http.post(verify, headers={"Content-Type": "text/plain"}, body=b"{}"), "POST", verify, 415)
     newest = outbox_codes(me["applicant_id"])[-1]
     verified = check(try_code(me["applicant_id"], newest), "POST", verify, 200)
-    assert verified == {"applicant_id": me["applicant_id"], "status": "EMAIL_VERIFIED"}
+    assert verified == {"applicant_id": me["applicant_id"], "status": "EMAIL_VERIFIED", "reason": None}
 
     done = client.http.post(resend, headers={**JSON, **bearer(me["access_token"])}, body=own_id)
     check(done, "POST", resend, 409, code="NOT_AWAITING_EMAIL_CODE")
@@ -298,7 +305,8 @@ def test_wave_result_and_admin_answers(
     wave = check(client.http.get("/waves/current"), "GET", "/waves/current", 200)
     assert (wave["number"], wave["state"]) == (1, "OPEN")
     people = PopulationGenerator(seed=503)
-    first, second = eligible(client, registry_service, people.people(2))
+    people_of_wave = people.people(2)
+    first, second = eligible(client, registry_service, people_of_wave)
     stranger = check(register(client, people.person()), "POST", "/registrations", 202)
 
     join = "/waves/{number}/applicants"
@@ -334,8 +342,10 @@ def test_wave_result_and_admin_answers(
     stats = check(client.http.get("/admin/stats", headers=bearer(token)), "GET", "/admin/stats", 200)
     assert {row["stage"]: row["count"] for row in stats["funnel"]}["joined"] == 2
     close, publish = "/admin/waves/{number}/close", "/admin/waves/{number}/publish"
+    release = "/admin/claims/release"
     for method, template, concrete in [
         ("GET", "/admin/stats", "/admin/stats"),
+        ("POST", release, release),
         ("POST", close, "/admin/waves/1/close"),
         ("POST", publish, "/admin/waves/1/publish"),
     ]:
@@ -343,19 +353,33 @@ def test_wave_result_and_admin_answers(
         for wrong in (first["access_token"], token[:-3] + "abc"):
             check(through_gateway(method, concrete, bearer(wrong)), method, template, 403, code="FORBIDDEN")
 
-    def as_admin(concrete: str) -> Any:
-        return client.http.post(concrete, headers=bearer(token))
+    def as_admin(concrete: str, body: Any = None) -> Any:
+        if body is None:
+            return client.http.post(concrete, headers=bearer(token))
+        headers = {**bearer(token), "Content-Type": "application/json"}
+        return client.http.post(concrete, headers=headers, body=json.dumps(body))
 
     check(as_admin("/admin/waves/0/close"), "POST", close, 400, code="INVALID_WAVE_NUMBER", field="number")
     check(as_admin("/admin/waves/0/publish"), "POST", publish, 400, code="INVALID_WAVE_NUMBER", field="number")
     check(as_admin("/admin/waves/9/close"), "POST", close, 404, code="NO_SUCH_WAVE", field="number")
     check(as_admin("/admin/waves/9/publish"), "POST", publish, 404, code="NO_SUCH_WAVE", field="number")
     check(as_admin("/admin/waves/1/publish"), "POST", publish, 409, code="WAVE_NOT_SELECTED", field="number")
-    assert check(as_admin("/admin/waves/1/close"), "POST", close, 200)["state"] == "SELECTED"
+    check(as_admin("/admin/waves/1/close"), "POST", close, 409, code="WAVE_NOT_DUE", field="force")
+    check(as_admin("/admin/waves/1/close", {"force": True}), "POST", close, 400, code="MISSING_REASON", field="reason")
+    forced = {"force": True, "reason": "contract test"}
+    assert check(as_admin("/admin/waves/1/close", forced), "POST", close, 200)["state"] == "SELECTED"
     assert check(as_admin("/admin/waves/1/close"), "POST", close, 200)["state"] == "SELECTED"
     check(as_admin("/admin/waves/2/close"), "POST", close, 409, code="PREVIOUS_WAVE_UNPUBLISHED")
     processing = client.http.get(f"/applicants/{first['applicant_id']}", headers=bearer(first["access_token"]))
     assert check(processing, "GET", "/applicants/{applicant_id}", 200)["status"] == "PROCESSING"
+
+    def release_claim(nik: str) -> Any:
+        body = json.dumps({"nik": nik, "reason": "owner proved identity at the Disnaker office"})
+        return client.http.post(release, headers={**JSON, **bearer(token)}, body=body)
+
+    check(release_claim("123"), "POST", release, 400, code="INVALID_NIK", field="nik")
+    check(release_claim(people.person().nik), "POST", release, 404, code="CLAIM_NOT_FOUND", field="nik")
+    check(release_claim(people_of_wave[0].nik), "POST", release, 409, code="CLAIM_IN_DRAW", field="nik")
 
     check(as_admin("/admin/waves/1/publish"), "POST", publish, 202)
     run_consumers("publish_consumer", "notification_consumer")
@@ -368,7 +392,20 @@ def test_wave_result_and_admin_answers(
         record = check(answer, "GET", "/applicants/{applicant_id}", 200)
         outcomes[record["status"]] = record
     assert outcomes["ACCEPTED"]["card_number"] and outcomes["ACCEPTED"]["wave"] == 1
+    assert sorted(outcomes["ACCEPTED"]["draw_ids"]) == ["1"] and sorted(outcomes["JOINED"]["draw_ids"]) == ["1", "2"]
+    assert published["early_close"]["by"] == "ops@kemnaker.go.id"
     assert (outcomes["JOINED"]["wave"], outcomes["JOINED"]["previous_result"]) == (2, "NOT_SELECTED")
+    carried = people_of_wave[
+        [first, second].index(
+            next(a for a in (first, second) if a["applicant_id"] == outcomes["JOINED"]["applicant_id"])
+        )
+    ]
+    released = check(release_claim(carried.nik), "POST", release, 200)
+    assert (released["status"], released["reason"], released["released_by"]) == (
+        "REJECTED",
+        "CLAIM_RELEASED",
+        "ops@kemnaker.go.id",
+    )
     FINISHED.add("test_wave_result_and_admin_answers")
 
 

@@ -49,26 +49,6 @@ def test_accepted_registration_answers_202_pending_with_a_token(client: Any, peo
     assert len(queue_messages(settings().intake_queue_url)) == 1
 
 
-@pytest.mark.parametrize(
-    ("field", "code"), [("nik", "DUPLICATE_NIK"), ("email", "DUPLICATE_EMAIL"), ("phone", "DUPLICATE_PHONE")]
-)
-def test_a_known_identity_is_refused_with_409_naming_it(
-    client: Any, people: PopulationGenerator, field: str, code: str
-) -> None:
-    first = people.person()
-    post(client, first.registration())
-    store_queued()
-    second = people.person(birth_date=None)
-    clash = second.but(**{field: getattr(first, field)})
-    if field == "nik":
-        clash = clash.but(birth_date=first.birth_date, gender=first.gender)
-    answer = post(client, clash.registration())
-    assert answer.status_code == 409
-    assert answer.json_body["error"]["code"] == code
-    assert answer.json_body["error"]["field"] == field
-    assert queue_messages(settings().intake_queue_url) == []
-
-
 def test_the_same_idempotency_key_and_body_returns_the_first_answer(client: Any, people: PopulationGenerator) -> None:
     body = people.person().registration()
     first = post(client, body, **{"Idempotency-Key": "retry-0001-abc"})
@@ -76,6 +56,25 @@ def test_the_same_idempotency_key_and_body_returns_the_first_answer(client: Any,
     assert first.status_code == again.status_code == 202
     assert again.json_body == first.json_body
     assert len(queue_messages(settings().intake_queue_url)) == 1
+
+
+def test_a_replay_after_the_idempotency_record_expired_is_a_new_applicant(
+    client: Any, people: PopulationGenerator
+) -> None:
+    import boto3
+
+    body = people.person().registration()
+    first = post(client, body, **{"Idempotency-Key": "replayed-0001-abc"})
+    # When DynamoDB's TTL has removed the idempotency record (24 h later) and the same request comes again
+    table = settings().idempotency_table
+    dynamodb = boto3.client("dynamodb")
+    for item in dynamodb.scan(TableName=table)["Items"]:
+        dynamodb.delete_item(TableName=table, Key={"id": item["id"]})
+    again = post(client, body, **{"Idempotency-Key": "replayed-0001-abc"})
+    # Then it is a new registration: ids and tokens are random, never derived from the request
+    assert first.status_code == again.status_code == 202
+    assert again.json_body["applicant_id"] != first.json_body["applicant_id"]
+    assert again.json_body["access_token"] != first.json_body["access_token"]
 
 
 def test_the_same_idempotency_key_with_another_body_is_422(client: Any, people: PopulationGenerator) -> None:

@@ -293,3 +293,214 @@ def test_the_circuit_opens_after_repeated_failures(
         with pytest.raises(RegistryUnavailable):
             client_under_test.lookup("3171015708950001")
     assert registry_service.registry.requests - before == 3  # then the breaker stops calling
+
+
+# --- identity claims (DESIGN "Security rules"): nobody can block, out-guess or flood --------------------------
+
+
+def nik_checked(client: Any, applicant: dict[str, Any]) -> tuple[str, str | None]:
+    run_consumers("nik_check_consumer", "notification_consumer")
+    return status_of(applicant)
+
+
+def registration_answer(client: Any, person: Person) -> Any:
+    return client.http.post("/registrations", headers=JSON, body=json.dumps(person.registration()))
+
+
+def test_a_nik_rejected_by_the_registry_blocks_nobody(
+    client: Any, people: PopulationGenerator, registry_service: RegistryServer
+) -> None:
+    # Given an agent who registers the owner's NIK under another name, with its own email and phone
+    owner = people.person()
+    write_csv(registry_service.registry.csv_path, [registry_row(owner)])
+    impostor = people.person().but(nik=owner.nik, birth_date=owner.birth_date, gender=owner.gender)
+    attempt = verified_applicant(client, impostor)
+    assert nik_checked(client, attempt) == ("NIK_REJECTED", "MISMATCH")
+    # When the owner registers
+    mine = verified_applicant(client, owner)
+    # Then the owner is confirmed and eligible: the unconfirmed registration claimed nothing
+    assert nik_checked(client, mine) == ("ELIGIBLE", None)
+
+
+def test_the_first_confirmed_registration_of_a_nik_takes_it(
+    client: Any, people: PopulationGenerator, registry_service: RegistryServer
+) -> None:
+    # Given two registrations of the same person's details, with two mailboxes, both verified
+    person = people.person()
+    write_csv(registry_service.registry.csv_path, [registry_row(person)])
+    first = verified_applicant(client, person)
+    second = verified_applicant(client, person.but(email="other." + person.email, phone=people.person().phone))
+    # When the registry confirms both, one after the other
+    run_consumers("nik_check_consumer", "notification_consumer")
+    # Then the one confirmed first holds the NIK and the other ends REJECTED, told why
+    assert sorted([status_of(first), status_of(second)]) == [("ELIGIBLE", None), ("REJECTED", "DUPLICATE_NIK")]
+    refused = next(a for a in (first, second) if status_of(a)[0] == "REJECTED")
+    (told,) = [m for m in outbox() if m["applicant_id"] == refused["applicant_id"] and m["kind"] == "nik_result"]
+    assert (told["status"], told["reason"]) == ("REJECTED", "DUPLICATE_NIK")
+    # And only now is a new registration of that NIK refused at once
+    answer = registration_answer(client, person.but(email="third." + person.email, phone=people.person().phone))
+    assert (answer.status_code, answer.json_body["error"]["code"], answer.json_body["error"]["field"]) == (
+        409,
+        "DUPLICATE_NIK",
+        "nik",
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "code"), [("nik", "DUPLICATE_NIK"), ("email", "DUPLICATE_EMAIL"), ("phone", "DUPLICATE_PHONE")]
+)
+def test_a_claimed_identity_is_refused_with_409_naming_it(
+    client: Any, people: PopulationGenerator, registry_service: RegistryServer, field: str, code: str
+) -> None:
+    first = people.person()
+    write_csv(registry_service.registry.csv_path, [registry_row(first)])
+    assert nik_checked(client, verified_applicant(client, first)) == ("ELIGIBLE", None)
+    clash = people.person(birth_date=None).but(**{field: getattr(first, field)})
+    if field == "nik":
+        clash = clash.but(birth_date=first.birth_date, gender=first.gender)
+    answer = registration_answer(client, clash)
+    assert answer.status_code == 409
+    assert (answer.json_body["error"]["code"], answer.json_body["error"]["field"]) == (code, field)
+
+
+@pytest.mark.parametrize("alias", ["{local}+prakerja@{domain}", "{LOCAL}@{domain}"])
+def test_an_email_is_claimed_by_the_first_to_verify_it_one_mailbox_whatever_its_tag(
+    client: Any, people: PopulationGenerator, alias: str
+) -> None:
+    # Given two registrations naming one mailbox (a +tag, or another case), neither verified
+    first = people.person()
+    local, _, domain = first.email.partition("@")
+    second = people.person().but(email=alias.format(local=local, LOCAL=local.upper(), domain=domain))
+    one, other = register(client, first), register(client, second)
+    # When the first verifies, it claims the mailbox; the second, verifying later, is refused
+    (code_one,) = codes_for(one["applicant_id"])
+    (code_other,) = codes_for(other["applicant_id"])
+    assert verify(client, one["applicant_id"], code_one).json_body["status"] == "EMAIL_VERIFIED"
+    refused = verify(client, other["applicant_id"], code_other)
+    assert (refused.status_code, refused.json_body["status"], refused.json_body["reason"]) == (
+        200,
+        "REJECTED",
+        "DUPLICATE_EMAIL",
+    )
+
+
+def test_gmail_dots_are_one_mailbox() -> None:
+    from functions.domain.identity import mailbox
+
+    assert mailbox("Siti.Aminah+x@gmail.com") == mailbox("sitiaminah@googlemail.com") == "sitiaminah@gmail.com"
+    assert mailbox("siti.aminah@example.co.id") != mailbox("sitiaminah@example.co.id")
+
+
+def test_a_rejected_nik_gives_back_the_email_and_phone_it_claimed(
+    client: Any, people: PopulationGenerator, registry_service: RegistryServer
+) -> None:
+    # Given an agent's registration with the owner's email and phone that the registry does not confirm
+    owner = people.person()
+    agent = people.person().but(email=owner.email, phone=owner.phone)
+    write_csv(registry_service.registry.csv_path, [registry_row(owner)])
+    assert nik_checked(client, verified_applicant(client, agent)) == ("NIK_REJECTED", "NOT_FOUND")
+    # Then the owner's own registration with them goes through
+    assert registration_answer(client, owner).status_code == 202
+    run_consumers("intake_consumer", "notification_consumer")
+
+
+def test_concurrent_guesses_are_each_counted_and_the_sixth_try_is_locked(
+    client: Any, people: PopulationGenerator
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from functions.services import email_codes
+
+    applicant = register(client, people.person())
+    (code,) = codes_for(applicant["applicant_id"])
+
+    def guess(_: int) -> str:
+        body = json.dumps({"applicant_id": applicant["applicant_id"], "code": wrong(code)}).encode()
+        try:
+            email_codes.check_code(body)
+        except Exception as refusal:
+            return str(getattr(refusal, "code", refusal))
+        return "VERIFIED"
+
+    # When five wrong guesses arrive at once
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        answers = list(pool.map(guess, range(5)))
+    # Then each was counted before it was compared
+    stored = applicants.find(applicant["applicant_id"])
+    assert stored is not None and stored.email_code_tries == 5
+    assert answers == ["INVALID_CODE"] * 5
+    # And the sixth try is 429 even with the right code, until a resend starts a new count
+    assert verify(client, applicant["applicant_id"], code).status_code == 429
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert set(pool.map(guess, range(8))) == {"CODE_LOCKED"}
+
+
+def test_a_resend_starts_a_new_count(client: Any, people: PopulationGenerator, frozen: FrozenClock) -> None:
+    applicant = register(client, people.person())
+    (code,) = codes_for(applicant["applicant_id"])
+    assert [verify(client, applicant["applicant_id"], wrong(code)).status_code for _ in range(6)] == [400] * 5 + [429]
+    frozen.advance(seconds=61)
+    assert resend(client, applicant).status_code == 202
+    run_consumers("notification_consumer")
+    newest = codes_for(applicant["applicant_id"])[-1]
+    assert verify(client, applicant["applicant_id"], newest).status_code == 200
+
+
+def test_repeated_verifications_queue_one_nik_check(client: Any, people: PopulationGenerator) -> None:
+    from tests.integration.conftest import queue_messages
+
+    applicant = register(client, people.person())
+    (code,) = codes_for(applicant["applicant_id"])
+    answers = [verify(client, applicant["applicant_id"], code) for _ in range(5)]
+    assert {(a.status_code, a.json_body["status"]) for a in answers} == {(200, "EMAIL_VERIFIED")}
+    assert len(queue_messages(settings().nik_check_queue_url)) == 1
+
+
+def test_an_operator_releases_a_nik_an_agent_had_confirmed(
+    client: Any, people: PopulationGenerator, registry_service: RegistryServer
+) -> None:
+    import boto3
+
+    from functions.services import admin
+
+    # Given an agent who knew the owner's details and had the NIK confirmed with its own email and phone
+    owner = people.person()
+    write_csv(registry_service.registry.csv_path, [registry_row(owner)])
+    agents = owner.but(email="agent." + owner.email, phone=people.person().phone)
+    agent = verified_applicant(client, agents)
+    assert nik_checked(client, agent) == ("ELIGIBLE", None)
+    assert registration_answer(client, owner).status_code == 409
+    token = admin.mint("ops@kemnaker.go.id", 1)
+    release = {"nik": owner.nik, "reason": "owner proved identity at the Disnaker office"}
+    # Then nobody but an admin may release it, and a bad body names its field
+    assert client.http.post("/admin/claims/release", headers=JSON, body=json.dumps(release)).status_code == 401
+    bad = client.http.post(
+        "/admin/claims/release",
+        headers={**JSON, "Authorization": f"Bearer {token}"},
+        body=json.dumps({**release, "nik": "123"}),
+    )
+    assert (bad.status_code, bad.json_body["error"]["field"]) == (400, "nik")
+    # When an operator releases the claim
+    answer = client.http.post(
+        "/admin/claims/release", headers={**JSON, "Authorization": f"Bearer {token}"}, body=json.dumps(release)
+    )
+    assert answer.status_code == 200, answer.json_body
+    assert (answer.json_body["applicant_id"], answer.json_body["released_by"]) == (
+        agent["applicant_id"],
+        "ops@kemnaker.go.id",
+    )
+    # Then the agent's registration ends REJECTED (CLAIM_RELEASED), the release is recorded with who and why
+    assert status_of(agent) == ("REJECTED", "CLAIM_RELEASED")
+    items = boto3.client("dynamodb").scan(TableName=settings().identity_guards_table)["Items"]
+    (record,) = [item for item in items if item["guard"]["S"].startswith("release#")]
+    assert (record["released_by"]["S"], record["release_reason"]["S"]) == ("ops@kemnaker.go.id", release["reason"])
+    # And the owner registers, verifies and becomes ELIGIBLE
+    mine = verified_applicant(client, owner)
+    assert nik_checked(client, mine) == ("ELIGIBLE", None)
+    # And releasing a NIK nobody holds now is 404
+    again = client.http.post(
+        "/admin/claims/release",
+        headers={**JSON, "Authorization": f"Bearer {token}"},
+        body=json.dumps({**release, "nik": people.person().nik}),
+    )
+    assert (again.status_code, again.json_body["error"]["code"]) == (404, "CLAIM_NOT_FOUND")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ from devstack.population import PopulationGenerator, registry_row
 from devstack.registry import RegistryServer, write_csv
 from devstack.scheduler import Schedule, scheduled_event
 from functions.app import app
-from functions.domain.card import is_valid
+from functions.domain.card import is_valid, luhn_digit
 from functions.select import catch_up_waves
 from functions.services import admin
 from functions.settings import settings
@@ -66,6 +68,14 @@ def join(client: Any, applicant: dict[str, Any], wave: int = 1) -> Any:
     )
 
 
+def joined(client: Any, registry_service: RegistryServer, count: int, seed: int) -> list[dict[str, Any]]:
+    """`count` eligible applicants, each joined to wave 1."""
+    answers = eligible(client, registry_service, count, seed=seed)
+    for applicant in answers:
+        join(client, applicant)
+    return answers
+
+
 def tick(at: dt.datetime) -> list[str]:
     result: list[str] = catch_up_waves(scheduled_event(Schedule("catch_up_waves", "rate(1 hour)", ""), at), None)
     return result
@@ -87,6 +97,10 @@ def statuses(answers: list[dict[str, Any]]) -> dict[str, tuple[str, int | None, 
             record.card_number,
         )
     return found
+
+
+def ranked_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
 
 
 def s3_text(key: str) -> str:
@@ -159,6 +173,10 @@ def test_two_weekly_cycles_reruns_change_nothing_and_carry_over_is_exact(
     manifest_path.write_text(manifest_text)
     ranked_path.write_text(ranked_text)
     assert verify(json.loads(manifest_text), ranked_path) == len(answers)
+    assert json.loads(manifest_text)["early_close"] is None  # closed by the schedule, on time
+    # Cards are random: none is the old '7' + wave + place among the selected + Luhn
+    old_scheme = {f"7001{index:011d}" + luhn_digit(f"7001{index:011d}") for index in range(QUOTA)}
+    assert not {after_first[a][2] for a in accepted} & old_scheme
 
     # Publishing again (schedule or admin) changes nothing: no second carry-over, no second card
     assert tick(publishes + dt.timedelta(hours=1)) == []
@@ -181,13 +199,35 @@ def test_two_weekly_cycles_reruns_change_nothing_and_carry_over_is_exact(
     told = [json.loads(line) for line in Path(settings().outbox_path).read_text().splitlines()]
     assert sum(m["kind"] == "acceptance" and m["channel"] == "sms" for m in told) == min(len(answers), 2 * QUOTA)
 
+    # Both waves' files verify; they name the same people by draw ids that share nothing, and no account id
+    second_manifest, second_ranked = s3_text("waves/2/manifest.json"), s3_text("waves/2/ranked-list.csv")
+    ranked_path.write_text(second_ranked)
+    assert verify(json.loads(second_manifest), ranked_path) == len(carried)
+    lists = [ranked_rows(ranked_text), ranked_rows(second_ranked)]
+    assert not {r["draw_id"] for r in lists[0]} & {r["draw_id"] for r in lists[1]}
+    assert not {r["family"] for r in lists[0]} & {r["family"] for r in lists[1]}
+    for applicant in answers:
+        assert applicant["applicant_id"] not in ranked_text + second_ranked + manifest_text + second_manifest
+    # Each applicant sees its draw id for every wave it joined, and finds its row (and outcome) by it
+    for applicant in answers:
+        seen = client.http.get(
+            f"/applicants/{applicant['applicant_id']}", headers={"Authorization": f"Bearer {applicant['access_token']}"}
+        ).json_body
+        # accepted in wave 1, accepted in wave 2, or carried over twice (in wave 3's pool, not drawn yet)
+        last = 1 if applicant["applicant_id"] in accepted else 2 if seen["status"] == "ACCEPTED" else 3
+        assert sorted(seen["draw_ids"]) == [str(number) for number in range(1, last + 1)]
+        assert len(set(seen["draw_ids"].values())) == last
+        for number, draw_id in seen["draw_ids"].items():
+            if number == "3":
+                continue  # not drawn yet
+            (row,) = [r for r in lists[int(number) - 1] if r["draw_id"] == draw_id]
+            assert (row["selected"] == "true") == (seen["status"] == "ACCEPTED" and seen["wave"] == int(number))
+
 
 def test_a_crash_between_chunks_resumes_and_the_wave_waits_for_every_chunk(
     client: Any, registry_service: RegistryServer
 ) -> None:
-    answers = eligible(client, registry_service, 8, seed=42)
-    for applicant in answers:
-        join(client, applicant)
+    answers = joined(client, registry_service, 8, seed=42)
     wave = current(client)
     tick(dt.datetime.fromisoformat(wave["closes_at"]))
     tick(dt.datetime.fromisoformat(wave["publish_at"]))
@@ -235,9 +275,71 @@ def test_admin_routes_need_an_admin_token(client: Any, registry_service: Registr
         earlier.setattr(clock, "now", lambda: dt.datetime.now(dt.UTC) - dt.timedelta(hours=3))
         expired = admin.mint("ops@kemnaker.go.id", 1)
     assert client.http.get("/admin/stats", headers={"Authorization": f"Bearer {expired}"}).status_code == 403
-    close = client.http.post("/admin/waves/1/close", headers={"Authorization": f"Bearer {token}"})
+    forced = json.dumps({"force": True, "reason": "test of the admin routes"})
+    close = client.http.post("/admin/waves/1/close", headers={"Authorization": f"Bearer {token}", **JSON}, body=forced)
     assert (close.status_code, close.json_body["state"]) == (200, "SELECTED")
     again = client.http.post("/admin/waves/1/close", headers={"Authorization": f"Bearer {token}"})
     assert (again.status_code, again.json_body["state"]) == (200, "SELECTED")
     early = client.http.post("/admin/waves/2/publish", headers={"Authorization": f"Bearer {token}"})
     assert (early.status_code, early.json_body["error"]["code"]) == (409, "WAVE_NOT_SELECTED")
+
+
+def test_an_early_admin_close_needs_force_and_is_recorded_in_the_manifest(
+    client: Any, registry_service: RegistryServer
+) -> None:
+    answers = joined(client, registry_service, 3, seed=44)
+    headers = {"Authorization": f"Bearer {admin.mint('ops@kemnaker.go.id', 1)}", **JSON}
+
+    def close(body: str | None = None) -> Any:
+        return client.http.post("/admin/waves/1/close", headers=headers, body=body)
+
+    # Before Thursday 16:00 WIB: refused without force, and nothing changes
+    refused = close()
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (409, "WAVE_NOT_DUE")
+    assert close(json.dumps({"force": False, "reason": "why not"})).status_code == 409
+    assert current(client)["number"] == 1 and wave_store.find(1).state == "OPEN"  # type: ignore[union-attr]
+    for bad, field in [
+        ("{", None),
+        ("[]", None),
+        (json.dumps({"force": "yes", "reason": "x"}), "force"),
+        (json.dumps({"force": True}), "reason"),
+        (json.dumps({"force": True, "reason": "  "}), "reason"),
+        (json.dumps({"force": True, "reason": "x", "by": "someone else"}), "by"),
+    ]:
+        answer = close(bad)
+        assert answer.status_code == 400, bad
+        assert answer.json_body["error"].get("field") == field, bad
+    assert wave_store.find(1).state == "OPEN"  # type: ignore[union-attr]
+
+    # With force and a reason: closed and drawn at once, and the manifest says who, why and when
+    forced = close(json.dumps({"force": True, "reason": "registry outage; joins complete"}))
+    assert (forced.status_code, forced.json_body["state"]) == (200, "SELECTED")
+    manifest = json.loads(s3_text("waves/1/manifest.json"))
+    assert manifest["pool_size"] == len(answers)
+    early = manifest["early_close"]
+    assert (early["by"], early["reason"]) == ("ops@kemnaker.go.id", "registry outage; joins complete")
+    closed_at = wave_store.find(1).closed_at  # type: ignore[union-attr]
+    assert closed_at is not None and dt.datetime.fromisoformat(early["at"]) == closed_at
+    # Closing again changes nothing, with or without a body
+    assert close().json_body["state"] == "SELECTED"
+    assert json.loads(s3_text("waves/1/manifest.json")) == manifest
+
+
+def test_a_card_number_already_held_is_never_issued_again(
+    client: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.services import selection
+
+    answers = joined(client, registry_service, 3, seed=45)
+    wave = current(client)
+    tick(dt.datetime.fromisoformat(wave["closes_at"]))
+    # Given a CSPRNG that repeats itself: each number twice in a row
+    numbers = [body + luhn_digit(body) for body in (f"7{n:014d}" for n in (11, 22, 33, 44))]
+    issued = iter([numbers[0], numbers[0], numbers[1], numbers[1], numbers[2], numbers[2], numbers[3]])
+    monkeypatch.setattr(selection, "new_card_number", lambda: next(issued))
+    tick(dt.datetime.fromisoformat(wave["publish_at"]))
+    run_consumers("publish_consumer", "notification_consumer")
+    cards = [card for status, _, card in statuses(answers).values() if status == "ACCEPTED"]
+    # Then the three accepted hold three different numbers, the clashes were drawn again
+    assert len(cards) == 3 and sorted(cards) == numbers[:3]
+    assert all(is_valid(card) for card in cards)

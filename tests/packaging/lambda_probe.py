@@ -62,7 +62,7 @@ def draw(request: dict[str, Any]) -> dict[str, Any]:
 
     pool = Pool.of(Member(**member) for member in request["members"])
     seed = bytes.fromhex(request["seed"])
-    result = run_draw(pool, seed, DrawRules(**request["rules"]), {})
+    result = run_draw(pool, seed, DrawRules(**request["rules"]), {}, wave_secret=bytes.fromhex(request["wave_secret"]))
     ranked = "".join(ranked_list_lines(result))
     document = manifest(
         result,

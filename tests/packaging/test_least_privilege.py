@@ -91,7 +91,9 @@ _SCHEDULE = [
         "PersonalDataKey",
         "kms:GenerateDataKey",
         "kms:Decrypt",
-        why="only the publish queue's encryption (SQS asks KMS for the sender); no personal data is opened",
+        why="the publish queue's encryption (SQS asks KMS for the sender); wave_secrets: new_secret for the wave "
+        "that opens at a close, open_secret at the draw and publication (encryption context wave-secret only); "
+        "no personal data is opened",
     ),
     use(
         "DrawSeedKey",
@@ -146,7 +148,14 @@ USES: dict[str, list[Use]] = {
             "on a fresh deployment's first request; admin publish's plan_publication, chunks_queued, "
             "mark_published_if_complete; the join transaction checks the wave is still open",
         ),
-        use("WaveMembersTable", "dynamodb:PutItem", why="the join transaction puts the pool membership"),
+        use(
+            "WaveMembersTable",
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            why="the join transaction puts the pool membership; waves_joined reads the applicant's pools for its "
+            "draw ids (GET /applicants/{id}); admin publish's member_ids maps draw ids back to applicants",
+        ),
         use("IntakeQueue", "sqs:SendMessage", why="POST /registrations queues the sealed registration"),
         use("NikCheckQueue", "sqs:SendMessage", why="POST /verifications/email queues the NIK check"),
         use("NotificationsQueue", "sqs:SendMessage", why="resend queues the new email code at once"),
@@ -261,6 +270,11 @@ USES: dict[str, list[Use]] = {
         ),
         use("WaveMembersTable", "dynamodb:PutItem", why="carry_over puts the member into the next wave's pool"),
         use("FamiliesTable", "dynamodb:UpdateItem", why="accept remembers the acceptance on the family card"),
+        use(
+            "IdentityGuardsTable",
+            "dynamodb:PutItem",
+            why="accept claims the random card number with a guard item (card#<number>), only if none holds it",
+        ),
         use(
             "PersonalDataKey",
             "kms:GenerateDataKey",
@@ -492,6 +506,20 @@ def test_only_the_closing_functions_may_decrypt_a_draw_seed_and_only_a_seed(pack
         ):
             # The encryption context adapters.draw_seeds seals with: {"purpose": "draw-seed", "wave": n}
             assert statement["Condition"] == {"StringEquals": {"kms:EncryptionContext:purpose": "draw-seed"}}
+
+
+def test_the_wave_schedules_open_only_wave_secrets_themselves(packaged: Packaged) -> None:
+    # Beyond the publish queue's encryption (through SQS), the schedules may use the personal-data key only for
+    # the wave secrets adapters.wave_secrets seals: {"purpose": "wave-secret", "wave": n}.
+    permissions = Permissions(packaged.template)
+    for function in DRAW_SEED_READERS:
+        for statement in permissions.role_statements(permissions.role_of(function)):
+            resources = {permissions.resource_id(r) for r in as_list(statement["Resource"])}
+            if "PersonalDataKey" in resources:
+                condition = statement["Condition"]["StringEquals"]
+                assert condition == {"kms:EncryptionContext:purpose": "wave-secret"} or set(condition) == {
+                    "kms:ViaService"
+                }, (function, statement.get("Sid"))
 
 
 def test_the_functions_get_the_draw_seed_key(packaged: Packaged) -> None:

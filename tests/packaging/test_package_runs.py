@@ -10,7 +10,6 @@ import pkgutil
 import random
 import shutil
 import subprocess
-import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -118,17 +117,18 @@ def _pool_request() -> dict[str, Any]:
     families = [f"{rng.getrandbits(256):064x}" for _ in range(60)]
     members = [
         {
-            "applicant_id": uuid.UUID(int=rng.getrandbits(128)).hex,
+            "draw_id": f"{rng.getrandbits(256):064x}",
             "tier": rng.choice((1, 2, 3, 4)),
             "province": rng.choice(("31", "32", "33", "35")),
             "family": rng.choice(families),
         }
         for _ in range(200)
     ]
-    members.sort(key=lambda member: member["applicant_id"])
+    members.sort(key=lambda member: member["draw_id"])
     return {
         "members": members,
         "seed": bytes(range(32)).hex(),
+        "wave_secret": bytes(range(32, 64)).hex(),
         "wave": 7,
         "rules": {"quota": 40, "kk_cap": 2, "province_quotas": {"31": 12}},
     }

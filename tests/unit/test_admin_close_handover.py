@@ -13,10 +13,13 @@ import pytest
 from botocore.stub import Stubber
 from chalice.app import CloudWatchEvent
 
-from functions.adapters import aws, invoke
+from functions import caches
+from functions.adapters import invoke
 from functions.app import app
-from functions.services import closing
-from functions.settings import reset
+from functions.domain.errors import InvalidField
+from functions.domain.messages import CloseRequest
+from functions.domain.requests import parse_body
+from functions.services import closing, selection
 
 
 @pytest.fixture
@@ -24,13 +27,13 @@ def lambda_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-3")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    reset()
-    aws.reset()
+    caches.reset_all()
+    caches.reset_all()
     client = invoke.client("lambda", read_timeout=28.0, attempts=1)
     with Stubber(client) as stubber:
         yield stubber
-    aws.reset()
-    reset()
+    caches.reset_all()
+    caches.reset_all()
 
 
 def _answer(payload: Any, function_error: str | None = None) -> dict[str, Any]:
@@ -60,6 +63,38 @@ def test_the_close_request_is_an_event_the_scheduled_handler_takes() -> None:
     assert event.detail == {"wave": 7} and event.time == "2026-03-26T09:00:00Z"
     # EventBridge's own schedule ticks are not close requests.
     assert not closing.is_close_request("aws.events", "Scheduled Event")
+
+
+def test_a_forced_close_carries_force_reason_and_admin_to_the_closing_function(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-3")
+    caches.reset_all()
+    forced = CloseRequest(force=True, reason="registry outage")
+    request = closing.close_request(7, dt.datetime(2026, 3, 25, 9, tzinfo=dt.UTC), forced, "ops@kemnaker.go.id")
+    event = CloudWatchEvent(json.loads(json.dumps(request)), None)
+    assert event.detail == {"wave": 7, "force": True, "reason": "registry outage", "admin": "ops@kemnaker.go.id"}
+    seen: list[tuple[int, CloseRequest, str]] = []
+    monkeypatch.setattr(selection, "admin_close", lambda *args: seen.append(args) or {"number": 7})
+    assert closing.run_close_request(event.detail) == {"wave": {"number": 7}}
+    assert seen == [(7, forced, "ops@kemnaker.go.id")]
+    caches.reset_all()
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        (b'{"force": true}', "MISSING_REASON", "reason"),
+        (b'{"force": true, "reason": " "}', "MISSING_REASON", "reason"),
+        (b'{"force": 1, "reason": "x"}', "WRONG_TYPE", "force"),
+        (b'{"reason": "x", "admin": "me"}', "UNKNOWN_FIELD", "admin"),
+        (b"{", "INVALID_JSON", None),
+    ],
+)
+def test_a_close_request_body_is_checked(body: bytes, code: str, field: str | None) -> None:
+    with pytest.raises(InvalidField) as refused:
+        parse_body(CloseRequest, body)
+    assert (refused.value.code, refused.value.field) == (code, field)
 
 
 def test_admin_authorizer_decisions_are_cached_at_most_a_minute() -> None:

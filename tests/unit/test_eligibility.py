@@ -33,7 +33,7 @@ PERSON = RegistryPerson(
     past_recipient=False,
     social_aid=False,
 )
-DECLARED = DeclaredPerson(PERSON.nik, PERSON.full_name, PERSON.birth_date)
+DECLARED = DeclaredPerson(PERSON.nik, PERSON.kk_number, PERSON.full_name, PERSON.birth_date)
 
 
 @pytest.mark.parametrize("occupation", [*BARRED_OCCUPATIONS, "asn", "Polri"])
@@ -112,7 +112,7 @@ def test_rules_come_from_configuration() -> None:
 def test_nik_check_matches_nik_name_and_birth_date(
     declared_name: str, declared_birth: dt.date, status: Status, reason: str | None
 ) -> None:
-    decision = nik_check(DeclaredPerson(PERSON.nik, declared_name, declared_birth), PERSON)
+    decision = nik_check(DeclaredPerson(PERSON.nik, PERSON.kk_number, declared_name, declared_birth), PERSON)
     assert (decision.status, decision.reason) == (status, reason)
 
 
@@ -129,3 +129,10 @@ def test_a_verified_nik_goes_straight_on_to_eligibility() -> None:
 def test_age_counts_whole_years() -> None:
     assert age_on(dt.date(2000, 2, 29), dt.date(2018, 2, 28)) == 17
     assert age_on(dt.date(2000, 2, 29), dt.date(2018, 3, 1)) == 18
+
+
+def test_nik_check_needs_the_family_card_the_registry_holds() -> None:
+    # Given the right NIK, name and birth date but another family card number
+    declared = DeclaredPerson(PERSON.nik, "3171010101200001", PERSON.full_name, PERSON.birth_date)
+    # Then the registry does not confirm it, so the NIK is not claimed
+    assert (nik_check(declared, PERSON).status, nik_check(declared, PERSON).reason) == (Status.NIK_REJECTED, "MISMATCH")

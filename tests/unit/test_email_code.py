@@ -6,16 +6,7 @@ import datetime as dt
 
 import pytest
 
-from functions.domain.email_code import (
-    CODE_SHAPE,
-    CodePolicy,
-    CodeState,
-    Verdict,
-    counts_as_wrong_try,
-    judge,
-    new_code,
-    seconds_until_resend,
-)
+from functions.domain.email_code import CODE_SHAPE, CodePolicy, Verdict, judge, new_code, seconds_until_resend
 
 T0 = dt.datetime(2020, 4, 11, 3, 0, tzinfo=dt.UTC)
 POLICY = CodePolicy(
@@ -24,7 +15,7 @@ POLICY = CodePolicy(
     resend_interval=dt.timedelta(minutes=1),
     resends_per_day=5,
 )
-FRESH = CodeState(expires_at=T0 + POLICY.ttl, wrong_tries=0)
+EXPIRES = T0 + POLICY.ttl
 
 
 def test_codes_are_six_digits_and_vary() -> None:
@@ -34,30 +25,29 @@ def test_codes_are_six_digits_and_vary() -> None:
 
 
 def test_the_right_code_within_its_life_verifies() -> None:
-    assert judge(FRESH, True, T0 + dt.timedelta(hours=23, minutes=59), POLICY) is Verdict.VERIFIED
+    assert judge(1, True, EXPIRES, T0 + dt.timedelta(hours=23, minutes=59), POLICY) is Verdict.VERIFIED
 
 
 def test_the_right_code_after_24_hours_has_expired() -> None:
-    assert judge(FRESH, True, T0 + POLICY.ttl, POLICY) is Verdict.EXPIRED
+    assert judge(1, True, EXPIRES, T0 + POLICY.ttl, POLICY) is Verdict.EXPIRED
 
 
-def test_five_wrong_tries_are_400s_and_the_sixth_locks() -> None:
-    verdicts = [judge(CodeState(FRESH.expires_at, tries), False, T0, POLICY) for tries in range(6)]
-    assert verdicts == [Verdict.WRONG] * 5 + [Verdict.LOCKS_NOW]
+def test_five_tries_are_compared_and_the_sixth_is_locked() -> None:
+    # Each try is counted before it is compared: `tries` is the count including this one.
+    verdicts = [judge(tries, False, EXPIRES, T0, POLICY) for tries in range(1, 7)]
+    assert verdicts == [Verdict.WRONG] * 5 + [Verdict.LOCKED]
 
 
-def test_a_locked_code_stays_locked_even_when_right() -> None:
-    locked = CodeState(FRESH.expires_at, wrong_tries=6)
-    assert judge(locked, True, T0, POLICY) is Verdict.LOCKED
-    assert judge(locked, False, T0, POLICY) is Verdict.LOCKED
+def test_after_five_wrong_tries_even_the_right_code_is_locked() -> None:
+    assert judge(6, True, EXPIRES, T0, POLICY) is Verdict.LOCKED
+    assert judge(7, False, EXPIRES, T0, POLICY) is Verdict.LOCKED
+    assert judge(5, True, EXPIRES, T0, POLICY) is Verdict.VERIFIED
 
 
-def test_wrong_tries_after_expiry_do_not_count() -> None:
-    late = T0 + POLICY.ttl + dt.timedelta(seconds=1)
-    verdict = judge(CodeState(FRESH.expires_at, 5), False, late, POLICY)
-    assert verdict is Verdict.WRONG
-    assert not counts_as_wrong_try(verdict, FRESH, late)
-    assert counts_as_wrong_try(Verdict.WRONG, FRESH, T0)
+def test_after_expiry_a_code_is_only_wrong_or_expired() -> None:
+    late = EXPIRES + dt.timedelta(seconds=1)
+    assert judge(0, False, EXPIRES, late, POLICY) is Verdict.WRONG
+    assert judge(0, True, EXPIRES, late, POLICY) is Verdict.EXPIRED
 
 
 def test_a_resend_waits_a_minute_after_the_last_code() -> None:

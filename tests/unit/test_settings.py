@@ -4,7 +4,6 @@ functions get. No AWS needed."""
 
 from __future__ import annotations
 
-import ast
 import os
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 from chalice.app import Cron, ScheduledEventConfig
 
 from devstack.provision import ROOT, function_environment, load_template
-from functions import settings as settings_module
+from functions import caches
 from functions.domain import rules
 from functions.domain.calendar import WaveCalendar
 from functions.settings import DEPLOYED_MARKER, REQUIRED_WHEN_DEPLOYED, SettingsError, settings, variable
@@ -30,9 +29,9 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
     for key in [k for k in os.environ if k.startswith(("AWS_", "PRAKERJA_", "POWERTOOLS_"))]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("PRAKERJA_LOCAL_DIR", str(tmp_path))
-    settings_module.reset()
+    caches.reset_all()
     yield
-    settings_module.reset()
+    caches.reset_all()
 
 
 def refused(monkeypatch: pytest.MonkeyPatch, **variables: str) -> str:
@@ -135,7 +134,7 @@ def test_reset_forgets_the_cached_settings(monkeypatch: pytest.MonkeyPatch) -> N
     assert settings().kk_cap == rules.KK_CAP
     monkeypatch.setenv("PRAKERJA_KK_CAP", "1")
     assert settings().kk_cap == rules.KK_CAP  # cached
-    settings_module.reset()
+    caches.reset_all()
     assert settings().kk_cap == 1
 
 
@@ -285,22 +284,3 @@ def test_a_deployed_function_refuses_a_calendar_its_schedules_were_not_packaged_
 def test_locally_the_calendar_may_be_moved(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PRAKERJA_WAVE_CLOSE", "WED 16:00")
     assert str(settings().wave_calendar.close) == "WED 16:00"
-
-
-# --- the domain reads no settings ------------------------------------------------------------------------------
-
-FORBIDDEN_IN_DOMAIN = ("functions.settings", "pydantic_settings", "chalice", "boto3", "botocore", "pynamodb")
-
-
-def test_the_domain_imports_no_settings_framework_or_aws_library() -> None:
-    for path in sorted((ROOT / "functions" / "domain").glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
-            else:
-                continue
-            for name in names:
-                assert not name.startswith(FORBIDDEN_IN_DOMAIN), f"{path.name} imports {name}"

@@ -1,0 +1,92 @@
+"""Identity claims: one account per NIK, per email and per phone, each held by a guard item (the key's keyed hash)
+naming the applicant that claimed it.
+
+Nothing is claimed at registration, so nobody can block a person by registering their NIK, email or phone first:
+verifying the email claims the email and the phone, and the civil registry's confirmation claims the NIK. A
+registration refused, or whose NIK the registry rejects, gives back what it claimed. These are the parts that
+the store's status changes put into their transactions (`store.applicants`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pynamodb.transactions import TransactWrite
+
+from functions.domain.lifecycle import UNIQUE_KEYS
+from functions.store.models import IdentityGuardRecord, bind
+from functions.store.transactions import Build
+
+
+def guard_key(kind: str, keyed_hash: str) -> str:
+    return f"{kind}#{keyed_hash}"
+
+
+def held_identity_keys(hashes: Mapping[str, str], except_for: str | None = None) -> list[str]:
+    """Which of the identity keys (in reporting order) an applicant other than `except_for` has claimed."""
+    bind()
+    keys = [guard_key(kind, hashes[kind]) for kind in UNIQUE_KEYS]
+    held = {record.guard for record in IdentityGuardRecord.batch_get(keys) if record.applicant_id != except_for}
+    return [kind for kind, key in zip(UNIQUE_KEYS, keys, strict=True) if key in held]
+
+
+def holder(kind: str, keyed_hash: str) -> str | None:
+    """The applicant that claimed the key, if any."""
+    bind()
+    found = list(IdentityGuardRecord.batch_get([guard_key(kind, keyed_hash)]))
+    return found[0].applicant_id if found else None
+
+
+def _unclaimed_or(applicant_id: str) -> Any:
+    return IdentityGuardRecord.guard.does_not_exist() | (IdentityGuardRecord.applicant_id == applicant_id)
+
+
+def claim(hashes: Mapping[str, str], kinds: Sequence[str], applicant_id: str, now: dt.datetime) -> Build:
+    """The transaction's part that claims `kinds` for the applicant: each fails (CONDITION_FAILED, in `kinds`'
+    order) when another applicant holds it; claiming again what the applicant holds already changes nothing."""
+
+    def claiming(transaction: TransactWrite) -> None:
+        for kind in kinds:
+            transaction.save(
+                IdentityGuardRecord(guard=guard_key(kind, hashes[kind]), applicant_id=applicant_id, claimed_at=now),
+                condition=IdentityGuardRecord.guard.does_not_exist()
+                | (IdentityGuardRecord.applicant_id == applicant_id),
+            )
+
+    return claiming
+
+
+def give_back(hashes: Mapping[str, str], kinds: Sequence[str], applicant_id: str) -> Build:
+    """The transaction's part that gives back what the applicant claimed of `kinds` (what it never claimed stays
+    unclaimed; a key another applicant holds fails the transaction, which cannot happen while claims are taken
+    only through these parts)."""
+
+    def giving_back(transaction: TransactWrite) -> None:
+        for kind in kinds:
+            transaction.delete(
+                IdentityGuardRecord(guard=guard_key(kind, hashes[kind])),
+                condition=IdentityGuardRecord.guard.does_not_exist()
+                | (IdentityGuardRecord.applicant_id == applicant_id),
+            )
+
+    return giving_back
+
+
+def record_release(nik_hash: str, applicant_id: str, admin: str, reason: str, now: dt.datetime) -> Build:
+    """The transaction's part that records who released a NIK claim, why and when (kept with the guards)."""
+
+    def recording(transaction: TransactWrite) -> None:
+        transaction.save(
+            IdentityGuardRecord(
+                guard=f"release#{nik_hash}#{now.isoformat()}",
+                applicant_id=applicant_id,
+                claimed_at=now,
+                released_by=admin,
+                release_reason=reason,
+            ),
+            condition=IdentityGuardRecord.guard.does_not_exist(),
+        )
+
+    return recording

@@ -1,0 +1,78 @@
+"""docs/architecture.md stays true: each layer imports only what it may, and the lifecycle diagram is the one the
+transition table draws."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from functions.domain.lifecycle import DERIVED, TRANSITIONS, Status
+
+ROOT = Path(__file__).resolve().parents[2]
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+# What each layer must not import (docs/architecture.md, "Layers").
+FORBIDDEN = {
+    "functions/domain": (
+        "functions.settings",
+        "functions.store",
+        "functions.services",
+        "functions.adapters",
+        "pydantic_settings",
+        "aws_lambda_powertools",
+        "chalice",
+        "boto3",
+        "botocore",
+        "pynamodb",
+    ),
+    "functions/services": ("functions.store.models", "chalice", "boto3", "botocore", "pynamodb"),
+    "functions/store": ("functions.services", "chalice"),
+    "functions/adapters": ("functions.services", "functions.store.models", "chalice"),
+    "functions/register": ("functions.store", "functions.adapters", "boto3", "pynamodb"),
+    "functions/verify": ("functions.store", "functions.adapters", "boto3", "pynamodb"),
+    "functions/select": ("functions.store", "functions.adapters", "boto3", "pynamodb"),
+}
+
+
+def _imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            names += [base, *(f"{base}.{alias.name}" for alias in node.names)]
+    return names
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_each_layer_imports_only_what_it_may(layer: str) -> None:
+    paths = sorted((ROOT / layer).rglob("*.py"))
+    assert paths
+    for path in paths:
+        for name in _imports(path):
+            assert not name.startswith(FORBIDDEN[layer]), f"{path.relative_to(ROOT)} imports {name}"
+
+
+def lifecycle_diagram() -> str:
+    """The applicant's lifecycle as Mermaid, drawn from `TRANSITIONS` (and the statuses that are only shown)."""
+    lines = ["stateDiagram-v2", f"    [*] --> {Status.PENDING}"]
+    for event, transition in TRANSITIONS.items():
+        counted = f" [{', '.join(stage.value for stage in transition.counted)}]" if transition.counted else ""
+        lines += [
+            f"    {source} --> {transition.target}: {event.value}{counted}" for source in sorted(transition.sources)
+        ]
+    lines += [f"    {stored} --> {shown}: shown as" for shown, stored in DERIVED.items()]
+    return "\n".join(lines)
+
+
+def test_the_lifecycle_diagram_is_the_transition_table() -> None:
+    block = f"```mermaid\n{lifecycle_diagram()}\n```"
+    assert block in ARCHITECTURE.read_text(), f"docs/architecture.md should hold, verbatim:\n\n{block}\n"
+
+
+def test_every_status_is_reached_or_shown() -> None:
+    reached = {Status.PENDING} | {transition.target for transition in TRANSITIONS.values()} | set(DERIVED)
+    assert reached == set(Status)
