@@ -17,7 +17,7 @@ import contextlib
 import json
 import pstats
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from _common import answer_aws_in_process, median, print_profile, profile_call, proxy_event, quiet, table, timed
@@ -75,27 +75,27 @@ def guard_read_through_boto3() -> Iterator[None]:
     from functions.adapters import aws
     from functions.domain.lifecycle import UNIQUE_KEYS
     from functions.settings import settings
-    from functions.store import applicants
+    from functions.store import claims
 
-    def held(hashes: dict[str, str], applicant_id: str | None = None) -> list[str]:
+    def held(hashes: Mapping[str, str], except_for: str | None = None) -> list[str]:
         table = settings().identity_guards_table
-        keys = [applicants.guard_key(kind, hashes[kind]) for kind in UNIQUE_KEYS]
+        keys = [claims.guard_key(kind, hashes[kind]) for kind in UNIQUE_KEYS]
         answer = aws.client("dynamodb").batch_get_item(
             RequestItems={table: {"Keys": [{"guard": {"S": key}} for key in keys]}}
         )
         found = {
             item["guard"]["S"]
             for item in answer["Responses"].get(table, [])
-            if item.get("applicant_id", {}).get("S") != applicant_id
+            if item.get("applicant_id", {}).get("S") != except_for
         }
         return [kind for kind, key in zip(UNIQUE_KEYS, keys, strict=True) if key in found]
 
-    original = applicants.held_identity_keys
-    applicants.held_identity_keys = held
+    original = claims.held_identity_keys
+    claims.held_identity_keys = held
     try:
         yield
     finally:
-        applicants.held_identity_keys = original
+        claims.held_identity_keys = original
 
 
 def measure(sides: list[Side], mode: str, people: Any, rounds: int, requests: int) -> dict[str, list[float]]:
@@ -119,7 +119,7 @@ COMPONENTS = [
     ("  of which normalise_phone (phonenumbers)", "functions/domain/identity.py", "normalise_phone"),
     ("  of which validate_nik (stdnum)", "functions/domain/identity.py", "validate_nik"),
     ("lookup_hash x4 (HMAC)", "functions/adapters/personal_data.py", "lookup_hash"),
-    ("held_identity_keys (pynamodb BatchGetItem)", "functions/store/applicants.py", "held_identity_keys"),
+    ("held_identity_keys (pynamodb BatchGetItem)", "functions/store/claims.py", "held_identity_keys"),
     ("new_access_token", "functions/adapters/personal_data.py", "new_access_token"),
     ("seal_text (AES-GCM)", "functions/adapters/personal_data.py", "seal_text"),
     ("send_now (boto3 SendMessage)", "functions/adapters/queues.py", "send_now"),
@@ -145,7 +145,7 @@ def component_costs(people: Any, count: int) -> list[list[str]]:
     from functions.observability import logger, metrics
     from functions.services import registration
     from functions.settings import settings
-    from functions.store import applicants
+    from functions.store import claims
 
     bodies = [body.encode() for body in bodies_from(people, count)]
     forms = [parse_registration(body) for body in bodies]
@@ -174,11 +174,11 @@ def component_costs(people: Any, count: int) -> list[list[str]]:
         metrics.flush_metrics()
 
     def raw_batch_get(i: int) -> None:
-        keys = [{"guard": {"S": applicants.guard_key(kind, hashes[i][kind])}} for kind in ("nik", "email", "phone")]
+        keys = [{"guard": {"S": claims.guard_key(kind, hashes[i][kind])}} for kind in ("nik", "email", "phone")]
         raw_dynamodb.batch_get_item(RequestItems={guards_table: {"Keys": keys}})
 
     def bare_batch_get(i: int) -> None:
-        keys = [{"guard": {"S": applicants.guard_key(kind, hashes[i][kind])}} for kind in ("nik", "email", "phone")]
+        keys = [{"guard": {"S": claims.guard_key(kind, hashes[i][kind])}} for kind in ("nik", "email", "phone")]
         bare_app.dynamodb.batch_get_item(RequestItems={guards_table: {"Keys": keys}})
 
     steps: list[tuple[str, Callable[[int], Any]]] = [
@@ -192,7 +192,7 @@ def component_costs(people: Any, count: int) -> list[list[str]]:
             "4 x lookup_hash (HMAC-SHA256)",
             lambda i: [personal_data.lookup_hash(k, v) for k, v in identity_keys(forms[i]).items()],
         ),
-        ("held_identity_keys: pynamodb Model.batch_get (3 keys)", lambda i: applicants.held_identity_keys(hashes[i])),
+        ("held_identity_keys: pynamodb Model.batch_get (3 keys)", lambda i: claims.held_identity_keys(hashes[i])),
         ("  same BatchGetItem with our boto3 client (functions.adapters.aws)", raw_batch_get),
         ("  same BatchGetItem with the bare app's client (boto3 defaults)", bare_batch_get),
         ("new_access_token + token_hash", lambda i: personal_data.token_hash(personal_data.new_access_token("0" * 32))),
