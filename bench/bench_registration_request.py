@@ -1,4 +1,5 @@
-"""Per-request cost of `POST /registrations` in-process, against a bare Chalice route that only queues the body.
+"""Per-request cost of `POST /registrations` in-process, against a bare Chalice route that makes the same two AWS
+calls (a BatchGetItem of the three identity guards, a SendMessage of the body), so the ratio is our own code's.
 
 Both apps are called in-process, as Lambda calls them (an API Gateway proxy event and a context), and also
 through `chalice.test.Client` (Chalice's local gateway: routing and event building on top). Every AWS call, in
@@ -16,12 +17,12 @@ import contextlib
 import json
 import pstats
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from _common import answer_aws_in_process, median, print_profile, profile_call, proxy_event, quiet, table, timed
 
-TARGET_RATIO = 1.5
+TARGET_RATIO = 1.3
 
 
 class Side:
@@ -68,16 +69,33 @@ def bodies_from(people: Any, count: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def without_duplicate_check() -> Iterator[None]:
-    """What-if: the route as it is, minus the BatchGetItem duplicate check (it always finds nothing)."""
-    from functions.store import applicants
+def guard_read_through_boto3() -> Iterator[None]:
+    """What-if: the identity-guard read made with our boto3 client (functions.adapters.aws) instead of pynamodb's
+    `Model.batch_get` (the same BatchGetItem, without pynamodb's dispatch and model layer)."""
+    from functions.adapters import aws
+    from functions.domain.lifecycle import UNIQUE_KEYS
+    from functions.settings import settings
+    from functions.store import claims
 
-    original = applicants.held_identity_keys
-    applicants.held_identity_keys = lambda hashes, applicant_id=None: []
+    def held(hashes: Mapping[str, str], except_for: str | None = None) -> list[str]:
+        table = settings().identity_guards_table
+        keys = [claims.guard_key(kind, hashes[kind]) for kind in UNIQUE_KEYS]
+        answer = aws.client("dynamodb").batch_get_item(
+            RequestItems={table: {"Keys": [{"guard": {"S": key}} for key in keys]}}
+        )
+        found = {
+            item["guard"]["S"]
+            for item in answer["Responses"].get(table, [])
+            if item.get("applicant_id", {}).get("S") != except_for
+        }
+        return [kind for kind, key in zip(UNIQUE_KEYS, keys, strict=True) if key in found]
+
+    original = claims.held_identity_keys
+    claims.held_identity_keys = held
     try:
         yield
     finally:
-        applicants.held_identity_keys = original
+        claims.held_identity_keys = original
 
 
 def measure(sides: list[Side], mode: str, people: Any, rounds: int, requests: int) -> dict[str, list[float]]:
@@ -101,7 +119,7 @@ COMPONENTS = [
     ("  of which normalise_phone (phonenumbers)", "functions/domain/identity.py", "normalise_phone"),
     ("  of which validate_nik (stdnum)", "functions/domain/identity.py", "validate_nik"),
     ("lookup_hash x4 (HMAC)", "functions/adapters/personal_data.py", "lookup_hash"),
-    ("held_identity_keys (pynamodb BatchGetItem)", "functions/store/applicants.py", "held_identity_keys"),
+    ("held_identity_keys (pynamodb BatchGetItem)", "functions/store/claims.py", "held_identity_keys"),
     ("new_access_token", "functions/adapters/personal_data.py", "new_access_token"),
     ("seal_text (AES-GCM)", "functions/adapters/personal_data.py", "seal_text"),
     ("send_now (boto3 SendMessage)", "functions/adapters/queues.py", "send_now"),
@@ -114,7 +132,7 @@ COMPONENTS = [
 ]
 BARE_COMPONENTS = [
     ("whole route", "chalice/app.py", "__call__"),
-    ("boto3 SendMessage", "botocore/client.py", "_make_api_call"),
+    ("boto3 BatchGetItem + SendMessage", "botocore/client.py", "_make_api_call"),
 ]
 
 
@@ -127,7 +145,7 @@ def component_costs(people: Any, count: int) -> list[list[str]]:
     from functions.observability import logger, metrics
     from functions.services import registration
     from functions.settings import settings
-    from functions.store import applicants
+    from functions.store import claims
 
     bodies = [body.encode() for body in bodies_from(people, count)]
     forms = [parse_registration(body) for body in bodies]
@@ -156,8 +174,12 @@ def component_costs(people: Any, count: int) -> list[list[str]]:
         metrics.flush_metrics()
 
     def raw_batch_get(i: int) -> None:
-        keys = [{"guard": {"S": applicants.guard_key(kind, hashes[i][kind])}} for kind in ("nik", "email", "phone")]
+        keys = [{"guard": {"S": claims.guard_key(kind, hashes[i][kind])}} for kind in ("nik", "email", "phone")]
         raw_dynamodb.batch_get_item(RequestItems={guards_table: {"Keys": keys}})
+
+    def bare_batch_get(i: int) -> None:
+        keys = [{"guard": {"S": claims.guard_key(kind, hashes[i][kind])}} for kind in ("nik", "email", "phone")]
+        bare_app.dynamodb.batch_get_item(RequestItems={guards_table: {"Keys": keys}})
 
     steps: list[tuple[str, Callable[[int], Any]]] = [
         (
@@ -170,8 +192,9 @@ def component_costs(people: Any, count: int) -> list[list[str]]:
             "4 x lookup_hash (HMAC-SHA256)",
             lambda i: [personal_data.lookup_hash(k, v) for k, v in identity_keys(forms[i]).items()],
         ),
-        ("held_identity_keys: pynamodb Model.batch_get (3 keys)", lambda i: applicants.held_identity_keys(hashes[i])),
-        ("  same BatchGetItem with the boto3 client directly", raw_batch_get),
+        ("held_identity_keys: pynamodb Model.batch_get (3 keys)", lambda i: claims.held_identity_keys(hashes[i])),
+        ("  same BatchGetItem with our boto3 client (functions.adapters.aws)", raw_batch_get),
+        ("  same BatchGetItem with the bare app's client (boto3 defaults)", bare_batch_get),
         ("new_access_token + token_hash", lambda i: personal_data.token_hash(personal_data.new_access_token("0" * 32))),
         (
             "seal_text(PersonalData json) (AES-GCM)",
@@ -230,7 +253,7 @@ def main() -> None:
     people = PopulationGenerator(args.seed)
     ours = Side("ours", app, FakeLambdaContext())
     bare = Side("bare", bare_app.app, FakeLambdaContext())
-    no_check = Side("what-if: ours without the duplicate check", app, FakeLambdaContext(), without_duplicate_check)
+    what_if = Side("what-if: guard read via boto3", app, FakeLambdaContext(), guard_read_through_boto3)
 
     # Warm-up: the cold start's KMS and keyring calls, client creation, caches, lazy imports.
     with quiet():
@@ -240,7 +263,7 @@ def main() -> None:
 
     rows = []
     modes = (
-        ("direct", "proxy event -> app(event, ctx)", [ours, bare, no_check]),
+        ("direct", "proxy event -> app(event, ctx)", [ours, bare, what_if]),
         ("test_client", "chalice.test.Client", [ours, bare]),
     )
     for mode, label, sides in modes:
@@ -251,16 +274,15 @@ def main() -> None:
                 continue
             ours_us = measured[side.name]
             ratios = [o / b for o, b in zip(ours_us, bare_us, strict=True)]
-            what_if = side is no_check
             rows.append(
                 [
-                    f"{label}{' - ' + side.name if what_if else ''}",
+                    label if side is ours else f"{label} - {side.name}",
                     f"{median(ours_us):.0f}",
                     f"{median(bare_us):.0f}",
                     f"{median(ratios):.2f}x",
                     f"{min(ratios):.2f}-{max(ratios):.2f}",
-                    "(what-if)" if what_if else f"<= {TARGET_RATIO}x",
-                    "" if what_if else ("yes" if median(ratios) <= TARGET_RATIO else "NO"),
+                    f"<= {TARGET_RATIO}x",
+                    "yes" if median(ratios) <= TARGET_RATIO else "NO",
                 ]
             )
     print(

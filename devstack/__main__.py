@@ -71,9 +71,18 @@ def faults(args: argparse.Namespace) -> None:
         raise SystemExit("the fault-injection run lost, duplicated or stranded something")
 
 
+def capacity(args: argparse.Namespace) -> None:
+    from devstack import capacity as model
+
+    model.main(["--calls", args.calls])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    capacity_parser = commands.add_parser("capacity", help="the launch-day capacity model (docs/capacity.md)")
+    capacity_parser.add_argument("--calls", default=str(local_dir() / "aws-calls.json"), help="a week's metered calls")
+    capacity_parser.set_defaults(run=capacity)
     faults_parser = commands.add_parser("faults", help="registrations under injected faults; checks nothing is lost")
     faults_parser.add_argument("--count", type=int, default=10_000)
     faults_parser.add_argument("--throttle", type=float, default=0.15, help="share of DynamoDB calls throttled")

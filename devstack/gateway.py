@@ -19,7 +19,7 @@ from chalice.config import Config
 from chalice.local import LocalGateway, LocalGatewayException
 from gunicorn import util as gunicorn_util
 
-from devstack import faults
+from devstack import faults, metering
 from functions.domain.registration import MAX_BODY_BYTES
 
 # Far above the contract's 16 KiB, so the app itself answers 413 with its own message; beyond this the gateway
@@ -67,6 +67,7 @@ gunicorn_util.write_error = _write_error_as_json
 
 @functools.cache
 def _gateway() -> LocalGateway:
+    metering.install()
     if os.environ.get("DEVSTACK_SINK") == "1":  # the replay's ceiling run: see devstack.sink
         from devstack import sink
 
@@ -118,7 +119,9 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
     if "RAW_URI" not in environ and environ.get("QUERY_STRING"):
         path = f"{path}?{environ['QUERY_STRING']}"
     try:
-        response = _gateway().handle_request(environ["REQUEST_METHOD"], path, _request_headers(environ), body)
+        gateway = _gateway()
+        with metering.invocation(metering.route_of(environ["REQUEST_METHOD"], path)):
+            response = gateway.handle_request(environ["REQUEST_METHOD"], path, _request_headers(environ), body)
     except LocalGatewayException as refusal:
         status = refusal.CODE
         if status == 403 and b"Missing Authentication Token" in (refusal.body or b""):

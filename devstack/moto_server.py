@@ -9,9 +9,11 @@ of a queue rather than twice per message (long polls re-scan on every message se
 queue's messages three times over).
 
 It also counts the calls it serves and the CPU each kind costs (`GET /_devstack/calls`), so that a local run can
-say how much of its time the emulator took, does not log every request line, and serves DynamoDB one request at
-a time (moto's items have no isolation between request threads; DynamoDB's writes are atomic). Otherwise it is
-moto's own server (`moto.server`), run the way `moto_server` runs it.
+say how much of its time the emulator took, and meters them for their cost (`GET /_devstack/metered`): by the
+function that made each call (`devstack.metering`'s header), service and operation, with the DynamoDB capacity
+units each would consume (from the items' sizes by DynamoDB's rules). It does not log every request line, and
+serves DynamoDB one request at a time (moto's items have no isolation between request threads; DynamoDB's
+writes are atomic). Otherwise it is moto's own server (`moto.server`), run the way `moto_server` runs it.
 
 Run as `python -m devstack.moto_server -H 127.0.0.1 -p PORT`.
 """
@@ -20,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -175,6 +179,121 @@ def install() -> None:
 
 StartResponse = Callable[..., Any]
 
+# --- metering: DynamoDB capacity units, by DynamoDB's published sizing rules -----------------------------
+_READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
+
+
+def _number_size(text: str) -> int:
+    digits = text.lstrip("-").replace(".", "").strip("0") or "0"
+    return (len(digits) + 1) // 2 + 1
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    kind, inner = next(iter(value.items()))
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        return _number_size(inner)
+    if kind == "B":
+        return len(inner) * 3 // 4
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(x.encode()) for x in inner)
+    if kind == "NS":
+        return sum(_number_size(x) for x in inner)
+    if kind == "BS":
+        return sum(len(x) * 3 // 4 for x in inner)
+    if kind == "L":
+        return 3 + sum(_value_size(x) + 1 for x in inner)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + _value_size(x) + 1 for k, x in inner.items())
+    return 0
+
+
+def item_size(item: dict[str, Any] | None) -> int:
+    """An item's size as DynamoDB bills it: attribute names plus values."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in (item or {}).items())
+
+
+def _stored_size(table: str, key: dict[str, Any]) -> int:
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][os.environ.get("AWS_DEFAULT_REGION", "ap-southeast-3")]
+    try:
+        found = backend.get_item(table, key)
+    except Exception:  # metering never fails a call
+        return 0
+    return item_size(found.to_json()["Attributes"]) if found else 0
+
+
+def _write_units(op_type: str, op: dict[str, Any]) -> int:
+    """Write units of one item write (1 KB each, rounded up; an update is billed on the item's size)."""
+    if op_type in ("Put", "PutRequest"):
+        size = item_size(op["Item"])
+    elif op_type in ("Update", "ConditionCheck"):
+        size = _stored_size(op["TableName"], op["Key"])
+    else:  # Delete: billed on the deleted item's size, no longer there to measure
+        size = 0
+    return max(1, math.ceil(size / 1024))
+
+
+def _read_units(items: list[dict[str, Any]], missing: int, consistent: bool) -> float:
+    """Read units of items read one by one (4 KB each, rounded up; half for an eventually consistent read)."""
+    units = sum(max(1, math.ceil(item_size(item) / 4096)) for item in items) + missing
+    return units * (1.0 if consistent else 0.5)
+
+
+def dynamodb_units(operation: str, request: dict[str, Any], answer: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """(read units, write units) that DynamoDB on demand would bill for this call, by table."""
+    units: dict[str, tuple[float, float]] = {}
+
+    def add(table: str, reads: float = 0.0, writes: float = 0.0) -> None:
+        before = units.get(table, (0.0, 0.0))
+        units[table] = (before[0] + reads, before[1] + writes)
+
+    table = str(request.get("TableName", ""))
+    consistent = bool(request.get("ConsistentRead"))
+    if operation == "GetItem":
+        found = answer.get("Item")
+        add(table, reads=_read_units([found] if found else [], 0 if found else 1, consistent))
+    elif operation == "BatchGetItem":
+        for name, asked in request.get("RequestItems", {}).items():
+            items = answer.get("Responses", {}).get(name, [])
+            missing = len(asked.get("Keys", [])) - len(items)
+            add(name, reads=_read_units(items, missing, bool(asked.get("ConsistentRead"))))
+    elif operation in ("Query", "Scan"):
+        size = sum(item_size(item) for item in answer.get("Items", []))
+        add(table, reads=max(1, math.ceil(size / 4096)) * (1.0 if consistent else 0.5))
+    elif operation == "TransactGetItems":
+        for asked, got in zip(request.get("TransactItems", []), answer.get("Responses", []), strict=False):
+            item = got.get("Item")
+            add(asked["Get"]["TableName"], reads=2 * _read_units([item] if item else [], 0 if item else 1, True))
+    elif operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        kind = {"PutItem": "Put", "UpdateItem": "Update", "DeleteItem": "Delete"}[operation]
+        add(table, writes=_write_units(kind, request))
+    elif operation == "BatchWriteItem":
+        for name, requests in request.get("RequestItems", {}).items():
+            for entry in requests:
+                kind, op = next(iter(entry.items()))
+                add(name, writes=_write_units(kind, {**op, "TableName": name}))
+    elif operation == "TransactWriteItems":
+        for entry in request.get("TransactItems", []):
+            kind, op = next(iter(entry.items()))
+            add(op["TableName"], writes=2.0 * _write_units(kind, op))
+    return units
+
+
+TABLE_KIND = "DynamoDB table "  # metered rows of units by table (their calls are counted in the call's own row)
+
+
+def _service_of(environ: dict[str, Any]) -> str:
+    """The service a request signs for (`Credential=.../<region>/<service>/aws4_request`)."""
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    scope = authorization.split("Credential=", 1)[-1].split(",", 1)[0].split("/")
+    return scope[3] if len(scope) > 3 else "unknown"
+
 
 class CallCounter:
     """WSGI middleware: how many calls of each kind moto served, and the CPU they took."""
@@ -185,6 +304,8 @@ class CallCounter:
         self.app = app
         self.lock = threading.Lock()
         self.calls: dict[str, list[float]] = {}
+        # (origin, kind) -> [calls, read units, write units]: the app's calls, for their cost (devstack.metering)
+        self.metered: dict[tuple[str, str], list[float]] = {}
         # moto's DynamoDB reads and writes its items from many request threads with no isolation, so two
         # concurrent `ADD`s to one counter can lose one; DynamoDB applies each write atomically. One at a time
         # restores that (SQS keeps its threads: its long polls wait inside requests).
@@ -196,18 +317,60 @@ class CallCounter:
                 body = json.dumps({k: {"calls": int(v[0]), "cpu_seconds": v[1]} for k, v in self.calls.items()})
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body.encode()]
+        if environ.get("PATH_INFO") == self.METERED:
+            with self.lock:
+                rows = [
+                    {"origin": origin, "kind": kind, "calls": int(v[0]), "read_units": v[1], "write_units": v[2]}
+                    for (origin, kind), v in self.metered.items()
+                ]
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(rows).encode()]
         started = time.thread_time()
         kind = environ.get("HTTP_X_AMZ_TARGET") or f"{environ.get('REQUEST_METHOD')} {environ.get('HTTP_HOST', '')}"
+        origin = environ.get("HTTP_X_DEVSTACK_ORIGIN", "")
+        units: dict[str, tuple[float, float]] = {}
         if kind.startswith("DynamoDB_"):
             with self.dynamodb:
+                request = self._body(environ) if origin else b""
                 answer = list(self.app(environ, start_response))
+                if origin:
+                    units = self._units(kind, request, b"".join(answer))
         else:
             answer = list(self.app(environ, start_response))
         with self.lock:
             totals = self.calls.setdefault(kind, [0.0, 0.0])
             totals[0] += 1
             totals[1] += time.thread_time() - started
+            if origin:
+                if not environ.get("HTTP_X_AMZ_TARGET"):
+                    kind = f"{_service_of(environ)} {environ.get('REQUEST_METHOD')}"
+                elif kind == "AmazonSQS.ReceiveMessage" and b'"Messages"' not in b"".join(answer):
+                    kind += " (empty)"
+                metered = self.metered.setdefault((origin, kind), [0.0, 0.0, 0.0])
+                metered[0] += 1
+                for table, (reads, writes) in units.items():
+                    metered[1] += reads
+                    metered[2] += writes
+                    by_table = self.metered.setdefault((origin, TABLE_KIND + table), [0.0, 0.0, 0.0])
+                    by_table[1] += reads
+                    by_table[2] += writes
         return answer
+
+    METERED = "/_devstack/metered"
+
+    @staticmethod
+    def _body(environ: dict[str, Any]) -> bytes:
+        """The request's body, read here and given back to moto as a fresh stream."""
+        body: bytes = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        return body
+
+    @staticmethod
+    def _units(kind: str, request: bytes, answer: bytes) -> dict[str, tuple[float, float]]:
+        try:
+            return dynamodb_units(kind.split(".", 1)[1], json.loads(request or b"{}"), json.loads(answer or b"{}"))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return {}  # an error answer: not billed as a read or write here
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import boto3
 from chalice.app import SQSEventConfig
 
-from devstack import faults
+from devstack import faults, metering
 from functions.observability import logger
 
 # AWS leaves a failed record invisible for the queue's whole visibility timeout (six minutes here), so its five
@@ -129,6 +129,7 @@ def retry_delay(message: dict[str, Any]) -> int:
 class Poller:
     def __init__(self, source: EventSource) -> None:
         self.source = source
+        metering.install()
         self.sqs = boto3.client("sqs")
         self.queue_url = self.sqs.get_queue_url(QueueName=source.queue)["QueueUrl"]
         self.queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
@@ -137,6 +138,7 @@ class Poller:
         self.region = self.sqs.meta.region_name
         self.handler = _handler(source.handler_string)
         self.running = True
+        metering.set_origin(source.name)  # the event source's own receives and deletes, as Lambda's poller makes
 
     def poll_once(self, wait_seconds: int = 1) -> int:
         messages = self.sqs.receive_message(
@@ -151,7 +153,9 @@ class Poller:
             return 0
         event = lambda_event(messages, self.queue_arn, self.region)
         try:
-            failed = failed_message_ids(self.handler(event, _Context(self.source.name)), messages)
+            with metering.invocation(self.source.name):
+                answer = self.handler(event, _Context(self.source.name))
+            failed = failed_message_ids(answer, messages)
         except Exception:
             logger.exception("handler failed the whole batch", extra={"handler": self.source.name})
             failed = {message["MessageId"] for message in messages}

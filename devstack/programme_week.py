@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import requests
 from tqdm import tqdm
 
-from devstack import crowd
+from devstack import costs, crowd
 from devstack.code_latency import CodeLatency
 from devstack.population import Planned, plan_population
 from devstack.registry import write_csv
@@ -45,10 +45,25 @@ class WeekResult:
     lost: int = 0
     refused: Counter[str] = field(default_factory=Counter)
     code_latency: CodeLatency = field(default_factory=CodeLatency)
+    stage_costs: dict[str, costs.Snapshot] = field(default_factory=dict)
+    cost: str = ""
 
     @property
     def matches(self) -> bool:
         return self.funnel == self.expected and self.lost == 0 and self.draw_verified.startswith("OK")
+
+
+# The stages whose AWS work is the programme's (the issue's intake, verification, NIK check, join, close, publish).
+COST_STAGES = (
+    "registration",
+    "email verification",
+    "NIK checks and eligibility",
+    "joining wave 1",
+    "Thursday 16:00 WIB: close and draw",
+    "Friday 10:00 WIB: publication",
+)
+# The main job's own polls through the API (the funnel, the wave, the results), not an applicant's requests.
+TOOLING_REQUESTS = ("GET /admin/stats", "GET /waves/current", "GET /waves/{}/results")
 
 
 class Week:
@@ -68,8 +83,14 @@ class Week:
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         started = time.monotonic()
+        before = self.metered()
         yield
         self.result.stage_seconds[name] = time.monotonic() - started
+        self.result.stage_costs[name] = self.metered().minus(before)
+
+    def metered(self) -> costs.Snapshot:
+        """The app's AWS calls, invocations and messages so far (for the cost per registration)."""
+        return costs.Snapshot.take(self.stack.metered(), self.stack.invocations(), self.stack.outbox())
 
     def each(self, label: str, items: Sequence[Item], work: Callable[[Item], Any]) -> list[Any]:
         return crowd.each(label, items, work, self.workers)
@@ -123,12 +144,16 @@ class Week:
         with self.stage("Friday 10:00 WIB: publication"):
             self.stack.advance_clock(dt.datetime.fromisoformat(wave["publish_at"]))
             self.wait("published", lambda: int(self.results(wave["number"]) is not None), 1)
+            # The notices go out after the results are up; the stage's cost counts them all.
+            self.stack.wait_for_empty_queues(["prakerja-publish", "prakerja-notifications"], timeout_seconds=600)
         with self.stage("draw verified from the public files"):
             self.verify_draw(wave["number"])
         self.result.funnel = {stage: count for stage, count in self.funnel().items()}
         self.result.expected = self.expected_funnel()
         self.result.lost = self.lost()
         self.result.code_latency = self.stack.code_latency()
+        priced = {name: snapshot for name, snapshot in self.result.stage_costs.items() if name in COST_STAGES}
+        self.result.cost = costs.report(priced, self.result.funnel.get("registered", 0), exclude=TOOLING_REQUESTS)
         return self.result
 
     def register(self, index: int) -> None:
@@ -243,6 +268,9 @@ def print_summary(result: WeekResult) -> None:
     print(f"  commitment {manifest.get('commitment')}")
     print(f"  seed       {manifest.get('seed')}")
     print(f"  verifier:  {result.draw_verified}")
+    if result.cost:
+        print()
+        print(result.cost)
 
 
 def write_report(result: WeekResult, path: Path) -> Path:
@@ -270,6 +298,7 @@ Draw: {html.escape(result.draw_verified)}.
 Email code, stored to sent: {html.escape(result.code_latency.line())}.</p>
 <h2>Funnel</h2><svg width="{width + 400}" height="{svg_height}" role="img" aria-label="funnel">{"".join(bars)}</svg>
 <h2>Time per stage</h2><table>{stages}</table>
+<h2>Cost</h2><pre>{html.escape(result.cost)}</pre>
 <h2>Wave manifest</h2><pre>{html.escape(json.dumps(result.manifest, indent=2))}</pre>
 </body></html>"""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -287,5 +316,7 @@ def run(people: int, quota: int | None, seed: int, workdir: Path, workers: int =
         result = Week(stack, plan, quota, workers).run()
     print_summary(result)
     report = write_report(result, workdir.parent / "report.html")
-    print(f"\nReport: {report}")
+    calls = workdir.parent / "aws-calls.json"
+    calls.write_text(json.dumps(costs.as_json(result.stage_costs, result.funnel), indent=1), encoding="utf-8")
+    print(f"\nReport: {report}\nAWS calls by stage, function and operation: {calls}")
     return result

@@ -27,7 +27,7 @@ from typing import Any
 from chalice.app import ScheduledEventConfig
 from croniter import croniter
 
-from devstack import faults
+from devstack import faults, metering
 from devstack.processes import JsonHandler
 from functions.observability import logger
 from functions.settings import settings
@@ -115,7 +115,8 @@ class Clock:
         module_name, _, attribute = schedule.handler_string.rpartition(".")
         handler = getattr(importlib.import_module(module_name), attribute)
         try:
-            result = handler(scheduled_event(schedule, moment), None)
+            with metering.invocation(schedule.name):
+                result = handler(scheduled_event(schedule, moment), None)
         except Exception as error:
             logger.exception("schedule failed", extra={"schedule": schedule.name})
             result = {"error": type(error).__name__}
@@ -153,6 +154,7 @@ def main() -> None:
     parser.add_argument("--tick-on-start", action="store_true", help="fire once at start, as a new deployment does")
     args = parser.parse_args()
     faults.install()
+    metering.install()
     clock = Clock(dt.datetime.now(dt.UTC).replace(microsecond=0), app_schedules())
     if args.tick_on_start:
         clock.tick()

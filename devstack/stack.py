@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
-from devstack import provision
+from devstack import metering, provision
 from devstack.code_latency import FIELDS, CodeLatency
 from devstack.outbox import OutboxFollower
 from devstack.poller import EventSource, sqs_event_sources
@@ -43,6 +43,7 @@ class EmbeddedStack:
     ) -> None:
         self.workdir = workdir.resolve()
         self.log_dir = self.workdir / "logs"
+        self.meter_dir = self.log_dir / "meter"
         # Operators' accounts minted admin tokens for: recorded by name where an admin acts (claim releases,
         # forced closes), on purpose, unlike applicants' personal data.
         self.operators: set[str] = set()
@@ -67,6 +68,7 @@ class EmbeddedStack:
     def start(self) -> EmbeddedStack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.log_dir, ignore_errors=True)
+        self.meter_dir.mkdir(parents=True)
         self.outbox_path.unlink(missing_ok=True)
         self.outbox_reader = OutboxFollower(self.outbox_path)
         try:
@@ -152,6 +154,8 @@ class EmbeddedStack:
             "PRAKERJA_REGISTRY_CSV": str(self.registry_csv),
             # Locally the circuit to the registry closes again sooner, to match the poller's shorter retries.
             "PRAKERJA_REGISTRY_BREAKER_RESET_SECONDS": "3",
+            # Each invocation's duration, and the function each AWS call is made for (devstack.metering).
+            metering.METER_DIR: str(self.meter_dir),
             **self.extra_settings,
         }
 
@@ -238,6 +242,18 @@ class EmbeddedStack:
             with urllib.request.urlopen(f"{endpoint}/_devstack/calls", timeout=10) as answer:  # noqa: S310
                 calls.update(json.loads(answer.read()))
         return calls
+
+    def metered(self) -> list[dict[str, Any]]:
+        """The app's AWS calls so far, by the function that made them, kind, and DynamoDB units
+        (devstack.moto_server), and each function's invocations with their durations (devstack.metering)."""
+        rows: list[dict[str, Any]] = []
+        for endpoint in (self.aws_endpoint, self.sqs_endpoint):
+            with urllib.request.urlopen(f"{endpoint}/_devstack/metered", timeout=10) as answer:  # noqa: S310
+                rows.extend(json.loads(answer.read()))
+        return rows
+
+    def invocations(self) -> dict[str, metering.Invocations]:
+        return metering.invocations(self.meter_dir)
 
     def clock(self) -> dt.datetime:
         with urllib.request.urlopen(f"{self.scheduler_url}/clock", timeout=10) as answer:  # noqa: S310 - loopback
