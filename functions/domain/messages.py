@@ -83,6 +83,10 @@ def _reason(value: str) -> str:
     return reason
 
 
+def _reason_if_given(value: str) -> str | None:
+    return _reason(value) if value.strip() else None  # a blank reason is no reason (MISSING_REASON below)
+
+
 class CloseRequest(BaseModel):
     """`POST /admin/waves/{number}/close` body (optional): closing before the wave's `closes_at` needs `force`
     and a reason, which the manifest records with the admin's name."""
@@ -90,7 +94,7 @@ class CloseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     force: bool = False
-    reason: Annotated[str, checked(_reason)] | None = None
+    reason: Annotated[str, checked(_reason_if_given)] | None = None
 
     @model_validator(mode="after")
     def _forced_with_a_reason(self) -> CloseRequest:
