@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
@@ -42,18 +43,22 @@ def register(body: bytes, idempotency_key: str | None, lambda_context: Any = Non
         raise PayloadTooLarge("BODY_TOO_LARGE", f"the body must be at most {MAX_BODY_BYTES} bytes")
     form = parse_registration(body)
     if idempotency_key is None:
-        return _answer(_queued(form, _new_applicant()))
+        return _queued(form, _new_applicant())
     if not _IDEMPOTENCY_KEY_SHAPE.fullmatch(idempotency_key):
         raise InvalidField(
             "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key must be 8-128 letters, digits or _.:-", IDEMPOTENCY_HEADER
         )
     # Only a keyed digest of the body reaches the idempotency table, never the body itself.
     request = {"key": idempotency_key, "body": personal_data.lookup_hash("request", form.model_dump_json())}
-    accept_once = _idempotent_accept()
     if lambda_context is not None and hasattr(lambda_context, "get_remaining_time_in_millis"):
         _idempotency_config().register_lambda_context(lambda_context)
     try:
-        first: dict[str, Any] = accept_once(request=request, form=form)
+        # Two records, so that every retry converges on one applicant: the first fixes the applicant (random id
+        # and token, kept sealed) before anything is sent; the second keeps the 202 once the queue took it. A retry
+        # after a 429, or after a send that landed but whose record was not kept, sends the same applicant again,
+        # which the consumer stores once.
+        applicant = _idempotent(_allocate, "registration-applicant")(request=request)
+        answer: dict[str, str] = _idempotent(_queue_as, "registration")(request=request, form=form, applicant=applicant)
     except IdempotencyValidationError:
         raise Unprocessable(
             "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with another body", IDEMPOTENCY_HEADER
@@ -62,9 +67,7 @@ def register(body: bytes, idempotency_key: str | None, lambda_context: Any = Non
         raise Conflict(
             "REQUEST_IN_PROGRESS", "a request with this Idempotency-Key is still being handled", IDEMPOTENCY_HEADER
         ) from None
-    # The first try's applicant, kept (sealed) in the idempotency record: a retry after an answer that never
-    # arrived gets the same 202, and a retry after a 429 sends the same applicant again (stored once).
-    return _answer(first if first["queued"] else _queued(form, first))
+    return answer
 
 
 def _new_applicant() -> dict[str, str]:
@@ -73,8 +76,8 @@ def _new_applicant() -> dict[str, str]:
     return {"applicant_id": applicant_id, "access_token": personal_data.new_access_token(applicant_id)}
 
 
-def _queued(form: RegistrationForm, applicant: dict[str, Any]) -> dict[str, Any]:
-    """Puts the registration of `applicant` on the intake queue: the applicant, and whether the queue took it."""
+def _queued(form: RegistrationForm, applicant: dict[str, str]) -> dict[str, str]:
+    """Puts the registration of `applicant` on the intake queue; the 202 answer, or 429 when the queue is busy."""
     applicant_id, token = applicant["applicant_id"], applicant["access_token"]
     hashes = {kind: personal_data.lookup_hash(kind, value) for kind, value in identity_keys(form).items()}
     # Only claimed identities are refused (claims are taken on verification); what this same applicant claimed
@@ -89,20 +92,12 @@ def _queued(form: RegistrationForm, applicant: dict[str, Any]) -> dict[str, Any]
     except queues.QueueUnavailable as error:
         metrics.add_metric(name="RegistrationShed", unit="Count", value=1)
         logger.warning("intake queue did not take a registration", extra={"cause": str(error)})
-        return {**applicant, "queued": False}
+        raise TooManyRequests(
+            "BUSY", "registration is busy; try again shortly", settings().retry_after_seconds
+        ) from None
     metrics.add_metric(name="RegistrationAccepted", unit="Count", value=1)
     logger.debug("registration accepted", extra={"applicant_id": applicant_id})  # counted by the metric
-    return {**applicant, "queued": True}
-
-
-def _answer(queued: dict[str, Any]) -> dict[str, str]:
-    if not queued["queued"]:
-        raise TooManyRequests("BUSY", "registration is busy; try again shortly", settings().retry_after_seconds)
-    return {
-        "applicant_id": queued["applicant_id"],
-        "status": Status.PENDING.value,
-        "access_token": queued["access_token"],
-    }
+    return {"applicant_id": applicant_id, "status": Status.PENDING.value, "access_token": token}
 
 
 def intake_message(form: RegistrationForm, applicant_id: str, token: str, hashes: dict[str, str]) -> IntakeMessage:
@@ -144,16 +139,22 @@ def _idempotency_config() -> IdempotencyConfig:
     )
 
 
-@caches.per_process
-def _idempotent_accept() -> Any:
-    def accept_once(request: dict[str, str], form: RegistrationForm) -> dict[str, Any]:
-        return _queued(form, _new_applicant())
+def _allocate(request: dict[str, str]) -> dict[str, str]:
+    return _new_applicant()
 
+
+def _queue_as(request: dict[str, str], form: RegistrationForm, applicant: dict[str, str]) -> dict[str, str]:
+    return _queued(form, applicant)
+
+
+@caches.per_process
+def _idempotent(function: Callable[..., dict[str, str]], prefix: str) -> Any:
+    """`function` run once per Idempotency-Key and body, its answer kept (sealed) under `prefix`."""
     return idempotent_function(
-        accept_once,
+        function,
         data_keyword_argument="request",
         persistence_store=idempotency.persistence_layer(),
         config=_idempotency_config(),
         output_serializer=_SealedAnswer(),
-        key_prefix="registration",
+        key_prefix=prefix,
     )

@@ -93,8 +93,28 @@ def test_the_idempotency_table_holds_no_token_in_clear(client: Any, people: Popu
 
     answer = post(client, people.person().registration(), **{"Idempotency-Key": "retry-0003-abc"}).json_body
     items = boto3.client("dynamodb").scan(TableName=settings().idempotency_table)["Items"]
-    assert len(items) == 1
+    assert len(items) == 2  # the applicant it fixed, and the answer once queued
     assert answer["access_token"] not in json.dumps(items)
+
+
+def test_a_retry_whose_first_answer_was_not_kept_is_the_same_applicant(
+    client: Any, people: PopulationGenerator
+) -> None:
+    import boto3
+
+    body = people.person().registration()
+    first = post(client, body, **{"Idempotency-Key": "retry-0004-abc"}).json_body
+    # Given the send landed but the record of its answer was not kept (its write failed, its hold expired)
+    table, dynamodb = settings().idempotency_table, boto3.client("dynamodb")
+    for item in dynamodb.scan(TableName=table)["Items"]:
+        if not item["id"]["S"].startswith("registration-applicant#"):
+            dynamodb.delete_item(TableName=table, Key={"id": item["id"]})
+    # When the client retries with its key
+    again = post(client, body, **{"Idempotency-Key": "retry-0004-abc"})
+    # Then it is the same applicant, queued again, which the consumer stores once
+    assert (again.status_code, again.json_body) == (202, first)
+    messages = queue_messages(settings().intake_queue_url)
+    assert {json.loads(m["Body"])["applicant_id"] for m in messages} == {first["applicant_id"]}
 
 
 @pytest.mark.parametrize("key", ["short", "x" * 129, "has space here", "new\r\nline-inject", "ключ-ключ-ключ"])
