@@ -44,8 +44,8 @@ def _unclaimed_or(applicant_id: str) -> Any:
 
 
 def claim(hashes: Mapping[str, str], kinds: Sequence[str], applicant_id: str, now: dt.datetime) -> Build:
-    """The transaction's part that claims `kinds` for the applicant: each fails (CONDITION_FAILED, in `kinds`'
-    order) when another applicant holds it; claiming again what the applicant holds already changes nothing."""
+    """The transaction's part that claims `kinds` for the applicant: it fails the transaction when another
+    applicant holds one of them; claiming again what the applicant holds already changes nothing."""
 
     def claiming(transaction: TransactWrite) -> None:
         for kind in kinds:
