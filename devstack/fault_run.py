@@ -34,11 +34,11 @@ from devstack.population import Planned, plan_population
 from devstack.registry import write_csv
 from devstack.stack import EmbeddedStack
 from functions.domain.lifecycle import Status
-from functions.resources import INTAKE_QUEUE, NIK_CHECK_QUEUE, NOTIFICATIONS_QUEUE, PUBLISH_QUEUE
+from functions.resources import EMAIL_CODES_QUEUE, INTAKE_QUEUE, NIK_CHECK_QUEUE, NOTIFICATIONS_QUEUE, PUBLISH_QUEUE
 from functions.verify_draw import Disagreement, verify
 from ops.redrive import redrive
 
-QUEUES = (INTAKE_QUEUE, NOTIFICATIONS_QUEUE, NIK_CHECK_QUEUE, PUBLISH_QUEUE)
+QUEUES = (INTAKE_QUEUE, EMAIL_CODES_QUEUE, NOTIFICATIONS_QUEUE, NIK_CHECK_QUEUE, PUBLISH_QUEUE)
 # Decided: the NIK check stored its decision (whatever came after it, a wave's join, acceptance, ...).
 DECIDED_AT = "nik_checked_at"
 
