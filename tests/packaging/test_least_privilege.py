@@ -116,7 +116,11 @@ USES: dict[str, list[Use]] = {
         use(
             "IdentityGuardsTable",
             "dynamodb:BatchGetItem",
-            why="POST /registrations: held_identity_keys answers 409 for a NIK, email or phone already held",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            why="POST /registrations: claims.held_identity_keys answers 409 for a claimed key; verify_email claims "
+            "the email and phone (a duplicate gives nothing back); POST /admin/claims/release reads the holder, "
+            "gives its claims back and records the release",
         ),
         use(
             "CountersTable",
@@ -154,8 +158,10 @@ USES: dict[str, list[Use]] = {
             "dynamodb:PutItem",
             "dynamodb:GetItem",
             "dynamodb:Query",
+            "dynamodb:DeleteItem",
             why="the join transaction puts the pool membership; waves_joined reads the applicant's pools for its "
-            "draw ids (GET /applicants/{id}); admin publish's member_ids maps draw ids back to applicants",
+            "draw ids (GET /applicants/{id}); admin publish's member_ids maps draw ids back to applicants; "
+            "waves.release_claim takes a released holder out of its open wave's pool",
         ),
         use("IntakeQueue", "sqs:SendMessage", why="POST /registrations queues the sealed registration"),
         use("NikCheckQueue", "sqs:SendMessage", why="POST /verifications/email queues the NIK check"),
@@ -205,7 +211,6 @@ USES: dict[str, list[Use]] = {
             "EmailCodesQueue", "sqs:SendMessage", why="the batch's email-code messages (notifications.BatchSends.flush)"
         ),
         use("ApplicantsTable", "dynamodb:PutItem", why="the registration transaction puts the applicant"),
-        use("IdentityGuardsTable", "dynamodb:PutItem", why="the registration transaction puts the NIK/email/phone"),
         use("CountersTable", "dynamodb:UpdateItem", why="the registration transaction counts REGISTERED"),
         use("KeyringTable", "dynamodb:GetItem", "dynamodb:PutItem", why="the pepper of email-code hashes"),
         use(
@@ -244,6 +249,14 @@ USES: dict[str, list[Use]] = {
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
             why="looking_ahead: find_many; check_record: find; the decision's transition",
+        ),
+        use(
+            "IdentityGuardsTable",
+            "dynamodb:BatchGetItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            why="record_registry_decision claims a confirmed NIK; a duplicate (read by held_identity_keys) or a "
+            "rejected NIK gives back the email and phone",
         ),
         use("CountersTable", "dynamodb:UpdateItem", why="the decision counts NIK_VERIFIED and ELIGIBLE"),
         use("KeyringTable", "dynamodb:GetItem", "dynamodb:PutItem", why="the pepper of the family-card hash"),
@@ -478,10 +491,10 @@ def test_the_check_fails_a_role_that_allows_a_resource_its_function_does_not_use
 def test_the_check_fails_a_role_that_lacks_a_permission_its_function_needs(packaged: Packaged) -> None:
     template = copy.deepcopy(packaged.template)
     intake = template["Resources"]["IntakeConsumerRole"]["Properties"]["Policies"][0]["PolicyDocument"]
-    intake["Statement"] = [s for s in intake["Statement"] if s.get("Sid") != "IdentityGuards"]
+    intake["Statement"] = [s for s in intake["Statement"] if s.get("Sid") != "Counters"]
     found = differences(template)
     assert len(found) == 1 and found[0].startswith(
-        "IntakeConsumer lacks ['dynamodb:PutItem'] on IdentityGuardsTable, which it needs"
+        "IntakeConsumer lacks ['dynamodb:UpdateItem'] on CountersTable, which it needs"
     ), found
 
 
