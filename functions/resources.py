@@ -15,6 +15,10 @@ NIK_CHECK_QUEUE = "prakerja-nik-checks"
 NIK_CHECK_MAX_CONCURRENCY = 4
 PUBLISH_QUEUE = "prakerja-publish"
 
+# The daily revocation fans out over a wave's members in shards; this many consumers work through them at once.
+REVOCATION_QUEUE = "prakerja-revocations"
+REVOCATION_MAX_CONCURRENCY = 4
+
 # Publication fans a wave's ranked list out in chunks; this many consumers work through them at once.
 PUBLISH_MAX_CONCURRENCY = 4
 

@@ -77,12 +77,17 @@ class Settings(BaseModel):
     waves_table: str = ""
     wave_members_table: str = ""
     families_table: str = ""
+    members_table: str = ""
+    ledger_table: str = ""
+    purchases_table: str = ""
+    partners_table: str = ""
     results_bucket: str = ""
     publish_queue_url: str = ""
     intake_queue_url: str = ""
     notifications_queue_url: str = ""
     email_codes_queue_url: str = ""  # email codes only, apart from other notices
     nik_check_queue_url: str = ""
+    revocation_queue_url: str = ""
     personal_data_key_id: str = ""
     # The draw seeds' own key; the personal-data key when not given.
     draw_seed_key_id: str = ""
@@ -118,6 +123,14 @@ class Settings(BaseModel):
     # '31:1000,32:2500': a province code and the most selected from it per wave.
     province_quotas: tuple[tuple[str, int], ...] = ()
     publish_chunk_size: int = Field(500, ge=1)
+    # After acceptance.
+    training_balance: int = Field(rules.TRAINING_BALANCE, ge=0)
+    first_purchase_days: int = Field(rules.FIRST_PURCHASE_DAYS, ge=1)
+    purchase_code_ttl_seconds: int = Field(rules.PURCHASE_CODE_TTL_SECONDS, ge=60)
+    purchase_code_max_wrong_tries: int = Field(rules.PURCHASE_CODE_MAX_WRONG_TRIES, ge=1)
+    partner_signature_window_seconds: int = Field(rules.PARTNER_SIGNATURE_WINDOW_SECONDS, ge=1)
+    review_comment_max_length: int = Field(rules.REVIEW_COMMENT_MAX_LENGTH, ge=1)
+    revocation_chunk_size: int = Field(500, ge=1)
     # A public randomness beacon (drand's HTTP API), off when empty.
     beacon_url: str = ""
     beacon_genesis_time: int = Field(1595431050, ge=0)
@@ -237,12 +250,17 @@ REQUIRED_WHEN_DEPLOYED: Final = (
     "waves_table",
     "wave_members_table",
     "families_table",
+    "members_table",
+    "ledger_table",
+    "purchases_table",
+    "partners_table",
     "results_bucket",
     "publish_queue_url",
     "intake_queue_url",
     "notifications_queue_url",
     "email_codes_queue_url",
     "nik_check_queue_url",
+    "revocation_queue_url",
     "personal_data_key_id",
     "draw_seed_key_id",
     "notifier",
@@ -265,6 +283,10 @@ def _local_stack() -> dict[str, Any]:
         "waves_table": "prakerja-waves",
         "wave_members_table": "prakerja-wave-members",
         "families_table": "prakerja-families",
+        "members_table": "prakerja-members",
+        "ledger_table": "prakerja-ledger",
+        "purchases_table": "prakerja-purchases",
+        "partners_table": "prakerja-partners",
         "results_bucket": "prakerja-results",
         "personal_data_key_id": "alias/prakerja-personal-data",
         "notifier": "outbox",

@@ -5,7 +5,8 @@ table).
 Every status change in the system is one row of `TRANSITIONS`: the store's intent-named operations
 (`register`, `verify_email`, `record_registry_decision`, `join`, `accept`, `carry_over`, ...) each apply one event,
 as a conditional write from the event's source statuses, in one transaction with the funnel counters it moves.
-Membership states after acceptance are further rows of the same table.
+Acceptance activates a membership, whose states (and its purchases') are the transition tables of
+`functions.domain.membership`, applied the same way.
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ class FunnelStage(StrEnum):
     ELIGIBLE = "eligible"
     JOINED = "joined"
     ACCEPTED = "accepted"
+    # After acceptance (functions.domain.membership): each member counted once, at the first of each.
+    ACTIVATED = "activated"
+    PURCHASED = "purchased"
+    COMPLETED = "completed"
+    REVIEWED = "reviewed"
+    REVOKED = "revoked"
 
 
 class Event(StrEnum):

@@ -44,3 +44,16 @@ EMAIL_CODE_TTL_SECONDS: Final = 24 * 3600
 EMAIL_CODE_MAX_WRONG_TRIES: Final = 5
 EMAIL_CODE_RESEND_INTERVAL_SECONDS: Final = 60
 EMAIL_CODE_RESENDS_PER_DAY: Final = 5
+
+# After acceptance: the training balance granted on acceptance (rupiah), and the days the member has to buy a first
+# training before the membership is revoked; the daily revocation runs at 00:05 WIB.
+TRAINING_BALANCE: Final = 1_000_000
+FIRST_PURCHASE_DAYS: Final = 30
+REVOCATION_TIME: Final = "00:05"
+# Purchase codes (the member's consent): fifteen minutes' life, five wrong tries.
+PURCHASE_CODE_TTL_SECONDS: Final = 15 * 60
+PURCHASE_CODE_MAX_WRONG_TRIES: Final = 5
+# A partner's signed request is good this long either side of now, and a signature is never taken twice in it.
+PARTNER_SIGNATURE_WINDOW_SECONDS: Final = 300
+# Reviews: a rating of 1-5 and a comment of at most this many characters.
+REVIEW_COMMENT_MAX_LENGTH: Final = 1_000

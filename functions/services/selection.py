@@ -18,6 +18,7 @@ from functions.domain.card import new_card_number
 from functions.domain.draw import DrawRules, draw_id, manifest, ranked_list_lines, run_draw
 from functions.domain.errors import Conflict, NotFound
 from functions.domain.lifecycle import Applicant, Status
+from functions.domain.membership import MembershipTerms
 from functions.domain.messages import ApplicantIdRequest, CloseRequest, NotificationRequest, PublishChunk
 from functions.domain.requests import parse_body
 from functions.domain.wave import DrawOutcome, EarlyClose, Step, Wave, WaveState, closes_early, next_step
@@ -252,6 +253,11 @@ def publish(number: int) -> None:
     logger.info("wave publishing", extra={"wave": number, "chunks": len(chunks)})
 
 
+def _terms() -> MembershipTerms:
+    current = settings()
+    return MembershipTerms(balance=current.training_balance, first_purchase_days=current.first_purchase_days)
+
+
 def _accept(applicant: Applicant, wave: int, now: dt.datetime) -> str | None:
     """Accepts a selected applicant with a new random card number, drawing another while the number is taken.
     Returns the card it holds (the one of the first time, when a chunk is applied again), or None if it moved on."""
@@ -262,7 +268,7 @@ def _accept(applicant: Applicant, wave: int, now: dt.datetime) -> str | None:
         if latest.status is not Status.JOINED or latest.wave != wave:
             return None
         card = new_card_number()
-        if store.accept(applicant.applicant_id, wave, card, family=applicant.family, now=now):
+        if store.accept(applicant.applicant_id, wave, card, family=applicant.family, terms=_terms(), now=now):
             return card
         latest = applicants.find(applicant.applicant_id)  # moved on, or the number is taken: look again
     raise RuntimeError("no free card number after several tries")

@@ -15,6 +15,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.connection import Connection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from functions.settings import Settings, settings
@@ -163,6 +164,119 @@ class KeyringRecord(Model):
     sealed = BinaryAttribute(legacy_encoding=False)
 
 
+class MemberCohortIndex(GlobalSecondaryIndex["MemberRecord"]):  # type: ignore[no-untyped-call]
+    """The members accepted in a wave, by shard (`w<wave>#<shard>`): what the revocation fan-out reads."""
+
+    class Meta:
+        index_name = "by-cohort"
+        projection = AllProjection()
+
+    cohort = UnicodeAttribute(hash_key=True)
+    applicant_id = UnicodeAttribute(range_key=True)
+
+
+class MemberRecord(Model):
+    """One member (an accepted applicant): membership state, training balance and the sums of its ledger entries,
+    each changed in the same transaction as the entry that moves it."""
+
+    class Meta:
+        table_name = "members"
+
+    applicant_id = UnicodeAttribute(hash_key=True)
+    card_number = UnicodeAttribute()
+    wave = NumberAttribute()
+    cohort = UnicodeAttribute()
+    by_cohort = MemberCohortIndex()
+    state = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+    granted = NumberAttribute(default=0)
+    balance = NumberAttribute(default=0)
+    purchased = NumberAttribute(default=0)
+    refunded = NumberAttribute(default=0)
+    returned = NumberAttribute(default=0)
+    accepted_at = UTCDateTimeAttribute()
+    first_purchase_deadline = UTCDateTimeAttribute()
+    live_purchases = NumberAttribute(default=0)  # confirmed or completed and not cancelled
+    first_purchase_at = UTCDateTimeAttribute(null=True)
+    first_completed_at = UTCDateTimeAttribute(null=True)
+    first_reviewed_at = UTCDateTimeAttribute(null=True)
+    revoked_at = UTCDateTimeAttribute(null=True)
+    revoked_by = UnicodeAttribute(null=True)
+    revoked_note = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute()
+
+
+class LedgerEntryRecord(Model):
+    """One movement of money, append-only: keyed by its member and its idempotent reference."""
+
+    class Meta:
+        table_name = "ledger"
+
+    applicant_id = UnicodeAttribute(hash_key=True)
+    ref = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    amount = NumberAttribute()
+    at = UTCDateTimeAttribute()
+
+
+class PurchasesByMemberIndex(GlobalSecondaryIndex["PurchaseRecord"]):  # type: ignore[no-untyped-call]
+    """A member's purchases, for the applicant's view."""
+
+    class Meta:
+        index_name = "by-member"
+        projection = AllProjection()
+
+    applicant_id = UnicodeAttribute(hash_key=True)
+    purchase_id = UnicodeAttribute(range_key=True)
+
+
+class PurchaseRecord(Model):
+    """One training a partner bought for a member; the consent code only as a keyed hash."""
+
+    class Meta:
+        table_name = "purchases"
+
+    purchase_id = UnicodeAttribute(hash_key=True)
+    applicant_id = UnicodeAttribute(null=True)  # null on the purchase-reference items (PurchaseRefRecord)
+    by_member = PurchasesByMemberIndex()
+    partner_id = UnicodeAttribute(null=True)
+    purchase_ref = UnicodeAttribute(null=True)
+    course_id = UnicodeAttribute(null=True)
+    course_title = UnicodeAttribute(null=True)
+    price = NumberAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(null=True)
+    code_hash = UnicodeAttribute(null=True)
+    code_sealed = UnicodeAttribute(null=True)  # the code sealed to its purchase until it is sent
+    code_expires_at = UTCDateTimeAttribute(null=True)
+    code_tries = NumberAttribute(default=0)
+    voucher_code = UnicodeAttribute(null=True)
+    balance_after = NumberAttribute(null=True)
+    confirmed_at = UTCDateTimeAttribute(null=True)
+    cancelled_at = UTCDateTimeAttribute(null=True)
+    completed_at = UTCDateTimeAttribute(null=True)
+    certificate_id = UnicodeAttribute(null=True)
+    rating = NumberAttribute(null=True)
+    comment = UnicodeAttribute(null=True)
+    reviewed_at = UTCDateTimeAttribute(null=True)
+    points_to = UnicodeAttribute(null=True)  # on a `ref#<partner>#<purchase_ref>` item: the purchase it made
+
+
+class PartnerRecord(Model):
+    """A training partner and its signing secret, sealed under the personal-data key. The same table keeps each
+    signature seen within the replay window (`seen#<hash>`, expiring)."""
+
+    class Meta:
+        table_name = "partners"
+
+    partner_id = UnicodeAttribute(hash_key=True)
+    display_name = UnicodeAttribute(null=True)
+    sealed_secret = BinaryAttribute(legacy_encoding=False, null=True)
+    created_at = UTCDateTimeAttribute(null=True)
+    rotated_at = UTCDateTimeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)  # epoch seconds, DynamoDB's TTL (seen signatures only)
+
+
 _TABLES: dict[type[Model], str] = {
     ApplicantRecord: "applicants_table",
     IdentityGuardRecord: "identity_guards_table",
@@ -171,6 +285,10 @@ _TABLES: dict[type[Model], str] = {
     WaveRecord: "waves_table",
     WaveMemberRecord: "wave_members_table",
     FamilyRecord: "families_table",
+    MemberRecord: "members_table",
+    LedgerEntryRecord: "ledger_table",
+    PurchaseRecord: "purchases_table",
+    PartnerRecord: "partners_table",
 }
 
 _bound: Settings | None = None

@@ -18,9 +18,11 @@ from pynamodb.transactions import TransactWrite
 
 from functions.domain.calendar import WaveTimes
 from functions.domain.draw import Pool, draw_ids, family_key
-from functions.domain.lifecycle import Applicant, Event, Status
+from functions.domain.lifecycle import Applicant, Event, FunnelStage, Status
+from functions.domain.membership import MembershipTerms
 from functions.domain.wave import DrawOutcome, EarlyClose, Wave, WaveState
-from functions.store import applicants
+from functions.store import applicants, funnel
+from functions.store import members as memberships
 from functions.store.models import (
     ApplicantRecord,
     FamilyRecord,
@@ -249,20 +251,19 @@ def join(applicant: Applicant, wave: int, now: dt.datetime) -> bool:
     )
 
 
-def card_guard_key(card_number: str) -> str:
-    return f"card#{card_number}"
-
-
-def accept(applicant_id: str, wave: int, card_number: str, *, family: str, now: dt.datetime) -> bool:
-    """JOINED (in this wave) -> ACCEPTED with its card; the family card remembers the acceptance, and the card
-    number is claimed (a guard item, written only if no other card holds that number) in the same transaction.
+def accept(
+    applicant_id: str, wave: int, card_number: str, *, family: str, terms: MembershipTerms, now: dt.datetime
+) -> bool:
+    """JOINED (in this wave) -> ACCEPTED with its card; the family card remembers the acceptance, the card number
+    is claimed (a guard item, written only if no other card holds that number), and the membership is activated
+    with its training balance granted (`terms`), all in the same transaction.
 
     False when nothing was written: the applicant had moved on, or `card_number` is taken (the caller, seeing the
     applicant still JOINED, tries again with a new number)."""
 
     def claim_card_and_remember_family(transaction: TransactWrite) -> None:
         transaction.save(
-            IdentityGuardRecord(guard=card_guard_key(card_number), applicant_id=applicant_id),
+            IdentityGuardRecord(guard=memberships.card_guard_key(card_number), applicant_id=applicant_id),
             condition=IdentityGuardRecord.guard.does_not_exist(),
         )
         transaction.update(FamilyRecord(family=family), actions=[FamilyRecord.accepted.add({applicant_id})])
@@ -273,7 +274,18 @@ def accept(applicant_id: str, wave: int, card_number: str, *, family: str, now: 
         [ApplicantRecord.card_number.set(card_number), ApplicantRecord.accepted_at.set(now)],
         now=now,
         condition=ApplicantRecord.wave == wave,
-        also=[claim_card_and_remember_family],
+        also=[
+            claim_card_and_remember_family,
+            memberships.activation(
+                applicant_id,
+                card_number,
+                wave,
+                balance=terms.balance,
+                deadline_days=terms.first_purchase_days,
+                now=now,
+            ),
+            funnel.count((FunnelStage.ACTIVATED,), applicant_id),
+        ],
     )
 
 
