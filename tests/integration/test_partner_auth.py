@@ -21,7 +21,9 @@ PATH = "/partners/purchases"
 BODY = b'{"purchase_ref": "order-1"}'
 
 
-def signed(secret: str, partner: str = "skill-academy", *, at: dt.datetime | None = None, body: bytes = BODY) -> dict:
+def signed(
+    secret: str, partner: str = "skill-academy", *, at: dt.datetime | None = None, body: bytes = BODY
+) -> dict[str, str]:
     stamp = str(int((at or dt.datetime.now(dt.UTC)).timestamp()))
     return {"x-partner-id": partner, "x-timestamp": stamp, "x-signature": sign(secret, stamp, "POST", PATH, body)}
 

@@ -16,7 +16,9 @@ BODY = b'{"card_number": "4111111111111111", "price": 250000}'
 PATH = "/partners/purchases"
 
 
-def headers(secret: str, *, timestamp: int | None = None, partner: str = "skill-academy", body: bytes = BODY) -> dict:
+def headers(
+    secret: str, *, timestamp: int | None = None, partner: str = "skill-academy", body: bytes = BODY
+) -> dict[str, str]:
     stamp = str(int(NOW.timestamp()) if timestamp is None else timestamp)
     return {"x-partner-id": partner, "x-timestamp": stamp, "x-signature": sign(secret, stamp, "POST", PATH, body)}
 
