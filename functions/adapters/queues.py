@@ -36,6 +36,14 @@ def send_later(queue_url: str, body: str, delay_seconds: int) -> None:
     client("sqs").send_message(QueueUrl=queue_url, MessageBody=body, DelaySeconds=max(0, min(delay_seconds, 900)))
 
 
+def come_back_in(queue_url: str, receipt_handle: str, seconds: int) -> None:
+    """A received message that failed comes back after `seconds` rather than the queue's whole visibility
+    timeout (which is sized for a slow batch, not for a throttled send)."""
+    client("sqs").change_message_visibility(
+        QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(seconds, 43_200))
+    )
+
+
 def send_many(queue_url: str, bodies: Sequence[str]) -> list[int]:
     """Many messages, ten to a call; returns the positions of those the queue did not take."""
     sqs = client("sqs")

@@ -67,3 +67,14 @@ def seconds_until_resend(
     if len(today) >= policy.resends_per_day:
         waits.append((today[len(today) - policy.resends_per_day] + DAY - now).total_seconds())
     return int(max(waits) + 0.999)
+
+
+# A code whose email was refused for the moment (SES throttling) comes back soon, sooner than any other message:
+# after 5 s, then twice as long each time, at most two minutes.
+_FIRST_REDELIVERY_SECONDS = 5
+_LONGEST_REDELIVERY_SECONDS = 120
+
+
+def redelivery_delay(receive_count: int) -> int:
+    """Seconds until a code message that could not be sent is tried again, by how often it was received."""
+    return int(min(_FIRST_REDELIVERY_SECONDS * 2 ** max(receive_count - 1, 0), _LONGEST_REDELIVERY_SECONDS))

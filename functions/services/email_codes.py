@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions import clock
 from functions.adapters import personal_data, queues
+from functions.adapters.aws import is_transient
 from functions.domain import notices
 from functions.domain.email_code import (
     CODE_SHAPE,
@@ -18,6 +19,7 @@ from functions.domain.email_code import (
     Verdict,
     judge,
     new_code,
+    redelivery_delay,
     seconds_until_resend,
 )
 from functions.domain.errors import Conflict, InvalidField, TooManyRequests
@@ -91,8 +93,15 @@ def deliver_code(record: NotificationRecord, _sends: notifications.BatchSends) -
         return  # another delivery took it, or a resend replaced the code (and queued a message for it)
     try:
         notifications.deliver_email_code(applicant, current.sealed)
-    except Exception:
+    except Exception as error:
         applicants.unmark_code_sent(applicant_id, current.code_id, current.sealed, now)
+        if is_transient(error):  # SES throttling is back-pressure: try again soon, not after the visibility timeout
+            metrics.add_metric(name="EmailCodeDeferred", unit="Count", value=1)
+            queues.come_back_in(
+                settings().email_codes_queue_url,
+                record.receiptHandle,
+                redelivery_delay(int(record.attributes.ApproximateReceiveCount)),
+            )
         raise
     metrics.add_metric(name="EmailCodeSent", unit="Count", value=1)
     logger.info("email code sent", extra={"applicant_id": applicant_id, "waited_seconds": _waited(current, now)})

@@ -626,3 +626,56 @@ def test_an_operator_releases_a_nik_an_agent_had_confirmed(
         body=json.dumps({**release, "nik": people.person().nik}),
     )
     assert (again.status_code, again.json_body["error"]["code"]) == (404, "CLAIM_NOT_FOUND")
+
+
+def test_a_code_email_throttled_by_ses_comes_back_in_seconds_not_after_the_visibility_timeout(
+    aws: Any, registry_service: RegistryServer, people: PopulationGenerator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+    from botocore.exceptions import ClientError
+
+    from devstack import poller
+    from functions.services import notifications
+    from functions.verify import email_code_consumer
+
+    # Given SES refusing for the moment (its sending rate exceeded)
+    ses_throttles = [True]
+    deliver = notifications.deliver_email_code
+
+    def throttled_once(*args: Any) -> None:
+        if ses_throttles:
+            ses_throttles.pop()
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "Maximum sending rate exceeded."}}, "X")
+        deliver(*args)
+
+    monkeypatch.setattr(notifications, "deliver_email_code", throttled_once)
+    person = people.people(1)[0]
+    write_csv(registry_service.registry.csv_path, [registry_row(person)])
+    with Client(app) as client:
+        answer = client.http.post("/registrations", headers=JSON, body=json.dumps(person.registration()))
+    run_consumers("intake_consumer")
+    sqs, queue = boto3.client("sqs"), settings().email_codes_queue_url
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def receive() -> list[dict[str, Any]]:
+        # As Lambda's event source takes a batch: invisible for the queue's whole visibility timeout (six minutes)
+        found: list[dict[str, Any]] = sqs.receive_message(
+            QueueUrl=queue, VisibilityTimeout=360, MessageSystemAttributeNames=["All"]
+        ).get("Messages", [])
+        return found
+
+    # When the code consumer takes its message and SES throttles the email
+    taken = receive()
+    with pytest.raises(BatchProcessingError):  # the whole batch (of one) failed: Lambda gives it back
+        email_code_consumer(poller.lambda_event(taken, arn, settings().region), None)
+    # Then the code is unsent again; its message is not back at once, but within the first delay (5 s), not 360 s
+    stored = applicants.find(answer.json_body["applicant_id"])
+    assert stored is not None and stored.email_code is not None and stored.email_code.sent_at is None
+    assert receive() == []
+    time.sleep(5.5)
+    again = receive()
+    assert [m["MessageId"] for m in again] == [taken[0]["MessageId"]]
+    assert email_code_consumer(poller.lambda_event(again, arn, settings().region), None) == {"batchItemFailures": []}
+    assert len(codes_for(answer.json_body["applicant_id"])) == 1

@@ -243,7 +243,13 @@ USES: dict[str, list[Use]] = {
         ),
     ],
     "EmailCodeConsumer": [
-        use("EmailCodesQueue", *CONSUME, why="its SQS event source"),
+        use(
+            "EmailCodesQueue",
+            *CONSUME,
+            "sqs:ChangeMessageVisibility",
+            why="its SQS event source; deliver_code: a throttled email's message comes back after "
+            "redelivery_delay (queues.come_back_in)",
+        ),
         # deliver_code: finds the applicant; mark_code_sent, and unmark_code_sent when the email fails
         use("ApplicantsTable", "dynamodb:GetItem", "dynamodb:UpdateItem", why="deliver_code: find, mark sent"),
         use("PersonalDataKey", "kms:Decrypt", why="opens the email and the sealed code; the queue's encryption"),
