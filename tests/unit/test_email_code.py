@@ -64,3 +64,9 @@ def test_at_most_five_resends_a_day() -> None:
     )
     assert seconds_until_resend(resends[-1], resends, resends[0] + dt.timedelta(days=1), POLICY) == 0
     assert seconds_until_resend(resends[-1], resends[1:], now, POLICY) == 0
+
+
+def test_a_throttled_code_comes_back_after_5_s_doubling_to_at_most_two_minutes() -> None:
+    from functions.domain.email_code import redelivery_delay
+
+    assert [redelivery_delay(n) for n in range(1, 8)] == [5, 10, 20, 40, 80, 120, 120]
