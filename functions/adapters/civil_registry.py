@@ -15,7 +15,6 @@ from functions import caches
 from functions.adapters.http_client import JsonService
 from functions.domain.eligibility import RegistryPerson
 from functions.resources import NIK_CHECK_MAX_CONCURRENCY
-from functions.settings import settings
 
 LOOKUP_PATH = "/v1/nik-lookups"
 
@@ -61,13 +60,4 @@ class HttpCivilRegistry(JsonService):
 
 @caches.per_process
 def registry() -> CivilRegistry:
-    current = settings()
-    return HttpCivilRegistry(
-        current.registry_url,
-        timeout_seconds=current.registry_timeout_seconds,
-        retries=current.registry_retries,
-        # The consumer runs at most NIK_CHECK_MAX_CONCURRENCY containers at once, each with its own bucket.
-        requests_per_second=current.registry_requests_per_second / NIK_CHECK_MAX_CONCURRENCY,
-        breaker_failures=current.registry_breaker_failures,
-        breaker_reset_seconds=current.registry_breaker_reset_seconds,
-    )
+    return HttpCivilRegistry.from_settings("registry", NIK_CHECK_MAX_CONCURRENCY)

@@ -13,12 +13,14 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import pybreaker
 import urllib3
 from urllib3.exceptions import HTTPError
 from urllib3.util import Retry, Timeout
+
+from functions.settings import settings
 
 Result = TypeVar("Result")
 
@@ -89,6 +91,25 @@ class JsonService:
             fail_max=breaker_failures, reset_timeout=breaker_reset_seconds, exclude=[KeyError, ValueError]
         )
         self.bucket = TokenBucket(requests_per_second)
+
+    @classmethod
+    def from_settings(cls, name: str, containers: int) -> Self:
+        """The client the settings `<name>_url`, `<name>_timeout_seconds`, `<name>_retries`,
+        `<name>_requests_per_second` and `<name>_breaker_*` describe, for a consumer that runs at most `containers`
+        containers at once: each has its own bucket, so each gets that share of the ceiling."""
+        current = settings()
+
+        def setting(suffix: str) -> Any:
+            return getattr(current, f"{name}_{suffix}")
+
+        return cls(
+            setting("url"),
+            timeout_seconds=setting("timeout_seconds"),
+            retries=setting("retries"),
+            requests_per_second=setting("requests_per_second") / containers,
+            breaker_failures=setting("breaker_failures"),
+            breaker_reset_seconds=setting("breaker_reset_seconds"),
+        )
 
     def call(self, work: Callable[[], Result]) -> Result:
         """`work` (one or more `send`s) under the ceiling and the breaker; a transport failure that `work` lets

@@ -21,15 +21,15 @@ import datetime as dt
 import functools
 import json
 import urllib.parse
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from pydantic import TypeAdapter, ValidationError
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, MaxRetryError
 from urllib3.util import Retry
 
 from functions import caches
 from functions.adapters.http_client import BACKOFF_FACTOR, BACKOFF_JITTER, JsonService
-from functions.domain.payments import AccountInquiry, AccountStatus, StatementLine, TransferResult, TransferStatus
-from functions.settings import settings
+from functions.domain.payments import AccountInquiry, StatementLine, TransferResult
 
 INQUIRY_PATH = "/v1/account-inquiries"
 TRANSFERS_PATH = "/v1/transfers"
@@ -63,36 +63,25 @@ class PaymentProvider(Protocol):
         """Every payment the provider made at or after `since` (and before `until`), in the order it made them."""
 
 
-def inquiry_from_json(document: dict[str, Any]) -> AccountInquiry:
-    return AccountInquiry(
-        provider=str(document["provider"]),
-        account_number=str(document["account_number"]),
-        holder_name=str(document["holder_name"]),
-        nik=str(document["nik"]),
-        kyc=bool(document["kyc"]),
-        status=AccountStatus(document["status"]),
-    )
+Parsed = TypeVar("Parsed")
 
 
-def transfer_from_json(document: dict[str, Any]) -> TransferResult:
-    paid_at = document.get("paid_at")
-    return TransferResult(
-        idempotency_key=str(document["idempotency_key"]),
-        status=TransferStatus(document["status"]),
-        amount=int(document["amount"]),
-        reason=document.get("reason"),
-        paid_at=None if paid_at is None else dt.datetime.fromisoformat(paid_at),
-    )
+# Each reader is built on first use: building them all at import would lengthen every cold start.
+_readers: dict[Any, TypeAdapter[Any]] = {}
 
 
-def statement_line_from_json(document: dict[str, Any]) -> StatementLine:
-    return StatementLine(
-        idempotency_key=str(document["idempotency_key"]),
-        provider=str(document["provider"]),
-        account_number=str(document["account_number"]),
-        amount=int(document["amount"]),
-        paid_at=dt.datetime.fromisoformat(document["paid_at"]),
-    )
+def parsed(kind: type[Parsed], data: bytes | Any) -> Parsed:
+    """The provider's JSON (bytes, or a part already decoded) as one of our values, by pydantic. A malformed
+    document is a ValueError, which the breaker does not count, naming where it is wrong but never a value:
+    pydantic's own message would quote account numbers, NIKs and names into whatever logs it."""
+    reader: TypeAdapter[Parsed] = _readers.get(kind) or _readers.setdefault(kind, TypeAdapter(kind))
+    try:
+        return reader.validate_json(data) if isinstance(data, bytes) else reader.validate_python(data)
+    except ValidationError as error:
+        wrong = sorted(
+            {".".join(map(str, found["loc"])) or found["type"] for found in error.errors(include_input=False)}
+        )
+        raise ValueError(f"the provider's answer is malformed at {', '.join(wrong)}") from None
 
 
 class HttpPaymentProvider(JsonService):
@@ -122,7 +111,7 @@ class HttpPaymentProvider(JsonService):
         answer = self.send("POST", INQUIRY_PATH, {"provider": provider, "account_number": account_number})
         if answer.status == 404:
             return None
-        return inquiry_from_json(_document(answer.status, answer.data))
+        return parsed(AccountInquiry, _answered(answer.status, answer.data))
 
     def transfer(
         self, idempotency_key: str, provider: str, account_number: str, amount: int, description: str
@@ -142,7 +131,7 @@ class HttpPaymentProvider(JsonService):
             raise TransferOutcomeUnknown(type(error).__name__) from None
         if answer.status != 200:
             raise TransferOutcomeUnknown(f"provider answered {answer.status}")
-        return transfer_from_json(json.loads(answer.data))
+        return parsed(TransferResult, answer.data)
 
     def transfer_status(self, idempotency_key: str) -> TransferResult | None:
         return self.call(lambda: self._transfer_status(idempotency_key))
@@ -151,40 +140,31 @@ class HttpPaymentProvider(JsonService):
         answer = self.send("GET", f"{TRANSFERS_PATH}/{urllib.parse.quote(idempotency_key, safe='')}")
         if answer.status == 404:
             return None
-        return transfer_from_json(_document(answer.status, answer.data))
+        return parsed(TransferResult, _answered(answer.status, answer.data))
 
     def statement(self, since: dt.datetime, until: dt.datetime | None = None) -> list[StatementLine]:
         lines: list[StatementLine] = []
         offset: int | None = 0
         while offset is not None:  # page by page, each page a call of its own under the ceiling
             page = self.call(functools.partial(self._statement_page, since, until, offset))
-            lines += [statement_line_from_json(line) for line in page["lines"]]
+            lines += parsed(list[StatementLine], page["lines"])
             offset = page.get("next_offset")
         return lines
 
     def _statement_page(self, since: dt.datetime, until: dt.datetime | None, offset: int) -> dict[str, Any]:
         query = {"since": since.isoformat(), "offset": offset} | ({} if until is None else {"until": until.isoformat()})
         answer = self.send("GET", f"{STATEMENT_PATH}?{urllib.parse.urlencode(query)}")
-        return _document(answer.status, answer.data)
+        document: dict[str, Any] = json.loads(_answered(answer.status, answer.data))
+        return document
 
 
-def _document(status: int, data: bytes) -> dict[str, Any]:
+def _answered(status: int, data: bytes) -> bytes:
     if status != 200:
         raise ProviderUnavailable(f"provider answered {status}")
-    document: dict[str, Any] = json.loads(data)
-    return document
+    return data
 
 
 @caches.per_process
 def payment_provider(containers: int) -> PaymentProvider:
-    """The provider client of a consumer that runs at most `containers` containers at once: each has its own
-    bucket, so each gets that share of the programme's ceiling."""
-    current = settings()
-    return HttpPaymentProvider(
-        current.payment_provider_url,
-        timeout_seconds=current.payment_provider_timeout_seconds,
-        retries=current.payment_provider_retries,
-        requests_per_second=current.payment_provider_requests_per_second / containers,
-        breaker_failures=current.payment_provider_breaker_failures,
-        breaker_reset_seconds=current.payment_provider_breaker_reset_seconds,
-    )
+    """The provider client of a consumer that runs at most `containers` containers at once."""
+    return HttpPaymentProvider.from_settings("payment_provider", containers)
