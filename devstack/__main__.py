@@ -30,6 +30,8 @@ def up(args: argparse.Namespace) -> None:
     with EmbeddedStack(Path(args.workdir), gateway_workers=args.workers) as stack:
         print(f"API:        {stack.api_url}")
         print(f"AWS (moto): {stack.aws_endpoint} (SQS: {stack.sqs_endpoint})")
+        print(f"Registry:   {stack.registry_url} (CSV: {stack.registry_csv})")
+        print(f"Payments:   {stack.payment_provider_url} (CSV: {stack.payout_accounts_csv})")
         print(f"Logs:       {stack.log_dir}")
         print("Try it (a synthetic applicant):")
         print(_sample_curl(stack.api_url))

@@ -56,11 +56,13 @@ class EmbeddedStack:
         self.aws_endpoint = ""
         self.sqs_endpoint = ""
         self.registry_url = ""
+        self.payment_provider_url = ""
         self.scheduler_url = ""
         self.clock_speed = clock_speed
         self.gateway_env = gateway_env or {}
         self.uncapped_pollers = uncapped_pollers
         self.registry_csv = self.workdir / "registry.csv"
+        self.payout_accounts_csv = self.workdir / "payout-accounts.csv"
         self.outbox_path = self.workdir / "outbox.jsonl"
         self.outbox_reader = OutboxFollower(self.outbox_path)
 
@@ -75,7 +77,8 @@ class EmbeddedStack:
             # moto serves a call on one core at a time; SQS gets a server of its own so that both cores work.
             self.aws_endpoint = self._start_moto("moto")
             self.sqs_endpoint = self._start_moto("moto-sqs")
-            self._start_registry()
+            self.registry_url = self._start_stand_in("registry", self.registry_csv)
+            self.payment_provider_url = self._start_stand_in("payment_provider", self.payout_accounts_csv)
             self._provision()
             self._start_gateway()
             for source in sqs_event_sources():
@@ -128,13 +131,15 @@ class EmbeddedStack:
         wait_for_http(f"{endpoint}/moto-api/", moto)
         return endpoint
 
-    def _start_registry(self) -> None:
+    def _start_stand_in(self, name: str, csv_path: Path) -> str:
+        """One of the outside services' local stand-ins (`devstack.<name>`), answering from `csv_path`: its URL."""
         port = free_port()
-        args = ["-m", "devstack.registry", "--port", str(port), "--csv", str(self.registry_csv)]
-        registry = start_python("registry", args, self._base_env(), self.log_dir, cwd=provision.ROOT)
-        self.children.append(registry)
-        self.registry_url = f"http://{LOOPBACK}:{port}"
-        wait_for_http(f"{self.registry_url}/_stats", registry)
+        args = ["-m", f"devstack.{name}", "--port", str(port), "--csv", str(csv_path)]
+        stand_in = start_python(name, args, self._base_env(), self.log_dir, cwd=provision.ROOT)
+        self.children.append(stand_in)
+        url = f"http://{LOOPBACK}:{port}"
+        wait_for_http(f"{url}/_stats", stand_in)
+        return url
 
     def _provision(self) -> None:
         """The same template on both emulators; each serves its own services' resources."""
@@ -147,11 +152,15 @@ class EmbeddedStack:
             **self._base_env(),
             "AWS_ENDPOINT_URL": self.aws_endpoint,
             "AWS_ENDPOINT_URL_SQS": self.sqs_endpoint,
-            **provision.function_environment(resources, parameters={"CivilRegistryUrl": self.registry_url}),
+            **provision.function_environment(
+                resources,
+                parameters={"CivilRegistryUrl": self.registry_url, "PaymentProviderUrl": self.payment_provider_url},
+            ),
             # Locally, messages to applicants go to the outbox file instead of SES and SNS.
             "PRAKERJA_NOTIFIER": "outbox",
             "PRAKERJA_OUTBOX": str(self.outbox_path),
             "PRAKERJA_REGISTRY_CSV": str(self.registry_csv),
+            "PRAKERJA_PAYOUT_ACCOUNTS_CSV": str(self.payout_accounts_csv),
             # Locally the circuit to the registry closes again sooner, to match the poller's shorter retries.
             "PRAKERJA_REGISTRY_BREAKER_RESET_SECONDS": "3",
             # Each invocation's duration, and the function each AWS call is made for (devstack.metering).
@@ -229,6 +238,11 @@ class EmbeddedStack:
     def registry_control(self, **settings: Any) -> dict[str, Any]:
         """Makes the local registry slow (`latency_ms`), `down`, `error`ing, `hang`ing or `up` again."""
         return _post_json(f"{self.registry_url}/_control", settings)
+
+    def payment_provider_control(self, **settings: Any) -> dict[str, Any]:
+        """Makes the local payment provider slow, `down`, `error`ing, `hang`ing, `timeout-after-commit` or `up`
+        again, or sets its clock (`now`)."""
+        return _post_json(f"{self.payment_provider_url}/_control", settings)
 
     def advance_clock(self, to: dt.datetime) -> list[dict[str, Any]]:
         """Moves the scheduler's clock to `to`, firing every schedule due on the way; returns the firings."""

@@ -105,6 +105,14 @@ class Settings(BaseModel):
     registry_requests_per_second: float = Field(50.0, gt=0)
     registry_breaker_failures: int = Field(5, ge=1)
     registry_breaker_reset_seconds: float = Field(10.0, gt=0)
+    # The payment provider (account inquiries, transfers, its statement) and how hard we may press it. A transfer
+    # is never retried blindly (functions.adapters.payment_provider); retries are for its reads.
+    payment_provider_url: str = ""
+    payment_provider_timeout_seconds: float = Field(5.0, gt=0)
+    payment_provider_retries: int = Field(2, ge=0)
+    payment_provider_requests_per_second: float = Field(20.0, gt=0)
+    payment_provider_breaker_failures: int = Field(5, ge=1)
+    payment_provider_breaker_reset_seconds: float = Field(30.0, gt=0)
     # Email codes.
     email_code_ttl_seconds: int = Field(rules.EMAIL_CODE_TTL_SECONDS, ge=60)
     email_code_max_wrong_tries: int = Field(rules.EMAIL_CODE_MAX_WRONG_TRIES, ge=1)
@@ -201,7 +209,7 @@ class Settings(BaseModel):
     def _weekly_moment(cls, value: str) -> str:
         return str(WeeklyMoment.parse(value))
 
-    @field_validator("registry_url", "beacon_url")
+    @field_validator("registry_url", "payment_provider_url", "beacon_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
@@ -266,6 +274,7 @@ REQUIRED_WHEN_DEPLOYED: Final = (
     "notifier",
     "email_sender",
     "registry_url",
+    "payment_provider_url",
 )
 
 
@@ -293,6 +302,7 @@ def _local_stack() -> dict[str, Any]:
         "outbox_path": str(local_dir() / "outbox.jsonl"),
         "email_sender": "no-reply@prakerja.go.id",
         "registry_url": "http://127.0.0.1:8787",
+        "payment_provider_url": "http://127.0.0.1:8788",
     }
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -49,28 +52,60 @@ def queue_messages(queue_url: str, limit: int = 100) -> list[dict[str, Any]]:
     return found
 
 
+@contextlib.contextmanager
+def serving(server: ThreadingHTTPServer) -> Iterator[None]:
+    """A local stand-in for an outside service, served from a thread of this process until the test ends."""
+    # Polled often, so that stopping it costs a test little.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def registry_service(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The local civil registry, a real HTTP service on a free port, answering from a CSV in tmp_path."""
-    import threading
-
     from devstack.processes import free_port
     from devstack.registry import serve
 
     port = free_port()
     csv_path = tmp_path / "registry.csv"
     server = serve(port, csv_path)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     monkeypatch.setenv("PRAKERJA_REGISTRY_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("PRAKERJA_REGISTRY_TIMEOUT_SECONDS", "0.5")
     monkeypatch.setenv("PRAKERJA_REGISTRY_RETRIES", "1")
     monkeypatch.setenv("PRAKERJA_NOTIFIER", "outbox")
     monkeypatch.setenv("PRAKERJA_OUTBOX", str(tmp_path / "outbox.jsonl"))
     reset_app_state()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(server):
+        yield server
+
+
+@pytest.fixture
+def payment_provider_service(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The local payment provider, a real HTTP service on a free port, its accounts from a CSV in tmp_path; the
+    client's settings are short, so that a timeout costs a test little."""
+    from devstack.payment_provider import serve
+    from devstack.processes import free_port
+
+    port = free_port()
+    server = serve(port, tmp_path / "payout-accounts.csv")
+    for name, value in {
+        "URL": f"http://127.0.0.1:{port}",
+        "TIMEOUT_SECONDS": "0.3",
+        "RETRIES": "1",
+        "REQUESTS_PER_SECOND": "1000",
+        "BREAKER_FAILURES": "3",
+        "BREAKER_RESET_SECONDS": "60",
+    }.items():
+        monkeypatch.setenv(f"PRAKERJA_PAYMENT_PROVIDER_{name}", value)
+    reset_app_state()
+    with serving(server):
+        yield server
+    reset_app_state()
 
 
 def run_consumers(*names: str, rounds: int = 50) -> None:

@@ -80,6 +80,7 @@ def test_local_defaults_still_work_with_no_variables_at_all(tmp_path: Path) -> N
     assert current.personal_data_key_id == current.draw_seed_key_id == "alias/prakerja-personal-data"
     assert (current.notifier, current.outbox_path) == ("outbox", str(tmp_path / "outbox.jsonl"))
     assert current.registry_url == "http://127.0.0.1:8787"
+    assert current.payment_provider_url == "http://127.0.0.1:8788"
     assert current.email_sender == "no-reply@prakerja.go.id"
     # and the rule values are the regulation's, from their one home
     assert (current.min_age, current.max_age, current.kk_cap) == (rules.MIN_AGE, rules.MAX_AGE, rules.KK_CAP)
@@ -156,6 +157,7 @@ def test_a_deployed_function_names_every_missing_required_variable(monkeypatch: 
     }
     assert named == expected
     assert "PRAKERJA_REGISTRY_URL" in named and "AWS_REGION" in named  # not 127.0.0.1, not Jakarta by default
+    assert "PRAKERJA_PAYMENT_PROVIDER_URL" in named
 
 
 def test_the_templates_globals_are_a_complete_deployed_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -165,6 +167,7 @@ def test_the_templates_globals_are_a_complete_deployed_configuration(monkeypatch
     assert current.deployed
     assert current.notifier == "aws" and current.outbox_path == ""
     assert current.registry_url == TEMPLATE["Parameters"]["CivilRegistryUrl"]["Default"]
+    assert current.payment_provider_url == TEMPLATE["Parameters"]["PaymentProviderUrl"]["Default"]
 
 
 def test_a_misspelt_variable_in_a_deployed_function_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
