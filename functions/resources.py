@@ -19,6 +19,13 @@ PUBLISH_QUEUE = "prakerja-publish"
 REVOCATION_QUEUE = "prakerja-revocations"
 REVOCATION_MAX_CONCURRENCY = 4
 
+# Payout accounts are checked, and incentives paid, through the payment provider by capped consumers: with its
+# requests-per-second ceiling this is what protects the provider.
+PAYOUT_CHECKS_QUEUE = "prakerja-payout-checks"
+PAYOUT_CHECK_MAX_CONCURRENCY = 2
+PAYMENTS_QUEUE = "prakerja-payments"
+PAYMENT_MAX_CONCURRENCY = 2
+
 # Publication fans a wave's ranked list out in chunks; this many consumers work through them at once.
 PUBLISH_MAX_CONCURRENCY = 4
 

@@ -81,6 +81,7 @@ class Settings(BaseModel):
     ledger_table: str = ""
     purchases_table: str = ""
     partners_table: str = ""
+    payments_table: str = ""
     results_bucket: str = ""
     publish_queue_url: str = ""
     intake_queue_url: str = ""
@@ -88,6 +89,8 @@ class Settings(BaseModel):
     email_codes_queue_url: str = ""  # email codes only, apart from other notices
     nik_check_queue_url: str = ""
     revocation_queue_url: str = ""
+    payout_checks_queue_url: str = ""  # payout accounts' inquiries at the payment provider
+    payments_queue_url: str = ""
     personal_data_key_id: str = ""
     # The draw seeds' own key; the personal-data key when not given.
     draw_seed_key_id: str = ""
@@ -139,6 +142,10 @@ class Settings(BaseModel):
     partner_signature_window_seconds: int = Field(rules.PARTNER_SIGNATURE_WINDOW_SECONDS, ge=1)
     review_comment_max_length: int = Field(rules.REVIEW_COMMENT_MAX_LENGTH, ge=1)
     revocation_chunk_size: int = Field(500, ge=1)
+    incentive_amount: int = Field(rules.INCENTIVE_AMOUNT, ge=1)
+    incentive_count: int = Field(rules.INCENTIVE_COUNT, ge=1)
+    incentive_interval_days: int = Field(rules.INCENTIVE_INTERVAL_DAYS, ge=1)
+    payout_providers: tuple[str, ...] = rules.PAYOUT_PROVIDERS
     # A public randomness beacon (drand's HTTP API), off when empty.
     beacon_url: str = ""
     beacon_genesis_time: int = Field(1595431050, ge=0)
@@ -168,7 +175,7 @@ class Settings(BaseModel):
     def _upper(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("barred_occupations", "priority_employment", mode="before")
+    @field_validator("barred_occupations", "priority_employment", "payout_providers", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         return _items(value) if isinstance(value, str) else value
@@ -262,6 +269,7 @@ REQUIRED_WHEN_DEPLOYED: Final = (
     "ledger_table",
     "purchases_table",
     "partners_table",
+    "payments_table",
     "results_bucket",
     "publish_queue_url",
     "intake_queue_url",
@@ -269,6 +277,8 @@ REQUIRED_WHEN_DEPLOYED: Final = (
     "email_codes_queue_url",
     "nik_check_queue_url",
     "revocation_queue_url",
+    "payout_checks_queue_url",
+    "payments_queue_url",
     "personal_data_key_id",
     "draw_seed_key_id",
     "notifier",
@@ -296,6 +306,7 @@ def _local_stack() -> dict[str, Any]:
         "ledger_table": "prakerja-ledger",
         "purchases_table": "prakerja-purchases",
         "partners_table": "prakerja-partners",
+        "payments_table": "prakerja-payments",
         "results_bucket": "prakerja-results",
         "personal_data_key_id": "alias/prakerja-personal-data",
         "notifier": "outbox",

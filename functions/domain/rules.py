@@ -57,3 +57,14 @@ PURCHASE_CODE_MAX_WRONG_TRIES: Final = 5
 PARTNER_SIGNATURE_WINDOW_SECONDS: Final = 300
 # Reviews: a rating of 1-5 and a comment of at most this many characters.
 REVIEW_COMMENT_MAX_LENGTH: Final = 1_000
+
+# Incentives: Rp600,000 four times, the first when the first training is completed and reviewed and a payout
+# account is verified, each next one 30 days after the previous; the daily schedule runs at 09:00 WIB.
+INCENTIVE_AMOUNT: Final = 600_000
+INCENTIVE_COUNT: Final = 4
+INCENTIVE_INTERVAL_DAYS: Final = 30
+INCENTIVE_TIME: Final = "09:00"
+# The daily reconciliation with the payment provider's statement (after the day's payments).
+RECONCILIATION_TIME: Final = "23:30"
+# The payout accounts the programme pays into: e-wallets and banks.
+PAYOUT_PROVIDERS: Final = ("OVO", "GOPAY", "DANA", "LINKAJA", "SHOPEEPAY", "BNI", "BRI", "MANDIRI", "BCA", "BTN")

@@ -204,6 +204,17 @@ class MemberRecord(Model):
     revoked_by = UnicodeAttribute(null=True)
     revoked_note = UnicodeAttribute(null=True)
     updated_at = UTCDateTimeAttribute()
+    # The payout account: sealed number, its last 4 digits, the provider's verdict; the payment in flight, if any
+    # (the account cannot change under it).
+    payout_provider = UnicodeAttribute(null=True)
+    payout_account_sealed = UnicodeAttribute(null=True)
+    payout_account_last4 = UnicodeAttribute(null=True)
+    payout_status = UnicodeAttribute(null=True)
+    payout_reason = UnicodeAttribute(null=True)
+    payout_check_id = UnicodeAttribute(null=True)  # the inquiry queued for the account as it is now
+    payout_verified_at = UTCDateTimeAttribute(null=True)
+    payment_in_flight = UnicodeAttribute(null=True)
+    incentives_settled = NumberAttribute(default=0)
 
 
 class LedgerEntryRecord(Model):
@@ -262,6 +273,52 @@ class PurchaseRecord(Model):
     points_to = UnicodeAttribute(null=True)  # on a `ref#<partner>#<purchase_ref>` item: the purchase it made
 
 
+class PaymentsByPaidDayIndex(GlobalSecondaryIndex["PaymentRecord"]):  # type: ignore[no-untyped-call]
+    """Our PAID payments by the WIB day they were paid: what the daily reconciliation compares."""
+
+    class Meta:
+        index_name = "by-paid-day"
+        projection = AllProjection()
+
+    paid_day = UnicodeAttribute(hash_key=True)
+    payment_id = UnicodeAttribute(range_key=True)
+
+
+class PaymentsByMemberIndex(GlobalSecondaryIndex["PaymentRecord"]):  # type: ignore[no-untyped-call]
+    """A member's incentive payments, for the applicant's view."""
+
+    class Meta:
+        index_name = "by-member"
+        projection = AllProjection()
+
+    applicant_id = UnicodeAttribute(hash_key=True)
+    number = NumberAttribute(range_key=True)
+
+
+class PaymentRecord(Model):
+    """One incentive payment (id fixed by member and number: the provider's idempotency key). The same table keeps
+    each day's reconciliation (`reconciliation#<day>`)."""
+
+    class Meta:
+        table_name = "payments"
+
+    payment_id = UnicodeAttribute(hash_key=True)
+    applicant_id = UnicodeAttribute(null=True)
+    by_member = PaymentsByMemberIndex()
+    number = NumberAttribute(null=True)
+    amount = NumberAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    due_at = UTCDateTimeAttribute(null=True)
+    queued_at = UTCDateTimeAttribute(null=True)
+    sent_at = UTCDateTimeAttribute(null=True)
+    paid_at = UTCDateTimeAttribute(null=True)
+    paid_day = UnicodeAttribute(null=True)
+    by_paid_day = PaymentsByPaidDayIndex()
+    updated_at = UTCDateTimeAttribute(null=True)
+    report = UnicodeAttribute(null=True)  # a reconciliation's differences, as JSON
+
+
 class PartnerRecord(Model):
     """A training partner and its signing secret, sealed under the personal-data key. The same table keeps each
     signature seen within the replay window (`seen#<hash>`, expiring)."""
@@ -289,6 +346,7 @@ _TABLES: dict[type[Model], str] = {
     LedgerEntryRecord: "ledger_table",
     PurchaseRecord: "purchases_table",
     PartnerRecord: "partners_table",
+    PaymentRecord: "payments_table",
 }
 
 _bound: Settings | None = None
