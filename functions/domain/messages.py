@@ -116,6 +116,25 @@ class PublishChunk(BaseModel):
     entries: list[tuple[str, bool]]
 
 
+class RevocationShard(BaseModel):
+    """One shard of a wave's members for the daily revocation, from after the member `after` (None: from the
+    first); a shard not finished in one invocation is handed on with where it stopped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wave: int
+    shard: int
+    after: str | None = None
+
+
+class RevocationRequest(BaseModel):
+    """`POST /admin/memberships/{card_number}/revoke` body: why the membership is revoked (recorded)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    reason: Annotated[str, checked(_reason)]
+
+
 class ClaimReleaseRequest(BaseModel):
     """`POST /admin/claims/release` body: the NIK to give back to its owner, and why (recorded)."""
 
