@@ -66,9 +66,8 @@ def sweep(now: dt.datetime) -> list[int]:
     url = settings().revocation_queue_url
     queued = []
     for number in _waves_due(now):
-        queues.send_all(
-            url, [RevocationShard(wave=number, shard=s).model_dump_json() for s in range(members.COHORT_SHARDS)]
-        )
+        shards = [RevocationShard(wave=number, shard=s, swept_at=now) for s in range(members.COHORT_SHARDS)]
+        queues.send_all(url, [shard.model_dump_json() for shard in shards])
         waves.revocations_queued(number, now)
         queued.append(number)
         logger.info("revocation sweep queued", extra={"wave": number, "shards": members.COHORT_SHARDS})
@@ -106,7 +105,7 @@ class ShardRevoker:
 
     def revoke_shard(self, record: RevocationRecord, sends: notifications.BatchSends) -> None:
         shard = record.body
-        now = clock.now()
+        now = shard.swept_at
         told: list[NotificationRequest] = []
         done_up_to = shard.after
         try:
@@ -128,7 +127,7 @@ class ShardRevoker:
         sends.for_message(record.messageId).send(told)
 
     def _hand_on(self, shard: RevocationShard, after: str | None, delay_seconds: int) -> None:
-        rest = RevocationShard(wave=shard.wave, shard=shard.shard, after=after)
+        rest = shard.model_copy(update={"after": after})
         queues.send_later(settings().revocation_queue_url, rest.model_dump_json(), delay_seconds)
 
 
