@@ -81,12 +81,12 @@ def _revoked_notice(applicant_id: str, reason: MembershipReason) -> Notification
     return notifications.membership_revoked_request(applicant_id, reason.value)
 
 
-def _revoke_if_due(member: Membership, now: dt.datetime) -> list[NotificationRequest]:
+def _revoke_if_due(member: Membership, now: dt.datetime, open_wave: int | None) -> list[NotificationRequest]:
     """One member of a shard. One revoked already for want of a purchase is told again: the notice is sent once
     by its id, and a shard that stopped between revoking and telling is thus told on its redelivery."""
     reason = MembershipReason.NO_PURCHASE_IN_TIME
     if member.due_for_revocation(now):
-        if not revocations.revoke(member, reason, now, overdue_only=True):
+        if not revocations.revoke(member, reason, now, overdue_only=True, open_wave=open_wave):
             return []
         metrics.add_metric(name="MembershipRevoked", unit="Count", value=1)
         return [_revoked_notice(member.applicant_id, reason)]
@@ -116,8 +116,11 @@ class ShardRevoker:
                 self.deadline,
                 _THROTTLED,
             )
+            # The wave open now, read once for the page (a revocation reads it again if that wave has closed).
+            open_wave = retrying(waves.current_number, self.deadline, _THROTTLED)
             for member in page:
-                told.extend(retrying(functools.partial(_revoke_if_due, member, now), self.deadline, _THROTTLED))
+                one = functools.partial(_revoke_if_due, member, now, open_wave)
+                told.extend(retrying(one, self.deadline, _THROTTLED))
                 done_up_to = member.applicant_id
             if rest is not None:
                 self._hand_on(shard, rest, 0)

@@ -88,15 +88,18 @@ def revoke(
     by: str | None = None,
     note: str | None = None,
     overdue_only: bool,
+    open_wave: int | None = None,
 ) -> bool:
     """ACTIVE -> REVOKED (`reason`; an admin's name and note with `by` and `note`), the whole balance returned, the
     place counted for the wave open now. `overdue_only`: only a member past its first-purchase deadline with no
-    live purchase. False when nothing was written: the member was revoked already, or is no longer due."""
+    live purchase. False when nothing was written: the member was revoked already, or is no longer due.
+    `open_wave`: the wave open now as the caller read it (a consumer reads it once for a page of members); read
+    here when not given, and again whenever the transaction fails."""
     latest: Membership | None = member
+    wave = open_wave if open_wave is not None else waves.current_number()
     for _ in range(_ATTEMPTS):
         if latest is None or not _revocable(latest, now, overdue_only):
             return False
-        wave = waves.current_number()
         codes = transact(
             _revoking(latest, reason, now, by=by, note=note, overdue=overdue_only),
             members.entry(latest.applicant_id, return_ref(), LedgerKind.RETURN, latest.balance, now),
@@ -105,7 +108,8 @@ def revoke(
         )
         if committed(codes, "revocation"):
             return True
-        latest = members.find(member.applicant_id)  # a purchase moved the balance, or the wave closed: read again
+        # A purchase moved the balance, or the wave closed: read both again.
+        latest, wave = members.find(member.applicant_id), waves.current_number()
     raise RuntimeError("the membership kept changing under its revocation")
 
 

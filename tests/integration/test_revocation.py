@@ -127,8 +127,9 @@ def test_the_daily_schedule_revokes_the_overdue_returns_the_balance_and_refills_
     assert manifest["selected_count"] == 4  # four carried over, seven places
     with pytest.raises(Disagreement, match="base_quota"):
         verify({**manifest, "refill": 0}, ranked)
-    # A revocation after the close counts for the wave open then, not for the one drawn
-    assert revocations.revoke(kept, MembershipReason.FRAUD, deadline, by="ops", overdue_only=False)
+    # A revocation after the close counts for the wave open then, not for the one drawn, even when it was told
+    # the wave open was the one now closed (its check fails, and it reads the open wave again)
+    assert revocations.revoke(kept, MembershipReason.FRAUD, deadline, by="ops", overdue_only=False, open_wave=2)
     assert (revocations.refill(2), revocations.refill(3)) == (len(overdue), 1)
 
 
