@@ -345,8 +345,7 @@ USES: dict[str, list[Use]] = {
             "dynamodb:Query",
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
-            why="members.cohort queries the by-cohort index; revoke reads a member again after a race and "
-            "updates it",
+            why="members.cohort queries the by-cohort index; revoke reads a member again after a race and updates it",
         ),
         use("LedgerTable", "dynamodb:PutItem", why="revoke's RETURN entry (members.entry)"),
         use("CountersTable", "dynamodb:UpdateItem", why="revoke counts REVOKED, the RETURN total and the refill"),
