@@ -28,7 +28,7 @@ from functions.store.models import MemberRecord
 from functions.verify_draw import Disagreement, verify
 from tests.helpers import FakeLambdaContext, reset_app_state, sqs_event
 from tests.integration.conftest import queue_messages, run_consumers
-from tests.integration.test_waves import JSON, QUOTA, client, current, drawn, s3_text, statuses, tick
+from tests.integration.test_waves import JSON, QUOTA, client, current, drawn, s3_text, statuses, throttled, tick
 
 __all__ = ["client"]  # the fixture, shared with test_waves
 
@@ -163,6 +163,36 @@ def test_a_shard_hands_its_rest_on_with_a_cursor(
     run_consumers("revocation_consumer")
     assert all(m is not None and m.state is MembershipState.REVOKED for m in map(members.find, accepted))
     assert queue_messages(url) == []
+
+
+def test_a_shard_out_of_time_under_throttling_hands_on_from_where_it_stopped(
+    client: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from functions.services import revocation
+
+    accepted, _ = published(client, registry_service, 4, seed=65)
+    for applicant_id in accepted:
+        MemberRecord(applicant_id=applicant_id).update(actions=[MemberRecord.cohort.set(members.cohort_key(1, 0))])
+    # Given DynamoDB throttles every revocation after the first, and an invocation has a fifth of a second
+    calls = {"count": 0}
+
+    def after_the_first() -> bool:
+        calls["count"] += 1
+        return calls["count"] > 1
+
+    monkeypatch.setattr(revocations, "revoke", throttled(revocations.revoke, after_the_first))
+    monkeypatch.setattr(revocation, "_HAND_ON_DELAY_SECONDS", 0)
+    monkeypatch.setattr(revocation, "deadline_of", lambda context: time.monotonic() + 0.2)
+    shard = RevocationShard(wave=1, shard=0, swept_at=deadline_passed())
+
+    # When the consumer takes the shard: the message succeeds, the first member is revoked, the rest handed on
+    assert revocation_consumer(sqs_event(shard.model_dump_json()), FakeLambdaContext()) == {"batchItemFailures": []}
+    (handed_on,) = queue_messages(settings().revocation_queue_url)
+    assert RevocationShard.model_validate_json(handed_on["Body"]).after == accepted[0]
+    states = [m.state for m in map(members.find, accepted) if m]
+    assert states == [MembershipState.REVOKED] + [MembershipState.ACTIVE] * (len(accepted) - 1)
 
 
 def test_an_admin_revokes_a_membership_for_fraud(client: Any, registry_service: RegistryServer) -> None:
