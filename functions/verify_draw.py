@@ -6,8 +6,9 @@ It needs nothing but Python's standard library, and shares no code with the draw
 independent reading of the published rules (see `functions/domain/draw.py`). It checks that the seed is the one
 committed to when the wave opened, that the ranked list is the one the manifest names and holds exactly the pool
 whose digest was published, that every rank key is HMAC-SHA256 of the row's draw id under the (beacon-mixed)
-seed, that the list is in (tier, rank key) order, and that walking it with the wave quota, the province quotas
-and the family-card cap selects exactly the applicants marked selected.
+seed, that the list is in (tier, rank key) order, that the quota is the wave's base quota plus the places
+revocations freed (refill), and that walking it with that quota, the province quotas and the family-card cap
+selects exactly the applicants marked selected.
 
 Rows carry per-wave draw ids (HMAC-SHA256 of the applicant id under a wave secret that is never published) and
 per-wave family pseudonyms, not account ids or family cards: the verifier needs neither secret, only that equal
@@ -70,6 +71,10 @@ def verify(manifest: dict[str, Any], ranked_list: Path) -> int:
     _check_pool(manifest, rows)
 
     quota, cap = int(manifest["quota"]), int(manifest["kk_cap"])
+    if "base_quota" not in manifest or "refill" not in manifest:
+        raise Disagreement("the manifest does not say how its quota was made (base_quota and refill)")
+    if quota != int(manifest["base_quota"]) + int(manifest["refill"]):
+        raise Disagreement(f"quota {quota} is not base_quota {manifest['base_quota']} + refill {manifest['refill']}")
     province_quotas = {str(k): int(v) for k, v in (manifest.get("province_quotas") or {}).items()}
     prior: dict[str, int] = {}
     taken = 0

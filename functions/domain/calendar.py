@@ -85,3 +85,14 @@ class WaveTimes:
 def wave_times(opens_at: dt.datetime, calendar: WaveCalendar) -> WaveTimes:
     closes_at = calendar.closes_at(opens_at)
     return WaveTimes(opens_at, closes_at, calendar.publishes_at(closes_at))
+
+
+def daily_cron_utc(wib_time: str) -> tuple[int, int]:
+    """(minute, hour) in UTC of a daily Jakarta time 'HH:MM', for EventBridge, whose crons are UTC: '00:05' ->
+    (5, 17), the evening before in UTC. ValueError for anything that is not such a time."""
+    try:
+        local = dt.time.fromisoformat(wib_time.strip())
+    except ValueError:
+        raise ValueError(f"{wib_time!r} is not a WIB time like '00:05'") from None
+    utc = dt.datetime.combine(dt.date(2024, 1, 1), local, tzinfo=JAKARTA).astimezone(dt.UTC)
+    return utc.minute, utc.hour

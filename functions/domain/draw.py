@@ -310,13 +310,18 @@ def manifest(
     beacon: dict[str, Any] | None,
     ranked_list: dict[str, str],
     early_close: dict[str, str] | None = None,
+    refill: int = 0,
 ) -> dict[str, Any]:
-    """The published manifest: everything needed, with the ranked list, to recompute the draw; and, when an admin
-    closed the wave before its `closes_at`, who did, why and when (`early_close`)."""
+    """The published manifest: everything needed, with the ranked list, to recompute the draw; how the quota was
+    made (`base_quota`, the wave's own, and `refill`, the places revocations freed while it was open, included in
+    `rules.quota`); and, when an admin closed the wave before its `closes_at`, who did, why and when
+    (`early_close`)."""
     rules = result.rules
     return {
         "wave": wave,
         "algorithm": ALGORITHM,
+        "base_quota": rules.quota - refill,
+        "refill": refill,
         "quota": rules.quota,
         "kk_cap": rules.kk_cap,
         "province_quotas": dict(sorted(rules.province_quotas.items())),

@@ -139,6 +139,12 @@ def first_purchase_deadline(accepted_at: dt.datetime, days: int) -> dt.datetime:
     return accepted_at + dt.timedelta(days=days)
 
 
+def revocation_sweep_due(published_at: dt.datetime, days: int, now: dt.datetime) -> bool:
+    """Whether a wave's members are all past their first-purchase deadline: each was accepted before the wave
+    was published, so by `published_at` + `days` every deadline has passed."""
+    return now >= first_purchase_deadline(published_at, days)
+
+
 @dataclass(frozen=True)
 class Membership:
     """One member as stored: state, balance, the sums of its ledger entries, and its deadlines."""

@@ -116,6 +116,28 @@ class PublishChunk(BaseModel):
     entries: list[tuple[str, bool]]
 
 
+class RevocationShard(BaseModel):
+    """One shard of a wave's members for the daily revocation, from after the member `after` (None: from the
+    first); a shard not finished in one invocation is handed on with where it stopped. `swept_at`, the schedule's
+    time, is the moment of the revocation, whenever the shard is worked through: every deadline of the wave had
+    passed by then."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wave: int
+    shard: int
+    swept_at: dt.datetime
+    after: str | None = None
+
+
+class RevocationRequest(BaseModel):
+    """`POST /admin/memberships/{card_number}/revoke` body: why the membership is revoked (recorded)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    reason: Annotated[str, checked(_reason)]
+
+
 class ClaimReleaseRequest(BaseModel):
     """`POST /admin/claims/release` body: the NIK to give back to its owner, and why (recorded)."""
 

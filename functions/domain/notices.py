@@ -61,6 +61,19 @@ def not_selected(wave: int) -> Notice:
     )
 
 
+def membership_revoked(reason: str, first_purchase_days: int) -> Notice:
+    """A revoked membership: why, and that the balance went back to the programme. Never the card number."""
+    if reason == "NO_PURCHASE_IN_TIME":
+        why = f"Anda tidak membeli pelatihan pertama dalam {first_purchase_days} hari setelah diterima."
+    else:
+        why = "pengelola program menemukan pelanggaran ketentuan program."
+    return Notice(
+        "Kepesertaan Kartu Prakerja Anda dicabut",
+        f"Kepesertaan Kartu Prakerja Anda dicabut karena {why} Saldo pelatihan Anda yang belum terpakai "
+        "dikembalikan kepada negara.",
+    )
+
+
 _TIMES = {1: "once", 2: "twice", 3: "three times", 4: "four times", 5: "five times", 6: "six times"}
 _UNITS = ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second"))
 

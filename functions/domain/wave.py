@@ -87,6 +87,7 @@ class Wave:
     chunks_queued_at: dt.datetime | None = None
     chunks_done: frozenset[int] = field(default_factory=frozenset)
     early_close: EarlyClose | None = None
+    revocations_queued_at: dt.datetime | None = None  # when its members' first-purchase deadline was swept
 
     @property
     def is_open(self) -> bool:

@@ -8,10 +8,17 @@ from typing import TYPE_CHECKING, Any
 from chalice.app import AuthRequest, AuthResponse, Blueprint, CloudWatchEvent, Cron, SQSEvent
 
 from functions import web
-from functions.domain.calendar import WaveCalendar
+from functions.domain import rules
+from functions.domain.calendar import WaveCalendar, daily_cron_utc
 from functions.observability import traced
-from functions.resources import ADMIN_AUTHORIZER_TTL_SECONDS, PUBLISH_MAX_CONCURRENCY, PUBLISH_QUEUE
-from functions.services import admin, claim_release, closing, selection, stats
+from functions.resources import (
+    ADMIN_AUTHORIZER_TTL_SECONDS,
+    PUBLISH_MAX_CONCURRENCY,
+    PUBLISH_QUEUE,
+    REVOCATION_MAX_CONCURRENCY,
+    REVOCATION_QUEUE,
+)
+from functions.services import admin, claim_release, closing, revocation, selection, stats
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -30,8 +37,14 @@ def _weekly(minute: int, hour: int, weekday: str) -> Cron:
     return Cron(minute, hour, "?", "*", weekday, "*")
 
 
+def _daily(minute: int, hour: int) -> Cron:
+    return Cron(minute, hour, "*", "*", "?", "*")
+
+
 CLOSE_CRON = _weekly(*PACKAGED_CALENDAR.close.cron_utc())
 PUBLISH_CRON = _weekly(*PACKAGED_CALENDAR.publish.cron_utc())
+# The daily revocation (00:05 WIB); each run sweeps every wave due, so a missed day is caught up the next.
+REVOCATION_CRON = _daily(*daily_cron_utc(rules.REVOCATION_TIME))
 
 
 @select.authorizer(ttl_seconds=ADMIN_AUTHORIZER_TTL_SECONDS)
@@ -90,8 +103,24 @@ def post_admin_publish(number: str) -> Any:
     return web.json_response(202, selection.admin_publish(web.wave_number(number)))
 
 
+@select.route(
+    "/admin/memberships/{card_number}/revoke",
+    methods=["POST"],
+    authorizer=admin_authorizer,
+    content_types=["application/json"],
+)
+@web.api_view
+def post_admin_membership_revoke(card_number: str) -> Any:
+    request = select.current_request
+    return revocation.admin_revoke(card_number, web.raw_body(request), web.admin_name(request))
+
+
+def _fired_at(event: CloudWatchEvent) -> dt.datetime:
+    return dt.datetime.fromisoformat(event.time.replace("Z", "+00:00"))
+
+
 def _due(event: CloudWatchEvent) -> list[str]:
-    return selection.advance(dt.datetime.fromisoformat(event.time.replace("Z", "+00:00")))
+    return selection.advance(_fired_at(event))
 
 
 @select.schedule(CLOSE_CRON)
@@ -122,3 +151,18 @@ def publish_consumer(event: SQSEvent) -> PartialItemFailureResponse:
 
     publisher = selection.ChunkPublisher(web.event_context(event))
     return web.process_batch(event, publisher.apply_chunk, sqs_records.PublishRecord)
+
+
+@select.schedule(REVOCATION_CRON)
+@traced
+def revoke_overdue_memberships(event: CloudWatchEvent) -> list[int]:
+    return revocation.sweep(_fired_at(event))
+
+
+@select.on_sqs_message(queue=REVOCATION_QUEUE, batch_size=1, maximum_concurrency=REVOCATION_MAX_CONCURRENCY)
+@traced
+def revocation_consumer(event: SQSEvent) -> PartialItemFailureResponse:
+    from functions.services import sqs_records  # on the first batch, not at every cold start
+
+    revoker = revocation.ShardRevoker(web.event_context(event))
+    return web.process_batch(event, revoker.revoke_shard, sqs_records.RevocationRecord)

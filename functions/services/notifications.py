@@ -55,6 +55,16 @@ def not_selected_request(applicant_id: str, wave: int) -> NotificationRequest:
     )
 
 
+def membership_revoked_request(applicant_id: str, reason: str) -> NotificationRequest:
+    """A membership is revoked once, so one notice per member."""
+    return NotificationRequest(
+        notification_id=f"membership_revoked:{applicant_id}",
+        kind="membership_revoked",
+        applicant_id=applicant_id,
+        reason=reason,
+    )
+
+
 def queue_url(request: NotificationRequest) -> str:
     current = settings()
     return current.email_codes_queue_url if request.kind == EMAIL_CODE else current.notifications_queue_url
@@ -132,6 +142,10 @@ def deliver_record(record: NotificationRecord, _sends: BatchSends) -> None:
     elif wanted.kind == "not_selected":
         notice = notices.not_selected(wanted.wave or 0)
         details = {"wave": wanted.wave, "next_wave": (wanted.wave or 0) + 1}
+    elif wanted.kind == "membership_revoked":
+        notice = notices.membership_revoked(wanted.reason or "", settings().first_purchase_days)
+        details = {"reason": wanted.reason}
+        channels = ["email", "sms"]  # the balance is gone: the member hears of it on the phone too
     else:
         raise ValueError(f"unknown notification kind {wanted.kind}")
     for channel in channels:

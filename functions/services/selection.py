@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import random
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from functions import clock
 from functions.adapters import beacon, draw_seeds, queues, results, wave_secrets
-from functions.adapters.aws import is_transient
 from functions.domain.calendar import WaveCalendar, wave_times
 from functions.domain.card import new_card_number
 from functions.domain.draw import DrawRules, draw_id, manifest, ranked_list_lines, run_draw
@@ -25,20 +22,15 @@ from functions.domain.wave import DrawOutcome, EarlyClose, Step, Wave, WaveState
 from functions.observability import logger, metrics
 from functions.services import notifications
 from functions.services.applicant_view import authorised_applicant
+from functions.services.time_budget import OutOfTime, deadline_of, retrying
 from functions.settings import settings
-from functions.store import applicants
+from functions.store import applicants, revocations
 from functions.store import waves as store
 
 if TYPE_CHECKING:
     from functions.services.sqs_records import PublishRecord
 
-# Publication's patience with throttling: backoff from a twentieth of a second up to two seconds between tries of
-# one call; the time kept back from Lambda's remaining time to hand the rest of a chunk on; the budget outside
-# Lambda; how long a handed-on remainder waits before it is taken again.
-_FIRST_PAUSE = 0.05
-_LONGEST_PAUSE = 2.0
-_MARGIN = 10.0
-_DEFAULT_BUDGET = 60.0
+# How long a handed-on remainder of a chunk waits before it is taken again (functions.services.time_budget).
 _HAND_ON_DELAY_SECONDS = 5
 
 T = TypeVar("T")
@@ -178,7 +170,9 @@ def draw(number: int) -> None:
         return
     seed = draw_seeds.reveal(number, wave.sealed_seed)
     beacon_value = beacon.value_after(wave.times.closes_at)
-    rules = DrawRules(quota=wave.quota, kk_cap=wave.kk_cap, province_quotas=wave.province_quotas)
+    # The places revocations freed while this wave was open; final, since none is counted once it has closed.
+    refill = revocations.refill(number)
+    rules = DrawRules(quota=wave.quota + refill, kk_cap=wave.kk_cap, province_quotas=wave.province_quotas)
     secret = wave_secrets.secret_of(wave)
     result = run_draw(
         store.read_pool(number, secret),
@@ -197,6 +191,7 @@ def draw(number: int) -> None:
         beacon=beacon_value.as_manifest() if beacon_value else None,
         ranked_list={"name": "ranked-list.csv", "sha256": list_sha256},
         early_close=wave.early_close.as_manifest() if wave.early_close else None,
+        refill=refill,
     )
     results.put_json(results.manifest_key(number), published)
     store.record_selection(
@@ -274,25 +269,8 @@ def _accept(applicant: Applicant, wave: int, now: dt.datetime) -> str | None:
     raise RuntimeError("no free card number after several tries")
 
 
-class OutOfTime(Exception):
-    """A throttled call could not be retried within the chunk's time."""
-
-
 def _retrying(call: Callable[[], T], deadline: float) -> T:
-    """`call`, retried with jittered exponential backoff while AWS throttles it (or is briefly unavailable) and
-    the chunk's time lasts; `OutOfTime` when it does not."""
-    pause = _FIRST_PAUSE
-    while True:
-        try:
-            return call()
-        except Exception as error:
-            if not is_transient(error):
-                raise
-            if time.monotonic() + pause >= deadline:
-                raise OutOfTime(type(error).__name__) from error
-            metrics.add_metric(name="PublishThrottled", unit="Count", value=1)
-            time.sleep(random.uniform(pause / 2, pause))  # noqa: S311 - jitter, not a secret
-            pause = min(pause * 2, _LONGEST_PAUSE)
+    return retrying(call, deadline, "PublishThrottled")
 
 
 class ChunkPublisher:
@@ -304,8 +282,7 @@ class ChunkPublisher:
     transitions, so a chunk applied again repeats no work."""
 
     def __init__(self, context: Any = None) -> None:
-        remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else _DEFAULT_BUDGET
-        self.deadline = time.monotonic() + remaining - min(_MARGIN, remaining / 4)
+        self.deadline = deadline_of(context)
 
     def apply_chunk(self, record: PublishRecord, sends: notifications.BatchSends) -> None:
         """Accepts the selected (with their cards) and carries the others into the next wave, then tells them."""

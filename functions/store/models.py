@@ -101,6 +101,7 @@ class WaveRecord(Model):
     chunk_count = NumberAttribute(null=True)
     chunks_queued_at = UTCDateTimeAttribute(null=True)
     chunks_done = NumberSetAttribute(null=True)
+    revocations_queued_at = UTCDateTimeAttribute(null=True)  # the members' revocation sweep, once each wave
 
 
 class WaveMemberRecord(Model):

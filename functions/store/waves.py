@@ -79,6 +79,7 @@ def _entity(record: WaveRecord) -> Wave:
             if record.closed_early_by and record.closed_at
             else None
         ),
+        revocations_queued_at=record.revocations_queued_at,
     )
 
 
@@ -190,6 +191,15 @@ def plan_publication(number: int, chunk_count: int) -> bool:
 
 def chunks_queued(number: int, now: dt.datetime) -> None:
     _update_wave(number, [WaveRecord.chunks_queued_at.set(now)], WaveRecord.chunks_queued_at.does_not_exist())
+
+
+def revocations_queued(number: int, now: dt.datetime) -> bool:
+    """Notes that the revocation sweep of a published wave's members is queued (once: False if it was)."""
+    return _update_wave(
+        number,
+        [WaveRecord.revocations_queued_at.set(now)],
+        (WaveRecord.state == WaveState.PUBLISHED.value) & WaveRecord.revocations_queued_at.does_not_exist(),
+    )
 
 
 def chunk_done(number: int, chunk: int) -> None:

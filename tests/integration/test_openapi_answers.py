@@ -22,6 +22,7 @@ from devstack.population import Person, PopulationGenerator, registry_row
 from devstack.registry import RegistryServer, write_csv
 from functions import clock
 from functions.app import app
+from functions.domain.card import new_card_number
 from functions.domain.registration import MAX_BODY_BYTES
 from functions.services import admin
 from functions.settings import settings
@@ -356,9 +357,11 @@ def test_wave_result_and_admin_answers(
     assert {row["stage"]: row["count"] for row in stats["funnel"]}["joined"] == 2
     close, publish = "/admin/waves/{number}/close", "/admin/waves/{number}/publish"
     release = "/admin/claims/release"
+    revoke = "/admin/memberships/{card_number}/revoke"
     for method, template, concrete in [
         ("GET", "/admin/stats", "/admin/stats"),
         ("POST", release, release),
+        ("POST", revoke, f"/admin/memberships/{new_card_number()}/revoke"),
         ("POST", close, "/admin/waves/1/close"),
         ("POST", publish, "/admin/waves/1/publish"),
     ]:
@@ -413,6 +416,20 @@ def test_wave_result_and_admin_answers(
             next(a for a in (first, second) if a["applicant_id"] == outcomes["JOINED"]["applicant_id"])
         )
     ]
+
+    def revoke_card(number: str, body: Any) -> Any:
+        concrete = f"/admin/memberships/{number}/revoke"
+        return client.http.post(concrete, headers={**JSON, **bearer(token)}, body=json.dumps(body))
+
+    card = outcomes["ACCEPTED"]["card_number"]
+    check(revoke_card("123", {"reason": "x"}), "POST", revoke, 400, code="INVALID_CARD_NUMBER", field="card_number")
+    check(revoke_card(card, {}), "POST", revoke, 400, code="MISSING_FIELD", field="reason")
+    unknown = revoke_card(new_card_number(), {"reason": "x"})
+    check(unknown, "POST", revoke, 404, code="CARD_NOT_FOUND", field="card_number")
+    revoked = check(revoke_card(card, {"reason": "card bought from an agent"}), "POST", revoke, 200)
+    assert (revoked["state"], revoked["returned"]) == ("REVOKED", settings().training_balance)
+    again = revoke_card(card, {"reason": "again"})
+    check(again, "POST", revoke, 409, code="MEMBERSHIP_REVOKED", field="card_number")
     released = check(release_claim(carried.nik), "POST", release, 200)
     assert (released["status"], released["reason"], released["released_by"]) == (
         "REJECTED",
@@ -429,6 +446,7 @@ def test_every_route_refuses_a_body_that_is_not_json(client: Any) -> None:
             if method not in HTTP_METHODS:
                 continue
             concrete = path.replace("{applicant_id}", "0" * 32).replace("{number}", "1")
+            concrete = concrete.replace("{card_number}", new_card_number())
             headers = {"Content-Type": "text/plain"}
             if any("adminAuth" in requirement for requirement in operation.get("security", [])):
                 headers.update(bearer(token))

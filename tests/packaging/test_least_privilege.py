@@ -89,6 +89,11 @@ _SCHEDULE = [
     ),
     use("PublishQueue", "sqs:SendMessage", why="publish queues the wave's chunks"),
     use(
+        "CountersTable",
+        "dynamodb:BatchGetItem",
+        why="draw: revocations.refill sums the places revocations freed while the wave was open",
+    ),
+    use(
         "PersonalDataKey",
         "kms:GenerateDataKey",
         "kms:Decrypt",
@@ -118,16 +123,19 @@ USES: dict[str, list[Use]] = {
             "dynamodb:BatchGetItem",
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
             why="POST /registrations: claims.held_identity_keys answers 409 for a claimed key; verify_email claims "
             "the email and phone (a duplicate gives nothing back); POST /admin/claims/release reads the holder, "
-            "gives its claims back and records the release",
+            "gives its claims back and records the release; the admin revocation's find_by_card reads the card's "
+            "guard",
         ),
         use(
             "CountersTable",
             "dynamodb:UpdateItem",
             "dynamodb:BatchGetItem",
             why="throttle.count_failure (wrong tokens and codes) and the funnel counts of verify and join; "
-            "funnel_totals for GET /admin/stats",
+            "funnel_totals for GET /admin/stats; the admin revocation counts REVOKED, the RETURN total and the "
+            "open wave's refill",
         ),
         use(
             "KeyringTable",
@@ -151,7 +159,8 @@ USES: dict[str, list[Use]] = {
             "dynamodb:ConditionCheckItem",
             why="waves.find (current, join, results, PROCESSING in the applicant view); open_first puts wave 1 "
             "on a fresh deployment's first request; admin publish's plan_publication, chunks_queued, "
-            "mark_published_if_complete; the join transaction checks the wave is still open",
+            "mark_published_if_complete; the join transaction and the admin revocation check the wave is still "
+            "open",
         ),
         use(
             "WaveMembersTable",
@@ -174,6 +183,14 @@ USES: dict[str, list[Use]] = {
         use("NikCheckQueue", "sqs:SendMessage", why="POST /verifications/email queues the NIK check"),
         use("EmailCodesQueue", "sqs:SendMessage", why="resend queues the new email code's message at once"),
         use("PublishQueue", "sqs:SendMessage", why="POST /admin/waves/{number}/publish queues the chunks"),
+        use(
+            "MembersTable",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            why="POST /admin/memberships/{card_number}/revoke: members.find, the revocation's member update",
+        ),
+        use("LedgerTable", "dynamodb:PutItem", why="the admin revocation's RETURN entry (members.entry)"),
+        use("NotificationsQueue", "sqs:SendMessage", why="the admin revocation tells the member"),
         use(
             "ResultsBucket",
             "s3:GetObject",
@@ -318,6 +335,42 @@ USES: dict[str, list[Use]] = {
             "kms:Decrypt",
             why="only the queues' encryption (SQS asks KMS); no personal data is opened",
         ),
+    ],
+    "RevokeOverdueMemberships": [
+        use(
+            "WavesTable",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            why="revocation.sweep: current_number and find walk back over the waves; revocations_queued notes the "
+            "sweep on the wave",
+        ),
+        use("RevocationQueue", "sqs:SendMessage", why="sweep queues one message per shard of a wave's members"),
+        use("PersonalDataKey", "kms:GenerateDataKey", "kms:Decrypt", why="only the queue's encryption"),
+    ],
+    "RevocationConsumer": [
+        use(
+            "RevocationQueue",
+            *CONSUME,
+            "sqs:SendMessage",
+            why="its SQS event source; ShardRevoker._hand_on queues the rest of the shard",
+        ),
+        use("NotificationsQueue", "sqs:SendMessage", why="the revoked members' notices"),
+        use(
+            "MembersTable",
+            "dynamodb:Query",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            why="members.cohort queries the by-cohort index; revoke reads a member again after a race and updates it",
+        ),
+        use("LedgerTable", "dynamodb:PutItem", why="revoke's RETURN entry (members.entry)"),
+        use("CountersTable", "dynamodb:UpdateItem", why="revoke counts REVOKED, the RETURN total and the refill"),
+        use(
+            "WavesTable",
+            "dynamodb:GetItem",
+            "dynamodb:ConditionCheckItem",
+            why="revoke reads the pointer to the open wave and checks it is still open",
+        ),
+        use("PersonalDataKey", "kms:GenerateDataKey", "kms:Decrypt", why="only the queues' encryption"),
     ],
     # The three schedules run the same code, waves.advance (whatever is due: close, draw, publish); the
     # Thursday one also runs the admin close the API hands over (services.closing).
@@ -480,7 +533,7 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Packaged:
 def test_every_function_has_a_role_of_its_own(packaged: Packaged) -> None:
     permissions = Permissions(packaged.template)
     functions = set(permissions.of_type(FUNCTION))
-    # The API, the admin authorizer, the four SQS consumers and the three schedules
+    # The API, the admin authorizer, the SQS consumers, the three wave schedules and the daily revocation
     assert functions == set(USES)
     roles = [permissions.role_of(function) for function in sorted(functions)]
     assert len(set(roles)) == len(roles), roles

@@ -30,6 +30,7 @@ NEEDS_AWS = {
     "functions.select.close_due_waves",
     "functions.select.publish_due_waves",
     "functions.select.catch_up_waves",
+    "functions.select.revoke_overdue_memberships",
 }
 
 
@@ -200,7 +201,7 @@ def test_the_api_refuses_bad_input_in_the_contract_shape(probe: dict[str, Any]) 
 
 def test_each_consumer_parses_its_batch_and_refuses_an_unreadable_message(probe: dict[str, Any]) -> None:
     consumers = {handler: outcome for handler, outcome in probe["handlers"].items() if handler.endswith("_consumer")}
-    assert len(consumers) == 5
+    assert len(consumers) == 6
     for handler, outcome in consumers.items():
         # Powertools' BatchProcessor: a batch whose every record failed raises, and Lambda retries it whole.
         assert outcome.get("error", "").startswith("BatchProcessingError: All records failed"), (handler, outcome)

@@ -331,3 +331,22 @@ def test_the_list_names_draw_ids_not_account_ids(tmp_path: Path) -> None:
     ]  # fmt: skip
     assert {row["draw_id"] for row in rows} == {draw_id(WAVE_SECRET, p.applicant_id) for p in persons}
     assert document["algorithm"] == "prakerja-draw-v2"
+
+
+def test_the_manifest_shows_how_its_quota_was_made_and_the_verifier_checks_it(tmp_path: Path) -> None:
+    # Given a wave of base quota 10 whose draw took 3 places freed by revocations
+    pool = members(50)
+    result = draw(pool, DrawRules(quota=13), {})
+    ranked = tmp_path / "ranked-list.csv"
+    ranked.write_text("".join(ranked_list_lines(result)))
+    document = manifest(result, wave=4, seed=SEED, beacon=None, ranked_list={"name": ranked.name}, refill=3)
+    # Then the manifest carries base quota, refill and quota, and the draw verifies
+    assert (document["base_quota"], document["refill"], document["quota"]) == (10, 3, 13)
+    assert verify(document, ranked) == 50
+    # When the refill is tampered with, or the quota no longer is their sum, the verifier disagrees
+    for field, value in [("refill", 2), ("base_quota", 11)]:
+        with pytest.raises(Disagreement, match="base_quota"):
+            verify({**document, field: value}, ranked)
+    without = {key: value for key, value in document.items() if key != "refill"}
+    with pytest.raises(Disagreement, match="how its quota was made"):
+        verify(without, ranked)
