@@ -28,6 +28,8 @@ from devstack.processes import LOOPBACK, Child, free_port, start_python, wait_fo
 from functions.settings import DEFAULT_REGION
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# The most poller processes one SQS event source gets locally, whatever its cap on Lambda.
+LOCAL_POLLERS_AT_MOST = 4
 
 
 class EmbeddedStack:
@@ -79,8 +81,13 @@ class EmbeddedStack:
             self._provision()
             self._start_gateway()
             for source in sqs_event_sources():
-                # A capped source gets exactly its cap; an uncapped one, which Lambda would scale out, a few.
-                count = source.maximum_concurrency or self.uncapped_pollers
+                # A capped source gets its cap, up to a few processes on a laptop's cores (the pool-part workers'
+                # cap is 32); an uncapped one, which Lambda would scale out, a few.
+                count = (
+                    min(source.maximum_concurrency, LOCAL_POLLERS_AT_MOST)
+                    if source.maximum_concurrency
+                    else self.uncapped_pollers
+                )
                 self.pollers[source.name] = [self._start_poller(source, i) for i in range(count)]
             self._start_scheduler()
         except BaseException:

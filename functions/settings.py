@@ -88,6 +88,7 @@ class Settings(BaseModel):
     email_codes_queue_url: str = ""  # email codes only, apart from other notices
     nik_check_queue_url: str = ""
     revocation_queue_url: str = ""
+    pool_parts_queue_url: str = ""  # a closed wave's pool, read in parts by workers
     personal_data_key_id: str = ""
     # The draw seeds' own key; the personal-data key when not given.
     draw_seed_key_id: str = ""
@@ -261,6 +262,7 @@ REQUIRED_WHEN_DEPLOYED: Final = (
     "email_codes_queue_url",
     "nik_check_queue_url",
     "revocation_queue_url",
+    "pool_parts_queue_url",
     "personal_data_key_id",
     "draw_seed_key_id",
     "notifier",

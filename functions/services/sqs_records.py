@@ -9,7 +9,13 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json
 
-from functions.domain.messages import IntakeMessage, NikCheckRequest, NotificationRequest, PublishChunk
+from functions.domain.messages import (
+    IntakeMessage,
+    NikCheckRequest,
+    NotificationRequest,
+    PoolPartRequest,
+    PublishChunk,
+)
 
 
 class IntakeRecord(SqsRecordModel):
@@ -26,3 +32,7 @@ class NotificationRecord(SqsRecordModel):
 
 class PublishRecord(SqsRecordModel):
     body: Json[PublishChunk]
+
+
+class PoolPartRecord(SqsRecordModel):
+    body: Json[PoolPartRequest]

@@ -101,6 +101,8 @@ class WaveRecord(Model):
     chunk_count = NumberAttribute(null=True)
     chunks_queued_at = UTCDateTimeAttribute(null=True)
     chunks_done = NumberSetAttribute(null=True)
+    parts_queued_at = UTCDateTimeAttribute(null=True)  # the closed pool's parts handed to the workers
+    parts_done = UnicodeSetAttribute(null=True)  # the pool parts written (`pool_parts.Part.name`)
 
 
 class WaveMemberRecord(Model):
