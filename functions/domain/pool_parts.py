@@ -43,7 +43,7 @@ class Part:
     def named(cls, name: str) -> Part:
         """The part a name gives (`pool-07`, `families-03`); ValueError for any other name."""
         kind, _, index = name.partition("-")
-        part = cls(PartKind(kind), int(index)) if index.isdigit() else None
+        part = cls(PartKind(kind), int(index)) if kind in set(PartKind) and index.isdigit() else None
         if part is None or part.name != name or part not in ALL_PARTS:
             raise ValueError(f"no pool part is named {name!r}")
         return part
