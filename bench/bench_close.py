@@ -21,6 +21,7 @@ Run: .venv/bin/python bench/bench_close.py [--members 1000000] [--draw-members 1
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import statistics
@@ -132,7 +133,7 @@ def make_parts(size: int, parts_dir: Path) -> None:
 
     pool: Any = synthetic_pool(size)
     bounds = [size * shard // SHARDS for shard in range(SHARDS + 1)]
-    for shard, (start, end) in enumerate(zip(bounds, bounds[1:], strict=False)):
+    for shard, (start, end) in enumerate(itertools.pairwise(bounds)):
         part = Pool(
             pool.ids[ID_WIDTH * start : ID_WIDTH * end],
             pool.tiers[start:end],
@@ -235,7 +236,7 @@ def main() -> None:
             ["step", "wall s", "memory"],
             [
                 [
-                    "slowest worker (extrapolated x{:.0f})".format(scale),
+                    f"slowest worker (extrapolated x{scale:.0f})",
                     f"{slowest_10m:.0f}",
                     f"{worked['peak_bytes'] * scale / 2**20:,.0f} MiB (extrapolated)",
                 ],

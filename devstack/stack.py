@@ -25,6 +25,7 @@ from devstack.code_latency import FIELDS, CodeLatency
 from devstack.outbox import OutboxFollower
 from devstack.poller import EventSource, sqs_event_sources
 from devstack.processes import LOOPBACK, Child, free_port, start_python, wait_for_http
+from functions.resources import POOL_PARTS_QUEUE
 from functions.settings import DEFAULT_REGION
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -240,6 +241,13 @@ class EmbeddedStack:
     def advance_clock(self, to: dt.datetime) -> list[dict[str, Any]]:
         """Moves the scheduler's clock to `to`, firing every schedule due on the way; returns the firings."""
         fired: list[dict[str, Any]] = _post_json(f"{self.scheduler_url}/advance", {"to": to.isoformat()}, 600)["fired"]
+        return fired
+
+    def close_wave(self, closes_at: dt.datetime) -> list[dict[str, Any]]:
+        """Moves the clock to a wave's close and waits for its draw: the close hands the pool to the pool-part
+        workers, and the last of them draws (in its handler, so an empty queue means drawn)."""
+        fired = self.advance_clock(closes_at)
+        self.wait_for_empty_queues([POOL_PARTS_QUEUE], timeout_seconds=600)
         return fired
 
     def emulator_calls(self) -> dict[str, dict[str, float]]:
