@@ -293,7 +293,7 @@ def _wave_mid_run(client: Client, stack: EmbeddedStack, verified: list[dict[str,
             bearer = {"Authorization": f"Bearer {applicant['access_token']}"}
             client.post("/waves/1/applicants", {"applicant_id": applicant["applicant_id"]}, bearer)
     wave = requests.get(f"{stack.api_url}/waves/current", timeout=30).json()
-    stack.advance_clock(dt.datetime.fromisoformat(wave["closes_at"]))
+    stack.close_wave(dt.datetime.fromisoformat(wave["closes_at"]))
     stack.advance_clock(dt.datetime.fromisoformat(wave["publish_at"]))
     deadline = time.monotonic() + 600
     while (answer := requests.get(f"{stack.api_url}/waves/1/results", timeout=30)).status_code != 200:

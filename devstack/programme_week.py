@@ -140,7 +140,7 @@ class Week:
             self.each("joining", eligible, self.join)
         wave = self.http.get(self.url("/waves/current"), timeout=30).json()
         with self.stage("Thursday 16:00 WIB: close and draw"):
-            self.stack.advance_clock(dt.datetime.fromisoformat(wave["closes_at"]))
+            self.stack.close_wave(dt.datetime.fromisoformat(wave["closes_at"]))
         with self.stage("Friday 10:00 WIB: publication"):
             self.stack.advance_clock(dt.datetime.fromisoformat(wave["publish_at"]))
             self.wait("published", lambda: int(self.results(wave["number"]) is not None), 1)

@@ -25,9 +25,12 @@ from devstack.code_latency import FIELDS, CodeLatency
 from devstack.outbox import OutboxFollower
 from devstack.poller import EventSource, sqs_event_sources
 from devstack.processes import LOOPBACK, Child, free_port, start_python, wait_for_http
+from functions.resources import POOL_PARTS_QUEUE
 from functions.settings import DEFAULT_REGION
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# The most poller processes one SQS event source gets locally, whatever its cap on Lambda.
+LOCAL_POLLERS_AT_MOST = 4
 
 
 class EmbeddedStack:
@@ -82,8 +85,13 @@ class EmbeddedStack:
             self._provision()
             self._start_gateway()
             for source in sqs_event_sources():
-                # A capped source gets exactly its cap; an uncapped one, which Lambda would scale out, a few.
-                count = source.maximum_concurrency or self.uncapped_pollers
+                # A capped source gets its cap, up to a few processes on a laptop's cores (the pool-part workers'
+                # cap is 32); an uncapped one, which Lambda would scale out, a few.
+                count = (
+                    min(source.maximum_concurrency, LOCAL_POLLERS_AT_MOST)
+                    if source.maximum_concurrency
+                    else self.uncapped_pollers
+                )
                 self.pollers[source.name] = [self._start_poller(source, i) for i in range(count)]
             self._start_scheduler()
         except BaseException:
@@ -247,6 +255,13 @@ class EmbeddedStack:
     def advance_clock(self, to: dt.datetime) -> list[dict[str, Any]]:
         """Moves the scheduler's clock to `to`, firing every schedule due on the way; returns the firings."""
         fired: list[dict[str, Any]] = _post_json(f"{self.scheduler_url}/advance", {"to": to.isoformat()}, 600)["fired"]
+        return fired
+
+    def close_wave(self, closes_at: dt.datetime) -> list[dict[str, Any]]:
+        """Moves the clock to a wave's close and waits for its draw: the close hands the pool to the pool-part
+        workers, and the last of them draws (in its handler, so an empty queue means drawn)."""
+        fired = self.advance_clock(closes_at)
+        self.wait_for_empty_queues([POOL_PARTS_QUEUE], timeout_seconds=600)
         return fired
 
     def emulator_calls(self) -> dict[str, dict[str, float]]:

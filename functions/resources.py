@@ -29,6 +29,11 @@ PAYMENT_MAX_CONCURRENCY = 2
 # Publication fans a wave's ranked list out in chunks; this many consumers work through them at once.
 PUBLISH_MAX_CONCURRENCY = 4
 
+# A closed wave's pool is read in parts (one per pool shard, one per segment of the family-card memory); this many
+# workers read them at once: the 32 shards in parallel, the close's wall time one shard's (bench/bench_close.py).
+POOL_PARTS_QUEUE = "prakerja-pool-parts"
+POOL_PARTS_MAX_CONCURRENCY = 32
+
 # How long API Gateway may reuse the admin authorizer's decision for a token (Chalice's default is 300 s): a
 # revoked or expired admin token stops working within this many seconds.
 ADMIN_AUTHORIZER_TTL_SECONDS = 60

@@ -1,4 +1,5 @@
-"""Calling another of the app's functions and waiting for its answer (Lambda's RequestResponse invocation)."""
+"""Calling another of the app's functions: waiting for its answer (Lambda's RequestResponse invocation), or
+starting it and going on (an Event invocation, which Lambda retries itself)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,7 @@ def call(function_name: str, payload: dict[str, Any]) -> dict[str, Any]:
         raise FunctionFailed(f"{function_name} failed ({answer['FunctionError']})")
     result: dict[str, Any] = json.loads(body)
     return result
+
+
+def start(function_name: str, payload: dict[str, Any]) -> None:
+    client("lambda").invoke(FunctionName=function_name, InvocationType="Event", Payload=json.dumps(payload).encode())

@@ -22,6 +22,22 @@ def ranked_list_key(wave: int) -> str:
     return f"waves/{wave}/ranked-list.csv"
 
 
+def pool_part_key(wave: int, part: str) -> str:
+    """A closed pool's part file: internal to the draw, outside the published `waves/` prefix and never linked."""
+    return f"pool-parts/{wave}/{part}.bin"
+
+
+def put_bytes(key: str, data: bytes) -> None:
+    client("s3").put_object(
+        Bucket=settings().results_bucket, Key=key, Body=data, ContentType="application/octet-stream"
+    )
+
+
+def get_bytes(key: str) -> bytes:
+    body: bytes = client("s3").get_object(Bucket=settings().results_bucket, Key=key)["Body"].read()
+    return body
+
+
 def put_lines(key: str, lines: Iterable[str]) -> str:
     """Uploads text written line by line (spooled to disk past 64 MiB) and returns its SHA-256."""
     digest = hashlib.sha256()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
-from functions.domain import identity
+from functions.domain import identity, pool_parts
 from functions.domain.registration import EmploymentStatus, checked
 
 # An admin's recorded reasons (an early close, a released claim): long enough to cite a case, short to keep.
@@ -136,6 +136,15 @@ class RevocationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     reason: Annotated[str, checked(_reason)]
+
+
+class PoolPartRequest(BaseModel):
+    """One part of a closed wave's pool to read into its file (`functions.domain.pool_parts`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wave: int
+    part: Annotated[str, AfterValidator(lambda name: pool_parts.Part.named(name).name)]
 
 
 class ClaimReleaseRequest(BaseModel):

@@ -1,7 +1,8 @@
 """A wave (gelombang): its states, what is due next, and `Wave`, the value the store returns.
 
-OPEN (joins taken) -> CLOSED (pool frozen, seed revealed) -> SELECTED (drawn, files written) -> PUBLISHED (every
-applicant accepted or carried over). The calendar that times them is `functions.domain.calendar`.
+OPEN (joins taken) -> CLOSED (pool frozen; its parts read by workers, `functions.domain.pool_parts`) -> SELECTED
+(seed revealed, drawn from the parts, files written) -> PUBLISHED (every applicant accepted or carried over). The
+calendar that times them is `functions.domain.calendar`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from functions.domain.calendar import WaveTimes
+from functions.domain.pool_parts import all_read
 
 MAX_WAVE = 999  # weekly waves: some twenty years of them
 
@@ -25,17 +27,35 @@ class WaveState(StrEnum):
 
 class Step(StrEnum):
     CLOSE = "close"
+    READ = "read"
     DRAW = "draw"
     PUBLISH = "publish"
     WAIT = "wait"
 
 
-def next_step(state: WaveState, closes_at: dt.datetime, publish_at: dt.datetime, now: dt.datetime) -> Step:
-    """What is due for the oldest wave not yet published; waves advance strictly in order."""
+class PoolReading(StrEnum):
+    """How far a closed wave's pool has been read into parts."""
+
+    NOT_QUEUED = "not queued"
+    UNDER_WAY = "under way"
+    DONE = "done"
+
+
+def next_step(
+    state: WaveState,
+    closes_at: dt.datetime,
+    publish_at: dt.datetime,
+    now: dt.datetime,
+    reading: PoolReading = PoolReading.NOT_QUEUED,
+) -> Step:
+    """What is due for the oldest wave not yet published; waves advance strictly in order. A closed wave's pool
+    is read in parts first (`reading`), and drawn once every part is in."""
     if state is WaveState.OPEN:
         return Step.CLOSE if now >= closes_at else Step.WAIT
     if state is WaveState.CLOSED:
-        return Step.DRAW
+        return {PoolReading.NOT_QUEUED: Step.READ, PoolReading.UNDER_WAY: Step.WAIT, PoolReading.DONE: Step.DRAW}[
+            reading
+        ]
     if state is WaveState.SELECTED:
         return Step.PUBLISH if now >= publish_at else Step.WAIT
     return Step.WAIT
@@ -88,7 +108,15 @@ class Wave:
     chunks_done: frozenset[int] = field(default_factory=frozenset)
     early_close: EarlyClose | None = None
     revocations_queued_at: dt.datetime | None = None  # when its members' first-purchase deadline was swept
+    parts_queued_at: dt.datetime | None = None  # the pool's parts handed to the workers
+    parts_done: frozenset[str] = field(default_factory=frozenset)  # the part files written (`pool_parts.Part.name`)
 
     @property
     def is_open(self) -> bool:
         return self.state is WaveState.OPEN
+
+    @property
+    def pool_reading(self) -> PoolReading:
+        if all_read(self.parts_done):
+            return PoolReading.DONE
+        return PoolReading.NOT_QUEUED if self.parts_queued_at is None else PoolReading.UNDER_WAY

@@ -13,6 +13,8 @@ from functions.domain.calendar import WaveCalendar, daily_cron_utc
 from functions.observability import traced
 from functions.resources import (
     ADMIN_AUTHORIZER_TTL_SECONDS,
+    POOL_PARTS_MAX_CONCURRENCY,
+    POOL_PARTS_QUEUE,
     PUBLISH_MAX_CONCURRENCY,
     PUBLISH_QUEUE,
     REVOCATION_MAX_CONCURRENCY,
@@ -126,7 +128,8 @@ def _due(event: CloudWatchEvent) -> list[str]:
 @select.schedule(CLOSE_CRON)
 @traced
 def close_due_waves(event: CloudWatchEvent) -> Any:
-    # Also an admin close, which the API hands over: this function may open the wave's seed, the API may not.
+    # Also an admin close, which the API hands over, and the pool-part worker's word that a closed pool is read
+    # (whatever is due: the draw): this function may open the wave's seed, the API and the workers may not.
     if closing.is_close_request(event.source, event.detail_type):
         return closing.run_close_request(event.detail)
     return _due(event)
@@ -166,3 +169,11 @@ def revocation_consumer(event: SQSEvent) -> PartialItemFailureResponse:
 
     revoker = revocation.ShardRevoker(web.event_context(event))
     return web.process_batch(event, revoker.revoke_shard, sqs_records.RevocationRecord)
+
+
+@select.on_sqs_message(queue=POOL_PARTS_QUEUE, batch_size=1, maximum_concurrency=POOL_PARTS_MAX_CONCURRENCY)
+@traced
+def pool_part_consumer(event: SQSEvent) -> PartialItemFailureResponse:
+    from functions.services import sqs_records  # on the first batch, not at every cold start
+
+    return web.process_batch(event, closing.read_pool_part, sqs_records.PoolPartRecord)

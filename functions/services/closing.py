@@ -9,24 +9,33 @@ one process and no Lambda) the close runs in place.
 
 A close before the wave's `closes_at` needs `{"force": true, "reason": ...}`; the request's detail carries them
 with the admin's name (the authorizer's principal), which the manifest records.
+
+The close reads the pool through workers (`services.pool_reading`), which may open the wave secret but not the
+seed: the worker that finds the pool read whole starts the closing function (an event it takes as the schedule's:
+whatever is due, the draw now), or, without a close function configured, runs it in place.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions import clock
 from functions.adapters import invoke
 from functions.domain.errors import Conflict, Forbidden, InvalidField, NotFound, Refusal, Unprocessable
 from functions.domain.messages import CloseRequest
 from functions.domain.requests import parse_body
-from functions.services import selection
+from functions.services import notifications, pool_reading, selection
 from functions.settings import settings
+
+if TYPE_CHECKING:
+    from functions.services.sqs_records import PoolPartRecord
 
 ADMIN_SOURCE = "prakerja.admin"
 CLOSE_REQUEST = "Close wave"
+POOL_SOURCE = "prakerja.pool-parts"
+POOL_READ = "Pool read"
 
 _REFUSALS: dict[int, type[Refusal]] = {
     kind.status: kind for kind in (InvalidField, Forbidden, NotFound, Conflict, Unprocessable)
@@ -55,11 +64,15 @@ def close_request(
     detail: dict[str, Any] = {"wave": number}
     if request is not None and request.force:
         detail.update(force=True, reason=request.reason, admin=admin)
+    return _event(ADMIN_SOURCE, CLOSE_REQUEST, now, detail)
+
+
+def _event(source: str, detail_type: str, now: dt.datetime, detail: dict[str, Any]) -> dict[str, Any]:
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
-        "detail-type": CLOSE_REQUEST,
-        "source": ADMIN_SOURCE,
+        "detail-type": detail_type,
+        "source": source,
         "account": "",
         "time": now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": settings().region,
@@ -88,3 +101,17 @@ def run_close_request(detail: dict[str, Any]) -> dict[str, Any]:
                 "field": refusal.field,
             }
         }
+
+
+def read_pool_part(record: PoolPartRecord, _sends: notifications.BatchSends) -> None:
+    """In the pool-part worker: one part of a closed wave's pool; the worker that completes the pool has it drawn
+    where the seed may be opened. Should that start be lost, the hourly schedule draws the wave all the same."""
+    number = record.body.wave
+    if not pool_reading.read_part(record.body):
+        return
+    now = clock.now()
+    function = settings().close_function
+    if not function:
+        selection.advance(now)
+        return
+    invoke.start(function, _event(POOL_SOURCE, POOL_READ, now, {"wave": number}))

@@ -18,9 +18,9 @@ from functions.domain.lifecycle import Applicant, Status
 from functions.domain.membership import MembershipTerms
 from functions.domain.messages import ApplicantIdRequest, CloseRequest, NotificationRequest, PublishChunk
 from functions.domain.requests import parse_body
-from functions.domain.wave import DrawOutcome, EarlyClose, Step, Wave, WaveState, closes_early, next_step
+from functions.domain.wave import DrawOutcome, EarlyClose, PoolReading, Step, Wave, WaveState, closes_early, next_step
 from functions.observability import logger, metrics
-from functions.services import notifications
+from functions.services import notifications, pool_reading
 from functions.services.applicant_view import authorised_applicant
 from functions.services.time_budget import OutOfTime, deadline_of, retrying
 from functions.settings import settings
@@ -121,10 +121,12 @@ def advance(now: dt.datetime) -> list[str]:
     done: list[str] = []
     for _ in range(_MAX_STEPS):
         wave = store.oldest_unpublished(open_wave(now))
-        step = next_step(wave.state, wave.times.closes_at, wave.times.publish_at, now)
+        step = next_step(wave.state, wave.times.closes_at, wave.times.publish_at, now, wave.pool_reading)
         number = wave.number
         if step is Step.CLOSE:
             close(number, now)
+        elif step is Step.READ:
+            read(number)
         elif step is Step.DRAW:
             try:
                 draw(number)
@@ -163,24 +165,37 @@ def close(number: int, now: dt.datetime, early: EarlyClose | None = None) -> Non
         logger.info("wave closed", extra={"wave": number})
 
 
-def draw(number: int) -> None:
-    """CLOSED -> SELECTED: the seed is revealed and the draw runs on the frozen pool; its files are written."""
+def read(number: int) -> None:
+    """CLOSED: the frozen pool goes to the workers to be read in parts (`services.pool_reading`)."""
     wave = store.find(number)
-    if wave is None or wave.state is not WaveState.CLOSED or wave.sealed_seed is None:
+    if wave is not None:
+        pool_reading.queue_parts(wave)
+
+
+def draw(number: int) -> None:
+    """CLOSED -> SELECTED once every part of the pool is read: the seed is revealed and the draw runs on the
+    frozen pool, assembled from its parts; its files are written."""
+    wave = store.find(number)
+    if (
+        wave is None
+        or wave.state is not WaveState.CLOSED
+        or wave.sealed_seed is None
+        or wave.pool_reading is not PoolReading.DONE
+    ):
         return
     seed = draw_seeds.reveal(number, wave.sealed_seed)
     beacon_value = beacon.value_after(wave.times.closes_at)
     # The places revocations freed while this wave was open; final, since none is counted once it has closed.
     refill = revocations.refill(number)
     rules = DrawRules(quota=wave.quota + refill, kk_cap=wave.kk_cap, province_quotas=wave.province_quotas)
-    secret = wave_secrets.secret_of(wave)
+    pool, family_acceptances = pool_reading.read_pool(number)
     result = run_draw(
-        store.read_pool(number, secret),
+        pool,
         seed,
         rules,
-        store.family_acceptances(),
+        family_acceptances,
         bytes.fromhex(beacon_value.randomness) if beacon_value else None,
-        wave_secret=secret,
+        wave_secret=wave_secrets.secret_of(wave),
     )
     list_key = results.ranked_list_key(number)
     list_sha256 = results.put_lines(list_key, ranked_list_lines(result))
@@ -355,8 +370,9 @@ def published_results(number: int) -> dict[str, Any]:
 
 
 def admin_close(number: int, request: CloseRequest | None = None, admin: str = "") -> dict[str, Any]:
-    """The schedule's close and draw, now: idempotent, and refused out of order. Before the wave's `closes_at`
-    only with `force` and a reason, and the manifest then records who (`admin`), why and when."""
+    """The schedule's close, now: the pool goes to the workers, and the draw follows when they have read it (at
+    once when they already have). Idempotent, and refused out of order. Before the wave's `closes_at` only with
+    `force` and a reason, and the manifest then records who (`admin`), why and when."""
     request = request or CloseRequest()
     now = clock.now()
     open_wave(now)
@@ -374,6 +390,7 @@ def admin_close(number: int, request: CloseRequest | None = None, admin: str = "
             )
         early = EarlyClose(by=admin or "unknown", reason=request.reason or "", at=now)
     close(number, now, early)
+    read(number)
     draw(number)
     return public_view(store.find(number) or wave)
 

@@ -13,6 +13,7 @@ from functions.domain.messages import (
     IntakeMessage,
     NikCheckRequest,
     NotificationRequest,
+    PoolPartRequest,
     PublishChunk,
     RevocationShard,
 )
@@ -36,3 +37,7 @@ class PublishRecord(SqsRecordModel):
 
 class RevocationRecord(SqsRecordModel):
     body: Json[RevocationShard]
+
+
+class PoolPartRecord(SqsRecordModel):
+    body: Json[PoolPartRequest]

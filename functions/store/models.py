@@ -102,6 +102,8 @@ class WaveRecord(Model):
     chunks_queued_at = UTCDateTimeAttribute(null=True)
     chunks_done = NumberSetAttribute(null=True)
     revocations_queued_at = UTCDateTimeAttribute(null=True)  # the members' revocation sweep, once each wave
+    parts_queued_at = UTCDateTimeAttribute(null=True)  # the closed pool's parts handed to the workers
+    parts_done = UnicodeSetAttribute(null=True)  # the pool parts written (`pool_parts.Part.name`)
 
 
 class WaveMemberRecord(Model):

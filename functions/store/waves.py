@@ -16,6 +16,7 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
+from functions.domain import pool_parts
 from functions.domain.calendar import WaveTimes
 from functions.domain.draw import Pool, draw_ids, family_key
 from functions.domain.lifecycle import Applicant, Event, FunnelStage, Status
@@ -34,7 +35,7 @@ from functions.store.models import (
 from functions.store.transactions import Build, committed, transact, update_if
 
 POINTER = 0
-SHARDS = 32
+SHARDS = pool_parts.SHARDS
 
 
 def member_shard(applicant_id: str) -> int:
@@ -80,6 +81,8 @@ def _entity(record: WaveRecord) -> Wave:
             else None
         ),
         revocations_queued_at=record.revocations_queued_at,
+        parts_queued_at=record.parts_queued_at,
+        parts_done=frozenset(record.parts_done or ()),
     )
 
 
@@ -179,6 +182,20 @@ def record_selection(number: int, drawn: DrawOutcome) -> bool:
         ],
         WaveRecord.state == WaveState.CLOSED.value,
     )
+
+
+def pool_parts_queued(number: int, now: dt.datetime) -> bool:
+    """Notes that the closed wave's pool parts were handed to the workers (once)."""
+    return _update_wave(
+        number,
+        [WaveRecord.parts_queued_at.set(now)],
+        (WaveRecord.state == WaveState.CLOSED.value) & WaveRecord.parts_queued_at.does_not_exist(),
+    )
+
+
+def pool_part_done(number: int, part: str) -> bool:
+    """Adds a written part to the closed wave's set of parts done: a part done twice is there once."""
+    return _update_wave(number, [WaveRecord.parts_done.add({part})], WaveRecord.state == WaveState.CLOSED.value)
 
 
 def plan_publication(number: int, chunk_count: int) -> bool:
@@ -374,26 +391,33 @@ def member_ids(wave: int) -> Iterator[str]:
         yield member.applicant_id
 
 
+def read_shard(wave: int, shard: int, wave_secret: bytes) -> Pool:
+    """One shard of the pool as the draw sees it: each member by its draw id under the wave's secret, never its
+    account id, in applicant-id order. Straight into the Pool's byte columns: lists of a str per member would
+    take two and a half times the memory (bench/bench_pool_read.py)."""
+    bind()
+    applicant_ids, tiers, provinces, families = bytearray(), bytearray(), bytearray(), bytearray()
+    for member in WaveMemberRecord.query(pool_key(wave, shard), consistent_read=True):
+        applicant_ids += member.applicant_id.encode("ascii")
+        tiers.append(int(member.tier))
+        provinces += member.province.encode("ascii")
+        families += family_key(member.family)
+    return Pool(draw_ids(wave_secret, bytes(applicant_ids)), bytes(tiers), bytes(provinces), bytes(families))
+
+
 def read_pool(wave: int, wave_secret: bytes) -> Pool:
-    """The pool as the draw sees it: each member by its draw id under the wave's secret, never its account id.
-
-    Straight into the Pool's byte columns: lists of a str per member would peak at 3.2 GiB for 10 million
-    members, these at about 1.3 GiB (bench/bench_pool_read.py); ids are turned into draw ids a shard at a time."""
-    bind()
-    ids, tiers, provinces, families = bytearray(), bytearray(), bytearray(), bytearray()
-    for shard in range(SHARDS):
-        applicant_ids = bytearray()
-        for member in WaveMemberRecord.query(pool_key(wave, shard), consistent_read=True):
-            applicant_ids += member.applicant_id.encode("ascii")
-            tiers.append(int(member.tier))
-            provinces += member.province.encode("ascii")
-            families += family_key(member.family)
-        ids += draw_ids(wave_secret, bytes(applicant_ids))
-    return Pool(bytes(ids), bytes(tiers), bytes(provinces), bytes(families))
+    """The whole pool in one process, shard by shard: what the parts the close's workers write add up to. The
+    close no longer reads this way (at ten million members it would take a quarter of an hour); the comparison
+    test and bench/bench_pool_read.py keep it as the reference."""
+    return pool_parts.assemble(read_shard(wave, shard, wave_secret) for shard in range(SHARDS))
 
 
-def family_acceptances() -> dict[bytes, int]:
+def family_acceptances(segment: int = 0, segments: int = 1) -> dict[bytes, int]:
     """How many of each family card were accepted so far, by family key (only families with acceptances are
-    stored, so this reads the acceptances ever made, not the applicants)."""
+    stored, so this reads the acceptances ever made, not the applicants): the whole memory, or one segment of a
+    parallel scan of it."""
     bind()
-    return {family_key(record.family): len(record.accepted or ()) for record in FamilyRecord.scan()}
+    return {
+        family_key(record.family): len(record.accepted or ())
+        for record in FamilyRecord.scan(segment=segment, total_segments=segments)
+    }

@@ -63,8 +63,9 @@ def join_all(api: Api, applicants: list[dict[str, Any]], wave: int) -> None:
 def run_week(api: Api, stack: EmbeddedStack, tmp_path: Path) -> dict[str, Any]:
     """Thursday 16:00 WIB, then Friday 10:00 WIB, on the scheduler's clock; returns the published results."""
     wave = api.http.get(f"{api.base_url}/waves/current", timeout=10).json()
-    fired = stack.advance_clock(dt.datetime.fromisoformat(wave["closes_at"]))
-    assert any(f["result"] == [f"close {wave['number']}", f"draw {wave['number']}"] for f in fired), fired
+    # The close hands the pool to the pool-part workers; the last of them draws
+    fired = stack.close_wave(dt.datetime.fromisoformat(wave["closes_at"]))
+    assert any(f["result"] == [f"close {wave['number']}", f"read {wave['number']}"] for f in fired), fired
     fired = stack.advance_clock(dt.datetime.fromisoformat(wave["publish_at"]))
     assert any(f["result"] == [f"publish {wave['number']}"] for f in fired), fired
     deadline = time.monotonic() + 120

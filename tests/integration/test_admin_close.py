@@ -1,5 +1,6 @@
 """`POST /admin/waves/{number}/close` deployed: the API hands the close to the closing function (the only one
-whose role may open a draw seed) and answers with what it did, exactly as when the close ran in the API."""
+whose role may open a draw seed) and answers with what it did, exactly as when the close ran in the API; the
+pool-part workers read the closed pool, and the last of them starts the closing function, which draws."""
 
 from __future__ import annotations
 
@@ -16,27 +17,36 @@ from functions.select import close_due_waves
 from functions.services import admin
 from functions.store import waves as wave_store
 from tests.helpers import FakeLambdaContext, reset_app_state
+from tests.integration.conftest import run_consumers
 
 CLOSE_FUNCTION = "prakerja-close-due-waves"
 
 
 class FakeLambda:
-    """Lambda's RequestResponse invocation of the closing function: JSON in, the real handler, JSON out.
-    Draw seeds can be opened only while it runs, as only that function's role may decrypt them."""
+    """Lambda's invocations of the closing function: JSON in, the real handler, JSON out (RequestResponse), or
+    nothing back (Event). Draw seeds can be opened only while it runs, as only that function's role may decrypt
+    them."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.started: list[tuple[str, dict[str, Any]]] = []
         self.in_closing_function = False
+
+    def _run(self, payload: dict[str, Any]) -> Any:
+        self.in_closing_function = True
+        try:
+            return close_due_waves(json.loads(json.dumps(payload)), FakeLambdaContext())
+        finally:
+            self.in_closing_function = False
 
     def call(self, function_name: str, payload: dict[str, Any]) -> dict[str, Any]:
         self.calls.append((function_name, payload))
-        self.in_closing_function = True
-        try:
-            answer = close_due_waves(json.loads(json.dumps(payload)), FakeLambdaContext())
-        finally:
-            self.in_closing_function = False
-        result: dict[str, Any] = json.loads(json.dumps(answer))
+        result: dict[str, Any] = json.loads(json.dumps(self._run(payload)))
         return result
+
+    def start(self, function_name: str, payload: dict[str, Any]) -> None:
+        self.started.append((function_name, payload))
+        self._run(payload)
 
 
 @pytest.fixture
@@ -45,6 +55,7 @@ def deployed(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, F
     reset_app_state()
     fake = FakeLambda()
     monkeypatch.setattr(invoke, "call", fake.call)
+    monkeypatch.setattr(invoke, "start", fake.start)
     reveal = draw_seeds.reveal
 
     def reveal_only_in_the_closing_function(wave: int, sealed: bytes) -> bytes:
@@ -67,7 +78,7 @@ def test_an_admin_close_runs_in_the_closing_function_with_the_same_answers(deplo
     forced = json.dumps({"force": True, "reason": "drill"})
     closed = client.http.post("/admin/waves/1/close", headers=headers, body=forced)
     assert closed.status_code == 200
-    assert closed.json_body == {**opened, "state": "SELECTED"}
+    assert closed.json_body == {**opened, "state": "CLOSED"}
     (function_name, payload) = fake.calls[1]
     assert function_name == CLOSE_FUNCTION
     assert (payload["source"], payload["detail-type"], payload["detail"]) == (
@@ -77,6 +88,17 @@ def test_an_admin_close_runs_in_the_closing_function_with_the_same_answers(deplo
     )
     early = wave_store.find(1).early_close  # type: ignore[union-attr]
     assert early is not None and (early.by, early.reason) == ("ops@kemnaker.go.id", "drill")
+    # The workers read the pool without the seed; the last one starts the closing function, which draws.
+    assert fake.started == []
+    run_consumers("pool_part_consumer")
+    (started,) = fake.started
+    assert started[0] == CLOSE_FUNCTION
+    assert (started[1]["source"], started[1]["detail-type"], started[1]["detail"]) == (
+        "prakerja.pool-parts",
+        "Pool read",
+        {"wave": 1},
+    )
+    assert wave_store.find(1).state == "SELECTED"  # type: ignore[union-attr]
     # A bad body is refused in the API, before anything is handed over.
     bad = client.http.post("/admin/waves/1/close", headers=headers, body=json.dumps({"force": True}))
     assert (bad.status_code, bad.json_body["error"]["field"]) == (400, "reason")

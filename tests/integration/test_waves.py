@@ -79,10 +79,12 @@ def joined(client: Any, registry_service: RegistryServer, count: int, seed: int)
 def drawn(
     client: Any, registry_service: RegistryServer, count: int, seed: int
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """`count` applicants joined to wave 1, closed and drawn by its schedule; and the wave as it was open."""
+    """`count` applicants joined to wave 1, closed by its schedule and drawn once its pool is read; and the wave
+    as it was open."""
     answers = joined(client, registry_service, count, seed=seed)
     wave = current(client)
     tick(dt.datetime.fromisoformat(wave["closes_at"]))
+    run_consumers("pool_part_consumer")
     return answers, wave
 
 
@@ -151,8 +153,13 @@ def test_two_weekly_cycles_reruns_change_nothing_and_carry_over_is_exact(
 
     # Nothing is due before the close, and the applicant sees JOINED
     assert tick(closes - dt.timedelta(minutes=1)) == []
-    # Thursday: close and draw; members show PROCESSING; the next wave is open at once
-    assert tick(closes) == ["close 1", "draw 1"]
+    # Thursday: the close hands the frozen pool to the workers, and the next wave is open at once
+    assert tick(closes) == ["close 1", "read 1"]
+    assert wave_store.find(1).state == "CLOSED"  # type: ignore[union-attr]
+    assert tick(closes + dt.timedelta(minutes=1)) == []  # the draw waits for every part
+    # When the workers have read every part, the last of them has the wave drawn; members show PROCESSING
+    run_consumers("pool_part_consumer")
+    assert wave_store.find(1).state == "SELECTED"  # type: ignore[union-attr]
     seen = client.http.get(
         f"/applicants/{answers[0]['applicant_id']}", headers={"Authorization": f"Bearer {answers[0]['access_token']}"}
     )
@@ -200,7 +207,8 @@ def test_two_weekly_cycles_reruns_change_nothing_and_carry_over_is_exact(
 
     # The second week: the carried-over applicants are drawn again without doing anything
     wave2 = current(client)
-    assert tick(dt.datetime.fromisoformat(wave2["closes_at"])) == ["close 2", "draw 2"]
+    assert tick(dt.datetime.fromisoformat(wave2["closes_at"])) == ["close 2", "read 2"]
+    run_consumers("pool_part_consumer")
     assert tick(dt.datetime.fromisoformat(wave2["publish_at"])) == ["publish 2"]
     run_consumers("publish_consumer", "notification_consumer")
     final = statuses(answers)
@@ -237,9 +245,7 @@ def test_two_weekly_cycles_reruns_change_nothing_and_carry_over_is_exact(
 def test_a_crash_between_chunks_resumes_and_the_wave_waits_for_every_chunk(
     client: Any, registry_service: RegistryServer
 ) -> None:
-    answers = joined(client, registry_service, 8, seed=42)
-    wave = current(client)
-    tick(dt.datetime.fromisoformat(wave["closes_at"]))
+    answers, wave = drawn(client, registry_service, 8, seed=42)
     tick(dt.datetime.fromisoformat(wave["publish_at"]))
     chunks = queue_messages(settings().publish_queue_url)
     assert len(chunks) == 3  # 8 applicants in chunks of 3
@@ -287,7 +293,8 @@ def test_admin_routes_need_an_admin_token(client: Any, registry_service: Registr
     assert client.http.get("/admin/stats", headers={"Authorization": f"Bearer {expired}"}).status_code == 403
     forced = json.dumps({"force": True, "reason": "test of the admin routes"})
     close = client.http.post("/admin/waves/1/close", headers={"Authorization": f"Bearer {token}", **JSON}, body=forced)
-    assert (close.status_code, close.json_body["state"]) == (200, "SELECTED")
+    assert (close.status_code, close.json_body["state"]) == (200, "CLOSED")
+    run_consumers("pool_part_consumer")
     again = client.http.post("/admin/waves/1/close", headers={"Authorization": f"Bearer {token}"})
     assert (again.status_code, again.json_body["state"]) == (200, "SELECTED")
     early = client.http.post("/admin/waves/2/publish", headers={"Authorization": f"Bearer {token}"})
@@ -321,9 +328,10 @@ def test_an_early_admin_close_needs_force_and_is_recorded_in_the_manifest(
         assert answer.json_body["error"].get("field") == field, bad
     assert wave_store.find(1).state == "OPEN"  # type: ignore[union-attr]
 
-    # With force and a reason: closed and drawn at once, and the manifest says who, why and when
+    # With force and a reason: closed at once, drawn when the pool is read, and the manifest says who, why and when
     forced = close(json.dumps({"force": True, "reason": "registry outage; joins complete"}))
-    assert (forced.status_code, forced.json_body["state"]) == (200, "SELECTED")
+    assert (forced.status_code, forced.json_body["state"]) == (200, "CLOSED")
+    run_consumers("pool_part_consumer")
     manifest = json.loads(s3_text("waves/1/manifest.json"))
     assert manifest["pool_size"] == len(answers)
     early = manifest["early_close"]

@@ -74,20 +74,20 @@ _SCHEDULE = [
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         why="waves.advance: find and open_wave read; open_first and close_and_open_next put the next wave and "
-        "update the closed one and the pointer; record_selection, plan_publication, chunks_queued and "
-        "mark_published_if_complete update",
+        "update the closed one and the pointer; pool_parts_queued, record_selection, plan_publication, "
+        "chunks_queued and mark_published_if_complete update",
     ),
-    use("WaveMembersTable", "dynamodb:Query", why="draw: read_pool queries the pool shard by shard"),
-    use("FamiliesTable", "dynamodb:Scan", why="draw: family_acceptances reads the KK cap's memory"),
+    use("WaveMembersTable", "dynamodb:Query", why="publish: member_ids maps the ranked list's draw ids back"),
     use(
         "ResultsBucket",
         "s3:PutObject",
         "s3:GetObject",
         "s3:AbortMultipartUpload",
-        why="draw writes the ranked list (upload_fileobj, multipart past 8 MiB, aborted on failure) and the "
-        "manifest; publish reads the ranked list back into chunks",
+        why="draw reads the pool's parts (pool_reading.read_pool) and writes the ranked list (upload_fileobj, "
+        "multipart past 8 MiB, aborted on failure) and the manifest; publish reads the ranked list back into chunks",
     ),
     use("PublishQueue", "sqs:SendMessage", why="publish queues the wave's chunks"),
+    use("PoolPartsQueue", "sqs:SendMessage", why="read: pool_reading.queue_parts hands the closed pool's parts out"),
     use(
         "CountersTable",
         "dynamodb:BatchGetItem",
@@ -97,7 +97,8 @@ _SCHEDULE = [
         "PersonalDataKey",
         "kms:GenerateDataKey",
         "kms:Decrypt",
-        why="the publish queue's encryption (SQS asks KMS for the sender); wave_secrets: new_secret for the wave "
+        why="the publish and pool-part queues' encryption (SQS asks KMS for the sender); wave_secrets: new_secret "
+        "for the wave "
         "that opens at a close, open_secret at the draw and publication (encryption context wave-secret only); "
         "no personal data is opened",
     ),
@@ -372,6 +373,29 @@ USES: dict[str, list[Use]] = {
         ),
         use("PersonalDataKey", "kms:GenerateDataKey", "kms:Decrypt", why="only the queues' encryption"),
     ],
+    "PoolPartConsumer": [
+        use("PoolPartsQueue", *CONSUME, why="its SQS event source"),
+        use(
+            "WavesTable",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            why="pool_reading.read_part: find (the secret, the parts done); pool_part_done",
+        ),
+        use("WaveMembersTable", "dynamodb:Query", why="a pool part: read_shard queries its shard"),
+        use("FamiliesTable", "dynamodb:Scan", why="a families part: family_acceptances scans its segment"),
+        use("ResultsBucket", "s3:PutObject", why="results.put_bytes writes the part file (pool-parts/ only)"),
+        use(
+            "PersonalDataKey",
+            "kms:Decrypt",
+            why="wave_secrets.open_secret for the draw ids (encryption context wave-secret only); the queue's "
+            "encryption",
+        ),
+        use(
+            "CloseDueWaves",
+            "lambda:InvokeFunction",
+            why="closing.read_pool_part: the worker that completes the pool starts the closing function to draw",
+        ),
+    ],
     # The three schedules run the same code, waves.advance (whatever is due: close, draw, publish); the
     # Thursday one also runs the admin close the API hands over (services.closing).
     "CloseDueWaves": _SCHEDULE,
@@ -599,10 +623,10 @@ def test_only_the_closing_functions_may_decrypt_a_draw_seed_and_only_a_seed(pack
 
 
 def test_the_wave_schedules_open_only_wave_secrets_themselves(packaged: Packaged) -> None:
-    # Beyond the publish queue's encryption (through SQS), the schedules may use the personal-data key only for
-    # the wave secrets adapters.wave_secrets seals: {"purpose": "wave-secret", "wave": n}.
+    # Beyond their queues' encryption (through SQS), the schedules and the pool-part workers may use the
+    # personal-data key only for the wave secrets adapters.wave_secrets seals: {"purpose": "wave-secret", "wave": n}.
     permissions = Permissions(packaged.template)
-    for function in DRAW_SEED_READERS:
+    for function in DRAW_SEED_READERS | {"PoolPartConsumer"}:
         for statement in permissions.role_statements(permissions.role_of(function)):
             resources = {permissions.resource_id(r) for r in as_list(statement["Resource"])}
             if "PersonalDataKey" in resources:
@@ -615,8 +639,9 @@ def test_the_wave_schedules_open_only_wave_secrets_themselves(packaged: Packaged
 def test_the_functions_get_the_draw_seed_key(packaged: Packaged) -> None:
     variables = packaged.template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["PRAKERJA_DRAW_SEED_KEY_ID"] == {"Ref": "DrawSeedKey"}
-    api = packaged.template["Resources"]["APIHandler"]["Properties"]
-    assert api["Environment"]["Variables"]["PRAKERJA_CLOSE_FUNCTION"] == {"Ref": "CloseDueWaves"}
+    for function in ("APIHandler", "PoolPartConsumer"):
+        properties = packaged.template["Resources"][function]["Properties"]
+        assert properties["Environment"]["Variables"]["PRAKERJA_CLOSE_FUNCTION"] == {"Ref": "CloseDueWaves"}
 
 
 def test_the_admin_authorizer_opens_only_the_admin_token_key(packaged: Packaged) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from functions.domain.calendar import WaveCalendar, WeeklyMoment, wave_times
-from functions.domain.wave import Step, WaveState, next_step
+from functions.domain.wave import PoolReading, Step, WaveState, next_step
 
 WIB = dt.timezone(dt.timedelta(hours=7))
 CALENDAR = WaveCalendar.regulation_default()
@@ -47,17 +47,22 @@ def test_what_is_due_follows_the_states() -> None:
     before, between, after = closes - dt.timedelta(minutes=1), closes + dt.timedelta(hours=1), publishes
     assert next_step(WaveState.OPEN, closes, publishes, before) is Step.WAIT
     assert next_step(WaveState.OPEN, closes, publishes, between) is Step.CLOSE
-    assert next_step(WaveState.CLOSED, closes, publishes, between) is Step.DRAW
+    # A closed pool is read in parts first; the draw waits for the last one
+    assert next_step(WaveState.CLOSED, closes, publishes, between, PoolReading.NOT_QUEUED) is Step.READ
+    assert next_step(WaveState.CLOSED, closes, publishes, between, PoolReading.UNDER_WAY) is Step.WAIT
+    assert next_step(WaveState.CLOSED, closes, publishes, between, PoolReading.DONE) is Step.DRAW
     assert next_step(WaveState.SELECTED, closes, publishes, between) is Step.WAIT
     assert next_step(WaveState.SELECTED, closes, publishes, after) is Step.PUBLISH
     assert next_step(WaveState.PUBLISHED, closes, publishes, after) is Step.WAIT
 
 
 def test_missed_weeks_are_caught_up_in_order() -> None:
-    # A wave still open three weeks after its close: closing is due first, then the draw, then publication
+    # A wave still open three weeks after its close: closing is due first, then reading the pool, then the draw,
+    # then publication
     closes = dt.datetime(2020, 4, 16, 9, 0, tzinfo=dt.UTC)
     publishes = dt.datetime(2020, 4, 17, 3, 0, tzinfo=dt.UTC)
     late = closes + dt.timedelta(weeks=3)
     assert next_step(WaveState.OPEN, closes, publishes, late) is Step.CLOSE
-    assert next_step(WaveState.CLOSED, closes, publishes, late) is Step.DRAW
+    assert next_step(WaveState.CLOSED, closes, publishes, late) is Step.READ
+    assert next_step(WaveState.CLOSED, closes, publishes, late, PoolReading.DONE) is Step.DRAW
     assert next_step(WaveState.SELECTED, closes, publishes, late) is Step.PUBLISH
