@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from functions.domain.membership import Move
+from functions.domain.membership import MembershipState, Move
+from functions.domain.payments import AccountRejection
 
 
 class PayoutAccountStatus(StrEnum):
@@ -88,3 +89,45 @@ def next_due(
         return 1, max(earned.first_reviewed_completion_at, earned.account_verified_at)
     number, previous_due = settled[-1]
     return number + 1, previous_due + rules.interval
+
+
+# --- the payout account -------------------------------------------------------------------------------------------
+
+
+class PayoutAccountEvent(StrEnum):
+    LINK = "link"  # the member's first account
+    CHANGE = "change"  # another account, whatever the last one's verdict: checked afresh
+    VERIFY = "verify"  # the provider's inquiry agrees with the member
+    REJECT = "reject"  # it does not (an `AccountRejection`)
+
+
+PAYOUT_ACCOUNT_TRANSITIONS: Mapping[PayoutAccountEvent, Move] = {
+    PayoutAccountEvent.LINK: Move(frozenset(), PayoutAccountStatus.PENDING),
+    PayoutAccountEvent.CHANGE: Move(frozenset(PayoutAccountStatus), PayoutAccountStatus.PENDING),
+    PayoutAccountEvent.VERIFY: Move(frozenset({PayoutAccountStatus.PENDING}), PayoutAccountStatus.VERIFIED),
+    PayoutAccountEvent.REJECT: Move(frozenset({PayoutAccountStatus.PENDING}), PayoutAccountStatus.REJECTED),
+}
+
+
+@dataclass(frozen=True)
+class PayoutAccount:
+    """A member's payout account as stored: the number only sealed (and its last 4 digits), the provider's verdict,
+    and the id of the inquiry queued for it (a verdict counts only for the account as it is now)."""
+
+    provider: str
+    sealed_number: str
+    last4: str
+    status: PayoutAccountStatus
+    reason: AccountRejection | None
+    check_id: str
+    verified_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class MemberPayout:
+    """What a change of payout account depends on: the membership's state, the account, the payment in flight."""
+
+    applicant_id: str
+    state: MembershipState
+    account: PayoutAccount | None
+    payment_in_flight: str | None

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from functions.domain import identity, pool_parts
+from functions.domain import identity, payments, pool_parts
 from functions.domain.registration import EmploymentStatus, checked
 
 # An admin's recorded reasons (an early close, a released claim): long enough to cite a case, short to keep.
@@ -51,6 +51,9 @@ class NotificationRequest(BaseModel):
     status: str | None = None
     reason: str | None = None
     wave: int | None = None
+    # A payout account's notices: which account (its provider and last 4 digits, never the whole number).
+    payout_provider: str | None = None
+    account_last4: str | None = None
 
 
 class NikCheckRequest(BaseModel):
@@ -154,3 +157,37 @@ class ClaimReleaseRequest(BaseModel):
 
     nik: Annotated[str, checked(identity.validate_nik)]
     reason: Annotated[str, checked(_reason)]
+
+
+# --- payout accounts ----------------------------------------------------------------------------------------------
+
+
+class PayoutAccountRequest(BaseModel):
+    """`PUT /applicants/{id}/payout-account` body. The programme's providers are a setting, given as the validation
+    context `{"providers": [...]}`; the provider's code is taken in any case."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    provider: str
+    account_number: Annotated[str, checked(payments.valid_account_number)]
+
+    @field_validator("provider")
+    @classmethod
+    def _one_of_the_programmes(cls, value: str, info: ValidationInfo) -> str:
+        providers = tuple((info.context or {}).get("providers", ()))
+        code = value.strip().upper()
+        if code not in providers:
+            raise PydanticCustomError(
+                "UNKNOWN_PROVIDER", "provider must be one of {providers}", {"providers": ", ".join(providers)}
+            )
+        return code
+
+
+class PayoutCheckRequest(BaseModel):
+    """Asks the payout-check consumer for the provider's verdict on a member's account as changed by `check_id`:
+    a later change gives the account a new id, and the older check then records nothing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    applicant_id: str
+    check_id: str

@@ -89,3 +89,38 @@ def _once_every(interval: dt.timedelta) -> str:
 def resend_limit(interval: dt.timedelta, per_day: int) -> str:
     """The resend refusal's message: (60 s, 5) -> 'a new code can be sent once a minute and five times a day'."""
     return f"a new code can be sent {_once_every(interval)} and {_TIMES.get(per_day, f'{per_day} times')} a day"
+
+
+_ACCOUNT_REJECTIONS = {
+    "NOT_FOUND": "Rekening atau akun e-wallet tersebut tidak ditemukan.",
+    "NIK_MISMATCH": "NIK pemilik rekening tidak sama dengan NIK Anda.",
+    "NAME_MISMATCH": "Nama pemilik rekening tidak sama dengan nama Anda.",
+    "NOT_KYC": "Akun tersebut belum terverifikasi (KYC/premium); selesaikan verifikasinya di penyedia akun.",
+    "BLOCKED": "Akun tersebut diblokir oleh penyedianya.",
+}
+
+
+def payout_account_changed(provider: str, last4: str) -> Notice:
+    """Sent by email and SMS on every change: a change the member did not make is an account takeover, and this
+    is how the member hears of it. Only the last 4 digits of the number."""
+    return Notice(
+        "Rekening pembayaran insentif Kartu Prakerja Anda diubah",
+        f"Rekening pembayaran insentif Anda diubah ke {provider} dengan nomor berakhiran {last4}; kami sedang "
+        "memeriksanya. Jika bukan Anda yang mengubahnya, segera ganti rekening di akun Anda dan hubungi layanan "
+        "pengaduan Kartu Prakerja.",
+    )
+
+
+def payout_account_checked(provider: str, last4: str, status: str, reason: str | None) -> Notice:
+    """The provider's verdict on the account: verified, or why it cannot be paid into and what to do."""
+    account = f"{provider} berakhiran {last4}"
+    if status == "VERIFIED":
+        return Notice(
+            "Rekening pembayaran insentif terverifikasi",
+            f"Rekening {account} terverifikasi. Insentif Kartu Prakerja Anda akan dibayarkan ke rekening ini.",
+        )
+    why = _ACCOUNT_REJECTIONS.get(reason or "", "Rekening tersebut tidak dapat diverifikasi.")
+    return Notice(
+        "Rekening pembayaran insentif ditolak",
+        f"Rekening {account} tidak dapat digunakan. {why} Silakan daftarkan rekening atas nama dan NIK Anda sendiri.",
+    )

@@ -13,7 +13,29 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from functions.domain.identity import names_match
+from functions.domain.identity import FieldProblem, names_match
+
+# Bank account numbers run from 10 to 16 digits; an e-wallet's number is its phone number (08..., 10 to 13 digits).
+ACCOUNT_NUMBER_MIN_DIGITS = 8
+ACCOUNT_NUMBER_MAX_DIGITS = 20
+
+
+def valid_account_number(value: str) -> str:
+    """A payout account's number as the member gives it: digits only. The message never repeats it."""
+    if not (
+        value.isascii() and value.isdigit() and ACCOUNT_NUMBER_MIN_DIGITS <= len(value) <= ACCOUNT_NUMBER_MAX_DIGITS
+    ):
+        raise FieldProblem(
+            "INVALID_ACCOUNT_NUMBER",
+            f"account_number must be {ACCOUNT_NUMBER_MIN_DIGITS} to {ACCOUNT_NUMBER_MAX_DIGITS} digits "
+            "(an e-wallet's is its phone number, 08...)",
+        )
+    return value
+
+
+def last4(account_number: str) -> str:
+    """All that answers, notices and logs ever show of an account number."""
+    return account_number[-4:]
 
 
 class AccountStatus(StrEnum):

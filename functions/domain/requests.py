@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -36,9 +37,10 @@ def first_problem(error: ValidationError) -> InvalidField:
     return InvalidField(kind, str((detail.get("ctx") or {}).get("reason") or detail["msg"]), field)
 
 
-def parse_body(model: type[Model], body: bytes) -> Model:
-    """Validates a raw request body; raises `InvalidField` naming the first field at fault, never its value."""
+def parse_body(model: type[Model], body: bytes, context: Mapping[str, Any] | None = None) -> Model:
+    """Validates a raw request body; raises `InvalidField` naming the first field at fault, never its value.
+    `context`: what a model's checks take from the settings (pydantic's validation context)."""
     try:
-        return model.model_validate_json(body)
+        return model.model_validate_json(body, context=context)
     except ValidationError as error:
         raise first_problem(error) from None

@@ -65,6 +65,32 @@ def membership_revoked_request(applicant_id: str, reason: str) -> NotificationRe
     )
 
 
+def payout_account_changed_request(applicant_id: str, check_id: str, provider: str, last4: str) -> NotificationRequest:
+    """One notice per change (each change has its own check id)."""
+    return NotificationRequest(
+        notification_id=f"payout_account_changed:{check_id}",
+        kind="payout_account_changed",
+        applicant_id=applicant_id,
+        payout_provider=provider,
+        account_last4=last4,
+    )
+
+
+def payout_account_checked_request(
+    applicant_id: str, check_id: str, *, provider: str, last4: str, status: str, reason: str | None
+) -> NotificationRequest:
+    """One verdict per change of account."""
+    return NotificationRequest(
+        notification_id=f"payout_account_checked:{check_id}",
+        kind="payout_account_checked",
+        applicant_id=applicant_id,
+        status=status,
+        reason=reason,
+        payout_provider=provider,
+        account_last4=last4,
+    )
+
+
 def queue_url(request: NotificationRequest) -> str:
     current = settings()
     return current.email_codes_queue_url if request.kind == EMAIL_CODE else current.notifications_queue_url
@@ -146,6 +172,20 @@ def deliver_record(record: NotificationRecord, _sends: BatchSends) -> None:
         notice = notices.membership_revoked(wanted.reason or "", settings().first_purchase_days)
         details = {"reason": wanted.reason}
         channels = ["email", "sms"]  # the balance is gone: the member hears of it on the phone too
+    elif wanted.kind == "payout_account_changed":
+        notice = notices.payout_account_changed(wanted.payout_provider or "", wanted.account_last4 or "")
+        details = {"provider": wanted.payout_provider, "last4": wanted.account_last4}
+        channels = ["email", "sms"]  # a change the member did not make is a takeover: it must not go unseen
+    elif wanted.kind == "payout_account_checked":
+        notice = notices.payout_account_checked(
+            wanted.payout_provider or "", wanted.account_last4 or "", wanted.status or "", wanted.reason
+        )
+        details = {
+            "provider": wanted.payout_provider,
+            "last4": wanted.account_last4,
+            "status": wanted.status,
+            "reason": wanted.reason,
+        }
     else:
         raise ValueError(f"unknown notification kind {wanted.kind}")
     for channel in channels:

@@ -13,6 +13,7 @@ from functions.domain.messages import (
     IntakeMessage,
     NikCheckRequest,
     NotificationRequest,
+    PayoutCheckRequest,
     PoolPartRequest,
     PublishChunk,
     RevocationShard,
@@ -41,3 +42,7 @@ class RevocationRecord(SqsRecordModel):
 
 class PoolPartRecord(SqsRecordModel):
     body: Json[PoolPartRequest]
+
+
+class PayoutCheckRecord(SqsRecordModel):
+    body: Json[PayoutCheckRequest]

@@ -1,5 +1,5 @@
 """Verify blueprint: email codes (their own queue and consumer), the NIK-check consumer (concurrency-capped for the
-registry), notifications."""
+registry), notifications, members' payout accounts (their check concurrency-capped for the payment provider)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,15 @@ from chalice.app import Blueprint, SQSEvent
 
 from functions import web
 from functions.observability import traced
-from functions.resources import EMAIL_CODES_QUEUE, NIK_CHECK_MAX_CONCURRENCY, NIK_CHECK_QUEUE, NOTIFICATIONS_QUEUE
-from functions.services import email_codes, nik_check, notifications
+from functions.resources import (
+    EMAIL_CODES_QUEUE,
+    NIK_CHECK_MAX_CONCURRENCY,
+    NIK_CHECK_QUEUE,
+    NOTIFICATIONS_QUEUE,
+    PAYOUT_CHECK_MAX_CONCURRENCY,
+    PAYOUT_CHECKS_QUEUE,
+)
+from functions.services import email_codes, nik_check, notifications, payout_accounts
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -54,3 +61,19 @@ def email_code_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     from functions.services import sqs_records  # on the first batch, not at every cold start
 
     return web.process_batch(event, email_codes.deliver_code, sqs_records.NotificationRecord)
+
+
+@verify.route("/applicants/{applicant_id}/payout-account", methods=["PUT"], content_types=["application/json"])
+@web.api_view
+def put_payout_account(applicant_id: str) -> Any:
+    request = verify.current_request
+    answer = payout_accounts.change_account(applicant_id, web.raw_body(request), web.bearer_token(request))
+    return web.json_response(202, answer)
+
+
+@verify.on_sqs_message(queue=PAYOUT_CHECKS_QUEUE, batch_size=10, maximum_concurrency=PAYOUT_CHECK_MAX_CONCURRENCY)
+@traced
+def payout_check_consumer(event: SQSEvent) -> PartialItemFailureResponse:
+    from functions.services import sqs_records  # on the first batch, not at every cold start
+
+    return web.process_batch(event, payout_accounts.check_record, sqs_records.PayoutCheckRecord)

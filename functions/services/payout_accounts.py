@@ -1,0 +1,127 @@
+"""Payout accounts (DESIGN.md, "After acceptance"): a member links or changes the account its incentives are paid
+into, and the payment provider's account inquiry decides whether it is the member's and can receive money.
+
+A change is refused while a payment is in flight. It tells the member by email and SMS before its check is queued:
+a change the member did not make (an account takeover) is never verified, and so never paid into, unseen. The
+check runs on a capped consumer; its verdict counts only for the account it was queued for.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from functions import clock
+from functions.adapters import personal_data, queues
+from functions.adapters.payment_provider import payment_provider
+from functions.domain.errors import Conflict, NotFound, Refusal, TooManyRequests
+from functions.domain.incentives import PayoutAccount, PayoutAccountStatus
+from functions.domain.lifecycle import Status
+from functions.domain.messages import PayoutAccountRequest, PayoutCheckRequest
+from functions.domain.payments import AccountRejection, account_check, last4
+from functions.domain.requests import parse_body
+from functions.observability import logger, metrics
+from functions.resources import PAYOUT_CHECK_MAX_CONCURRENCY
+from functions.services import notifications
+from functions.services.applicant_view import authorised_applicant
+from functions.settings import settings
+from functions.store import applicants
+from functions.store import payout_accounts as store
+
+if TYPE_CHECKING:
+    from functions.services.sqs_records import PayoutCheckRecord
+
+_REFUSED: dict[store.Changed, Refusal] = {
+    store.Changed.NOT_A_MEMBER: NotFound("NOT_A_MEMBER", "only a member has a payout account"),
+    store.Changed.NOT_ACTIVE: Conflict("MEMBERSHIP_NOT_ACTIVE", "the membership is no longer active"),
+    store.Changed.PAYMENT_IN_FLIGHT: Conflict(
+        "PAYMENT_IN_FLIGHT", "an incentive is being paid into the current account; change it once that is done"
+    ),
+}
+
+
+def shown(account: PayoutAccount) -> dict[str, Any]:
+    """The account as the member sees it: never more of the number than its last 4 digits."""
+    return {
+        "provider": account.provider,
+        "last4": account.last4,
+        "status": account.status.value,
+        "reason": account.reason.value if account.reason else None,
+    }
+
+
+def change_account(applicant_id: str, body: bytes, token: str) -> dict[str, Any]:
+    """`PUT /applicants/{id}/payout-account`: the account becomes PENDING under a new check id, the member is
+    told, and the provider's inquiry is queued."""
+    request = parse_body(PayoutAccountRequest, body, {"providers": settings().payout_providers})
+    applicant = authorised_applicant(applicant_id, token)
+    if applicant is None or applicant.status is not Status.ACCEPTED:
+        raise _REFUSED[store.Changed.NOT_A_MEMBER]
+    check_id = uuid.uuid4().hex
+    ending = last4(request.account_number)
+    sealed = personal_data.seal_text(request.account_number, applicant_id)
+    changed = store.change(
+        applicant_id, check_id, provider=request.provider, sealed_number=sealed, last4=ending, now=clock.now()
+    )
+    if changed is not store.Changed.DONE:
+        raise _REFUSED[changed]
+    try:
+        notifications.SEND_NOW.send(
+            [notifications.payout_account_changed_request(applicant_id, check_id, request.provider, ending)]
+        )
+        queues.send_now(
+            settings().payout_checks_queue_url,
+            PayoutCheckRequest(applicant_id=applicant_id, check_id=check_id).model_dump_json(),
+        )
+    except queues.QueueUnavailable:
+        # The account waits PENDING, unchecked and so never paid into; the same request again checks it.
+        raise TooManyRequests(
+            "BUSY", "payout accounts are busy; send the same account again shortly", settings().retry_after_seconds
+        ) from None
+    metrics.add_metric(name="PayoutAccountChanged", unit="Count", value=1)
+    logger.info("payout account changed", extra={"applicant_id": applicant_id, "provider": request.provider})
+    return {"provider": request.provider, "last4": ending, "status": PayoutAccountStatus.PENDING.value, "reason": None}
+
+
+def check_record(record: PayoutCheckRecord, sends: notifications.BatchSends) -> None:
+    """The payout-check consumer's record handler: asks the provider about the account as changed by the record's
+    check id, records VERIFIED or REJECTED if the account has not changed since, and tells the member. The
+    provider unavailable fails the record (SQS brings it back) with no verdict."""
+    wanted = record.body
+    member = store.find(wanted.applicant_id)
+    account = member.account if member is not None else None
+    if account is None or account.check_id != wanted.check_id:
+        logger.info("payout check superseded by a later change", extra={"applicant_id": wanted.applicant_id})
+        return
+    status, reason = account.status, account.reason
+    if status is PayoutAccountStatus.PENDING:
+        reason = _inquire(wanted.applicant_id, account)
+        if not store.record_verdict(wanted.applicant_id, wanted.check_id, reason, clock.now()):
+            return  # changed meanwhile (its own check decides), or another delivery recorded this one and tells
+        status = PayoutAccountStatus.VERIFIED if reason is None else PayoutAccountStatus.REJECTED
+        metrics.add_metric(name=f"PayoutAccount{status.value.title()}", unit="Count", value=1)
+        logger.info(
+            "payout account checked",
+            extra={"applicant_id": wanted.applicant_id, "status": status.value, "reason": reason},
+        )
+    # Also on a redelivery after the verdict: the notification consumer delivers each notice once.
+    notice = notifications.payout_account_checked_request(
+        wanted.applicant_id,
+        wanted.check_id,
+        provider=account.provider,
+        last4=account.last4,
+        status=status.value,
+        reason=reason.value if reason else None,
+    )
+    sends.for_message(record.messageId).send([notice])
+
+
+def _inquire(applicant_id: str, account: PayoutAccount) -> AccountRejection | None:
+    """The provider's inquiry judged against the member's own name and NIK (opened here, never logged)."""
+    applicant = applicants.find(applicant_id)
+    if applicant is None:
+        raise LookupError("a payout check for an applicant that is not stored")
+    person = personal_data.open_json(applicant.personal_data, applicant_id)
+    number = personal_data.open_text(account.sealed_number, applicant_id)
+    inquiry = payment_provider(PAYOUT_CHECK_MAX_CONCURRENCY).inquire(account.provider, number)
+    return account_check(person["full_name"], person["nik"], inquiry)

@@ -1,0 +1,121 @@
+"""Members' payout accounts: a change (the number sealed, a new check id, refused while a payment is in flight) and
+the provider's verdict on it, each one conditional write of the member from the states of
+`PAYOUT_ACCOUNT_TRANSITIONS`.
+
+A change gives the account a new check id; a verdict is written only for the check id the account still has, so
+when two changes race their checks, the last change's verdict is the one that stands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist
+
+from functions.domain.incentives import (
+    PAYOUT_ACCOUNT_TRANSITIONS,
+    MemberPayout,
+    PayoutAccount,
+    PayoutAccountEvent,
+    PayoutAccountStatus,
+)
+from functions.domain.membership import MembershipState
+from functions.domain.payments import AccountRejection
+from functions.store.models import MemberRecord, bind
+from functions.store.transactions import update_if
+
+# Only a membership of this state may change its account: a revoked one is paid nothing, a completed one is paid.
+_CHANGES_IN = MembershipState.ACTIVE
+# A change that fails for none of the reasons below met a concurrent change; a few tries settle it.
+_ATTEMPTS = 3
+
+
+class Changed(Enum):
+    DONE = "done"
+    NOT_A_MEMBER = "not a member"
+    NOT_ACTIVE = "membership not active"
+    PAYMENT_IN_FLIGHT = "a payment is in flight"
+
+
+def _account(record: MemberRecord) -> PayoutAccount | None:
+    if record.payout_status is None:
+        return None
+    return PayoutAccount(
+        provider=record.payout_provider or "",
+        sealed_number=record.payout_account_sealed or "",
+        last4=record.payout_account_last4 or "",
+        status=PayoutAccountStatus(record.payout_status),
+        reason=AccountRejection(record.payout_reason) if record.payout_reason else None,
+        check_id=record.payout_check_id or "",
+        verified_at=record.payout_verified_at,
+    )
+
+
+def find(applicant_id: str) -> MemberPayout | None:
+    """The member's payout account and what a change depends on; None for an applicant that is no member."""
+    bind()
+    try:
+        record = MemberRecord.get(applicant_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+    return MemberPayout(
+        applicant_id=record.applicant_id,
+        state=MembershipState(record.state),
+        account=_account(record),
+        payment_in_flight=record.payment_in_flight,
+    )
+
+
+def change(
+    applicant_id: str, check_id: str, *, provider: str, sealed_number: str, last4: str, now: dt.datetime
+) -> Changed:
+    """The member's first account (`link`) or another one (`change`): PENDING under a new check id, the last
+    verdict cleared. Refused while the membership is not ACTIVE or a payment is in flight (the condition, so a
+    payment that starts between a read and this write still stops it)."""
+    another = PAYOUT_ACCOUNT_TRANSITIONS[PayoutAccountEvent.CHANGE]
+    actions: list[Any] = [
+        MemberRecord.payout_provider.set(provider),
+        MemberRecord.payout_account_sealed.set(sealed_number),
+        MemberRecord.payout_account_last4.set(last4),
+        MemberRecord.payout_status.set(another.target),  # link's target too
+        MemberRecord.payout_check_id.set(check_id),
+        MemberRecord.payout_reason.remove(),
+        MemberRecord.payout_verified_at.remove(),
+        MemberRecord.updated_at.set(now),
+    ]
+    condition = (
+        MemberRecord.applicant_id.exists()
+        & (MemberRecord.state == _CHANGES_IN.value)
+        & MemberRecord.payment_in_flight.does_not_exist()
+        & (
+            MemberRecord.payout_status.does_not_exist()  # link: no account yet
+            | MemberRecord.payout_status.is_in(*another.sources)
+        )
+    )
+    for _ in range(_ATTEMPTS):
+        if update_if(MemberRecord(applicant_id=applicant_id), actions, condition):
+            return Changed.DONE
+        member = find(applicant_id)
+        if member is None:
+            return Changed.NOT_A_MEMBER
+        if member.state is not _CHANGES_IN:
+            return Changed.NOT_ACTIVE
+        if member.payment_in_flight is not None:
+            return Changed.PAYMENT_IN_FLIGHT
+    raise RuntimeError("the member kept changing under its payout account's change")
+
+
+def record_verdict(applicant_id: str, check_id: str, rejection: AccountRejection | None, now: dt.datetime) -> bool:
+    """PENDING -> VERIFIED (None) or REJECTED (`rejection`), only while the account is still the one `check_id`
+    was queued for; False when it is not (changed since, or this verdict is recorded already)."""
+    event = PayoutAccountEvent.VERIFY if rejection is None else PayoutAccountEvent.REJECT
+    move = PAYOUT_ACCOUNT_TRANSITIONS[event]
+    actions: list[Any] = [MemberRecord.payout_status.set(move.target), MemberRecord.updated_at.set(now)]
+    if rejection is None:
+        actions.append(MemberRecord.payout_verified_at.set(now))
+    else:
+        actions.append(MemberRecord.payout_reason.set(rejection.value))
+    condition = (MemberRecord.payout_check_id == check_id) & MemberRecord.payout_status.is_in(*move.sources)
+    return update_if(MemberRecord(applicant_id=applicant_id), actions, condition)
