@@ -188,10 +188,16 @@ USES: dict[str, list[Use]] = {
             "MembersTable",
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
-            why="POST /admin/memberships/{card_number}/revoke: members.find, the revocation's member update",
+            why="POST /admin/memberships/{card_number}/revoke: members.find, the revocation's member update; "
+            "PUT /applicants/{id}/payout-account: payout_accounts.change (and find when it is refused)",
         ),
         use("LedgerTable", "dynamodb:PutItem", why="the admin revocation's RETURN entry (members.entry)"),
-        use("NotificationsQueue", "sqs:SendMessage", why="the admin revocation tells the member"),
+        use(
+            "NotificationsQueue",
+            "sqs:SendMessage",
+            why="the admin revocation tells the member; a payout account's change is told",
+        ),
+        use("PayoutChecksQueue", "sqs:SendMessage", why="PUT /applicants/{id}/payout-account queues the inquiry"),
         use(
             "ResultsBucket",
             "s3:GetObject",
@@ -271,6 +277,23 @@ USES: dict[str, list[Use]] = {
         # deliver_code: finds the applicant; mark_code_sent, and unmark_code_sent when the email fails
         use("ApplicantsTable", "dynamodb:GetItem", "dynamodb:UpdateItem", why="deliver_code: find, mark sent"),
         use("PersonalDataKey", "kms:Decrypt", why="opens the email and the sealed code; the queue's encryption"),
+    ],
+    "PayoutCheckConsumer": [
+        use("PayoutChecksQueue", *CONSUME, why="its SQS event source"),
+        use("NotificationsQueue", "sqs:SendMessage", why="the verdict's notice (BatchSends.flush)"),
+        use(
+            "MembersTable",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            why="payout_accounts.find reads the account; record_verdict writes the provider's verdict",
+        ),
+        use("ApplicantsTable", "dynamodb:GetItem", why="applicants.find: the member's sealed name and NIK"),
+        use(
+            "PersonalDataKey",
+            "kms:GenerateDataKey",
+            "kms:Decrypt",
+            why="opens the member's name and NIK and the sealed account number; the queues' encryption",
+        ),
     ],
     "NikCheckConsumer": [
         use("NikCheckQueue", *CONSUME, why="its SQS event source"),
