@@ -439,6 +439,37 @@ def test_wave_result_and_admin_answers(
     FINISHED.add("test_wave_result_and_admin_answers")
 
 
+# --- PUT /applicants/{applicant_id}/payout-account ----------------------------------------------------------
+
+
+def test_payout_account_answers(client: Any, registry_service: RegistryServer) -> None:
+    from functions.store.models import MemberRecord
+    from tests.integration.test_payout_accounts import accepted
+
+    path = "/applicants/{applicant_id}/payout-account"
+    (member, *_), _ = accepted(client, registry_service, seed=81)
+    own = path.replace("{applicant_id}", member["applicant_id"])
+    headers = {**JSON, **bearer(member["access_token"])}
+
+    def put(body: dict[str, Any], at: str = own, sent: dict[str, str] = headers) -> Any:
+        return client.http.put(at, headers=sent, body=json.dumps(body))
+
+    ovo = {"provider": "OVO", "account_number": "081234567890"}
+    check(put(ovo), "PUT", path, 202)
+    check(put({**ovo, "provider": "PAYPAL"}), "PUT", path, 400, code="UNKNOWN_PROVIDER", field="provider")
+    check(put({**ovo, "account_number": "12"}), "PUT", path, 400, code="INVALID_ACCOUNT_NUMBER", field="account_number")
+    check(put(ovo, sent=JSON), "PUT", path, 401)
+    # A registration still queued is no member
+    queued = register(client, PopulationGenerator(seed=82).people(1)[0]).json_body
+    elsewhere = path.replace("{applicant_id}", queued["applicant_id"])
+    check(put(ovo, elsewhere, {**JSON, **bearer(queued["access_token"])}), "PUT", path, 404, code="NOT_A_MEMBER")
+    MemberRecord(applicant_id=member["applicant_id"]).update(
+        actions=[MemberRecord.payment_in_flight.set(f"{member['applicant_id']}-incentive-1")]
+    )
+    check(put(ovo), "PUT", path, 409, code="PAYMENT_IN_FLIGHT")
+    FINISHED.add("test_payout_account_answers")
+
+
 def test_every_route_refuses_a_body_that_is_not_json(client: Any) -> None:
     token = admin.mint("ops@kemnaker.go.id", 1)
     for path, item in SPEC["paths"].items():
