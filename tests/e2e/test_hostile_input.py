@@ -156,6 +156,7 @@ ROUTES = [
     ("GET", "/applicants/{id}", "applicant"),
     ("POST", "/verifications/email", None),
     ("POST", "/verifications/email/resend", "applicant"),
+    ("PUT", "/applicants/{id}/payout-account", "applicant"),  # its body is checked before membership
     ("GET", "/waves/current", None),
     ("POST", "/waves/1/applicants", "applicant"),
     ("GET", "/waves/1/results", None),
@@ -163,7 +164,7 @@ ROUTES = [
     ("POST", "/admin/waves/999/close", "admin"),
     ("POST", "/admin/waves/999/publish", "admin"),
 ]
-BODY_ROUTES = [route for route in ROUTES if route[0] == "POST" and "/admin/" not in route[1]]
+BODY_ROUTES = [route for route in ROUTES if route[0] in {"POST", "PUT"} and "/admin/" not in route[1]]
 
 
 def call(
@@ -240,7 +241,7 @@ def parse_raw(received: bytes) -> RawAnswer | None:
     return RawAnswer(int(status_line.split()[1]), headers, body)
 
 
-@pytest.mark.parametrize("route", [r for r in ROUTES if r[0] == "POST"], ids=route_id)
+@pytest.mark.parametrize("route", [r for r in ROUTES if r[0] in {"POST", "PUT"}], ids=route_id)
 def test_a_body_over_1_mib_is_refused_by_the_gateway_without_reading_it(
     stack: EmbeddedStack, credentials: Credentials, route: tuple[str, str, str | None]
 ) -> None:
