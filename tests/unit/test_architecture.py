@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from functions.domain.incentives import PAYOUT_ACCOUNT_TRANSITIONS
 from functions.domain.lifecycle import DERIVED, TRANSITIONS, Status
 from functions.domain.membership import MEMBERSHIP_TRANSITIONS, PURCHASE_TRANSITIONS, Move
 
@@ -84,7 +85,11 @@ def moves_diagram(table: Mapping[Any, Move]) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("table", [MEMBERSHIP_TRANSITIONS, PURCHASE_TRANSITIONS], ids=["membership", "purchase"])
+@pytest.mark.parametrize(
+    "table",
+    [MEMBERSHIP_TRANSITIONS, PURCHASE_TRANSITIONS, PAYOUT_ACCOUNT_TRANSITIONS],
+    ids=["membership", "purchase", "payout account"],
+)
 def test_the_membership_and_purchase_diagrams_are_their_tables(table: Mapping[Any, Move]) -> None:
     block = f"```mermaid\n{moves_diagram(table)}\n```"
     assert block in ARCHITECTURE.read_text(), f"docs/architecture.md should hold, verbatim:\n\n{block}\n"
