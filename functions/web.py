@@ -110,6 +110,15 @@ def admin_name(request: Request) -> str:
     return str(authorizer.get("principalId") or "")
 
 
+def signed_partner(request: Request, path: str) -> str:
+    """The partner that signed this request (every partner route asks here first), or a 401 refusal. `path` is
+    the route's path with its parameters filled in, as the partner signed it (API Gateway's own path may carry a
+    stage prefix)."""
+    from functions.services import partner_auth
+
+    return partner_auth.authenticate(request.headers, request.method, path, raw_body(request))
+
+
 def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

@@ -1,4 +1,5 @@
-"""Operator commands: `python -m ops redrive-dlq QUEUE`, `python -m ops admin-token --subject NAME`.
+"""Operator commands: `python -m ops redrive-dlq QUEUE`, `python -m ops admin-token --subject NAME`,
+`python -m ops partner-secret --partner NAME` (creates or rotates a training partner; prints its secret once).
 
 They use the usual AWS variables (AWS_ENDPOINT_URL for LocalStack or the local stack's moto) and, for the admin
 token, the deployment's PRAKERJA_* variables (the keyring table and the KMS key)."""
@@ -20,6 +21,11 @@ def main() -> None:
     token_parser = commands.add_parser("admin-token", help="mint a short-lived admin token (needs the PRAKERJA_* env)")
     token_parser.add_argument("--subject", required=True, help="who the token is for, e.g. ops@kemnaker.go.id")
     token_parser.add_argument("--hours", type=float, default=1.0)
+    partner_parser = commands.add_parser(
+        "partner-secret", help="create a training partner, or rotate its secret; prints the secret once"
+    )
+    partner_parser.add_argument("--partner", required=True, help="the partner's id, e.g. skill-academy")
+    partner_parser.add_argument("--display-name", help="the partner's name as members see it")
     args = parser.parse_args()
     if args.command == "redrive-dlq":
         moved = redrive(boto3.client("sqs"), args.queue)
@@ -28,6 +34,13 @@ def main() -> None:
         from functions.services import admin
 
         print(admin.mint(args.subject, args.hours))
+    elif args.command == "partner-secret":
+        from functions.services import partner_auth
+
+        try:
+            print(partner_auth.create_or_rotate(args.partner, args.display_name))
+        except ValueError as error:
+            parser.error(str(error))
 
 
 if __name__ == "__main__":

@@ -163,6 +163,13 @@ USES: dict[str, list[Use]] = {
             "draw ids (GET /applicants/{id}); admin publish's member_ids maps draw ids back to applicants; "
             "waves.release_claim takes a released holder out of its open wave's pool",
         ),
+        use(
+            "PartnersTable",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            why="partner_auth.authenticate behind every partner route: partners.find reads the signing partner, "
+            "first_sighting remembers its signature for the replay window",
+        ),
         use("IntakeQueue", "sqs:SendMessage", why="POST /registrations queues the sealed registration"),
         use("NikCheckQueue", "sqs:SendMessage", why="POST /verifications/email queues the NIK check"),
         use("EmailCodesQueue", "sqs:SendMessage", why="resend queues the new email code's message at once"),
@@ -177,8 +184,9 @@ USES: dict[str, list[Use]] = {
             "PersonalDataKey",
             "kms:GenerateDataKey",
             "kms:Decrypt",
-            why="seals registrations and email codes, opens keyring secrets and the sealed idempotent answer; "
-            "the encryption of the queues it sends to",
+            why="seals registrations and email codes, opens keyring secrets, partners' signing secrets "
+            "(partner_secrets.open_secret) and the sealed idempotent answer; the encryption of the queues it "
+            "sends to",
         ),
         use(
             "DrawSeedKey",
