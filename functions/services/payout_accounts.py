@@ -40,16 +40,6 @@ _REFUSED: dict[store.Changed, Refusal] = {
 }
 
 
-def shown(account: PayoutAccount) -> dict[str, Any]:
-    """The account as the member sees it: never more of the number than its last 4 digits."""
-    return {
-        "provider": account.provider,
-        "last4": account.last4,
-        "status": account.status.value,
-        "reason": account.reason.value if account.reason else None,
-    }
-
-
 def change_account(applicant_id: str, body: bytes, token: str) -> dict[str, Any]:
     """`PUT /applicants/{id}/payout-account`: the account becomes PENDING under a new check id, the member is
     told, and the provider's inquiry is queued."""

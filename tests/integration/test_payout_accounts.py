@@ -133,6 +133,16 @@ def test_accounts_are_verified_or_rejected_with_the_reason_and_the_member_is_tol
     assert verdict(budi["applicant_id"]) == (PayoutAccountStatus.VERIFIED, None)
     assert verdict(rina["applicant_id"]) == (PayoutAccountStatus.REJECTED, AccountRejection.BLOCKED)
     assert verdict(joko["applicant_id"]) == (PayoutAccountStatus.REJECTED, AccountRejection.NOT_FOUND)
+    # The member sees it in its own view, with the last 4 digits only
+    shown = client.http.get(
+        f"/applicants/{budi['applicant_id']}", headers={"Authorization": f"Bearer {budi['access_token']}"}
+    ).json_body
+    assert shown["membership"]["payout_account"] == {
+        "provider": "BRI",
+        "last4": "3045",
+        "status": "VERIFIED",
+        "reason": None,
+    }
     verified = payout_store.find(budi["applicant_id"])
     assert verified is not None and verified.account is not None and verified.account.verified_at is not None
 
