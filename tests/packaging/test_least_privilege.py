@@ -191,7 +191,9 @@ USES: dict[str, list[Use]] = {
             "dynamodb:UpdateItem",
             "dynamodb:Scan",
             why="members.find (purchases, the applicant view); confirm debits, cancel refunds, complete and review "
-            "mark the member's first time; GET /admin/ledger's all_members scans",
+            "mark the member's first time; GET /admin/ledger's all_members scans; POST /admin/memberships/"
+            "{card_number}/revoke: the revocation's member update; PUT /applicants/{id}/payout-account: "
+            "payout_accounts.change (and find when it is refused)",
         ),
         use("LedgerTable", "dynamodb:PutItem", why="confirm's PURCHASE and cancel's REFUND entries (members.entry)"),
         use(
@@ -208,13 +210,6 @@ USES: dict[str, list[Use]] = {
         use("NikCheckQueue", "sqs:SendMessage", why="POST /verifications/email queues the NIK check"),
         use("EmailCodesQueue", "sqs:SendMessage", why="resend queues the new email code's message at once"),
         use("PublishQueue", "sqs:SendMessage", why="POST /admin/waves/{number}/publish queues the chunks"),
-        use(
-            "MembersTable",
-            "dynamodb:GetItem",
-            "dynamodb:UpdateItem",
-            why="POST /admin/memberships/{card_number}/revoke: members.find, the revocation's member update; "
-            "PUT /applicants/{id}/payout-account: payout_accounts.change (and find when it is refused)",
-        ),
         use("LedgerTable", "dynamodb:PutItem", why="the admin revocation's RETURN entry (members.entry)"),
         use(
             "NotificationsQueue",
