@@ -10,9 +10,11 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json
 
 from functions.domain.messages import (
+    IncentiveShard,
     IntakeMessage,
     NikCheckRequest,
     NotificationRequest,
+    PaymentRequest,
     PoolPartRequest,
     PublishChunk,
     RevocationShard,
@@ -41,3 +43,11 @@ class RevocationRecord(SqsRecordModel):
 
 class PoolPartRecord(SqsRecordModel):
     body: Json[PoolPartRequest]
+
+
+class IncentiveRecord(SqsRecordModel):
+    body: Json[IncentiveShard]
+
+
+class PaymentQueueRecord(SqsRecordModel):
+    body: Json[PaymentRequest]
