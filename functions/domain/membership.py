@@ -11,10 +11,18 @@ balance it moves; for every member and in total: granted = balance + purchased -
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
-from collections.abc import Mapping
+import re
+import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+
+from functions.domain.email_code import CodePolicy
+from functions.domain.errors import InvalidField
+from functions.domain.identity import FieldProblem
 
 
 class MembershipState(StrEnum):
@@ -159,6 +167,8 @@ class Membership:
     first_purchase_deadline: dt.datetime
     live_purchases: int = 0  # confirmed or completed, not cancelled: what keeps the membership from revocation
     first_purchase_at: dt.datetime | None = None
+    first_completed_at: dt.datetime | None = None
+    first_reviewed_at: dt.datetime | None = None
     revoked_at: dt.datetime | None = None
     revoked_by: str | None = None  # an admin's revocation: who, and the note given
     revoked_note: str | None = None
@@ -187,6 +197,8 @@ class Purchase:
     code_hash: str
     code_expires_at: dt.datetime
     code_tries: int = 0
+    code_sealed: str | None = None  # the code sealed to its purchase until it is sent (opaque here)
+    code_sent_at: dt.datetime | None = None
     voucher_code: str | None = None
     balance_after: int | None = None
     confirmed_at: dt.datetime | None = None
@@ -196,3 +208,98 @@ class Purchase:
     rating: int | None = None
     comment: str | None = None
     reviewed_at: dt.datetime | None = None
+
+
+# --- what partners and members send -------------------------------------------------------------------------------
+
+CARD_NUMBER_SHAPE = re.compile(r"[0-9]{16}")
+# A partner's own references (its purchase reference, course id, certificate id): printable, no separators of ours.
+PARTNER_REFERENCE_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,127}")
+COURSE_TITLE_MAX_LENGTH = 200
+RATINGS = range(1, 6)
+
+
+def _whole_number(value: Any, field: str) -> int:
+    # JSON true is a Python int and 1.0 compares equal to 1: neither is a whole number of rupiah or stars.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FieldProblem("WRONG_TYPE", f"{field} must be a whole number")
+    return value
+
+
+def valid_price(value: Any) -> int:
+    """A price in whole rupiah, above zero."""
+    if _whole_number(value, "price") <= 0:
+        raise FieldProblem("INVALID_PRICE", "price must be a whole number of rupiah above zero")
+    return int(value)
+
+
+def valid_rating(value: Any) -> int:
+    if _whole_number(value, "rating") not in RATINGS:
+        raise FieldProblem("INVALID_RATING", f"rating must be a whole number from {RATINGS[0]} to {RATINGS[-1]}")
+    return int(value)
+
+
+def valid_card_number(value: str) -> str:
+    if not CARD_NUMBER_SHAPE.fullmatch(value):
+        raise FieldProblem("INVALID_CARD_NUMBER", "card_number must be 16 digits")
+    return value
+
+
+def partner_reference(field: str) -> Callable[[str], str]:
+    """The check of one of a partner's own references, naming `field`."""
+
+    def check(value: str) -> str:
+        if not PARTNER_REFERENCE_SHAPE.fullmatch(value):
+            raise FieldProblem("INVALID_REFERENCE", f"{field} must be 1 to 128 letters, digits or _.:/-")
+        return value
+
+    return check
+
+
+def valid_course_title(value: str) -> str:
+    title = " ".join(value.split())
+    if not title or len(title) > COURSE_TITLE_MAX_LENGTH:
+        raise FieldProblem("INVALID_COURSE_TITLE", f"course_title must be 1 to {COURSE_TITLE_MAX_LENGTH} characters")
+    return title
+
+
+def valid_instant(value: Any) -> dt.datetime:
+    """An ISO 8601 date and time with its offset (a time without one names no instant)."""
+    if not isinstance(value, str):
+        raise FieldProblem("WRONG_TYPE", "completed_at must be a string")
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise FieldProblem("INVALID_DATETIME", "completed_at must be an ISO 8601 date and time") from None
+    if parsed.tzinfo is None:
+        raise FieldProblem("INVALID_DATETIME", "completed_at must give its UTC offset")
+    return parsed.astimezone(dt.UTC)
+
+
+def check_completion_time(completed_at: dt.datetime, confirmed_at: dt.datetime, now: dt.datetime) -> None:
+    """A training is completed after its purchase was confirmed and not in the future (2020's audits found
+    certificates dated before the training was bought)."""
+    if completed_at > now:
+        raise InvalidField("INVALID_COMPLETED_AT", "completed_at is in the future", "completed_at")
+    if completed_at < confirmed_at:
+        raise InvalidField("INVALID_COMPLETED_AT", "completed_at is before the purchase was confirmed", "completed_at")
+
+
+def check_comment(comment: str, max_length: int) -> None:
+    if len(comment) > max_length:
+        raise InvalidField("COMMENT_TOO_LONG", f"comment must be at most {max_length} characters", "comment")
+
+
+def new_voucher_code() -> str:
+    """80 random bits (the operating system's CSPRNG) in base32: unguessable; uniqueness is the store's guard."""
+    return base64.b32encode(secrets.token_bytes(10)).decode()
+
+
+def purchase_code_policy(ttl_seconds: int, max_wrong_tries: int) -> CodePolicy:
+    """A purchase code's life and tries, judged like an email code's (`email_code.judge`); it is never resent."""
+    return CodePolicy(
+        ttl=dt.timedelta(seconds=ttl_seconds),
+        max_wrong_tries=max_wrong_tries,
+        resend_interval=dt.timedelta(0),
+        resends_per_day=0,
+    )

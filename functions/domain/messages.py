@@ -8,8 +8,8 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
-from functions.domain import identity, pool_parts
-from functions.domain.registration import EmploymentStatus, checked
+from functions.domain import identity, membership, pool_parts
+from functions.domain.registration import EmploymentStatus, checked, checked_before
 
 # An admin's recorded reasons (an early close, a released claim): long enough to cite a case, short to keep.
 REASON_MAX_LENGTH = 500
@@ -51,6 +51,7 @@ class NotificationRequest(BaseModel):
     status: str | None = None
     reason: str | None = None
     wave: int | None = None
+    purchase_id: str | None = None  # a `purchase_code` request: its consumer sends that purchase's code, if unsent
     number: int | None = None  # an incentive's number and amount
     amount: int | None = None
 
@@ -172,3 +173,46 @@ class ClaimReleaseRequest(BaseModel):
 
     nik: Annotated[str, checked(identity.validate_nik)]
     reason: Annotated[str, checked(_reason)]
+
+
+# --- after acceptance ---------------------------------------------------------------------------------------------
+
+
+class PurchaseRequest(BaseModel):
+    """`POST /partners/purchases` body: a partner asks to debit a member's card for a training."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    card_number: Annotated[str, checked(membership.valid_card_number)]
+    course_id: Annotated[str, checked(membership.partner_reference("course_id"))]
+    course_title: Annotated[str, checked(membership.valid_course_title)]
+    price: Annotated[int, checked_before(membership.valid_price)]
+    purchase_ref: Annotated[str, checked(membership.partner_reference("purchase_ref"))]
+
+
+class PurchaseCodeRequest(BaseModel):
+    """`POST /partners/purchases/{id}/confirm` body: the code the member gave the partner."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    code: str
+
+
+class CompletionRequest(BaseModel):
+    """`POST /partners/completions` body: the partner reports a training done, with its certificate."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    purchase_id: str
+    completed_at: Annotated[dt.datetime, checked_before(membership.valid_instant)]
+    certificate_id: Annotated[str, checked(membership.partner_reference("certificate_id"))]
+
+
+class ReviewRequest(BaseModel):
+    """`POST /applicants/{id}/reviews` body; the comment's length is a setting, checked by the service."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    purchase_id: str
+    rating: Annotated[int, checked_before(membership.valid_rating)]
+    comment: str = ""

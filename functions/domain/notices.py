@@ -30,6 +30,20 @@ def email_code(code: str, valid_hours: int) -> Notice:
     )
 
 
+def rupiah(amount: int) -> str:
+    """1000000 -> 'Rp1.000.000' (Indonesian thousands separators)."""
+    return "Rp" + f"{amount:,}".replace(",", ".")
+
+
+def purchase_code(code: str, course_title: str, price: int, valid_minutes: int) -> Notice:
+    """The member's consent to a purchase: the code goes to the member, who gives it to the partner's checkout."""
+    return Notice(
+        "Kode persetujuan pembelian pelatihan Kartu Prakerja",
+        f'Kode persetujuan Anda: {code} untuk pelatihan "{course_title}" seharga {rupiah(price)}. Berlaku '
+        f"{valid_minutes} menit. Berikan kode ini hanya di halaman pembayaran mitra tempat Anda membeli.",
+    )
+
+
 def nik_result(status: str, reason: str | None, *, min_age: int, max_age: int) -> Notice:
     """The NIK check's outcome; `min_age` and `max_age` are the programme's age range (an `AGE` refusal states it)."""
     if status == "ELIGIBLE":

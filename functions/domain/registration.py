@@ -36,6 +36,11 @@ def checked(check: Any) -> Any:
     return AfterValidator(lambda value: _reported(check, value))
 
 
+def checked_before(check: Any) -> Any:
+    """`checked`, run on the raw JSON value before pydantic's own type check (for checks that name wrong types)."""
+    return BeforeValidator(lambda value: _reported(check, value))
+
+
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -61,7 +66,7 @@ class RegistrationForm(BaseModel):
     nik: Annotated[str, checked(identity.validate_nik)]
     kk_number: Annotated[str, checked(identity.validate_kk)]
     full_name: Annotated[str, checked(identity.normalise_name)]
-    birth_date: Annotated[dt.date, BeforeValidator(lambda value: _reported(parse_birth_date, value))]
+    birth_date: Annotated[dt.date, checked_before(parse_birth_date)]
     gender: Literal["M", "F"]
     email: Annotated[str, checked(identity.normalise_email)]
     phone: Annotated[str, checked(identity.normalise_phone)]

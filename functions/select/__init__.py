@@ -24,7 +24,17 @@ from functions.resources import (
     REVOCATION_MAX_CONCURRENCY,
     REVOCATION_QUEUE,
 )
-from functions.services import admin, claim_release, closing, incentive_payments, revocation, selection, stats
+from functions.services import (
+    admin,
+    claim_release,
+    closing,
+    incentive_payments,
+    membership,
+    purchases,
+    revocation,
+    selection,
+    stats,
+)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -111,6 +121,56 @@ def post_admin_close(number: str) -> Any:
 @web.api_view
 def post_admin_publish(number: str) -> Any:
     return web.json_response(202, selection.admin_publish(web.wave_number(number)))
+
+
+# --- After acceptance: partners buy trainings with the member's consent; members review them ------------------------
+# Partner routes ask `web.signed_partner` first, with the path as the partner signed it.
+
+
+@select.route("/partners/purchases", methods=["POST"], content_types=["application/json"])
+@web.api_view
+def post_partner_purchase() -> Any:
+    request = select.current_request
+    partner = web.signed_partner(request, "/partners/purchases")
+    return web.json_response(201, purchases.request_purchase(web.raw_body(request), partner))
+
+
+@select.route("/partners/purchases/{purchase_id}/confirm", methods=["POST"], content_types=["application/json"])
+@web.api_view
+def post_partner_purchase_confirm(purchase_id: str) -> Any:
+    request = select.current_request
+    partner = web.signed_partner(request, f"/partners/purchases/{purchase_id}/confirm")
+    return purchases.confirm(purchase_id, web.raw_body(request), partner)
+
+
+@select.route("/partners/purchases/{purchase_id}/cancel", methods=["POST"], content_types=["application/json"])
+@web.api_view
+def post_partner_purchase_cancel(purchase_id: str) -> Any:
+    request = select.current_request
+    partner = web.signed_partner(request, f"/partners/purchases/{purchase_id}/cancel")
+    return purchases.cancel(purchase_id, partner)
+
+
+@select.route("/partners/completions", methods=["POST"], content_types=["application/json"])
+@web.api_view
+def post_partner_completion() -> Any:
+    request = select.current_request
+    partner = web.signed_partner(request, "/partners/completions")
+    return purchases.complete(web.raw_body(request), partner)
+
+
+@select.route("/applicants/{applicant_id}/reviews", methods=["POST"], content_types=["application/json"])
+@web.api_view
+def post_applicant_review(applicant_id: str) -> Any:
+    request = select.current_request
+    answer = purchases.review(applicant_id, web.raw_body(request), web.bearer_token(request))
+    return web.json_response(201, answer)
+
+
+@select.route("/admin/ledger", methods=["GET"], authorizer=admin_authorizer)
+@web.api_view
+def get_admin_ledger() -> Any:
+    return membership.ledger()
 
 
 @select.route(

@@ -11,6 +11,7 @@ from functions.domain.draw import draw_id
 from functions.domain.errors import NotAuthorised, TooManyRequests
 from functions.domain.identity import mask_nik
 from functions.domain.lifecycle import Applicant, Status, shown_status
+from functions.services import membership
 from functions.settings import settings
 from functions.store import applicants, throttle, waves
 
@@ -67,6 +68,13 @@ def view(applicant_id: str, token: str) -> dict[str, Any]:
     applicant = authorised_applicant(applicant_id, token)
     if applicant is None:
         return {"applicant_id": applicant_id, "status": Status.PENDING.value, "reason": None}
+    shown = _shown(applicant)
+    if applicant.status is Status.ACCEPTED:
+        shown["membership"] = membership.member_view(applicant.applicant_id)
+    return shown
+
+
+def _shown(applicant: Applicant) -> dict[str, Any]:
     return {
         "applicant_id": applicant.applicant_id,
         "status": _status_shown(applicant).value,

@@ -11,6 +11,7 @@ from functions.adapters import personal_data, queues
 from functions.adapters.notifier import Notification, deliver
 from functions.domain import notices
 from functions.domain.lifecycle import Applicant
+from functions.domain.membership import Purchase
 from functions.domain.messages import NotificationRequest
 from functions.observability import logger, metrics
 from functions.settings import settings
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 
 
 EMAIL_CODE = "email_code"
+PURCHASE_CODE = "purchase_code"
+# Codes people wait for go on the code queue, ahead of any backlog of other notices.
+CODE_KINDS = frozenset({EMAIL_CODE, PURCHASE_CODE})
 
 
 def email_code_request(applicant_id: str) -> NotificationRequest:
@@ -30,6 +34,16 @@ def email_code_request(applicant_id: str) -> NotificationRequest:
     code send it once (the code consumer's `mark_code_sent`), and a message older than the code sends the new one."""
     return NotificationRequest(
         notification_id=f"{EMAIL_CODE}:{applicant_id}", kind=EMAIL_CODE, applicant_id=applicant_id
+    )
+
+
+def purchase_code_request(purchase_id: str, applicant_id: str) -> NotificationRequest:
+    """Asks for a purchase's code to be sent to its member, if it has not been (sent once, like email codes)."""
+    return NotificationRequest(
+        notification_id=f"{PURCHASE_CODE}:{purchase_id}",
+        kind=PURCHASE_CODE,
+        applicant_id=applicant_id,
+        purchase_id=purchase_id,
     )
 
 
@@ -101,7 +115,7 @@ def incentive_failed_request(
 
 def queue_url(request: NotificationRequest) -> str:
     current = settings()
-    return current.email_codes_queue_url if request.kind == EMAIL_CODE else current.notifications_queue_url
+    return current.email_codes_queue_url if request.kind in CODE_KINDS else current.notifications_queue_url
 
 
 class NotificationSender(Protocol):
@@ -223,3 +237,24 @@ def deliver_email_code(applicant: Applicant, sealed_code: str) -> None:
             details={"code": code},
         )
     )
+
+
+def deliver_purchase_code(applicant: Applicant, purchase: Purchase, sealed_code: str) -> None:
+    """Sends the member a purchase's code by email and SMS (opened here, never logged): the member's consent."""
+    person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
+    code = personal_data.open_text(sealed_code, purchase.purchase_id)
+    notice = notices.purchase_code(
+        code, purchase.course_title, purchase.price, settings().purchase_code_ttl_seconds // 60
+    )
+    for channel, to in (("email", person["email"]), ("sms", person["phone"])):
+        deliver(
+            Notification(
+                to=to,
+                channel=channel,
+                kind=PURCHASE_CODE,
+                applicant_id=applicant.applicant_id,
+                subject=notice.subject,
+                text=notice.text,
+                details={"purchase_id": purchase.purchase_id, "code": code},
+            )
+        )

@@ -62,6 +62,8 @@ def _entity(record: MemberRecord) -> Membership:
         first_purchase_deadline=record.first_purchase_deadline,
         live_purchases=int(record.live_purchases or 0),
         first_purchase_at=record.first_purchase_at,
+        first_completed_at=record.first_completed_at,
+        first_reviewed_at=record.first_reviewed_at,
         revoked_at=record.revoked_at,
         revoked_by=record.revoked_by,
         revoked_note=record.revoked_note,

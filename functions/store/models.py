@@ -263,6 +263,7 @@ class PurchaseRecord(Model):
     created_at = UTCDateTimeAttribute(null=True)
     code_hash = UnicodeAttribute(null=True)
     code_sealed = UnicodeAttribute(null=True)  # the code sealed to its purchase until it is sent
+    code_sent_at = UTCDateTimeAttribute(null=True)
     code_expires_at = UTCDateTimeAttribute(null=True)
     code_tries = NumberAttribute(default=0)
     voucher_code = UnicodeAttribute(null=True)

@@ -383,7 +383,9 @@ def test_wave_result_and_admin_answers(
     check(as_admin("/admin/waves/1/close"), "POST", close, 409, code="WAVE_NOT_DUE", field="force")
     check(as_admin("/admin/waves/1/close", {"force": True}), "POST", close, 400, code="MISSING_REASON", field="reason")
     forced = {"force": True, "reason": "contract test"}
-    assert check(as_admin("/admin/waves/1/close", forced), "POST", close, 200)["state"] == "SELECTED"
+    # The close answers at once with the wave CLOSED; the draw follows once its pool's parts are read
+    assert check(as_admin("/admin/waves/1/close", forced), "POST", close, 200)["state"] == "CLOSED"
+    run_consumers("pool_part_consumer")
     assert check(as_admin("/admin/waves/1/close"), "POST", close, 200)["state"] == "SELECTED"
     check(as_admin("/admin/waves/2/close"), "POST", close, 409, code="PREVIOUS_WAVE_UNPUBLISHED")
     processing = client.http.get(f"/applicants/{first['applicant_id']}", headers=bearer(first["access_token"]))
@@ -439,13 +441,109 @@ def test_wave_result_and_admin_answers(
     FINISHED.add("test_wave_result_and_admin_answers")
 
 
+# --- after acceptance: partners' purchases, reviews, the ledger ------------------------------------------------
+
+
+def test_after_acceptance_answers(client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from functions.services import partner_auth
+    from tests.integration.members import PartnerClient, accepted_members, outbox_purchase_code
+
+    monkeypatch.setenv("PRAKERJA_NOTIFIER", "outbox")
+    monkeypatch.setenv("PRAKERJA_OUTBOX", str(tmp_path / "outbox.jsonl"))
+    reset_app_state()
+    partner = PartnerClient(client, "skill-academy", partner_auth.create_or_rotate("skill-academy"))
+    member, stranger_member = accepted_members(2, seed=505)
+    purchases, confirm_path = "/partners/purchases", "/partners/purchases/{purchase_id}/confirm"
+    cancel_path, completions = "/partners/purchases/{purchase_id}/cancel", "/partners/completions"
+    reviews, ledger = "/applicants/{applicant_id}/reviews", "/admin/ledger"
+    body = {
+        "card_number": member.card_number,
+        "course_id": "excel-101",
+        "course_title": "Microsoft Excel untuk Pemula",
+        "price": 400_000,
+        "purchase_ref": "order-1",
+    }
+
+    def buy(ref: str) -> tuple[str, str]:
+        purchase_id = check(partner.post(purchases, {**body, "purchase_ref": ref}), "POST", purchases, 201)[
+            "purchase_id"
+        ]
+        run_consumers("email_code_consumer")
+        return purchase_id, outbox_purchase_code(purchase_id)[0]["code"]
+
+    kept, code = buy("order-1")
+    check(partner.post(purchases, {**body, "price": 0}), "POST", purchases, 400, code="INVALID_PRICE", field="price")
+    check(partner.post(purchases, {**body, "card_number": "7" * 16}), "POST", purchases, 404, code="CARD_NOT_FOUND")
+    short = {**body, "price": settings().training_balance + 1, "purchase_ref": "order-2"}
+    check(partner.post(purchases, short), "POST", purchases, 409, code="INSUFFICIENT_BALANCE", field="price")
+    unsigned = client.http.post(purchases, headers=JSON, body=json.dumps(body))
+    check(unsigned, "POST", purchases, 401, code="UNAUTHORISED")
+
+    def confirm(purchase_id: str, given: str) -> Any:
+        return partner.post(f"/partners/purchases/{purchase_id}/confirm", {"code": given})
+
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    check(confirm(kept, wrong), "POST", confirm_path, 400, code="WRONG_CODE", field="code")
+    check(confirm(kept, code), "POST", confirm_path, 200)
+    check(confirm("0" * 32, code), "POST", confirm_path, 404, code="PURCHASE_NOT_FOUND")
+    unsigned = client.http.post(f"/partners/purchases/{kept}/confirm", headers=JSON, body=b"{}")
+    check(unsigned, "POST", confirm_path, 401)
+    locked, locked_code = buy("order-3")
+    for _ in range(settings().purchase_code_max_wrong_tries):
+        confirm(locked, f"{(int(locked_code) + 1) % 10**6:06d}")
+    check(confirm(locked, locked_code), "POST", confirm_path, 429, code="CODE_LOCKED")
+    check(partner.post(f"/partners/purchases/{locked}/cancel"), "POST", cancel_path, 200)
+    check(confirm(locked, locked_code), "POST", confirm_path, 409, code="PURCHASE_CANCELLED")
+    check(partner.post(f"/partners/purchases/{'0' * 32}/cancel"), "POST", cancel_path, 404)
+    unsigned = client.http.post(f"/partners/purchases/{kept}/cancel", headers=JSON, body=b"")
+    check(unsigned, "POST", cancel_path, 401)
+
+    report = {"purchase_id": kept, "completed_at": clock.now().isoformat(), "certificate_id": "CERT-1"}
+    check(partner.post(completions, {**report, "completed_at": "yesterday"}), "POST", completions, 400)
+    check(partner.post(completions, {**report, "purchase_id": "0" * 32}), "POST", completions, 404)
+    check(partner.post(completions, {**report, "purchase_id": locked}), "POST", completions, 409)
+    check(client.http.post(completions, headers=JSON, body=json.dumps(report)), "POST", completions, 401)
+    path = f"/applicants/{member.applicant_id}/reviews"
+    headers = {**JSON, **bearer(member.access_token)}
+    check(
+        client.http.post(path, headers=headers, body=json.dumps({"purchase_id": kept, "rating": 5})),
+        "POST",
+        reviews,
+        409,
+    )
+    check(partner.post(completions, report), "POST", completions, 200)
+    check(partner.post(f"/partners/purchases/{kept}/cancel"), "POST", cancel_path, 409, code="PURCHASE_COMPLETED")
+    attempts: list[tuple[dict[str, Any], int]] = [
+        ({"rating": 6}, 400),
+        ({"rating": 5}, 201),
+        ({"purchase_id": "0" * 32, "rating": 5}, 404),
+    ]
+    for review, status in attempts:
+        answer = client.http.post(path, headers=headers, body=json.dumps({"purchase_id": kept, **review}))
+        check(answer, "POST", reviews, status)
+    review_body = json.dumps({"purchase_id": kept, "rating": 5})
+    stranger = client.http.post(path, headers={**JSON, **bearer(stranger_member.access_token)}, body=review_body)
+    check(stranger, "POST", reviews, 401)
+
+    view = client.http.get(f"/applicants/{member.applicant_id}", headers=bearer(member.access_token))
+    assert check(view, "GET", "/applicants/{applicant_id}", 200)["membership"]["purchases"][0]["status"] == "COMPLETED"
+    token = admin.mint("ops@kemnaker.go.id", 1)
+    answer = through_gateway("GET", ledger, bearer(token))
+    assert check(answer, "GET", ledger, 200)["identity"]["holds"] is True
+    check(through_gateway("GET", ledger), "GET", ledger, 401)
+    check(through_gateway("GET", ledger, bearer(member.access_token)), "GET", ledger, 403)
+    FINISHED.add("test_after_acceptance_answers")
+
+
 def test_every_route_refuses_a_body_that_is_not_json(client: Any) -> None:
     token = admin.mint("ops@kemnaker.go.id", 1)
     for path, item in SPEC["paths"].items():
         for method, operation in item.items():
             if method not in HTTP_METHODS:
                 continue
-            concrete = path.replace("{applicant_id}", "0" * 32).replace("{number}", "1")
+            concrete = (
+                path.replace("{applicant_id}", "0" * 32).replace("{number}", "1").replace("{purchase_id}", "0" * 32)
+            )
             concrete = concrete.replace("{card_number}", new_card_number())
             headers = {"Content-Type": "text/plain"}
             if any("adminAuth" in requirement for requirement in operation.get("security", [])):

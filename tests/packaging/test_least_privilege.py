@@ -48,7 +48,10 @@ EVERY_FUNCTION = {
 }
 # Beyond the data services, per function.
 OUTSIDE_DATA = {
-    "EmailCodeConsumer": {"ses:SendEmail"},  # adapters.notifier: the code's email through SES
+    "EmailCodeConsumer": {
+        "ses:SendEmail",  # adapters.notifier: the code's email through SES
+        "sns:Publish",  # a purchase code goes by SMS too
+    },
     "NotificationConsumer": {
         "ses:SendEmail",  # adapters.notifier: email through SES
         "sns:Publish",  # adapters.notifier: SMS straight to a phone through SNS
@@ -122,10 +125,12 @@ USES: dict[str, list[Use]] = {
         use(
             "IdentityGuardsTable",
             "dynamodb:BatchGetItem",
+            "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
-            "dynamodb:GetItem",
-            why="POST /registrations: claims.held_identity_keys answers 409 for a claimed key; verify_email claims "
+            why="members.find_by_card reads a card's guard (POST /partners/purchases, the admin revocation); a "
+            "confirmation claims its voucher (voucher#<code>); POST /registrations: claims.held_identity_keys answers "
+            "409 for a claimed key; verify_email claims "
             "the email and phone (a duplicate gives nothing back); POST /admin/claims/release reads the holder, "
             "gives its claims back and records the release; the admin revocation's find_by_card reads the card's "
             "guard",
@@ -179,6 +184,25 @@ USES: dict[str, list[Use]] = {
             "dynamodb:PutItem",
             why="partner_auth.authenticate behind every partner route: partners.find reads the signing partner, "
             "first_sighting remembers its signature for the replay window",
+        ),
+        use(
+            "MembersTable",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:Scan",
+            why="members.find (purchases, the applicant view); confirm debits, cancel refunds, complete and review "
+            "mark the member's first time; GET /admin/ledger's all_members scans",
+        ),
+        use("LedgerTable", "dynamodb:PutItem", why="confirm's PURCHASE and cancel's REFUND entries (members.entry)"),
+        use(
+            "PurchasesTable",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:Query",
+            why="the partner routes: request puts the purchase and its reference item; find, find_by_ref; "
+            "count_code_try, confirm, cancel, complete and review update it; for_member queries the by-member "
+            "index (only the index) for GET /applicants/{id}",
         ),
         use("IntakeQueue", "sqs:SendMessage", why="POST /registrations queues the sealed registration"),
         use("NikCheckQueue", "sqs:SendMessage", why="POST /verifications/email queues the NIK check"),
@@ -270,6 +294,12 @@ USES: dict[str, list[Use]] = {
         ),
         # deliver_code: finds the applicant; mark_code_sent, and unmark_code_sent when the email fails
         use("ApplicantsTable", "dynamodb:GetItem", "dynamodb:UpdateItem", why="deliver_code: find, mark sent"),
+        use(
+            "PurchasesTable",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            why="purchases.deliver_code: find the purchase; mark_code_sent, and unmark_code_sent when sending fails",
+        ),
         use("PersonalDataKey", "kms:Decrypt", why="opens the email and the sealed code; the queue's encryption"),
     ],
     "NikCheckConsumer": [
