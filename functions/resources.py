@@ -25,6 +25,10 @@ PAYOUT_CHECKS_QUEUE = "prakerja-payout-checks"
 PAYOUT_CHECK_MAX_CONCURRENCY = 2
 PAYMENTS_QUEUE = "prakerja-payments"
 PAYMENT_MAX_CONCURRENCY = 2
+# The daily incentive schedule fans out over a wave's members in shards, screening each due member with the civil
+# registry: this many consumers at once.
+INCENTIVES_QUEUE = "prakerja-incentives"
+INCENTIVE_MAX_CONCURRENCY = 4
 
 # Publication fans a wave's ranked list out in chunks; this many consumers work through them at once.
 PUBLISH_MAX_CONCURRENCY = 4

@@ -91,6 +91,7 @@ class Settings(BaseModel):
     revocation_queue_url: str = ""
     payout_checks_queue_url: str = ""  # payout accounts' inquiries at the payment provider
     payments_queue_url: str = ""
+    incentives_queue_url: str = ""  # the daily incentive schedule's shards of members
     pool_parts_queue_url: str = ""  # a closed wave's pool, read in parts by workers
     personal_data_key_id: str = ""
     # The draw seeds' own key; the personal-data key when not given.
@@ -280,6 +281,7 @@ REQUIRED_WHEN_DEPLOYED: Final = (
     "revocation_queue_url",
     "payout_checks_queue_url",
     "payments_queue_url",
+    "incentives_queue_url",
     "pool_parts_queue_url",
     "personal_data_key_id",
     "draw_seed_key_id",

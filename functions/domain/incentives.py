@@ -10,12 +10,21 @@ once per incentive. Before each payment the member is screened again; one who fa
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from functions.domain.calendar import JAKARTA
+from functions.domain.eligibility import (
+    DeclaredPerson,
+    EligibilityRules,
+    IneligibleReason,
+    RegistryPerson,
+    verify_and_decide,
+)
+from functions.domain.lifecycle import Status
 from functions.domain.membership import MembershipState, Move
-from functions.domain.payments import AccountRejection
+from functions.domain.payments import AccountRejection, StatementLine
 
 
 class PayoutAccountStatus(StrEnum):
@@ -75,20 +84,19 @@ class Earned:
 
 
 def next_due(
-    earned: Earned, settled: Sequence[tuple[int, dt.datetime]], rules: IncentiveRules
+    earned: Earned, settled: int, last_due_at: dt.datetime | None, rules: IncentiveRules
 ) -> tuple[int, dt.datetime] | None:
-    """The next incentive (its number and when it falls due), given the ones already settled (number, when they
-    fell due) in order; None when all are settled or the first is not earned yet. The first falls due once the
-    first training is completed and reviewed and a payout account verified; each next one `interval` after the
-    previous one fell due."""
-    if len(settled) >= rules.count:
+    """The next incentive (its number and when it falls due), given how many are settled (paid) and when the last
+    of them fell due; None when all are settled or the first is not earned yet. The first falls due once the first
+    training is completed and reviewed and a payout account verified; each next one `interval` after the previous
+    one fell due."""
+    if settled >= rules.count:
         return None
-    if not settled:
+    if settled == 0 or last_due_at is None:
         if earned.first_reviewed_completion_at is None or earned.account_verified_at is None:
             return None
         return 1, max(earned.first_reviewed_completion_at, earned.account_verified_at)
-    number, previous_due = settled[-1]
-    return number + 1, previous_due + rules.interval
+    return settled + 1, last_due_at + rules.interval
 
 
 # --- the payout account -------------------------------------------------------------------------------------------
@@ -131,3 +139,108 @@ class MemberPayout:
     state: MembershipState
     account: PayoutAccount | None
     payment_in_flight: str | None
+
+
+@dataclass(frozen=True)
+class IncentiveStanding:
+    """A member as the incentive schedule sees it."""
+
+    applicant_id: str
+    state: MembershipState
+    earned: Earned
+    settled: int
+    last_due_at: dt.datetime | None
+    payment_in_flight: str | None
+
+    def due(self, now: dt.datetime, rules: IncentiveRules) -> tuple[int, dt.datetime] | None:
+        """The incentive due by `now`, if any: only an active member with no payment in flight is paid."""
+        if self.state is not MembershipState.ACTIVE or self.payment_in_flight is not None:
+            return None
+        found = next_due(self.earned, self.settled, self.last_due_at, rules)
+        return found if found is not None and found[1] <= now else None
+
+
+def first_reviewed_completion(completed_at: dt.datetime | None, reviewed_at: dt.datetime | None) -> dt.datetime | None:
+    """When the first training counts for the first incentive: completed and reviewed, so the later of both."""
+    if completed_at is None or reviewed_at is None:
+        return None
+    return max(completed_at, reviewed_at)
+
+
+# Age is judged once, when eligibility is decided (DESIGN.md, "Rules"): a member who turns 65 while being paid is
+# still owed the incentives of the training done.
+_NOT_HELD_FOR = frozenset({IneligibleReason.AGE.value})
+
+
+def screening(
+    declared: DeclaredPerson,
+    registered: RegistryPerson | None,
+    employment_status: str,
+    today: dt.date,
+    rules: EligibilityRules,
+) -> str | None:
+    """The member screened again before a payment, by the NIK check's own decision: None when it may be paid,
+    else why the payment is HELD (no longer found or no longer matching the registry, now barred, now a student,
+    flagged as a past recipient)."""
+    decision = verify_and_decide(declared, registered, employment_status, today, rules)
+    if decision.status is Status.ELIGIBLE or decision.reason in _NOT_HELD_FOR:
+        return None
+    return decision.reason or decision.status.value
+
+
+@dataclass(frozen=True)
+class Payment:
+    payment_id: str
+    applicant_id: str
+    number: int
+    amount: int
+    status: PaymentStatus
+    due_at: dt.datetime
+    attempt: int = 1  # the first try, then one more each time a FAILED payment is queued again
+    reason: str | None = None
+    queued_at: dt.datetime | None = None
+    sent_at: dt.datetime | None = None
+    paid_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+
+def paid_day(moment: dt.datetime) -> str:
+    """The WIB date a payment was made on (YYYY-MM-DD): the day the reconciliation compares it in."""
+    return moment.astimezone(JAKARTA).date().isoformat()
+
+
+def wib_day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The start of `day` in Jakarta and of the next, in UTC: the provider's statement for that day."""
+    start = dt.datetime.combine(day, dt.time(), tzinfo=JAKARTA)
+    return start.astimezone(dt.UTC), (start + dt.timedelta(days=1)).astimezone(dt.UTC)
+
+
+class DifferenceKind(StrEnum):
+    PAID_THERE_NOT_HERE = "PAID_THERE_NOT_HERE"  # the provider paid it; we have no PAID payment for it that day
+    PAID_HERE_NOT_THERE = "PAID_HERE_NOT_THERE"  # we hold it PAID; the provider's statement has no such payment
+    AMOUNT_DIFFERS = "AMOUNT_DIFFERS"
+
+
+@dataclass(frozen=True)
+class Difference:
+    payment_id: str
+    kind: DifferenceKind
+    ours: int | None  # the amounts, in rupiah
+    theirs: int | None
+
+
+def reconcile(statement: Iterable[StatementLine], ours: Mapping[str, int]) -> list[Difference]:
+    """Every difference between the provider's statement for a day and our PAID payments of that day (payment id
+    -> amount), by payment id (the idempotency key)."""
+    theirs: dict[str, int] = {}
+    for line in statement:
+        theirs[line.idempotency_key] = theirs.get(line.idempotency_key, 0) + line.amount
+    found = []
+    for key in sorted(set(theirs) | set(ours)):
+        if key not in ours:
+            found.append(Difference(key, DifferenceKind.PAID_THERE_NOT_HERE, None, theirs[key]))
+        elif key not in theirs:
+            found.append(Difference(key, DifferenceKind.PAID_HERE_NOT_THERE, ours[key], None))
+        elif ours[key] != theirs[key]:
+            found.append(Difference(key, DifferenceKind.AMOUNT_DIFFERS, ours[key], theirs[key]))
+    return found

@@ -55,6 +55,8 @@ class NotificationRequest(BaseModel):
     # A payout account's notices: which account (its provider and last 4 digits, never the whole number).
     payout_provider: str | None = None
     account_last4: str | None = None
+    number: int | None = None  # an incentive's number and amount
+    amount: int | None = None
 
 
 class NikCheckRequest(BaseModel):
@@ -120,11 +122,9 @@ class PublishChunk(BaseModel):
     entries: list[tuple[str, bool]]
 
 
-class RevocationShard(BaseModel):
-    """One shard of a wave's members for the daily revocation, from after the member `after` (None: from the
-    first); a shard not finished in one invocation is handed on with where it stopped. `swept_at`, the schedule's
-    time, is the moment of the revocation, whenever the shard is worked through: every deadline of the wave had
-    passed by then."""
+class CohortShard(BaseModel):
+    """One shard of a wave's members for a daily sweep, from after the member `after` (None: from the first); a
+    shard not finished in one invocation is handed on with where it stopped. `swept_at` is the schedule's time."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -132,6 +132,24 @@ class RevocationShard(BaseModel):
     shard: int
     swept_at: dt.datetime
     after: str | None = None
+
+
+class RevocationShard(CohortShard):
+    """A shard for the daily revocation. `swept_at` is the moment of the revocation, whenever the shard is worked
+    through: every deadline of the wave had passed by then."""
+
+
+class IncentiveShard(CohortShard):
+    """A shard for the daily incentive schedule: each member's incentives due by `swept_at` are screened and
+    queued."""
+
+
+class PaymentRequest(BaseModel):
+    """Asks the payments consumer to pay one incentive payment (its id, the provider's idempotency key)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    payment_id: str
 
 
 class RevocationRequest(BaseModel):

@@ -88,6 +88,50 @@ def membership_revoked(reason: str, first_purchase_days: int) -> Notice:
     )
 
 
+_HELD = {
+    "NOT_FOUND": "NIK Anda tidak lagi ditemukan di data kependudukan (Dukcapil).",
+    "MISMATCH": "Data Anda tidak lagi sesuai dengan data kependudukan (Dukcapil).",
+    "BARRED_OCCUPATION": "Pekerjaan Anda menurut data kependudukan kini tidak termasuk penerima program.",
+    "STUDENT": "Anda kini tercatat sebagai peserta didik pendidikan formal.",
+    "PAST_RECIPIENT": "Anda tercatat sebagai penerima yang tidak berhak atas insentif.",
+}
+# What the member can do about a payment the provider refused (never the account's number).
+_TO_FIX = {
+    "NOT_FOUND": "Rekening atau akun e-wallet tujuan tidak ditemukan. Periksa dan ganti rekening pembayaran Anda.",
+    "NIK_MISMATCH": "Rekening tujuan tidak atas NIK Anda. Gunakan rekening atas nama Anda sendiri.",
+    "NAME_MISMATCH": "Nama pemilik rekening tidak sesuai. Gunakan rekening atas nama Anda sendiri.",
+    "NOT_KYC": "Akun e-wallet Anda belum terverifikasi (KYC/premium). Selesaikan verifikasinya di aplikasi "
+    "penyedia, lalu simpan kembali rekening pembayaran Anda.",
+    "BLOCKED": "Rekening tujuan diblokir. Hubungi penyedianya atau ganti rekening pembayaran Anda.",
+}
+
+
+def incentive_paid(number: int, amount: int) -> Notice:
+    return Notice(
+        f"Insentif Kartu Prakerja ke-{number} telah dibayarkan",
+        f"Insentif ke-{number} sebesar Rp{amount:,} telah dikirim ke rekening pembayaran Anda.".replace(",", "."),
+    )
+
+
+def incentive_held(number: int, reason: str) -> Notice:
+    """A payment held by the screening before it: why, in the registry's terms."""
+    explanation = _HELD.get(reason, "Data Anda tidak lagi memenuhi syarat program.")
+    return Notice(
+        f"Insentif Kartu Prakerja ke-{number} ditahan",
+        f"Insentif ke-{number} tidak dapat dibayarkan. {explanation} Hubungi layanan Kartu Prakerja bila data "
+        "tersebut keliru.",
+    )
+
+
+def incentive_failed(number: int, reason: str) -> Notice:
+    """A payment the provider refused: what to fix; it is sent again once the account is verified again."""
+    fix = _TO_FIX.get(reason, "Periksa rekening pembayaran Anda.")
+    return Notice(
+        f"Insentif Kartu Prakerja ke-{number} gagal dikirim",
+        f"Insentif ke-{number} gagal dikirim. {fix} Insentif akan dikirim ulang setelah rekening Anda terverifikasi.",
+    )
+
+
 _TIMES = {1: "once", 2: "twice", 3: "three times", 4: "four times", 5: "five times", 6: "six times"}
 _UNITS = ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second"))
 

@@ -13,6 +13,10 @@ from functions.domain.calendar import WaveCalendar, daily_cron_utc
 from functions.observability import traced
 from functions.resources import (
     ADMIN_AUTHORIZER_TTL_SECONDS,
+    INCENTIVE_MAX_CONCURRENCY,
+    INCENTIVES_QUEUE,
+    PAYMENT_MAX_CONCURRENCY,
+    PAYMENTS_QUEUE,
     POOL_PARTS_MAX_CONCURRENCY,
     POOL_PARTS_QUEUE,
     PUBLISH_MAX_CONCURRENCY,
@@ -20,7 +24,17 @@ from functions.resources import (
     REVOCATION_MAX_CONCURRENCY,
     REVOCATION_QUEUE,
 )
-from functions.services import admin, claim_release, closing, membership, purchases, revocation, selection, stats
+from functions.services import (
+    admin,
+    claim_release,
+    closing,
+    incentive_payments,
+    membership,
+    purchases,
+    revocation,
+    selection,
+    stats,
+)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -47,6 +61,10 @@ CLOSE_CRON = _weekly(*PACKAGED_CALENDAR.close.cron_utc())
 PUBLISH_CRON = _weekly(*PACKAGED_CALENDAR.publish.cron_utc())
 # The daily revocation (00:05 WIB); each run sweeps every wave due, so a missed day is caught up the next.
 REVOCATION_CRON = _daily(*daily_cron_utc(rules.REVOCATION_TIME))
+# The daily incentive schedule (09:00 WIB) pays whatever is due by then, so a missed day is caught up the next; the
+# daily reconciliation (23:30 WIB) compares the day before with the provider's statement, and catches up a week.
+INCENTIVE_CRON = _daily(*daily_cron_utc(rules.INCENTIVE_TIME))
+RECONCILIATION_CRON = _daily(*daily_cron_utc(rules.RECONCILIATION_TIME))
 
 
 @select.authorizer(ttl_seconds=ADMIN_AUTHORIZER_TTL_SECONDS)
@@ -227,3 +245,32 @@ def pool_part_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     from functions.services import sqs_records  # on the first batch, not at every cold start
 
     return web.process_batch(event, closing.read_pool_part, sqs_records.PoolPartRecord)
+
+
+@select.schedule(INCENTIVE_CRON)
+@traced
+def queue_due_incentives(event: CloudWatchEvent) -> list[int]:
+    return incentive_payments.sweep(_fired_at(event))
+
+
+@select.on_sqs_message(queue=INCENTIVES_QUEUE, batch_size=1, maximum_concurrency=INCENTIVE_MAX_CONCURRENCY)
+@traced
+def incentive_consumer(event: SQSEvent) -> PartialItemFailureResponse:
+    from functions.services import sqs_records  # on the first batch, not at every cold start
+
+    payer = incentive_payments.ShardPayer(web.event_context(event))
+    return web.process_batch(event, payer.pay_shard, sqs_records.IncentiveRecord)
+
+
+@select.on_sqs_message(queue=PAYMENTS_QUEUE, batch_size=10, maximum_concurrency=PAYMENT_MAX_CONCURRENCY)
+@traced
+def payment_consumer(event: SQSEvent) -> PartialItemFailureResponse:
+    from functions.services import sqs_records  # on the first batch, not at every cold start
+
+    return web.process_batch(event, incentive_payments.pay_record, sqs_records.PaymentQueueRecord)
+
+
+@select.schedule(RECONCILIATION_CRON)
+@traced
+def reconcile_payments(event: CloudWatchEvent) -> list[str]:
+    return incentive_payments.reconcile_due(_fired_at(event))

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions import clock
 from functions.domain.incentives import PayoutAccount
 from functions.domain.membership import LedgerKind, LedgerTotals
+from functions.services import incentive_payments
 from functions.store import members, payout_accounts
 from functions.store import purchases as purchase_store
 
@@ -35,7 +37,7 @@ def member_view(applicant_id: str) -> dict[str, Any] | None:
             for purchase in sorted(purchase_store.for_member(applicant_id), key=lambda found: found.created_at)
         ],
         "payout_account": payout_account_shown(payout.account) if payout and payout.account else None,
-        "incentives": [],  # incentives come with the payments of "After acceptance"
+        "incentives": incentive_payments.member_incentives(applicant_id),
     }
 
 
@@ -76,4 +78,5 @@ def ledger() -> dict[str, Any]:
             "holds_in_total": programme.identity_holds(),
             "members_where_it_fails": failing,
         },
+        **incentive_payments.ledger_incentives(clock.now()),
     }

@@ -57,7 +57,7 @@ class BatchLookAhead:
             found = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-lookahead")
         self._ahead: dict[str, tuple[Applicant, Future[LookedUp]]] = {
-            applicant.applicant_id: (applicant, self._executor.submit(_look_up, applicant))
+            applicant.applicant_id: (applicant, self._executor.submit(look_up, applicant))
             for applicant in found.values()
             if applicant.status is Status.EMAIL_VERIFIED
         }
@@ -78,7 +78,7 @@ class BatchLookAhead:
             raise LookupError("a NIK check for an applicant that is not stored")
         status, reason = applicant.status, applicant.reason
         if status is Status.EMAIL_VERIFIED:
-            decision = _decide(applicant, ahead[1].result() if ahead else _look_up(applicant))
+            decision = _decide(applicant, ahead[1].result() if ahead else look_up(applicant))
             if decision is None:  # another consumer decided first
                 latest = applicants.find(applicant_id) or applicant
                 status, reason = latest.status, latest.reason
@@ -90,7 +90,7 @@ class BatchLookAhead:
             sends.for_message(record.messageId).send([request])
 
 
-def _look_up(applicant: Applicant) -> LookedUp:
+def look_up(applicant: Applicant) -> LookedUp:
     """What the applicant declared, and what the registry holds for its NIK."""
     person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
     declared = DeclaredPerson(

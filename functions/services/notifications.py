@@ -105,6 +105,40 @@ def payout_account_checked_request(
     )
 
 
+def incentive_paid_request(applicant_id: str, payment_id: str, number: int, amount: int) -> NotificationRequest:
+    """A payment is paid once, so one notice per payment."""
+    return NotificationRequest(
+        notification_id=f"incentive_paid:{payment_id}",
+        kind="incentive_paid",
+        applicant_id=applicant_id,
+        number=number,
+        amount=amount,
+    )
+
+
+def incentive_held_request(applicant_id: str, payment_id: str, number: int, reason: str) -> NotificationRequest:
+    return NotificationRequest(
+        notification_id=f"incentive_held:{payment_id}",
+        kind="incentive_held",
+        applicant_id=applicant_id,
+        number=number,
+        reason=reason,
+    )
+
+
+def incentive_failed_request(
+    applicant_id: str, payment_id: str, number: int, attempt: int, reason: str
+) -> NotificationRequest:
+    """One notice per attempt: a payment that fails again after the account changed is told again."""
+    return NotificationRequest(
+        notification_id=f"incentive_failed:{payment_id}:{attempt}",
+        kind="incentive_failed",
+        applicant_id=applicant_id,
+        number=number,
+        reason=reason,
+    )
+
+
 def queue_url(request: NotificationRequest) -> str:
     current = settings()
     return current.email_codes_queue_url if request.kind in CODE_KINDS else current.notifications_queue_url
@@ -200,6 +234,14 @@ def deliver_record(record: NotificationRecord, _sends: BatchSends) -> None:
             "status": wanted.status,
             "reason": wanted.reason,
         }
+    elif wanted.kind == "incentive_paid":
+        notice = notices.incentive_paid(wanted.number or 0, wanted.amount or 0)
+        details = {"number": wanted.number, "amount": wanted.amount}
+    elif wanted.kind in ("incentive_held", "incentive_failed"):
+        told = notices.incentive_held if wanted.kind == "incentive_held" else notices.incentive_failed
+        notice = told(wanted.number or 0, wanted.reason or "")
+        details = {"number": wanted.number, "reason": wanted.reason}
+        channels = ["email", "sms"]  # money the member counted on is not coming: the phone hears of it too
     else:
         raise ValueError(f"unknown notification kind {wanted.kind}")
     for channel in channels:

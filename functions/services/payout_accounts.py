@@ -22,7 +22,7 @@ from functions.domain.payments import AccountRejection, account_check, last4
 from functions.domain.requests import parse_body
 from functions.observability import logger, metrics
 from functions.resources import PAYOUT_CHECK_MAX_CONCURRENCY
-from functions.services import notifications
+from functions.services import incentive_payments, notifications
 from functions.services.applicant_view import authorised_applicant
 from functions.settings import settings
 from functions.store import applicants
@@ -94,6 +94,9 @@ def check_record(record: PayoutCheckRecord, sends: notifications.BatchSends) -> 
             "payout account checked",
             extra={"applicant_id": wanted.applicant_id, "status": status.value, "reason": reason},
         )
+    if status is PayoutAccountStatus.VERIFIED:
+        # A payment that failed on the old account goes again (also on a redelivery: requeueing is conditional).
+        incentive_payments.account_verified(wanted.applicant_id)
     # Also on a redelivery after the verdict: the notification consumer delivers each notice once.
     notice = notifications.payout_account_checked_request(
         wanted.applicant_id,

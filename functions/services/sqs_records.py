@@ -10,9 +10,11 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json
 
 from functions.domain.messages import (
+    IncentiveShard,
     IntakeMessage,
     NikCheckRequest,
     NotificationRequest,
+    PaymentRequest,
     PayoutCheckRequest,
     PoolPartRequest,
     PublishChunk,
@@ -46,3 +48,11 @@ class PoolPartRecord(SqsRecordModel):
 
 class PayoutCheckRecord(SqsRecordModel):
     body: Json[PayoutCheckRequest]
+
+
+class IncentiveRecord(SqsRecordModel):
+    body: Json[IncentiveShard]
+
+
+class PaymentQueueRecord(SqsRecordModel):
+    body: Json[PaymentRequest]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
@@ -31,6 +32,8 @@ from functions.store.models import CounterRecord, IdentityGuardRecord, LedgerEnt
 from functions.store.transactions import Build
 
 COHORT_SHARDS = 32
+
+Seen = TypeVar("Seen")
 
 
 def cohort_key(wave: int, shard: int) -> str:
@@ -92,10 +95,17 @@ def find_by_card(card_number: str) -> Membership | None:
 def cohort(wave: int, shard: int, *, after: str | None = None, limit: int = 500) -> tuple[list[Membership], str | None]:
     """One page of the members accepted in `wave` whose ids fall in `shard`, and where the next page starts (None
     at the end). The index is eventually consistent: callers decide by conditional writes, not by what it says."""
+    return cohort_as(_entity, wave, shard, after=after, limit=limit)
+
+
+def cohort_as(
+    entity: Callable[[MemberRecord], Seen], wave: int, shard: int, *, after: str | None, limit: int
+) -> tuple[list[Seen], str | None]:
+    """`cohort`, each member seen as `entity` makes it (another part of the store's view of a member)."""
     bind()
     start = {"cohort": {"S": cohort_key(wave, shard)}, "applicant_id": {"S": after}} if after else None
     page = MemberRecord.by_cohort.query(cohort_key(wave, shard), limit=limit, last_evaluated_key=start)
-    found = [_entity(record) for record in page]
+    found = [entity(record) for record in page]
     last = page.last_evaluated_key
     return found, (last["applicant_id"]["S"] if last else None)
 

@@ -218,6 +218,7 @@ class MemberRecord(Model):
     payout_verified_at = UTCDateTimeAttribute(null=True)
     payment_in_flight = UnicodeAttribute(null=True)
     incentives_settled = NumberAttribute(default=0)
+    last_incentive_due_at = UTCDateTimeAttribute(null=True)  # when the last incentive paid fell due
 
 
 class LedgerEntryRecord(Model):
@@ -314,6 +315,7 @@ class PaymentRecord(Model):
     status = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
     due_at = UTCDateTimeAttribute(null=True)
+    attempt = NumberAttribute(null=True)  # 1, and one more each time a FAILED payment is queued again
     queued_at = UTCDateTimeAttribute(null=True)
     sent_at = UTCDateTimeAttribute(null=True)
     paid_at = UTCDateTimeAttribute(null=True)

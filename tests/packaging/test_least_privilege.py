@@ -314,6 +314,13 @@ USES: dict[str, list[Use]] = {
         ),
         use("ApplicantsTable", "dynamodb:GetItem", why="applicants.find: the member's sealed name and NIK"),
         use(
+            "PaymentsTable",
+            "dynamodb:UpdateItem",
+            "dynamodb:Query",
+            why="account_verified: of_member queries the by-member index; requeue moves a FAILED payment to QUEUED",
+        ),
+        use("PaymentsQueue", "sqs:SendMessage", why="account_verified queues the FAILED payment again"),
+        use(
             "PersonalDataKey",
             "kms:GenerateDataKey",
             "kms:Decrypt",
@@ -442,6 +449,74 @@ USES: dict[str, list[Use]] = {
             "CloseDueWaves",
             "lambda:InvokeFunction",
             why="closing.read_pool_part: the worker that completes the pool starts the closing function to draw",
+        ),
+    ],
+    "QueueDueIncentives": [
+        use("WavesTable", "dynamodb:GetItem", why="incentive_payments.sweep: current_number and find list the waves"),
+        use("IncentivesQueue", "sqs:SendMessage", why="sweep queues one message per shard of each published wave"),
+        use("PersonalDataKey", "kms:GenerateDataKey", "kms:Decrypt", why="only the queue's encryption"),
+    ],
+    "IncentiveConsumer": [
+        use(
+            "IncentivesQueue",
+            *CONSUME,
+            "sqs:SendMessage",
+            why="its SQS event source; ShardPayer._hand_on queues the rest of the shard",
+        ),
+        use("PaymentsQueue", "sqs:SendMessage", why="each payment queued (or queued again on a redelivery)"),
+        use("NotificationsQueue", "sqs:SendMessage", why="the held members' notices"),
+        use(
+            "MembersTable",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            why="payments.cohort queries the by-cohort index; payments.queue marks the payment in flight",
+        ),
+        use("ApplicantsTable", "dynamodb:GetItem", why="the screening: applicants.find for the declared data"),
+        use(
+            "PaymentsTable",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            why="payments.find; payments.queue and hold create the payment once",
+        ),
+        use(
+            "PersonalDataKey",
+            "kms:GenerateDataKey",
+            "kms:Decrypt",
+            why="the screening opens what the member declared for the registry look-up; the queues' encryption",
+        ),
+    ],
+    "PaymentConsumer": [
+        use("PaymentsQueue", *CONSUME, why="its SQS event source"),
+        use("NotificationsQueue", "sqs:SendMessage", why="the paid and failed notices"),
+        use(
+            "PaymentsTable",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            why="payments.find; send, pay and fail move the payment",
+        ),
+        use(
+            "MembersTable",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            why="payments.payout_account reads the sealed account; pay and fail free it, pay counts it settled",
+        ),
+        use("LedgerTable", "dynamodb:PutItem", why="pay's INCENTIVE entry (members.entry)"),
+        use("CountersTable", "dynamodb:UpdateItem", why="pay adds to the INCENTIVE total"),
+        use(
+            "PersonalDataKey",
+            "kms:GenerateDataKey",
+            "kms:Decrypt",
+            why="opens the sealed payout account number for the transfer; the queues' encryption",
+        ),
+    ],
+    "ReconcilePayments": [
+        use(
+            "PaymentsTable",
+            "dynamodb:Query",
+            "dynamodb:BatchGetItem",
+            "dynamodb:PutItem",
+            why="payments.paid_on queries the by-paid-day index; reconciliations reads the stored reports, "
+            "save_reconciliation writes the day's",
         ),
     ],
     # The three schedules run the same code, waves.advance (whatever is due: close, draw, publish); the
@@ -605,7 +680,8 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Packaged:
 def test_every_function_has_a_role_of_its_own(packaged: Packaged) -> None:
     permissions = Permissions(packaged.template)
     functions = set(permissions.of_type(FUNCTION))
-    # The API, the admin authorizer, the SQS consumers, the three wave schedules and the daily revocation
+    # The API, the admin authorizer, the SQS consumers, the three wave schedules, the daily revocation,
+    # the daily incentive schedule and the daily reconciliation
     assert functions == set(USES)
     roles = [permissions.role_of(function) for function in sorted(functions)]
     assert len(set(roles)) == len(roles), roles

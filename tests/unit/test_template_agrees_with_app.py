@@ -48,7 +48,7 @@ def test_every_queue_has_a_dead_letter_queue_after_five_receives_and_an_alarm() 
     alarmed = {
         str(r["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0])
         for r in RESOURCES.values()
-        if r["Type"] == "AWS::CloudWatch::Alarm"
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Namespace"] == "AWS/SQS"
     }
     for name, queue in queues.items():
         if name in dead_letter_queues:
@@ -87,3 +87,12 @@ def test_no_wildcard_actions_on_tables_or_queues() -> None:
         assert not any(a.endswith("*") for a in actions), statement["Sid"]
         if any(a.startswith(("dynamodb:", "sqs:")) for a in actions):
             assert statement["Resource"] != "*", statement["Sid"]
+
+
+def test_reconciliation_differences_raise_an_alarm_on_the_metric_the_app_emits() -> None:
+    from functions.observability import SERVICE
+
+    alarm = RESOURCES["ReconciliationDifferencesAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("Prakerja", "ReconciliationDifferences")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": SERVICE}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")

@@ -1,0 +1,338 @@
+"""Incentives paid only when earned (DESIGN.md, "After acceptance"): the daily schedule that finds them due, screens
+each member again and queues the payment; the consumer that pays through the provider, never twice; the member's
+account verified again after a failure; the daily reconciliation with the provider's statement.
+
+The schedule fans out as the revocation does, by the members' cohort shards: one message per shard of each
+published wave, each worked through a page at a time and handed on when time or the registry runs out. A queue of
+members instead would make the schedule itself read every member of every wave in one function; the shards spread
+that read over the consumers, and a day's run costs a handful of messages per wave whatever the wave's size.
+
+Never paid twice: the payment's id is fixed by member and number (created once, by a conditional put) and is the
+provider's idempotency key. The consumer marks it SENT before the transfer; a delivery that finds it SENT (a
+redelivery, or a crash between the provider's answer and our write) asks the provider what it holds for the key
+first, and records a payment the provider made without sending again. A transfer whose outcome is unknown leaves
+the payment SENT for SQS to bring back, and the next delivery asks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+from typing import TYPE_CHECKING, Any
+
+from functions import clock
+from functions.adapters import personal_data, queues
+from functions.adapters.civil_registry import RegistryUnavailable
+from functions.adapters.payment_provider import PaymentProvider, payment_provider
+from functions.domain.calendar import JAKARTA
+from functions.domain.incentives import (
+    IN_FLIGHT,
+    IncentiveRules,
+    IncentiveStanding,
+    Payment,
+    PaymentStatus,
+    payment_id,
+    reconcile,
+    screening,
+    wib_day_bounds,
+)
+from functions.domain.messages import IncentiveShard, NotificationRequest, PaymentRequest
+from functions.domain.payments import TransferResult
+from functions.domain.wave import WaveState
+from functions.observability import logger, metrics
+from functions.resources import PAYMENT_MAX_CONCURRENCY
+from functions.services import nik_check, notifications
+from functions.services.time_budget import OutOfTime, deadline_of, retrying
+from functions.settings import settings
+from functions.store import applicants, members, payments, waves
+
+if TYPE_CHECKING:
+    from functions.services.sqs_records import IncentiveRecord, PaymentQueueRecord
+
+_THROTTLED = "IncentiveShardThrottled"
+# How long a shard handed on for want of time (or of the registry) waits before it is taken again.
+_HAND_ON_DELAY_SECONDS = 30
+# The reconciliation catches up this many days back when a run was missed.
+RECONCILIATION_CATCH_UP_DAYS = 7
+
+
+def incentive_rules() -> IncentiveRules:
+    current = settings()
+    return IncentiveRules(
+        amount=current.incentive_amount,
+        count=current.incentive_count,
+        interval=dt.timedelta(days=current.incentive_interval_days),
+    )
+
+
+# --- the daily schedule ---------------------------------------------------------------------------------------
+
+
+def _published_waves() -> list[int]:
+    found = []
+    for number in range(1, (waves.current_number() or 0) + 1):
+        wave = waves.find(number)
+        if wave is not None and wave.state is WaveState.PUBLISHED:
+            found.append(number)
+    return found
+
+
+def sweep(now: dt.datetime) -> list[int]:
+    """Queues one message per cohort shard of every published wave, to pay what is due by `now`; returns those
+    waves. Each run pays whatever is due by then, so a missed day is caught up by the next; a run repeated
+    queues nothing twice (the payments are created once)."""
+    url = settings().incentives_queue_url
+    numbers = _published_waves()
+    for number in numbers:
+        shards = [IncentiveShard(wave=number, shard=s, swept_at=now) for s in range(members.COHORT_SHARDS)]
+        queues.send_all(url, [shard.model_dump_json() for shard in shards])
+    logger.info("incentive sweep queued", extra={"waves": numbers, "shards": members.COHORT_SHARDS})
+    return numbers
+
+
+# --- the consumer of the schedule's shards --------------------------------------------------------------------
+
+
+def _screen(applicant_id: str, today: dt.date) -> str | None:
+    """Why the member may not be paid today (the NIK check's own look-up and decision), or None."""
+    applicant = applicants.find(applicant_id)
+    if applicant is None:
+        raise LookupError("a member without its applicant record")
+    declared, registered = nik_check.look_up(applicant)  # RegistryUnavailable: the shard is handed on
+    return screening(declared, registered, applicant.employment_status, today, nik_check.rules())
+
+
+def _queue_payment(found_id: str) -> None:
+    queues.send_all(settings().payments_queue_url, [PaymentRequest(payment_id=found_id).model_dump_json()])
+
+
+def _held_notice(payment: Payment) -> NotificationRequest:
+    return notifications.incentive_held_request(
+        payment.applicant_id, payment.payment_id, payment.number, payment.reason or ""
+    )
+
+
+def _pay_if_due(member: IncentiveStanding, now: dt.datetime, rules: IncentiveRules) -> list[NotificationRequest]:
+    """One member of a shard. What this same sweep did before a redelivery is finished: a payment it queued goes
+    on the payments queue again, a member it held is told again (each notice is delivered once by its id)."""
+    if member.payment_in_flight is not None:
+        waiting = payments.find(member.payment_in_flight)
+        if waiting is not None and waiting.status is PaymentStatus.QUEUED and waiting.queued_at == now:
+            _queue_payment(waiting.payment_id)
+        return []
+    due = member.due(now, rules)
+    if due is None:
+        return []
+    number, due_at = due
+    found = payments.find(payment_id(member.applicant_id, number))
+    if found is not None:  # HELD, or FAILED waiting for the account to change
+        return [_held_notice(found)] if found.status is PaymentStatus.HELD and found.updated_at == now else []
+    reason = _screen(member.applicant_id, now.astimezone(JAKARTA).date())
+    if reason is not None:
+        if not payments.hold(member.applicant_id, number, amount=rules.amount, due_at=due_at, reason=reason, now=now):
+            return []
+        metrics.add_metric(name="IncentiveHeld", unit="Count", value=1)
+        logger.info("incentive held", extra={"applicant_id": member.applicant_id, "number": number, "reason": reason})
+        held_id = payment_id(member.applicant_id, number)
+        return [notifications.incentive_held_request(member.applicant_id, held_id, number, reason)]
+    if payments.queue(member.applicant_id, number, amount=rules.amount, due_at=due_at, now=now):
+        _queue_payment(payment_id(member.applicant_id, number))
+        metrics.add_metric(name="IncentiveQueued", unit="Count", value=1)
+    return []
+
+
+class ShardPayer:
+    """The incentive consumer's record handler, with the invocation's time budget: a page of the shard's members
+    is screened and queued where due, and the rest of the shard goes on as a new message (at once after a full
+    page; after a pause when throttling or the registry stopped it, from the member where it stopped)."""
+
+    def __init__(self, context: Any = None) -> None:
+        self.deadline = deadline_of(context)
+
+    def pay_shard(self, record: IncentiveRecord, sends: notifications.BatchSends) -> None:
+        shard = record.body
+        rules = incentive_rules()
+        told: list[NotificationRequest] = []
+        done_up_to = shard.after
+        try:
+            page, rest = retrying(
+                functools.partial(
+                    payments.cohort, shard.wave, shard.shard, after=shard.after, limit=settings().revocation_chunk_size
+                ),
+                self.deadline,
+                _THROTTLED,
+            )
+            for member in page:
+                one = functools.partial(_pay_if_due, member, shard.swept_at, rules)
+                told.extend(retrying(one, self.deadline, _THROTTLED))
+                done_up_to = member.applicant_id
+            if rest is not None:
+                self._hand_on(shard, rest, 0)
+        except (OutOfTime, RegistryUnavailable):
+            self._hand_on(shard, done_up_to, _HAND_ON_DELAY_SECONDS)
+            metrics.add_metric(name="IncentiveShardHandedOn", unit="Count", value=1)
+        sends.for_message(record.messageId).send(told)
+
+    def _hand_on(self, shard: IncentiveShard, after: str | None, delay_seconds: int) -> None:
+        rest = shard.model_copy(update={"after": after})
+        queues.send_later(settings().incentives_queue_url, rest.model_dump_json(), delay_seconds)
+
+
+# --- the payments consumer ------------------------------------------------------------------------------------
+
+
+def _provider() -> PaymentProvider:
+    return payment_provider(PAYMENT_MAX_CONCURRENCY)
+
+
+def _transfer(payment: Payment) -> TransferResult:
+    """Sends the payment with its id as the idempotency key. `TransferOutcomeUnknown` and `ProviderUnavailable`
+    propagate: the payment stays SENT, SQS brings the message back, and that delivery asks the provider first."""
+    account = payments.payout_account(payment.applicant_id)
+    if account is None:
+        raise LookupError("a queued payment for a member without a payout account")
+    provider, sealed = account
+    number = personal_data.open_text(sealed, payment.applicant_id)
+    return _provider().transfer(
+        payment.payment_id, provider, number, payment.amount, f"Insentif Kartu Prakerja ke-{payment.number}"
+    )
+
+
+def _settle(payment: Payment, result: TransferResult, now: dt.datetime) -> None:
+    if result.paid:
+        if payments.pay(payment, result.paid_at or now, now):
+            metrics.add_metric(name="IncentivePaid", unit="Count", value=1)
+            metrics.add_metric(name="IncentivePaidAmount", unit="Count", value=payment.amount)
+    elif payments.fail(payment, result.reason or "FAILED", now):
+        metrics.add_metric(name="IncentivePaymentFailed", unit="Count", value=1)
+        logger.info("incentive payment failed", extra={"payment_id": payment.payment_id, "reason": result.reason})
+
+
+def _told(payment: Payment) -> list[NotificationRequest]:
+    if payment.status is PaymentStatus.PAID:
+        return [
+            notifications.incentive_paid_request(
+                payment.applicant_id, payment.payment_id, payment.number, payment.amount
+            )
+        ]
+    if payment.status is PaymentStatus.FAILED:
+        return [
+            notifications.incentive_failed_request(
+                payment.applicant_id, payment.payment_id, payment.number, payment.attempt, payment.reason or ""
+            )
+        ]
+    return []
+
+
+def pay_record(record: PaymentQueueRecord, sends: notifications.BatchSends) -> None:
+    """Pays one payment: QUEUED -> SENT -> the transfer -> PAID or FAILED; a delivery finding it SENT asks the
+    provider first. A PAID or FAILED payment is told again (delivered once by its notice's id)."""
+    found_id = record.body.payment_id
+    payment = payments.find(found_id)
+    if payment is None:
+        raise LookupError("a payment message for a payment that is not stored")
+    now = clock.now()
+    asked_first = True
+    if payment.status is PaymentStatus.QUEUED and payments.send(payment, now):
+        payment, asked_first = dataclasses.replace(payment, status=PaymentStatus.SENT, sent_at=now), False
+    elif payment.status is PaymentStatus.QUEUED:
+        payment = payments.find(found_id) or payment  # another delivery sent it first
+    if payment.status is PaymentStatus.SENT:
+        known = _provider().transfer_status(found_id) if asked_first else None
+        # Only a PAID answer is final for a key: a FAILED one may be an earlier attempt's, before the account
+        # changed, and the provider tries a failed key again (never a paid one).
+        result = known if known is not None and known.paid else _transfer(payment)
+        _settle(payment, result, clock.now())
+        payment = payments.find(found_id) or payment
+    sends.for_message(record.messageId).send(_told(payment))
+
+
+def account_verified(applicant_id: str) -> list[str]:
+    """The member's payout account has become VERIFIED: its FAILED payment is queued again (FAILED -> QUEUED);
+    returns the ids queued. Due incentives need nothing more: the next daily run finds them."""
+    now = clock.now()
+    queued = []
+    for payment in payments.of_member(applicant_id):
+        if payment.status is PaymentStatus.FAILED and payments.requeue(payment, now):
+            _queue_payment(payment.payment_id)
+            queued.append(payment.payment_id)
+    return queued
+
+
+# --- reconciliation -------------------------------------------------------------------------------------------
+
+
+def reconcile_day(day: dt.date, now: dt.datetime) -> dict[str, Any]:
+    """Compares the provider's statement for a WIB day with our PAID payments of that day, stores the report and
+    raises the alarm metric with the number of differences."""
+    since, until = wib_day_bounds(day)
+    statement = payment_provider(1).statement(since, until)
+    ours = payments.paid_on(day)
+    differences = reconcile(statement, ours)
+    report = {
+        "day": day.isoformat(),
+        "reconciled_at": now.isoformat(),
+        "provider": {"count": len(statement), "amount": sum(line.amount for line in statement)},
+        "ours": {"count": len(ours), "amount": sum(ours.values())},
+        "differences": [
+            {"payment_id": d.payment_id, "kind": d.kind.value, "ours": d.ours, "theirs": d.theirs} for d in differences
+        ],
+    }
+    payments.save_reconciliation(day, report, now)
+    metrics.add_metric(name="ReconciliationDifferences", unit="Count", value=len(differences))
+    log = logger.warning if differences else logger.info
+    log("payments reconciled", extra={"day": day.isoformat(), "differences": len(differences)})
+    return report
+
+
+def _days_before(now: dt.datetime) -> list[dt.date]:
+    """The WIB days a run at `now` may reconcile, newest first: yesterday and a week before it."""
+    today = now.astimezone(JAKARTA).date()
+    return [today - dt.timedelta(days=back) for back in range(1, RECONCILIATION_CATCH_UP_DAYS + 1)]
+
+
+def reconcile_due(now: dt.datetime) -> list[str]:
+    """The daily reconciliation: yesterday (WIB), and any day of the week before it that no run reconciled;
+    returns the days reconciled."""
+    days = _days_before(now)
+    done = payments.reconciliations(days[1:])
+    due = [day for day in days if day == days[0] or day not in done]
+    return [reconcile_day(day, now)["day"] for day in sorted(due)]
+
+
+# --- what the admin ledger and the member view show -------------------------------------------------------------
+
+
+def ledger_incentives(now: dt.datetime) -> dict[str, Any]:
+    """`GET /admin/ledger`'s part: incentives due (queued or sent), paid, held and failed (count and amount), and
+    the last reconciliation with its differences."""
+    totals = payments.totals()
+    due = [totals[status] for status in IN_FLIGHT]
+    shown = {
+        "due": (sum(count for count, _ in due), sum(amount for _, amount in due)),
+        "paid": totals[PaymentStatus.PAID],
+        "held": totals[PaymentStatus.HELD],
+        "failed": totals[PaymentStatus.FAILED],
+    }
+    days = [now.astimezone(JAKARTA).date(), *_days_before(now)]
+    stored = payments.reconciliations(days)
+    last = stored[max(stored)] if stored else None
+    return {
+        "incentives": {name: {"count": count, "amount": amount} for name, (count, amount) in shown.items()},
+        "last_reconciliation": last,
+    }
+
+
+def member_incentives(applicant_id: str) -> list[dict[str, Any]]:
+    """The member view's `incentives`: number, amount, status, reason, paid_at."""
+    return [
+        {
+            "number": payment.number,
+            "amount": payment.amount,
+            "status": payment.status.value,
+            "reason": payment.reason,
+            "paid_at": None if payment.paid_at is None else payment.paid_at.isoformat(),
+        }
+        for payment in payments.of_member(applicant_id)
+    ]

@@ -1,0 +1,289 @@
+"""Incentive payments and each day's reconciliation (the `payments` table), and the member's side of them.
+
+Each payment moves by one conditional write from the states `PAYMENT_TRANSITIONS` names, in one transaction with
+the member wherever the member changes too: queuing a payment marks it in flight on the member (so the payout
+account cannot change under it), paying it appends the `INCENTIVE` ledger entry and counts it settled, failing it
+lets the account change again. The payment's id is fixed by member and number, so it is created once whatever is
+retried.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.transactions import TransactWrite
+
+from functions.domain.incentives import (
+    PAYMENT_TRANSITIONS,
+    Earned,
+    IncentiveStanding,
+    Payment,
+    PaymentEvent,
+    PaymentStatus,
+    PayoutAccountStatus,
+    first_reviewed_completion,
+    paid_day,
+    payment_id,
+)
+from functions.domain.membership import LedgerKind, MembershipState
+from functions.store import members
+from functions.store.models import MemberRecord, PaymentRecord, bind
+from functions.store.transactions import Build, committed, transact, update_if
+
+RECONCILIATION_PREFIX = "reconciliation#"
+
+
+def incentive_ref(number: int) -> str:
+    """The INCENTIVE ledger entry's reference: one per incentive number."""
+    return f"incentive#{number}"
+
+
+def _standing(record: MemberRecord) -> IncentiveStanding:
+    verified = record.payout_verified_at if record.payout_status == PayoutAccountStatus.VERIFIED.value else None
+    return IncentiveStanding(
+        applicant_id=record.applicant_id,
+        state=MembershipState(record.state),
+        earned=Earned(first_reviewed_completion(record.first_completed_at, record.first_reviewed_at), verified),
+        settled=int(record.incentives_settled or 0),
+        last_due_at=record.last_incentive_due_at,
+        payment_in_flight=record.payment_in_flight,
+    )
+
+
+def cohort(wave: int, shard: int, *, after: str | None, limit: int) -> tuple[list[IncentiveStanding], str | None]:
+    """One page of a wave's shard of members, as the incentive schedule sees them (`members.cohort`)."""
+    return members.cohort_as(_standing, wave, shard, after=after, limit=limit)
+
+
+def payout_account(applicant_id: str) -> tuple[str, str] | None:
+    """The member's payout provider and sealed account number, or None when it has none."""
+    bind()
+    try:
+        record = MemberRecord.get(applicant_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+    if not record.payout_provider or not record.payout_account_sealed:
+        return None
+    return record.payout_provider, record.payout_account_sealed
+
+
+def _entity(record: PaymentRecord) -> Payment:
+    return Payment(
+        payment_id=record.payment_id,
+        applicant_id=str(record.applicant_id),
+        number=int(record.number),
+        amount=int(record.amount),
+        status=PaymentStatus(record.status),
+        due_at=record.due_at,
+        attempt=int(record.attempt or 1),
+        reason=record.reason,
+        queued_at=record.queued_at,
+        sent_at=record.sent_at,
+        paid_at=record.paid_at,
+        updated_at=record.updated_at,
+    )
+
+
+def find(found_id: str) -> Payment | None:
+    bind()
+    try:
+        return _entity(PaymentRecord.get(found_id, consistent_read=True))
+    except DoesNotExist:
+        return None
+
+
+def of_member(applicant_id: str) -> list[Payment]:
+    """A member's payments, by number (the by-member index: eventually consistent)."""
+    bind()
+    return [_entity(record) for record in PaymentRecord.by_member.query(applicant_id)]
+
+
+# --- the moves --------------------------------------------------------------------------------------------------
+
+
+def _from(event: PaymentEvent) -> Any:
+    return PaymentRecord.status.is_in(*PAYMENT_TRANSITIONS[event].sources)
+
+
+def _created(
+    applicant_id: str,
+    number: int,
+    event: PaymentEvent,
+    *,
+    amount: int,
+    due_at: dt.datetime,
+    now: dt.datetime,
+    **more: Any,
+) -> Build:
+    record = PaymentRecord(
+        payment_id=payment_id(applicant_id, number),
+        applicant_id=applicant_id,
+        number=number,
+        amount=amount,
+        status=PAYMENT_TRANSITIONS[event].target,
+        due_at=due_at,
+        attempt=1,
+        updated_at=now,
+        **more,
+    )
+
+    def creating(transaction: TransactWrite) -> None:
+        transaction.save(record, condition=PaymentRecord.payment_id.does_not_exist())
+
+    return creating
+
+
+def _member(applicant_id: str, actions: list[Any], condition: Any) -> Build:
+    def changing(transaction: TransactWrite) -> None:
+        transaction.update(MemberRecord(applicant_id=applicant_id), actions=actions, condition=condition)
+
+    return changing
+
+
+def _payment(payment: Payment, event: PaymentEvent, now: dt.datetime, actions: list[Any]) -> Build:
+    move = [PaymentRecord.status.set(PAYMENT_TRANSITIONS[event].target), PaymentRecord.updated_at.set(now)]
+
+    def moving(transaction: TransactWrite) -> None:
+        transaction.update(PaymentRecord(payment_id=payment.payment_id), actions=move + actions, condition=_from(event))
+
+    return moving
+
+
+def queue(applicant_id: str, number: int, *, amount: int, due_at: dt.datetime, now: dt.datetime) -> bool:
+    """Creates incentive `number` QUEUED and marks it in flight on the member, only if the member is active, has
+    no payment in flight and has settled the ones before; False when nothing was written."""
+    found_id = payment_id(applicant_id, number)
+    condition = (
+        (MemberRecord.state == MembershipState.ACTIVE.value)
+        & MemberRecord.payment_in_flight.does_not_exist()
+        & (MemberRecord.incentives_settled == number - 1)
+    )
+    codes = transact(
+        _created(applicant_id, number, PaymentEvent.QUEUE, amount=amount, due_at=due_at, now=now, queued_at=now),
+        _member(
+            applicant_id, [MemberRecord.payment_in_flight.set(found_id), MemberRecord.updated_at.set(now)], condition
+        ),
+    )
+    return committed(codes, "incentive queue")
+
+
+def hold(applicant_id: str, number: int, *, amount: int, due_at: dt.datetime, reason: str, now: dt.datetime) -> bool:
+    """Creates incentive `number` HELD with the screening's reason; False when it exists already."""
+    held = _created(applicant_id, number, PaymentEvent.HOLD, amount=amount, due_at=due_at, now=now, reason=reason)
+    return committed(transact(held), "incentive hold")
+
+
+def send(payment: Payment, now: dt.datetime) -> bool:
+    """QUEUED -> SENT, just before the transfer; False when another delivery took it first."""
+    actions = [
+        PaymentRecord.status.set(PAYMENT_TRANSITIONS[PaymentEvent.SEND].target),
+        PaymentRecord.sent_at.set(now),
+        PaymentRecord.updated_at.set(now),
+    ]
+    return update_if(PaymentRecord(payment_id=payment.payment_id), actions, _from(PaymentEvent.SEND))
+
+
+def _in_flight_here(payment: Payment) -> Any:
+    return MemberRecord.payment_in_flight == payment.payment_id
+
+
+def pay(payment: Payment, paid_at: dt.datetime, now: dt.datetime) -> bool:
+    """SENT -> PAID (on the WIB day the provider paid it), its INCENTIVE ledger entry, the member's count of
+    settled incentives, and the account free to change again: one transaction. False when recorded already."""
+    codes = transact(
+        _payment(
+            payment,
+            PaymentEvent.PAY,
+            now,
+            [
+                PaymentRecord.paid_at.set(paid_at),
+                PaymentRecord.paid_day.set(paid_day(paid_at)),
+                PaymentRecord.reason.remove(),
+            ],
+        ),
+        _member(
+            payment.applicant_id,
+            [
+                MemberRecord.incentives_settled.add(1),
+                MemberRecord.last_incentive_due_at.set(payment.due_at),
+                MemberRecord.payment_in_flight.remove(),
+                MemberRecord.updated_at.set(now),
+            ],
+            _in_flight_here(payment),
+        ),
+        members.entry(payment.applicant_id, incentive_ref(payment.number), LedgerKind.INCENTIVE, payment.amount, now),
+    )
+    return committed(codes, "incentive payment")
+
+
+def fail(payment: Payment, reason: str, now: dt.datetime) -> bool:
+    """SENT -> FAILED with the provider's reason, and the account free to change; False when recorded already."""
+    codes = transact(
+        _payment(payment, PaymentEvent.FAIL, now, [PaymentRecord.reason.set(reason)]),
+        _member(
+            payment.applicant_id,
+            [MemberRecord.payment_in_flight.remove(), MemberRecord.updated_at.set(now)],
+            _in_flight_here(payment),
+        ),
+    )
+    return committed(codes, "incentive failure")
+
+
+def requeue(payment: Payment, now: dt.datetime) -> bool:
+    """FAILED -> QUEUED for another attempt once the member's account changed, in flight again on the member;
+    False when it is no longer FAILED or the member has another payment in flight."""
+    codes = transact(
+        _payment(
+            payment,
+            PaymentEvent.REQUEUE,
+            now,
+            [PaymentRecord.attempt.add(1), PaymentRecord.queued_at.set(now), PaymentRecord.reason.remove()],
+        ),
+        _member(
+            payment.applicant_id,
+            [MemberRecord.payment_in_flight.set(payment.payment_id), MemberRecord.updated_at.set(now)],
+            (MemberRecord.state == MembershipState.ACTIVE.value) & MemberRecord.payment_in_flight.does_not_exist(),
+        ),
+    )
+    return committed(codes, "incentive requeue")
+
+
+# --- what was paid, and the reconciliation ----------------------------------------------------------------------
+
+
+def paid_on(day: dt.date) -> dict[str, int]:
+    """Our PAID payments of a WIB day: payment id -> amount (the by-paid-day index)."""
+    bind()
+    return {record.payment_id: int(record.amount) for record in PaymentRecord.by_paid_day.query(day.isoformat())}
+
+
+def save_reconciliation(day: dt.date, report: dict[str, Any], now: dt.datetime) -> None:
+    """The day's report, replaced whole when the day is reconciled again."""
+    bind()
+    key = f"{RECONCILIATION_PREFIX}{day.isoformat()}"
+    PaymentRecord(payment_id=key, report=json.dumps(report), updated_at=now).save()
+
+
+def reconciliations(days: list[dt.date]) -> dict[dt.date, dict[str, Any]]:
+    """The stored reports of these days (those reconciled)."""
+    bind()
+    keys = [f"{RECONCILIATION_PREFIX}{day.isoformat()}" for day in days]
+    return {
+        dt.date.fromisoformat(record.payment_id.removeprefix(RECONCILIATION_PREFIX)): json.loads(record.report)
+        for record in PaymentRecord.batch_get(keys, consistent_read=True)
+        if record.report
+    }
+
+
+def totals() -> dict[PaymentStatus, tuple[int, int]]:
+    """Each status's count and amount over every payment (`GET /admin/ledger`), one scan."""
+    bind()
+    found = dict.fromkeys(PaymentStatus, (0, 0))
+    for record in PaymentRecord.scan(PaymentRecord.number.exists()):
+        status = PaymentStatus(record.status)
+        count, amount = found[status]
+        found[status] = (count + 1, amount + int(record.amount))
+    return found
