@@ -320,8 +320,8 @@ def close(m: Measured) -> list[tuple[str, str, str]]:
         ),
         (
             "publication, the next wave's record (one item)",
-            f"{carried:,} carry-overs each condition-check it in a transaction (2 write units): "
-            f"{_hms(carried * 2 / q['ddb_item_wcu'].value)} at {q['ddb_item_wcu'].value:,.0f} write units/s",
+            f"no hot key: the {carried:,} carry-overs no longer condition-check it (the wave is open by order); "
+            f"before, {_hms(carried * 2 / q['ddb_item_wcu'].value)} at {q['ddb_item_wcu'].value:,.0f} write units/s",
             "functions/store/waves.py `_into_pool`; DynamoDB per-partition limit",
         ),
         (

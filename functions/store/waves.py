@@ -228,10 +228,15 @@ def _member(applicant: Applicant, wave: int, now: dt.datetime, carried_over: boo
 
 
 def _into_pool(applicant: Applicant, wave: int, now: dt.datetime, *, carried_over: bool) -> Build:
-    """The transaction's part that puts an applicant into a wave's pool, only while that wave is open."""
+    """The transaction's part that puts an applicant into a wave's pool. A join checks that the wave is still open
+    in the same transaction. A carry-over does not: it runs while the previous wave publishes, and a wave closes
+    only once the one before it is published (`selection.close` refuses it out of order), so its wave is open by
+    construction; checking anyway would make that one wave record a hot key of every carried-over member (up to
+    10,000,000 condition checks on one partition, at most 1,000 a second)."""
 
     def membership(transaction: TransactWrite) -> None:
-        transaction.condition_check(WaveRecord, wave, condition=WaveRecord.state == WaveState.OPEN.value)
+        if not carried_over:
+            transaction.condition_check(WaveRecord, wave, condition=WaveRecord.state == WaveState.OPEN.value)
         transaction.save(
             _member(applicant, wave, now, carried_over=carried_over),
             condition=WaveMemberRecord.applicant_id.does_not_exist(),

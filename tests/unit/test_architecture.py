@@ -4,11 +4,14 @@ transition table draws."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from functions.domain.lifecycle import DERIVED, TRANSITIONS, Status
+from functions.domain.membership import MEMBERSHIP_TRANSITIONS, PURCHASE_TRANSITIONS, Move
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
@@ -70,6 +73,20 @@ def lifecycle_diagram() -> str:
 
 def test_the_lifecycle_diagram_is_the_transition_table() -> None:
     block = f"```mermaid\n{lifecycle_diagram()}\n```"
+    assert block in ARCHITECTURE.read_text(), f"docs/architecture.md should hold, verbatim:\n\n{block}\n"
+
+
+def moves_diagram(table: Mapping[Any, Move]) -> str:
+    """A membership's or a purchase's states as Mermaid, drawn from its transition table."""
+    lines = ["stateDiagram-v2"]
+    for event, move in table.items():
+        lines += [f"    {source} --> {move.target}: {event.value}" for source in sorted(move.sources or {"[*]"})]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("table", [MEMBERSHIP_TRANSITIONS, PURCHASE_TRANSITIONS], ids=["membership", "purchase"])
+def test_the_membership_and_purchase_diagrams_are_their_tables(table: Mapping[Any, Move]) -> None:
+    block = f"```mermaid\n{moves_diagram(table)}\n```"
     assert block in ARCHITECTURE.read_text(), f"docs/architecture.md should hold, verbatim:\n\n{block}\n"
 
 
