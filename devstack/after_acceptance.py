@@ -139,6 +139,20 @@ def expected_after_acceptance(members: list[Member], swept_wave: int, admin_revo
     }
 
 
+# The ledger kinds the training balance moves (incentives are the next issue's).
+LEDGER_KINDS = ("GRANT", "PURCHASE", "REFUND", "RETURN")
+
+
+def ledger_totals(ledger: dict[str, Any]) -> dict[str, int]:
+    """The total of each kind of entry as `GET /admin/ledger` gives them: an amount, or a count and an amount."""
+    totals: dict[str, Any] = ledger.get("totals", {})
+    return {
+        kind: int(total["amount"] if isinstance(total, dict) else total)
+        for kind, total in totals.items()
+        if kind in LEDGER_KINDS
+    }
+
+
 def expected_ledger(members: list[Member], revoked: list[Member]) -> dict[str, int]:
     """The programme's ledger totals the plans imply: every member granted its balance, every training confirmed
     (purchased), the cancelled ones refunded, and what the revoked had left returned."""

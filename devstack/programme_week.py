@@ -26,7 +26,16 @@ import requests
 from tqdm import tqdm
 
 from devstack import costs, crowd
-from devstack.after_acceptance import PARTNERS, Market, Member, expect, expected_after_acceptance, expected_ledger
+from devstack.after_acceptance import (
+    LEDGER_KINDS,
+    PARTNERS,
+    Market,
+    Member,
+    expect,
+    expected_after_acceptance,
+    expected_ledger,
+    ledger_totals,
+)
 from devstack.code_latency import CodeLatency
 from devstack.population import Planned, plan_member, plan_population
 from devstack.registry import write_csv
@@ -62,7 +71,7 @@ class WeekResult:
     @property
     def ledger_totals(self) -> dict[str, int]:
         """The ledger's total of each kind of entry, as `GET /admin/ledger` gives them."""
-        return {kind: _amount(total) for kind, total in self.ledger.get("totals", {}).items() if kind in KINDS}
+        return ledger_totals(self.ledger)
 
     @property
     def ledger_holds(self) -> bool:
@@ -78,15 +87,6 @@ class WeekResult:
             and self.refill.get("quota") == self.refill.get("base_quota", 0) + self.expected_refill
             and self.ledger_holds
         )
-
-
-# The ledger kinds the training balance moves (incentives are the next issue's).
-KINDS = ("GRANT", "PURCHASE", "REFUND", "RETURN")
-
-
-def _amount(total: Any) -> int:
-    """A ledger total is an amount, or a count and an amount."""
-    return int(total["amount"] if isinstance(total, dict) else total)
 
 
 # The stages whose AWS work is the programme's (the issue's intake, verification, NIK check, join, close, publish).
@@ -424,11 +424,13 @@ def refill_line(result: WeekResult) -> str:
 def ledger_line(result: WeekResult) -> str:
     """The ledger identity as GET /admin/ledger states it, with the totals beside what the members' plans imply."""
     totals, expected = result.ledger_totals, result.expected_ledger
-    g, p, r, t = (f"Rp{totals.get(kind, 0):,}" for kind in KINDS)
+    g, p, r, t = (f"Rp{totals.get(kind, 0):,}" for kind in LEDGER_KINDS)
     balance = f"Rp{int(result.ledger.get('outstanding_balance', 0)):,}"
     verdict = "holds" if result.ledger.get("identity_holds") is True else "DOES NOT HOLD"
     differs = [
-        f"{kind} expected Rp{expected.get(kind, 0):,}" for kind in KINDS if totals.get(kind) != expected.get(kind)
+        f"{kind} expected Rp{expected.get(kind, 0):,}"
+        for kind in LEDGER_KINDS
+        if totals.get(kind) != expected.get(kind)
     ]
     return (
         f"Ledger identity {verdict}: granted {g} = balance {balance} + purchased {p} - refunded {r} + returned {t}"
