@@ -44,7 +44,10 @@ def week(args: argparse.Namespace) -> None:
 
     result = programme_week.run(args.people, args.quota, args.seed, Path(args.workdir) / "stack")
     if not result.matches:
-        raise SystemExit("the funnel does not match what the population implies, or the draw did not verify")
+        raise SystemExit(
+            "the funnel, the refill or the ledger does not match what the population implies, the ledger identity"
+            " does not hold, or a draw did not verify"
+        )
 
 
 def replay(args: argparse.Namespace) -> None:

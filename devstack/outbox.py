@@ -11,13 +11,14 @@ import datetime as dt
 import json
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
 # The notification kinds the app writes (functions/services/notifications.py names them inline).
 EMAIL_CODE = "email_code"
 NIK_RESULT = "nik_result"
+PURCHASE_CODE = "purchase_code"  # sent by email and SMS, each with `purchase_id` and `code`
 
 
 class OutboxFollower:
@@ -26,6 +27,7 @@ class OutboxFollower:
         self.codes: dict[str, str] = {}  # applicant id -> newest email code
         self.first_code_sent: dict[str, dt.datetime] = {}  # applicant id -> when its first email code was sent
         self.nik_results: dict[str, str] = {}  # applicant id -> status told
+        self.purchase_codes: dict[str, str] = {}  # purchase id -> the member's consent code
         self._messages: list[dict[str, Any]] = []
         self._offset = 0
         self._lock = threading.Lock()
@@ -51,12 +53,22 @@ class OutboxFollower:
 
     def wait_for_code(self, applicant_id: str, timeout_seconds: float = 600, besides: Collection[str] = ()) -> str:
         """The applicant's newest email code (other than `besides`), waiting for it to arrive."""
-        deadline = time.monotonic() + timeout_seconds
-        while (code := self.code_for(applicant_id, besides)) is None:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no email code for {applicant_id} within {timeout_seconds:.0f}s")
-            time.sleep(0.3)
-        return code
+        return _waiting(
+            lambda: self.code_for(applicant_id, besides), f"no email code for {applicant_id}", timeout_seconds
+        )
+
+    def purchase_code_for(self, purchase_id: str) -> str | None:
+        """The code the member was sent to consent to this purchase, once it has arrived."""
+        with self._lock:
+            if purchase_id not in self.purchase_codes:
+                self._read_new_lines()
+            return self.purchase_codes.get(purchase_id)
+
+    def wait_for_purchase_code(self, purchase_id: str, timeout_seconds: float = 600) -> str:
+        """What a member reads from the email (or SMS) to give the partner's checkout, waiting for it to arrive."""
+        return _waiting(
+            lambda: self.purchase_code_for(purchase_id), f"no code for purchase {purchase_id}", timeout_seconds
+        )
 
     def _read_new_lines(self) -> list[dict[str, Any]]:
         if not self.path.exists():
@@ -82,4 +94,16 @@ class OutboxFollower:
                 self.first_code_sent[applicant_id] = min(sent, self.first_code_sent.get(applicant_id, sent))
         elif message["kind"] == NIK_RESULT:
             self.nik_results[applicant_id] = message["status"]
+        elif message["kind"] == PURCHASE_CODE:
+            self.purchase_codes[message["purchase_id"]] = message["code"]
         return message
+
+
+def _waiting(look: Callable[[], str | None], missing: str, timeout_seconds: float) -> str:
+    """What `look` finds, looking again until it finds something or `timeout_seconds` pass."""
+    deadline = time.monotonic() + timeout_seconds
+    while (found := look()) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{missing} within {timeout_seconds:.0f}s")
+        time.sleep(0.3)
+    return found

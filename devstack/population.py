@@ -327,3 +327,110 @@ def _registry_variant(
     if kind == "past_recipient":
         return {**registry, "past_recipient": True}, (Status.INELIGIBLE, IneligibleReason.PAST_RECIPIENT)
     return registry, (Status.ELIGIBLE, None)
+
+
+# --- after acceptance ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberShares:
+    """How members behave once accepted, as fractions (2020 revoked about a quarter of waves 1-10 for not buying)."""
+
+    never_buys: float = 0.12  # revoked on day 30
+    cancels_first: float = 0.10  # the first training is cancelled after confirmation, and refunded
+    buys_again_after_cancel: float = 0.5  # of those who cancelled: the others are revoked on day 30
+    buys_two: float = 0.2  # of those who buy
+    completes: float = 0.85  # each training kept
+    reviews: float = 0.8  # each training completed
+
+
+@dataclass(frozen=True)
+class Training:
+    """One training a member buys through a partner: confirmed with the member's code, then perhaps cancelled
+    (refunded), or completed and perhaps reviewed."""
+
+    course_id: str
+    course_title: str
+    price: int  # whole rupiah
+    cancelled: bool = False
+    completed: bool = False
+    rating: int | None = None  # the member's review, if any
+
+    @property
+    def kept(self) -> bool:
+        return not self.cancelled
+
+
+@dataclass(frozen=True)
+class MemberPlan:
+    """What one member does with the card: which partner sells to it, and the trainings in the order bought."""
+
+    partner: int  # an index into the run's partners
+    trainings: tuple[Training, ...]
+
+    @property
+    def purchased(self) -> bool:
+        return bool(self.trainings)
+
+    @property
+    def completed(self) -> bool:
+        return any(t.completed for t in self.trainings)
+
+    @property
+    def reviewed(self) -> bool:
+        return any(t.rating is not None for t in self.trainings)
+
+    @property
+    def keeps_a_training(self) -> bool:
+        """Holds a confirmed training at the deadline: the membership survives it."""
+        return any(t.kept for t in self.trainings)
+
+    def spent(self) -> int:
+        return sum(t.price for t in self.trainings if t.kept)
+
+
+COURSES = [
+    ("digital-marketing", "Pemasaran Digital untuk UMKM"),
+    ("barista", "Menjadi Barista Profesional"),
+    ("excel", "Microsoft Excel untuk Administrasi Perkantoran"),
+    ("tailoring", "Menjahit Busana Muslim"),
+    ("english", "Bahasa Inggris untuk Pelayanan Hotel"),
+    ("web-dev", "Dasar Pemrograman Web"),
+    ("bookkeeping", "Pembukuan Sederhana untuk Usaha Kecil"),
+    ("photography", "Fotografi Produk dengan Ponsel"),
+]
+# Prices vary as the platforms' did, in steps of Rp500; a second training is paid from what the first left.
+PRICE_STEP = 500
+
+
+def plan_member(seed: int, member: int, balance: int, partners: int, shares: MemberShares | None = None) -> MemberPlan:
+    """One member's behaviour, reproducible from the run's seed and the member's place in the population, whoever
+    the draw turns out to accept; `balance` is what acceptance granted."""
+    shares = shares or MemberShares()
+    rng = random.Random(f"{seed}/member/{member}")
+    partner = rng.randrange(partners)
+    if rng.random() < shares.never_buys:
+        return MemberPlan(partner, ())
+    trainings: list[Training] = []
+    left = balance
+
+    def buy(cancelled: bool, share_of_what_is_left: float) -> None:
+        nonlocal left
+        course_id, title = rng.choice(COURSES)
+        price = max(PRICE_STEP, int(left * share_of_what_is_left) // PRICE_STEP * PRICE_STEP)
+        if cancelled:
+            trainings.append(Training(course_id, title, price, cancelled=True))
+            return
+        completed = rng.random() < shares.completes
+        rating = rng.randint(1, 5) if completed and rng.random() < shares.reviews else None
+        trainings.append(Training(course_id, title, price, completed=completed, rating=rating))
+        left -= price
+
+    if rng.random() < shares.cancels_first:
+        buy(cancelled=True, share_of_what_is_left=rng.uniform(0.1, 0.9))
+        if rng.random() >= shares.buys_again_after_cancel:
+            return MemberPlan(partner, tuple(trainings))
+    buy(cancelled=False, share_of_what_is_left=rng.uniform(0.1, 0.6))
+    if rng.random() < shares.buys_two:
+        buy(cancelled=False, share_of_what_is_left=rng.uniform(0.2, 1.0))
+    return MemberPlan(partner, tuple(trainings))

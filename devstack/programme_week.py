@@ -2,7 +2,11 @@
 and schedules. A synthetic population registers (with typos and second tries, as real traffic has), most verify
 their email from the outbox, the civil registry checks their NIKs, the eligible join the wave, the scheduler's
 clock moves to Thursday 16:00 WIB (close and draw) and Friday 10:00 WIB (publication), and the published draw is
-verified from its public files. It prints the funnel as the ministry reported it and writes a report.
+verified from its public files. Then the programme's month: training partners sell trainings to the members over
+the signed partner API (devstack.after_acceptance), the clock moves week by week to the first members' deadline
+(carried-over applicants are drawn in the weeks between), the 00:05 WIB schedule revokes those who bought nothing,
+an admin revokes one member, and the next wave's draw takes the places freed. It prints the funnel as the ministry
+reported it, with what the population implies beside each stage, and the ledger identity, and writes a report.
 """
 
 from __future__ import annotations
@@ -22,8 +26,18 @@ import requests
 from tqdm import tqdm
 
 from devstack import costs, crowd
+from devstack.after_acceptance import (
+    LEDGER_KINDS,
+    PARTNERS,
+    Market,
+    Member,
+    expect,
+    expected_after_acceptance,
+    expected_ledger,
+    ledger_totals,
+)
 from devstack.code_latency import CodeLatency
-from devstack.population import Planned, plan_population
+from devstack.population import Planned, plan_member, plan_population
 from devstack.registry import write_csv
 from devstack.stack import EmbeddedStack
 from functions.domain.lifecycle import FunnelStage, Status
@@ -47,10 +61,32 @@ class WeekResult:
     code_latency: CodeLatency = field(default_factory=CodeLatency)
     stage_costs: dict[str, costs.Snapshot] = field(default_factory=dict)
     cost: str = ""
+    later_draws: dict[int, str] = field(default_factory=dict)  # each later wave's verifier verdict
+    refill: dict[str, int] = field(default_factory=dict)  # the refilled wave's manifest: base_quota, refill, quota
+    expected_refill: int = 0
+    admin_revoked: str = ""  # the card an admin revoked (a synthetic member's)
+    ledger: dict[str, Any] = field(default_factory=dict)  # GET /admin/ledger
+    expected_ledger: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ledger_totals(self) -> dict[str, int]:
+        """The ledger's total of each kind of entry, as `GET /admin/ledger` gives them."""
+        return ledger_totals(self.ledger)
+
+    @property
+    def ledger_holds(self) -> bool:
+        return self.ledger.get("identity_holds") is True and self.ledger_totals == self.expected_ledger
 
     @property
     def matches(self) -> bool:
-        return self.funnel == self.expected and self.lost == 0 and self.draw_verified.startswith("OK")
+        return (
+            self.funnel == self.expected
+            and self.lost == 0
+            and all(verdict.startswith("OK") for verdict in (self.draw_verified, *self.later_draws.values()))
+            and self.refill.get("refill") == self.expected_refill
+            and self.refill.get("quota") == self.refill.get("base_quota", 0) + self.expected_refill
+            and self.ledger_holds
+        )
 
 
 # The stages whose AWS work is the programme's (the issue's intake, verification, NIK check, join, close, publish).
@@ -67,9 +103,10 @@ TOOLING_REQUESTS = ("GET /admin/stats", "GET /waves/current", "GET /waves/{}/res
 
 
 class Week:
-    def __init__(self, stack: EmbeddedStack, plan: list[Planned], quota: int, workers: int) -> None:
+    def __init__(self, stack: EmbeddedStack, plan: list[Planned], quota: int, workers: int, seed: int) -> None:
         self.stack = stack
         self.plan = plan
+        self.seed = seed
         self.quota = quota
         self.workers = workers
         self.http = requests.Session()
@@ -78,6 +115,9 @@ class Week:
         self.result = WeekResult(people=len(plan), quota=quota)
         self.outbox = stack.outbox_reader
         self.admin_token = stack.admin_token("main-job@local", hours=4)
+        self.members: list[Member] = []
+        self.waves_published = 0
+        self.admin_revoked: Member | None = None
 
     # --- helpers -------------------------------------------------------------------------------------------
     @contextmanager
@@ -107,6 +147,9 @@ class Week:
 
     def url(self, path: str) -> str:
         return f"{self.stack.api_url}{path}"
+
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
 
     def status_of(self, index: int) -> dict[str, Any]:
         answer = self.accepted[index]
@@ -143,18 +186,108 @@ class Week:
             self.stack.close_wave(dt.datetime.fromisoformat(wave["closes_at"]))
         with self.stage("Friday 10:00 WIB: publication"):
             self.stack.advance_clock(dt.datetime.fromisoformat(wave["publish_at"]))
-            self.wait("published", lambda: int(self.results(wave["number"]) is not None), 1)
-            # The notices go out after the results are up; the stage's cost counts them all.
-            self.stack.wait_for_empty_queues(["prakerja-publish", "prakerja-notifications"], timeout_seconds=600)
+            self.published(wave["number"])
         with self.stage("draw verified from the public files"):
-            self.verify_draw(wave["number"])
+            self.result.manifest, self.result.draw_verified = self.verify_draw(wave["number"])
+        self.after_acceptance(wave["number"])
         self.result.funnel = {stage: count for stage, count in self.funnel().items()}
-        self.result.expected = self.expected_funnel()
+        self.result.expected = {**self.expected_funnel(), **self.expected_after_acceptance(wave["number"])}
+        self.result.ledger = expect(
+            "GET /admin/ledger", self.http.get(self.url("/admin/ledger"), headers=self.admin(), timeout=60), 200
+        )
         self.result.lost = self.lost()
         self.result.code_latency = self.stack.code_latency()
         priced = {name: snapshot for name, snapshot in self.result.stage_costs.items() if name in COST_STAGES}
         self.result.cost = costs.report(priced, self.result.funnel.get("registered", 0), exclude=TOOLING_REQUESTS)
         return self.result
+
+    def published(self, wave: int) -> None:
+        """Until the wave's results are up and everything publication set going (notices) is done."""
+        self.wait(f"wave {wave} published", lambda: int(self.results(wave) is not None), 1)
+        # The notices go out after the results are up; the stage's cost counts them all.
+        self.stack.wait_until_idle()
+        self.waves_published += 1
+
+    # --- after acceptance --------------------------------------------------------------------------------------
+    def after_acceptance(self, first_wave: int) -> None:
+        market = Market(self.stack, self.http, self.outbox)
+        with self.stage("training partners signed up"):
+            market.sign_up_partners()
+        with self.stage(f"wave {first_wave} members buy, complete and review trainings"):
+            self.welcome_new_members(market)
+        deadline = max(m.first_purchase_deadline for m in self.members if m.wave == first_wave)
+        # The daily revocation runs at 00:05 WIB: within a day of the deadline, it has run once after it.
+        sweep_at = deadline + dt.timedelta(days=1)
+        with self.stage("the weeks to the first deadline: carried-over applicants drawn"):
+            while (wave := self.current_wave())["publish_at"] <= sweep_at:
+                self.later_wave(wave, market)
+        with self.stage("day 30: the 00:05 WIB revocation"):
+            self.stack.advance_clock(sweep_at)
+            self.stack.wait_until_idle()
+        with self.stage("an admin revokes one member"):
+            revoked = self.revoke_for_fraud(first_wave)
+        with self.stage("the refilled wave's draw"):
+            refilled = self.later_wave(self.current_wave(), market)
+        self.result.refill = {key: int(refilled.get(key, 0)) for key in ("wave", "base_quota", "refill", "quota")}
+        swept = [m for m in self.members if m.wave == first_wave and not m.plan.keeps_a_training]
+        self.result.expected_refill = len(swept) + 1
+        self.result.expected_ledger = expected_ledger(self.members, [*swept, revoked])
+        self.admin_revoked = revoked
+
+    def current_wave(self) -> dict[str, Any]:
+        wave: dict[str, Any] = self.http.get(self.url("/waves/current"), timeout=30).json()
+        wave["publish_at"] = dt.datetime.fromisoformat(wave["publish_at"])
+        return wave
+
+    def later_wave(self, wave: dict[str, Any], market: Market) -> dict[str, Any]:
+        """A wave after the first: closed and drawn, published, its draw verified, its members served; its manifest."""
+        self.stack.advance_clock(wave["publish_at"])
+        self.published(wave["number"])
+        manifest, verdict = self.verify_draw(wave["number"])
+        self.result.later_draws[wave["number"]] = verdict
+        self.welcome_new_members(market)
+        return manifest
+
+    def welcome_new_members(self, market: Market) -> None:
+        """Those told of their acceptance since the last call read their card on the status page, and do with it
+        what their plans say."""
+        by_applicant = {answer["applicant_id"]: index for index, answer in self.accepted.items()}
+        known = {m.applicant_id for m in self.members}
+        told = sorted({m["applicant_id"] for m in self.outbox.messages("acceptance")} - known)
+        members: list[Member] = self.each("members read their cards", [by_applicant[a] for a in told], self.member)
+        self.members.extend(members)
+        self.each("trainings bought", members, market.buy)
+        self.each("trainings completed and reviewed", members, market.finish)
+
+    def member(self, index: int) -> Member:
+        seen = self.status_of(index)
+        membership = seen["membership"]
+        return Member(
+            index=index,
+            applicant_id=seen["applicant_id"],
+            access_token=self.accepted[index]["access_token"],
+            card_number=seen["card_number"],
+            wave=int(seen["wave"]),
+            balance=int(membership["balance"]),
+            first_purchase_deadline=dt.datetime.fromisoformat(membership["first_purchase_deadline"]),
+            plan=plan_member(self.seed, index, int(membership["balance"]), len(PARTNERS)),
+        )
+
+    def revoke_for_fraud(self, wave: int) -> Member:
+        """An admin revokes the first member of `wave` (in the population's order) who kept a training."""
+        target = min((m for m in self.members if m.wave == wave and m.plan.keeps_a_training), key=lambda m: m.index)
+        answer = self.http.post(
+            self.url(f"/admin/memberships/{target.card_number}/revoke"),
+            json={"reason": "kartu dijual kepada pihak lain (synthetic case)"},
+            headers=self.admin(),
+            timeout=60,
+        )
+        expect("admin revocation", answer, 200)
+        self.result.admin_revoked = target.card_number
+        return target
+
+    def expected_after_acceptance(self, first_wave: int) -> dict[str, int]:
+        return expected_after_acceptance(self.members, first_wave, self.admin_revoked)
 
     def register(self, index: int) -> None:
         planned = self.plan[index]
@@ -206,30 +339,28 @@ class Week:
         answer = self.http.get(self.url(f"/waves/{wave}/results"), timeout=30)
         return answer.json() if answer.status_code == 200 else None
 
-    def verify_draw(self, wave: int) -> None:
+    def verify_draw(self, wave: int) -> tuple[dict[str, Any], str]:
+        """The wave's published manifest, and what the verifier says of its draw, from the public files alone."""
         results = self.results(wave)
         assert results is not None
         folder = self.stack.workdir / f"wave-{wave}"
         folder.mkdir(exist_ok=True)
         (folder / "manifest.json").write_bytes(self.http.get(results["manifest_url"], timeout=60).content)
         (folder / "ranked-list.csv").write_bytes(self.http.get(results["ranked_list_url"], timeout=300).content)
-        self.result.manifest = json.loads((folder / "manifest.json").read_text())
+        manifest: dict[str, Any] = json.loads((folder / "manifest.json").read_text())
         try:
-            checked = verify(self.result.manifest, folder / "ranked-list.csv")
-            self.result.draw_verified = (
-                f"OK: {checked} applicants recomputed, {self.result.manifest['selected_count']} selected"
-            )
+            checked = verify(manifest, folder / "ranked-list.csv")
         except Disagreement as disagreement:
-            self.result.draw_verified = f"DISAGREE: {disagreement}"
+            return manifest, f"DISAGREE: {disagreement}"
+        return manifest, f"OK: {checked} applicants recomputed, {manifest['selected_count']} selected"
 
     def funnel(self) -> dict[str, int]:
-        answer = self.http.get(
-            self.url("/admin/stats"), headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=30
-        )
+        answer = self.http.get(self.url("/admin/stats"), headers=self.admin(), timeout=30)
         return {row["stage"]: int(row["count"]) for row in answer.json()["funnel"]}
 
     def expected_funnel(self) -> dict[str, int]:
-        """What the synthetic population implies, stage by stage."""
+        """What the synthetic population implies, stage by stage, up to acceptance. Each wave drawn takes its quota
+        from those still selectable (the places the run's revocations freed added to the last wave's)."""
         plan = self.plan
         verified = [p for p in plan if p.verifies_email]
         nik_ok = [p for p in verified if p.expected_status != Status.NIK_REJECTED.value]
@@ -242,7 +373,9 @@ class Week:
             FunnelStage.NIK_VERIFIED.value: len(nik_ok),
             FunnelStage.ELIGIBLE.value: len(eligible),
             FunnelStage.JOINED.value: len(eligible),
-            FunnelStage.ACCEPTED.value: min(self.quota, selectable),
+            FunnelStage.ACCEPTED.value: min(
+                self.quota * self.waves_published + self.result.expected_refill, selectable
+            ),
         }
 
 
@@ -268,9 +401,41 @@ def print_summary(result: WeekResult) -> None:
     print(f"  commitment {manifest.get('commitment')}")
     print(f"  seed       {manifest.get('seed')}")
     print(f"  verifier:  {result.draw_verified}")
+    for wave, verdict in result.later_draws.items():
+        print(f"Wave {wave} draw: {verdict}")
+    print()
+    print(refill_line(result))
+    print(f"Revoked by an admin: the card ending {result.admin_revoked[-4:]}")
+    print(ledger_line(result))
     if result.cost:
         print()
         print(result.cost)
+
+
+def refill_line(result: WeekResult) -> str:
+    refill = result.refill
+    return (
+        f"Places freed by revocations, wave {refill.get('wave')}: base_quota {refill.get('base_quota', 0):,} + refill "
+        f"{refill.get('refill', 0):,} = quota {refill.get('quota', 0):,} (the population implies a refill of "
+        f"{result.expected_refill:,})"
+    )
+
+
+def ledger_line(result: WeekResult) -> str:
+    """The ledger identity as GET /admin/ledger states it, with the totals beside what the members' plans imply."""
+    totals, expected = result.ledger_totals, result.expected_ledger
+    g, p, r, t = (f"Rp{totals.get(kind, 0):,}" for kind in LEDGER_KINDS)
+    balance = f"Rp{int(result.ledger.get('outstanding_balance', 0)):,}"
+    verdict = "holds" if result.ledger.get("identity_holds") is True else "DOES NOT HOLD"
+    differs = [
+        f"{kind} expected Rp{expected.get(kind, 0):,}"
+        for kind in LEDGER_KINDS
+        if totals.get(kind) != expected.get(kind)
+    ]
+    return (
+        f"Ledger identity {verdict}: granted {g} = balance {balance} + purchased {p} - refunded {r} + returned {t}"
+        + (f"\n  differs from the plans: {', '.join(differs)}" if differs else "\n  every total as the plans imply")
+    )
 
 
 def write_report(result: WeekResult, path: Path) -> Path:
@@ -296,6 +461,7 @@ body{{font-family:sans-serif;margin:2em;max-width:60em}} td{{padding:2px 12px}} 
 <p>{result.people:,} synthetic applicants, wave quota {result.quota:,}. Lost registrations: {result.lost}.
 Draw: {html.escape(result.draw_verified)}.
 Email code, stored to sent: {html.escape(result.code_latency.line())}.</p>
+<p>{html.escape(ledger_line(result))}.<br>{html.escape(refill_line(result))}.</p>
 <h2>Funnel</h2><svg width="{width + 400}" height="{svg_height}" role="img" aria-label="funnel">{"".join(bars)}</svg>
 <h2>Time per stage</h2><table>{stages}</table>
 <h2>Cost</h2><pre>{html.escape(result.cost)}</pre>
@@ -313,7 +479,7 @@ def run(people: int, quota: int | None, seed: int, workdir: Path, workers: int =
     print(f"Starting the embedded local stack in {workdir} ...", flush=True)
     with EmbeddedStack(workdir, gateway_workers=4, settings=settings) as stack:
         print(f"API {stack.api_url}, AWS (moto) {stack.aws_endpoint}", flush=True)
-        result = Week(stack, plan, quota, workers).run()
+        result = Week(stack, plan, quota, workers, seed).run()
     print_summary(result)
     report = write_report(result, workdir.parent / "report.html")
     calls = workdir.parent / "aws-calls.json"

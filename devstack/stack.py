@@ -243,6 +243,10 @@ class EmbeddedStack:
             time.sleep(0.25)
         raise TimeoutError(f"queues {queue_names} did not drain within {timeout_seconds:.0f}s")
 
+    def wait_until_idle(self, timeout_seconds: float = 600.0) -> None:
+        """Until every queue the app consumes is empty: what the schedules and the API set going has been done."""
+        self.wait_for_empty_queues(sorted({source.queue for source in sqs_event_sources()}), timeout_seconds)
+
     def registry_control(self, **settings: Any) -> dict[str, Any]:
         """Makes the local registry slow (`latency_ms`), `down`, `error`ing, `hang`ing or `up` again."""
         return _post_json(f"{self.registry_url}/_control", settings)
@@ -320,14 +324,19 @@ class EmbeddedStack:
     def admin_token(self, subject: str, hours: float = 1) -> str:
         """An admin token minted as an operator would: `python -m ops admin-token` with the deployment's environment."""
         self.operators.add(subject)
-        minted = subprocess.run(  # noqa: S603 - this interpreter, our own command
-            [sys.executable, "-m", "ops", "admin-token", "--subject", subject, "--hours", str(hours)],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=True,
+        return self.ops("admin-token", "--subject", subject, "--hours", str(hours))
+
+    def partner_secret(self, partner_id: str, display_name: str) -> str:
+        """A training partner created (or its secret rotated) as an operator would: `python -m ops partner-secret`
+        with the deployment's environment; its secret, printed once."""
+        return self.ops("partner-secret", "--partner", partner_id, "--display-name", display_name)
+
+    def ops(self, *arguments: str) -> str:
+        """What `python -m ops ARGUMENTS` prints, run with the stack's environment."""
+        ran = subprocess.run(  # noqa: S603 - this interpreter, our own command
+            [sys.executable, "-m", "ops", *arguments], env=self.env, capture_output=True, text=True, check=True
         )
-        return minted.stdout.strip()
+        return ran.stdout.strip()
 
     def apply_environment(self) -> None:
         """Points this process (a test, a tool) at the stack, as the functions are."""

@@ -64,6 +64,13 @@ class Api:
             time.sleep(0.2)
 
 
+def stack_of_small_waves(tmp_path_factory: pytest.TempPathFactory, name: str, quota: int) -> Iterator[EmbeddedStack]:
+    """A local stack of a module's own whose waves take `quota` each, published in chunks of four."""
+    settings = {"PRAKERJA_WAVE_QUOTA": str(quota), "PRAKERJA_PUBLISH_CHUNK_SIZE": "4"}
+    with EmbeddedStack(tmp_path_factory.mktemp(name), gateway_workers=3, settings=settings) as running:
+        yield running
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     workdir: Path = tmp_path_factory.mktemp("stack")

@@ -70,3 +70,19 @@ def test_percentiles_are_nearest_rank() -> None:
     assert percentiles([]) == {}
     figures = percentiles([float(n) for n in range(1, 101)])
     assert figures == {"p50": 50.0, "p90": 90.0, "p99": 99.0, "worst": 100.0}
+
+
+def test_a_purchase_code_is_read_by_its_purchase_from_either_channel(tmp_path: Path) -> None:
+    # Given the member's consent code for a purchase, sent by email and by SMS
+    outbox = tmp_path / "outbox.jsonl"
+    sent = [
+        {"to": to, "channel": channel, "kind": "purchase_code", "applicant_id": "a" * 32, "purchase_id": "p1"}
+        for to, channel in (("a@example.test", "email"), ("081200000001", "sms"))
+    ]
+    outbox.write_text("".join(json.dumps({**message, "code": "654321"}) + "\n" for message in sent))
+    reader = OutboxFollower(outbox)
+
+    # Then the code is found by its purchase, and a purchase not told yet has none
+    assert reader.wait_for_purchase_code("p1", timeout_seconds=1) == "654321"
+    assert reader.purchase_code_for("p2") is None
+    assert reader.code_for("a" * 32) is None  # not an email code
