@@ -75,7 +75,7 @@ class WeekResult:
 
     @property
     def ledger_holds(self) -> bool:
-        return self.ledger.get("identity_holds") is True and self.ledger_totals == self.expected_ledger
+        return self.ledger.get("identity", {}).get("holds") is True and self.ledger_totals == self.expected_ledger
 
     @property
     def matches(self) -> bool:
@@ -426,7 +426,7 @@ def ledger_line(result: WeekResult) -> str:
     totals, expected = result.ledger_totals, result.expected_ledger
     g, p, r, t = (f"Rp{totals.get(kind, 0):,}" for kind in LEDGER_KINDS)
     balance = f"Rp{int(result.ledger.get('outstanding_balance', 0)):,}"
-    verdict = "holds" if result.ledger.get("identity_holds") is True else "DOES NOT HOLD"
+    verdict = "holds" if result.ledger.get("identity", {}).get("holds") is True else "DOES NOT HOLD"
     differs = [
         f"{kind} expected Rp{expected.get(kind, 0):,}"
         for kind in LEDGER_KINDS

@@ -18,6 +18,6 @@ def test_a_programme_week_and_month_of_300_match_what_the_population_implies(tmp
     assert result.manifest["selected_count"] == result.quota  # more were selectable than wave 1's quota
     assert result.refill["refill"] == result.expected_refill > 0
     assert result.refill["quota"] == result.refill["base_quota"] + result.refill["refill"]
-    assert result.ledger["identity_holds"] is True
+    assert result.ledger["identity"]["holds"] is True
     assert result.ledger_totals == result.expected_ledger
     assert (tmp_path / "report.html").read_text().count("<rect") == len(result.funnel)
