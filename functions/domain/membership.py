@@ -39,6 +39,7 @@ class MembershipReason(StrEnum):
 class MembershipEvent(StrEnum):
     ACTIVATE = "activate"  # on acceptance, with the balance granted
     REVOKE = "revoke"  # no first purchase in time, or an admin's revocation: the balance returns
+    COMPLETE = "complete"  # the last incentive paid
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Move:
 MEMBERSHIP_TRANSITIONS: Mapping[MembershipEvent, Move] = {
     MembershipEvent.ACTIVATE: Move(frozenset(), MembershipState.ACTIVE),
     MembershipEvent.REVOKE: Move(frozenset({MembershipState.ACTIVE}), MembershipState.REVOKED),
+    MembershipEvent.COMPLETE: Move(frozenset({MembershipState.ACTIVE}), MembershipState.COMPLETED),
 }
 
 

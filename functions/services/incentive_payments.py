@@ -201,7 +201,8 @@ def _transfer(payment: Payment) -> TransferResult:
 
 def _settle(payment: Payment, result: TransferResult, now: dt.datetime) -> None:
     if result.paid:
-        if payments.pay(payment, result.paid_at or now, now):
+        last = payment.number >= settings().incentive_count
+        if payments.pay(payment, result.paid_at or now, now, last=last):
             metrics.add_metric(name="IncentivePaid", unit="Count", value=1)
             metrics.add_metric(name="IncentivePaidAmount", unit="Count", value=payment.amount)
     elif payments.fail(payment, result.reason or "FAILED", now):

@@ -28,7 +28,7 @@ from functions.domain.incentives import (
     paid_day,
     payment_id,
 )
-from functions.domain.membership import LedgerKind, MembershipState
+from functions.domain.membership import MEMBERSHIP_TRANSITIONS, LedgerKind, MembershipEvent, MembershipState
 from functions.store import members
 from functions.store.models import MemberRecord, PaymentRecord, bind
 from functions.store.transactions import Build, committed, transact, update_if
@@ -190,9 +190,16 @@ def _in_flight_here(payment: Payment) -> Any:
     return MemberRecord.payment_in_flight == payment.payment_id
 
 
-def pay(payment: Payment, paid_at: dt.datetime, now: dt.datetime) -> bool:
+def pay(payment: Payment, paid_at: dt.datetime, now: dt.datetime, *, last: bool = False) -> bool:
     """SENT -> PAID (on the WIB day the provider paid it), its INCENTIVE ledger entry, the member's count of
-    settled incentives, and the account free to change again: one transaction. False when recorded already."""
+    settled incentives, and the account free to change again: one transaction; the `last` incentive completes
+    an ACTIVE membership in it too (`MembershipEvent.COMPLETE`). False when recorded already."""
+    completing = MEMBERSHIP_TRANSITIONS[MembershipEvent.COMPLETE]
+    completion = (
+        [MemberRecord.state.set(completing.target)]
+        if last and payment_member_state(payment) in completing.sources
+        else []
+    )
     codes = transact(
         _payment(
             payment,
@@ -211,12 +218,20 @@ def pay(payment: Payment, paid_at: dt.datetime, now: dt.datetime) -> bool:
                 MemberRecord.last_incentive_due_at.set(payment.due_at),
                 MemberRecord.payment_in_flight.remove(),
                 MemberRecord.updated_at.set(now),
+                *completion,
             ],
             _in_flight_here(payment),
         ),
         members.entry(payment.applicant_id, incentive_ref(payment.number), LedgerKind.INCENTIVE, payment.amount, now),
     )
     return committed(codes, "incentive payment")
+
+
+def payment_member_state(payment: Payment) -> MembershipState | None:
+    """The paid member's state as it is now: a member an admin revoked while its last payment was on its way
+    is paid (the provider has paid) but stays REVOKED."""
+    member = members.find(payment.applicant_id)
+    return None if member is None else member.state
 
 
 def fail(payment: Payment, reason: str, now: dt.datetime) -> bool:
