@@ -190,6 +190,7 @@ def test_the_first_is_due_after_completion_review_and_account_then_every_30_days
     run_schedule(T0 + 30 * DAY)
     run_schedule(T0 + 30 * DAY)
     assert statuses(earner) == [(1, PaymentStatus.PAID), (2, PaymentStatus.PAID)]
+    assert MemberRecord.get(earner).state == "ACTIVE"  # completed only by the last
     # A missed day is caught up, and no more than four are ever paid
     for day in (61, 95, 200):
         run_schedule(T0 + day * DAY)
@@ -197,6 +198,7 @@ def test_the_first_is_due_after_completion_review_and_account_then_every_30_days
     member = MemberRecord.get(earner)
     assert int(member.incentives_settled) == 4
     assert member.payment_in_flight is None
+    assert member.state == "COMPLETED"  # the last incentive completes the membership
     assert members.ledger_totals()[LedgerKind.INCENTIVE] == 4 * AMOUNT
     assert paid_at_provider(payment_provider_service) == 4
     told = outbox("incentive_paid")

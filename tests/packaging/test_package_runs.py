@@ -203,7 +203,7 @@ def test_the_api_refuses_bad_input_in_the_contract_shape(probe: dict[str, Any]) 
 
 def test_each_consumer_parses_its_batch_and_refuses_an_unreadable_message(probe: dict[str, Any]) -> None:
     consumers = {handler: outcome for handler, outcome in probe["handlers"].items() if handler.endswith("_consumer")}
-    assert len(consumers) == 9
+    assert len(consumers) == 10
     for handler, outcome in consumers.items():
         # Powertools' BatchProcessor: a batch whose every record failed raises, and Lambda retries it whole.
         assert outcome.get("error", "").startswith("BatchProcessingError: All records failed"), (handler, outcome)
