@@ -42,7 +42,7 @@ def member_api(member_stack: EmbeddedStack) -> Api:
 @pytest.fixture(scope="module")
 def members(member_api: Api, member_stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
     """Wave 1's four members (of five who joined: one is carried over), each with its card and token."""
-    people = [PopulationGenerator(seed=1010).person() for _ in range(5)]
+    people = PopulationGenerator(seed=1010).people(5)
     member_api.add_to_registry([registry_row(p) for p in people])
     with ThreadPoolExecutor(max_workers=5) as pool:
         applicants = list(pool.map(lambda p: enrol(member_api, p), people))
