@@ -318,7 +318,7 @@ def store_steps(stub: Purchases, count: int) -> list[list[str]]:
         operation_name = called.split(".", 1)[1]
         steps += [
             (f"{label} ({operation_name})", operation),
-            (f"  the same {operation_name}, bare client", functools.partial(method, **request)),
+            (f"  the same {operation_name}, bare client ({label})", functools.partial(method, **request)),
         ]
     passes: dict[str, list[float]] = {label: [] for label, _ in steps}
     with quiet():
