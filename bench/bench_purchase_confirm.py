@@ -12,7 +12,7 @@ item asked for) is measured and taken out of both sides. Each confirmation is a 
 code and signature, so the replay guard sees new signatures; the member has bought before (a first purchase adds
 a funnel counter to the transaction, on both sides alike).
 
-Run: .venv/bin/python bench/bench_purchase_confirm.py [--rounds 9] [--requests 300] [--profile 2000]
+Run: .venv/bin/python bench/bench_purchase_confirm.py [--rounds 9] [--requests 300] [--profile 2000] [--steps 300]
 """
 
 from __future__ import annotations
