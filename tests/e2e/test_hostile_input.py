@@ -1,10 +1,12 @@
 """Hostile input on the local stack over real HTTP: no 5xx, and every refusal a 4xx in the documented shape.
 
-Two parts. Schemathesis fuzzes every operation of `openapi.yaml` (the schema's examples, its coverage cases and a
-few hundred generated cases each, valid and invalid), with a real applicant's and a real operator's token on half
-of the cases so that it gets past 401/403. Then explicit requests, sent with requests or, where the client library
-would refuse to send them, with a raw socket: oversized bodies, deep JSON nesting, invalid UTF-8, wrong content
-types and header injection in `Idempotency-Key`.
+Three parts. Schemathesis fuzzes every operation of `openapi.yaml` (the schema's examples, its coverage cases and a
+few hundred generated cases each, valid and invalid), with a real applicant's and a real operator's token, or a real
+partner's signature, on half of the cases so that it gets past 401/403. Then explicit requests, sent with requests
+or, where the client library would refuse to send them, with a raw socket: oversized bodies, deep JSON nesting,
+invalid UTF-8, wrong content types and header injection in `Idempotency-Key`. Last, each bad value the routes after
+acceptance can be given (prices, cards, dates, ratings, comments, payout accounts, revocations), signed where the
+route is a partner's, so that it is the body that is judged.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from devstack.partners import PartnerClient
 from devstack.population import PopulationGenerator
 from devstack.stack import EmbeddedStack
+from functions.domain.card import luhn_digit
 from tests.e2e.conftest import Api
 
 OPENAPI = Path(__file__).resolve().parents[2] / "openapi.yaml"
@@ -49,18 +53,21 @@ class Credentials:
     applicant_id: str
     access_token: str
     admin_token: str
+    partner: PartnerClient
 
 
 # Session-wide: the fuzzing test runs last of all (after_all_e2e), after this module's fixtures were torn down.
 @pytest.fixture(scope="session")
 def credentials(api: Api, stack: EmbeddedStack) -> Credentials:
-    """A real applicant (stored, waiting for its email code) and a real operator's admin token."""
+    """A real applicant (stored, waiting for its email code), a real operator's admin token and a training partner
+    created by the operator's command."""
     answer = api.register(PopulationGenerator(seed=6606).person())
     assert answer.status_code == 202, answer.text
     accepted = answer.json()
     stored = api.wait_for_status(accepted["applicant_id"], accepted["access_token"], {"REGISTERED"})
     assert stored["status"] == "REGISTERED", stored
-    return Credentials(accepted["applicant_id"], accepted["access_token"], stack.admin_token("schemathesis"))
+    partner = PartnerClient(stack.api_url, "e2e-hostile", stack.partner_secret("e2e-hostile", "Mitra Uji"))
+    return Credentials(accepted["applicant_id"], accepted["access_token"], stack.admin_token("schemathesis"), partner)
 
 
 def error_problems(status: int, content_type: str | None, body: bytes) -> list[str]:
@@ -92,7 +99,7 @@ def assert_documented_error(answer: requests.Response, status: int | None = None
 # --- Schemathesis over every operation ---------------------------------------------------------------------
 
 
-def errors_in_the_documented_shape(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
+def errors_in_the_documented_shape(ctx: Any, response: schemathesis.Response, case: schemathesis.Case[Any]) -> None:
     """Every 4xx (and, were there one, 5xx) is `{"error": {"code", "message", "field"?}}` as JSON."""
     if response.status_code >= 400:
         problems = error_problems(
@@ -119,72 +126,125 @@ SCHEMA.config.phases.update(phases=["examples", "coverage", "fuzzing"])
 SCHEMA.config.update(request_timeout=30)
 
 
-def with_real_credentials(case: schemathesis.Case, credentials: Credentials) -> None:
-    """On about half of the cases (chosen by a hash of the case, so reproducibly), the real applicant's token and
-    id, or the operator's token, replace what was generated: the fuzzer then gets past 401/403 there."""
+def takes_real_credentials(case: schemathesis.Case[Any]) -> bool:
+    """About half of the cases, chosen by a hash of the case (so reproducibly), before anything is replaced."""
     fingerprint = repr((case.path_parameters, case.headers, case.query, case.body)).encode()
-    if hashlib.sha256(fingerprint).digest()[0] % 2:
-        return
+    return hashlib.sha256(fingerprint).digest()[0] % 2 == 0
+
+
+def security_schemes(case: schemathesis.Case[Any]) -> set[str]:
     security = case.operation.definition.raw.get("security") or []
-    schemes = {name for requirement in security for name in requirement}
+    return {name for requirement in security for name in requirement}
+
+
+def with_real_credentials(case: schemathesis.Case[Any], credentials: Credentials) -> None:
+    """The real applicant's token and id, or the operator's token, replace what was generated: the fuzzer then gets
+    past 401/403 there."""
+    schemes = security_schemes(case)
     if "adminAuth" in schemes:
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {credentials.admin_token}"}
+        case.headers["Authorization"] = f"Bearer {credentials.admin_token}"
     if "bearerAuth" in schemes:
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {credentials.access_token}"}
+        case.headers["Authorization"] = f"Bearer {credentials.access_token}"
     if isinstance((case.path_parameters or {}).get("applicant_id"), str):
         case.path_parameters = {**(case.path_parameters or {}), "applicant_id": credentials.applicant_id}
     if isinstance(case.body, dict) and isinstance(case.body.get("applicant_id"), str):
         case.body = {**case.body, "applicant_id": credentials.applicant_id}
 
 
+def signed_by_partner(case: schemathesis.Case[Any], base_url: str, partner: PartnerClient) -> dict[str, Any]:
+    """What to send a partner operation's case with: its body as schemathesis serialises it, and the partner's
+    signature of that very body and of the path as sent (the signature covers the bytes, not the document)."""
+    serialised = case.as_transport_kwargs(base_url=base_url)
+    prepared = requests.Request(
+        method=serialised["method"],
+        url=serialised["url"],
+        params=serialised.get("params"),
+        json=serialised.get("json"),
+        data=serialised.get("data"),
+    ).prepare()
+    sent = prepared.body  # bytes from `json` or `data`; a str only from a str given as `data`
+    body = sent.encode() if isinstance(sent, str) else sent if isinstance(sent, bytes) else b""
+    path = prepared.path_url.partition("?")[0]
+    return {"headers": signature(partner, case.method, path, body), "data": body}
+
+
+def signature(partner: PartnerClient, method: str, path: str, body: bytes) -> dict[str, str]:
+    """The partner's three headers for this request, never sent before (a repeat would be refused as a replay);
+    the Content-Type stays the request's own."""
+    headers = partner.fresh_headers(method, path, body)
+    return {name: value for name, value in headers.items() if name != "Content-Type"}
+
+
 # Runs after the other e2e tests on the shared stack: with the operator's token it closes and publishes waves.
 @pytest.mark.after_all_e2e
 @SCHEMA.parametrize()
 def test_fuzzed_requests_get_no_5xx_and_only_documented_answers(
-    case: schemathesis.Case, stack: EmbeddedStack, credentials: Credentials
+    case: schemathesis.Case[Any], stack: EmbeddedStack, credentials: Credentials
 ) -> None:
-    with_real_credentials(case, credentials)
-    response = case.call(base_url=stack.api_url)
+    signed: dict[str, Any] = {}
+    if takes_real_credentials(case):
+        with_real_credentials(case, credentials)
+        if "partnerSignature" in security_schemes(case):
+            signed = signed_by_partner(case, stack.api_url, credentials.partner)
+    response = case.call(base_url=stack.api_url, **signed)
     case.validate_response(response, checks=CHECKS)
 
 
 # --- Explicit hostile requests -----------------------------------------------------------------------------
 
+# A purchase id and a card number of the right shape that nobody holds.
+UNKNOWN_PURCHASE = "0" * 32
+UNHELD_CARD = "7" + "0" * 14 + luhn_digit("7" + "0" * 14)
+
+Route = tuple[str, str, str | None]
+CANCEL: Route = ("POST", f"/partners/purchases/{UNKNOWN_PURCHASE}/cancel", "partner")
+REVOKE: Route = ("POST", f"/admin/memberships/{UNHELD_CARD}/revoke", "admin")
+
 # (method, path template, who): every route; {id} is the real applicant's id.
-ROUTES = [
+ROUTES: list[Route] = [
     ("POST", "/registrations", None),
     ("GET", "/applicants/{id}", "applicant"),
     ("POST", "/verifications/email", None),
     ("POST", "/verifications/email/resend", "applicant"),
     ("PUT", "/applicants/{id}/payout-account", "applicant"),  # its body is checked before membership
+    ("POST", "/applicants/{id}/reviews", "applicant"),  # its body is checked before the purchase
     ("GET", "/waves/current", None),
     ("POST", "/waves/1/applicants", "applicant"),
     ("GET", "/waves/1/results", None),
+    ("POST", "/partners/purchases", "partner"),
+    ("POST", f"/partners/purchases/{UNKNOWN_PURCHASE}/confirm", "partner"),
+    CANCEL,
+    ("POST", "/partners/completions", "partner"),
     ("GET", "/admin/stats", "admin"),
     ("POST", "/admin/waves/999/close", "admin"),
     ("POST", "/admin/waves/999/publish", "admin"),
+    ("GET", "/admin/ledger", "admin"),
+    REVOKE,
 ]
-BODY_ROUTES = [route for route in ROUTES if route[0] in {"POST", "PUT"} and "/admin/" not in route[1]]
+# The routes that read a JSON body: not cancel, which takes none; of the admin's, the revocation (before its card).
+BODY_ROUTES = [
+    route for route in ROUTES if route[0] in {"POST", "PUT"} and "/admin/" not in route[1] and route != CANCEL
+] + [REVOKE]
+
+
+def authorisation(credentials: Credentials, route: Route, path: str, body: bytes) -> dict[str, str]:
+    """What the route's caller adds: the applicant's or the operator's token, or the partner's signature."""
+    method, _, who = route
+    if who == "partner":
+        return signature(credentials.partner, method, path, body)
+    tokens = {"applicant": credentials.access_token, "admin": credentials.admin_token}
+    return {"Authorization": f"Bearer {tokens[who]}"} if who else {}
 
 
 def call(
-    credentials: Credentials,
-    base_url: str,
-    route: tuple[str, str, str | None],
-    body: bytes,
-    headers: dict[str, str],
+    credentials: Credentials, base_url: str, route: Route, body: bytes, headers: dict[str, str]
 ) -> requests.Response:
-    method, template, who = route
-    authorisation = {
-        "applicant": {"Authorization": f"Bearer {credentials.access_token}"},
-        "admin": {"Authorization": f"Bearer {credentials.admin_token}"},
-        None: {},
-    }[who]
-    url = base_url + template.format(id=credentials.applicant_id)
-    return requests.request(method, url, data=body, headers={**authorisation, **headers}, timeout=60)
+    path = route[1].format(id=credentials.applicant_id)
+    signed = authorisation(credentials, route, path, body)
+    return requests.request(route[0], base_url + path, data=body, headers={**signed, **headers}, timeout=60)
 
 
-def route_id(route: tuple[str, str, str | None]) -> str:
+def route_id(route: Route) -> str:
     return f"{route[0]} {route[1]}"
 
 
@@ -243,17 +303,15 @@ def parse_raw(received: bytes) -> RawAnswer | None:
 
 @pytest.mark.parametrize("route", [r for r in ROUTES if r[0] in {"POST", "PUT"}], ids=route_id)
 def test_a_body_over_1_mib_is_refused_by_the_gateway_without_reading_it(
-    stack: EmbeddedStack, credentials: Credentials, route: tuple[str, str, str | None]
+    stack: EmbeddedStack, credentials: Credentials, route: Route
 ) -> None:
-    # Only the head is sent, announcing 2 MiB: the 413 must come back without a byte of the body being read.
-    method, template, who = route
-    authorisation = ""
-    if who:
-        token = credentials.admin_token if who == "admin" else credentials.access_token
-        authorisation = f"Authorization: Bearer {token}\r\n"
+    # Only the head is sent, announcing 2 MiB: the 413 must come back without a byte of the body being read (a
+    # partner's signature is then of an empty body: the gateway refuses before anything checks it).
+    path = route[1].format(id=credentials.applicant_id)
+    signed = "".join(f"{name}: {value}\r\n" for name, value in authorisation(credentials, route, path, b"").items())
     head = (
-        f"{method} {template.format(id=credentials.applicant_id)} HTTP/1.1\r\nHost: {host(stack)}\r\n"
-        f"Content-Type: application/json\r\n{authorisation}Content-Length: {2 * GATEWAY_BODY_LIMIT}\r\n"
+        f"{route[0]} {path} HTTP/1.1\r\nHost: {host(stack)}\r\n"
+        f"Content-Type: application/json\r\n{signed}Content-Length: {2 * GATEWAY_BODY_LIMIT}\r\n"
         "Connection: close\r\n\r\n"
     )
     started = time.monotonic()
@@ -267,7 +325,7 @@ def test_a_body_over_1_mib_is_refused_by_the_gateway_without_reading_it(
 
 @pytest.mark.parametrize("route", BODY_ROUTES, ids=route_id)
 def test_a_body_over_1_mib_sent_in_full_is_refused(
-    stack: EmbeddedStack, credentials: Credentials, route: tuple[str, str, str | None]
+    stack: EmbeddedStack, credentials: Credentials, route: Route
 ) -> None:
     body = b'{"applicant_id": "' + b"x" * (GATEWAY_BODY_LIMIT + 1) + b'"}'
     try:
@@ -284,7 +342,7 @@ DEEP_OBJECT = b'{"applicant_id": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_000
 @pytest.mark.parametrize("body", [DEEP_ARRAY, DEEP_OBJECT], ids=["array", "object"])
 @pytest.mark.parametrize("route", BODY_ROUTES, ids=route_id)
 def test_json_nested_100000_deep_is_refused(
-    stack: EmbeddedStack, credentials: Credentials, route: tuple[str, str, str | None], body: bytes
+    stack: EmbeddedStack, credentials: Credentials, route: Route, body: bytes
 ) -> None:
     answer = call(credentials, stack.api_url, route, body, JSON_TYPE)
     # Over 16 KiB the registration is refused for its size before it is parsed; the others are parsed.
@@ -303,7 +361,7 @@ INVALID_UTF8 = [
 @pytest.mark.parametrize("body", INVALID_UTF8, ids=["ff-fe", "truncated", "surrogate", "overlong", "bom"])
 @pytest.mark.parametrize("route", BODY_ROUTES, ids=route_id)
 def test_invalid_utf8_is_refused_as_invalid_json(
-    stack: EmbeddedStack, credentials: Credentials, route: tuple[str, str, str | None], body: bytes
+    stack: EmbeddedStack, credentials: Credentials, route: Route, body: bytes
 ) -> None:
     answer = call(credentials, stack.api_url, route, body, JSON_TYPE)
     assert_documented_error(answer, 400)
@@ -330,7 +388,7 @@ WRONG_CONTENT_TYPES = [
 )
 @pytest.mark.parametrize("route", ROUTES, ids=route_id)
 def test_a_wrong_content_type_is_refused_with_415(
-    stack: EmbeddedStack, credentials: Credentials, route: tuple[str, str, str | None], content_type: str, body: bytes
+    stack: EmbeddedStack, credentials: Credentials, route: Route, content_type: str, body: bytes
 ) -> None:
     answer = call(credentials, stack.api_url, route, body, {"Content-Type": content_type})
     assert_documented_error(answer, 415)
@@ -339,7 +397,7 @@ def test_a_wrong_content_type_is_refused_with_415(
 
 @pytest.mark.parametrize("route", BODY_ROUTES, ids=route_id)
 def test_a_body_without_a_content_type_counts_as_json(
-    stack: EmbeddedStack, credentials: Credentials, route: tuple[str, str, str | None]
+    stack: EmbeddedStack, credentials: Credentials, route: Route
 ) -> None:
     # requests sends no Content-Type for raw bytes: the form-encoded body is then refused as invalid JSON.
     answer = call(credentials, stack.api_url, route, b"applicant_id=x&code=123456", {})
@@ -456,3 +514,249 @@ def test_a_non_ascii_idempotency_key_sent_by_requests_is_refused(api: Api) -> No
     headers: Any = {"Idempotency-Key": "kunci-idempotensi-ключ".encode()}
     answer = api.http.post(f"{api.base_url}/registrations", json=body, headers=headers, timeout=30)
     assert_documented_error(answer, 400, field="Idempotency-Key")
+
+
+# --- After acceptance: each bad value refused, naming its field --------------------------------------------------
+
+PURCHASE: Route = ("POST", "/partners/purchases", "partner")
+CONFIRM: Route = ("POST", f"/partners/purchases/{UNKNOWN_PURCHASE}/confirm", "partner")
+COMPLETION: Route = ("POST", "/partners/completions", "partner")
+REVIEW: Route = ("POST", "/applicants/{id}/reviews", "applicant")
+PAYOUT_ACCOUNT: Route = ("PUT", "/applicants/{id}/payout-account", "applicant")
+
+# Good bodies, of which each case below spoils one thing (with the route's unknown purchase or unheld card, a good
+# body gets a 404: nothing is bought, completed, reviewed or revoked).
+GOOD_PURCHASE = {
+    "card_number": UNHELD_CARD,
+    "course_id": "excel-101",
+    "course_title": "Microsoft Excel untuk Pemula",
+    "price": 400_000,
+    "purchase_ref": "hostile-1",
+}
+GOOD_COMPLETION = {
+    "purchase_id": UNKNOWN_PURCHASE,
+    "completed_at": "2026-04-20T15:30:00+07:00",
+    "certificate_id": "C-1",
+}
+GOOD_REVIEW = {"purchase_id": UNKNOWN_PURCHASE, "rating": 4, "comment": "Materinya jelas."}
+GOOD_ACCOUNT = {"provider": "BNI", "account_number": "1234567890"}
+TEN_THOUSAND = "a" * 10_000
+
+
+@dataclass(frozen=True)
+class BadValue:
+    what: str
+    route: Route
+    body: Any  # the JSON document sent
+    status: int
+    code: str
+    field: str | None
+
+
+def changed(document: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**document, **changes}
+
+
+def without(document: dict[str, Any], name: str) -> dict[str, Any]:
+    return {key: value for key, value in document.items() if key != name}
+
+
+BAD_VALUES = [
+    # POST /partners/purchases
+    BadValue("negative price", PURCHASE, changed(GOOD_PURCHASE, price=-400_000), 400, "INVALID_PRICE", "price"),
+    BadValue("zero price", PURCHASE, changed(GOOD_PURCHASE, price=0), 400, "INVALID_PRICE", "price"),
+    BadValue("fractional price", PURCHASE, changed(GOOD_PURCHASE, price=399_999.5), 400, "WRONG_TYPE", "price"),
+    BadValue("whole float price", PURCHASE, changed(GOOD_PURCHASE, price=400_000.0), 400, "WRONG_TYPE", "price"),
+    BadValue("price as a string", PURCHASE, changed(GOOD_PURCHASE, price="400000"), 400, "WRONG_TYPE", "price"),
+    BadValue("price as a boolean", PURCHASE, changed(GOOD_PURCHASE, price=True), 400, "WRONG_TYPE", "price"),
+    BadValue("price null", PURCHASE, changed(GOOD_PURCHASE, price=None), 400, "WRONG_TYPE", "price"),
+    BadValue("no price", PURCHASE, without(GOOD_PURCHASE, "price"), 400, "MISSING_FIELD", "price"),
+    BadValue("unknown card", PURCHASE, GOOD_PURCHASE, 404, "CARD_NOT_FOUND", "card_number"),
+    BadValue(
+        "card with dashes",
+        PURCHASE,
+        changed(GOOD_PURCHASE, card_number="7000-0000-0000-0009"),
+        400,
+        "INVALID_CARD_NUMBER",
+        "card_number",
+    ),
+    BadValue(
+        "card as a number",
+        PURCHASE,
+        changed(GOOD_PURCHASE, card_number=int(UNHELD_CARD)),
+        400,
+        "WRONG_TYPE",
+        "card_number",
+    ),
+    BadValue(
+        "10,000-character course title",
+        PURCHASE,
+        changed(GOOD_PURCHASE, course_title=TEN_THOUSAND),
+        400,
+        "INVALID_COURSE_TITLE",
+        "course_title",
+    ),
+    BadValue(
+        "purchase_ref with a space",
+        PURCHASE,
+        changed(GOOD_PURCHASE, purchase_ref="order 1"),
+        400,
+        "INVALID_REFERENCE",
+        "purchase_ref",
+    ),
+    BadValue("unknown field", PURCHASE, changed(GOOD_PURCHASE, discount=10), 400, "UNKNOWN_FIELD", "discount"),
+    BadValue("body an array", PURCHASE, [GOOD_PURCHASE], 400, "INVALID_BODY", None),
+    # POST /partners/purchases/{id}/confirm
+    BadValue("five-digit code", CONFIRM, {"code": "12345"}, 400, "INVALID_CODE", "code"),
+    BadValue("code as a number", CONFIRM, {"code": 123456}, 400, "WRONG_TYPE", "code"),
+    BadValue("no code", CONFIRM, {}, 400, "MISSING_FIELD", "code"),
+    BadValue("unknown field", CONFIRM, {"code": "123456", "pin": "1"}, 400, "UNKNOWN_FIELD", "pin"),
+    BadValue("unknown purchase", CONFIRM, {"code": "123456"}, 404, "PURCHASE_NOT_FOUND", "purchase_id"),
+    # POST /partners/purchases/{id}/cancel
+    BadValue("unknown purchase", CANCEL, {}, 404, "PURCHASE_NOT_FOUND", "purchase_id"),
+    BadValue(
+        "malformed purchase id",
+        ("POST", "/partners/purchases/not-a-purchase/cancel", "partner"),
+        {},
+        404,
+        "PURCHASE_NOT_FOUND",
+        "purchase_id",
+    ),
+    # POST /partners/completions
+    *(
+        BadValue(
+            what, COMPLETION, changed(GOOD_COMPLETION, completed_at=value), 400, "INVALID_DATETIME", "completed_at"
+        )
+        for what, value in (
+            ("month 13", "2026-13-20T15:30:00+07:00"),
+            ("30 February", "2026-02-30T15:30:00+07:00"),
+            ("hour 25", "2026-04-20T25:30:00+07:00"),
+            ("without its offset", "2026-04-20T15:30:00"),
+            ("a word", "kemarin"),
+            ("empty", ""),
+        )
+    ),
+    BadValue(
+        "completed_at as a number",
+        COMPLETION,
+        changed(GOOD_COMPLETION, completed_at=1_776_000_000),
+        400,
+        "WRONG_TYPE",
+        "completed_at",
+    ),
+    BadValue(
+        "purchase id as a number", COMPLETION, changed(GOOD_COMPLETION, purchase_id=0), 400, "WRONG_TYPE", "purchase_id"
+    ),
+    BadValue(
+        "certificate id with a space",
+        COMPLETION,
+        changed(GOOD_COMPLETION, certificate_id="CERT 1"),
+        400,
+        "INVALID_REFERENCE",
+        "certificate_id",
+    ),
+    BadValue("unknown field", COMPLETION, changed(GOOD_COMPLETION, score=90), 400, "UNKNOWN_FIELD", "score"),
+    BadValue("unknown purchase", COMPLETION, GOOD_COMPLETION, 404, "PURCHASE_NOT_FOUND", "purchase_id"),
+    # POST /applicants/{id}/reviews
+    BadValue("rating 0", REVIEW, changed(GOOD_REVIEW, rating=0), 400, "INVALID_RATING", "rating"),
+    BadValue("rating 6", REVIEW, changed(GOOD_REVIEW, rating=6), 400, "INVALID_RATING", "rating"),
+    BadValue("rating -1", REVIEW, changed(GOOD_REVIEW, rating=-1), 400, "INVALID_RATING", "rating"),
+    BadValue("rating 4.5", REVIEW, changed(GOOD_REVIEW, rating=4.5), 400, "WRONG_TYPE", "rating"),
+    BadValue("rating as a string", REVIEW, changed(GOOD_REVIEW, rating="5"), 400, "WRONG_TYPE", "rating"),
+    BadValue("rating as a boolean", REVIEW, changed(GOOD_REVIEW, rating=True), 400, "WRONG_TYPE", "rating"),
+    BadValue("no rating", REVIEW, without(GOOD_REVIEW, "rating"), 400, "MISSING_FIELD", "rating"),
+    BadValue(
+        "10,000-character comment",
+        REVIEW,
+        changed(GOOD_REVIEW, comment=TEN_THOUSAND),
+        400,
+        "COMMENT_TOO_LONG",
+        "comment",
+    ),
+    BadValue("comment as a number", REVIEW, changed(GOOD_REVIEW, comment=5), 400, "WRONG_TYPE", "comment"),
+    BadValue("unknown field", REVIEW, changed(GOOD_REVIEW, stars=5), 400, "UNKNOWN_FIELD", "stars"),
+    BadValue("unknown purchase", REVIEW, GOOD_REVIEW, 404, "PURCHASE_NOT_FOUND", "purchase_id"),
+    # PUT /applicants/{id}/payout-account
+    BadValue(
+        "unknown provider",
+        PAYOUT_ACCOUNT,
+        changed(GOOD_ACCOUNT, provider="PAYPAL"),
+        400,
+        "UNKNOWN_PROVIDER",
+        "provider",
+    ),
+    BadValue("provider as a number", PAYOUT_ACCOUNT, changed(GOOD_ACCOUNT, provider=9), 400, "WRONG_TYPE", "provider"),
+    *(
+        BadValue(
+            what,
+            PAYOUT_ACCOUNT,
+            changed(GOOD_ACCOUNT, account_number=value),
+            400,
+            "INVALID_ACCOUNT_NUMBER",
+            "account_number",
+        )
+        for what, value in (
+            ("account number with letters", "12345abc90"),
+            ("account number of 7 digits", "1234567"),
+            ("account number of 21 digits", "1" * 21),
+            ("account number in Arabic-Indic digits", "١٢٣٤٥٦٧٨٩٠"),
+            ("account number with a space", "1234 567890"),
+        )
+    ),
+    BadValue(
+        "account number as a number",
+        PAYOUT_ACCOUNT,
+        changed(GOOD_ACCOUNT, account_number=1_234_567_890),
+        400,
+        "WRONG_TYPE",
+        "account_number",
+    ),
+    BadValue("unknown field", PAYOUT_ACCOUNT, changed(GOOD_ACCOUNT, holder="x"), 400, "UNKNOWN_FIELD", "holder"),
+    # POST /admin/memberships/{card_number}/revoke
+    BadValue("no reason", REVOKE, {}, 400, "MISSING_FIELD", "reason"),
+    BadValue("empty reason", REVOKE, {"reason": ""}, 400, "INVALID_REASON", "reason"),
+    BadValue("blank reason", REVOKE, {"reason": "   "}, 400, "INVALID_REASON", "reason"),
+    BadValue("10,000-character reason", REVOKE, {"reason": TEN_THOUSAND}, 400, "INVALID_REASON", "reason"),
+    BadValue("reason as a number", REVOKE, {"reason": 5}, 400, "WRONG_TYPE", "reason"),
+    BadValue("unknown field", REVOKE, {"reason": "kartu dijual", "force": True}, 400, "UNKNOWN_FIELD", "force"),
+    BadValue("body a string", REVOKE, "kartu dijual", 400, "INVALID_BODY", None),
+    BadValue("unknown card", REVOKE, {"reason": "kartu dijual"}, 404, "CARD_NOT_FOUND", "card_number"),
+    *(
+        BadValue(
+            what,
+            ("POST", f"/admin/memberships/{card}/revoke", "admin"),
+            {"reason": "kartu dijual"},
+            400,
+            "INVALID_CARD_NUMBER",
+            "card_number",
+        )
+        for what, card in (
+            ("card of 4 digits", "7000"),
+            ("card with a wrong check digit", UNHELD_CARD[:-1] + str((int(UNHELD_CARD[-1]) + 1) % 10)),
+            ("card with letters", "7000abcd00000009"),
+        )
+    ),
+]
+BAD_VALUE_IDS = [f"{case.route[0]} {case.route[1]}: {case.what}" for case in BAD_VALUES]
+
+
+@pytest.mark.parametrize("case", BAD_VALUES, ids=BAD_VALUE_IDS)
+def test_a_bad_value_after_acceptance_is_refused_naming_its_field(
+    stack: EmbeddedStack, credentials: Credentials, case: BadValue
+) -> None:
+    answer = call(credentials, stack.api_url, case.route, json.dumps(case.body).encode(), JSON_TYPE)
+    assert_documented_error(answer, case.status, case.field)
+    assert answer.json()["error"]["code"] == case.code
+
+
+PARTNER_BAD_VALUES = [case for case in BAD_VALUES if case.route[2] == "partner"]
+
+
+@pytest.mark.parametrize(
+    "case", PARTNER_BAD_VALUES, ids=[f"{case.route[1]}: {case.what}" for case in PARTNER_BAD_VALUES]
+)
+def test_a_bad_value_sent_unsigned_gets_only_the_401(stack: EmbeddedStack, case: BadValue) -> None:
+    # The signature is checked before the body is read: a stranger learns nothing about what a body should be.
+    answer = requests.post(stack.api_url + case.route[1], json=case.body, timeout=30)
+    assert_documented_error(answer, 401)
+    assert answer.json()["error"]["code"] == "UNAUTHORISED"
