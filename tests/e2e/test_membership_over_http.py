@@ -260,8 +260,10 @@ def test_revocations_by_an_admin_and_on_day_30_return_the_balance_and_refill_the
     drawn.append(run_week(member_api, member_stack, tmp_path)["wave"])
     refilled = {n: manifest_of(tmp_path, n) for n in drawn}
     assert (refilled[2]["base_quota"], refilled[2]["refill"], refilled[2]["quota"]) == (QUOTA, 1, QUOTA + 1)
+    # The schedule revoked the idle member while the last drawn wave was open (and perhaps wave 2's own member, whose
+    # 30 days run on the stack's real clock and may end by then: its revocation counts in whichever wave is open)
     last = refilled[drawn[-1]]
-    assert (last["base_quota"], last["refill"], last["quota"]) == (QUOTA, 1, QUOTA + 1)
+    assert last["base_quota"] == QUOTA and last["refill"] >= 1 and last["quota"] == QUOTA + last["refill"]
 
     # And the ledger's identity holds, with both balances returned
     ledger = requests.get(
