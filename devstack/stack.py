@@ -241,7 +241,9 @@ class EmbeddedStack:
             if all(sum(self.queue_depth(name).values()) == 0 for name in queue_names):
                 return
             time.sleep(0.25)
-        raise TimeoutError(f"queues {queue_names} did not drain within {timeout_seconds:.0f}s")
+        # What was left, so that a run stopped here says where it stood (depths by queue, visible and in flight).
+        left = {name: self.queue_depth(name) for name in queue_names}
+        raise TimeoutError(f"queues did not drain within {timeout_seconds:.0f}s: {left}")
 
     def wait_until_idle(self, timeout_seconds: float = 600.0) -> None:
         """Until every queue the app consumes is empty: what the schedules and the API set going has been done."""
