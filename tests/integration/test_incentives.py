@@ -317,6 +317,26 @@ def test_a_timeout_after_the_provider_took_the_transfer_pays_once(
     assert MemberRecord.get(found_id.split("-")[0]).payment_in_flight is None
 
 
+def test_a_payment_stranded_by_an_outage_longer_than_its_retries_is_paid_once_by_the_next_days_run(
+    people: People, payment_provider_service: ProviderServer
+) -> None:
+    # Given a payment sent while the provider was down, its message out of tries (dead-lettered, not redelivered)
+    found_id = _queued(people)
+    payment_provider_service.stand_in.control({"mode": "down"})
+    with pytest.raises(BatchProcessingError):
+        _deliver(found_id)
+    assert payments.find(found_id).status is PaymentStatus.SENT  # type: ignore[union-attr]
+    payment_provider_service.stand_in.control({"mode": "up"})
+
+    # When the next day's schedule runs
+    run_schedule(T0 + DAY)
+
+    # Then the payment is queued again and paid, once
+    assert payments.find(found_id).status is PaymentStatus.PAID  # type: ignore[union-attr]
+    assert paid_at_provider(payment_provider_service) == 1
+    assert MemberRecord.get(found_id.split("-")[0]).payment_in_flight is None
+
+
 def test_reconciliation_is_clean_then_catches_a_difference_on_either_side(
     people: People, payment_provider_service: ProviderServer
 ) -> None:
