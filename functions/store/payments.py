@@ -194,8 +194,9 @@ def _in_flight_here(payment: Payment) -> Any:
 
 def pay(payment: Payment, paid_at: dt.datetime, now: dt.datetime, *, last: bool = False) -> bool:
     """SENT -> PAID (on the WIB day the provider paid it), its INCENTIVE ledger entry, the member's count of
-    settled incentives, the account free to change again and the incentive's funnel stage: one transaction; the `last` incentive completes
-    an ACTIVE membership in it too (`MembershipEvent.COMPLETE`). False when recorded already."""
+    settled incentives, the account free to change again and the incentive's funnel stage: one transaction; the
+    `last` incentive completes an ACTIVE membership in it too (`MembershipEvent.COMPLETE`). False when recorded
+    already."""
     completing = MEMBERSHIP_TRANSITIONS[MembershipEvent.COMPLETE]
     completion = (
         [MemberRecord.state.set(completing.target)]
