@@ -141,9 +141,9 @@ class Months:
         refused = [m for m in self.earners if m.plan.first_account_refused]
         self.week.each("refused accounts replaced", refused, lambda m: self.put_account(m, 1))
         self.wait_for_verdicts(len(self.earners) + len(refused))
-        verdicts = [m for m in self.stack.outbox("payout_account_checked") if m["channel"] == "email"]
+        verdicts = self.verdicts_told()
         self.result.refused_first = {
-            reason: sum(1 for m in verdicts if m.get("reason") == reason)
+            reason.value: sum(1 for m in verdicts if m.get("reason") == reason.value)
             for reason in (AccountRejection.NAME_MISMATCH, AccountRejection.NOT_KYC)
         }
         for member in self.earners:
@@ -162,8 +162,11 @@ class Months:
         expect("payout account", answer, 202)
 
     def wait_for_verdicts(self, total: int) -> None:
-        checked = lambda: len([m for m in self.stack.outbox("payout_account_checked") if m["channel"] == "email"])  # noqa: E731
-        self.week.wait("payout accounts checked", checked, total, timeout_seconds=600)
+        self.week.wait("payout accounts checked", lambda: len(self.verdicts_told()), total, timeout_seconds=600)
+
+    def verdicts_told(self) -> list[dict[str, Any]]:
+        """The provider's verdicts the members were told of (by email), one per account linked."""
+        return [m for m in self.stack.outbox("payout_account_checked") if m["channel"] == "email"]
 
     # --- the months ---------------------------------------------------------------------------------------------
     def incentive_runs(self, earned_by: dt.datetime) -> list[dt.datetime]:

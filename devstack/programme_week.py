@@ -5,8 +5,10 @@ clock moves to Thursday 16:00 WIB (close and draw) and Friday 10:00 WIB (publica
 verified from its public files. Then the programme's month: training partners sell trainings to the members over
 the signed partner API (devstack.after_acceptance), the clock moves week by week to the first members' deadline
 (carried-over applicants are drawn in the weeks between), the 00:05 WIB schedule revokes those who bought nothing,
-an admin revokes one member, and the next wave's draw takes the places freed. It prints the funnel as the ministry
-reported it, with what the population implies beside each stage, and the ledger identity, and writes a report.
+an admin revokes one member, and the next wave's draw takes the places freed. Then four months of incentives
+(devstack.incentive_months): payout accounts linked, incentives paid and reconciled, members held, the provider
+timing out and down on the way. It prints the funnel as the ministry reported it, with what the population implies
+beside each stage, the ledger identity and the incentives paid against what the rules owe, and writes a report.
 """
 
 from __future__ import annotations
@@ -122,7 +124,6 @@ class Week:
         self.waves_published = 0
         self.admin_revoked: Member | None = None
         self.swept: list[Member] = []  # revoked by the day-30 sweep
-        self.market: Market | None = None  # the partners, once signed up
 
     # --- helpers -------------------------------------------------------------------------------------------
     @contextmanager
@@ -194,10 +195,9 @@ class Week:
             self.published(wave["number"])
         with self.stage("draw verified from the public files"):
             self.result.manifest, self.result.draw_verified = self.verify_draw(wave["number"])
-        self.after_acceptance(wave["number"])
+        market = self.after_acceptance(wave["number"])
         earners = [m for m in self.members if m.plan.earns_incentives and m is not self.admin_revoked]
-        assert self.market is not None
-        self.result.incentives = Months(self, self.market, earners).run()
+        self.result.incentives = Months(self, market, earners).run()
         self.result.funnel = {stage: count for stage, count in self.funnel().items()}
         self.result.expected = {
             **self.expected_funnel(),
@@ -221,8 +221,8 @@ class Week:
         self.waves_published += 1
 
     # --- after acceptance --------------------------------------------------------------------------------------
-    def after_acceptance(self, first_wave: int) -> None:
-        market = self.market = Market(self.stack, self.http, self.outbox)
+    def after_acceptance(self, first_wave: int) -> Market:
+        market = Market(self.stack, self.http, self.outbox)
         with self.stage("training partners signed up"):
             market.sign_up_partners()
         with self.stage(f"wave {first_wave} members buy, complete and review trainings"):
@@ -247,6 +247,7 @@ class Week:
         self.result.expected_refill = len(self.swept) + 1
         self.result.expected_ledger = expected_ledger(self.members, [*self.swept, revoked])
         self.admin_revoked = revoked
+        return market
 
     def current_wave(self) -> dict[str, Any]:
         wave: dict[str, Any] = self.http.get(self.url("/waves/current"), timeout=30).json()
