@@ -12,6 +12,7 @@ with it so that its statement's days are the scheduler's. What each member does 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from functions.domain.calendar import JAKARTA
 from functions.domain.lifecycle import INCENTIVE_STAGES, FunnelStage
 from functions.domain.payments import AccountRejection
 from functions.resources import INCENTIVES_QUEUE, PAYMENTS_QUEUE
+from functions.store.payments import RECONCILIATION_PREFIX
 
 if TYPE_CHECKING:
     from devstack.programme_week import Week
@@ -43,25 +45,27 @@ class IncentiveResult:
     paid_amount: int = 0  # GET /admin/ledger's incentives paid
     provider_paid_amount: int = 0  # the provider's own count of what it paid
     owed_amount: int = 0  # what the rules owe the members' plans
-    differences: list[dict[str, Any]] | None = None  # the last reconciliation's; None when none ran
-    reconciled_day: str = ""
+    differences: list[dict[str, Any]] | None = None  # every day's reconciliation's; None when none ran
+    reconciled_day: str = ""  # the last day reconciled
+    reconciled_amount: int = 0  # what the provider's statements reconciled, over every day
     timed_out_after_commit: int = 0  # transfers the provider took and did not answer
 
     @property
     def matches(self) -> bool:
         return (
-            self.paid_amount == self.provider_paid_amount == self.owed_amount
+            self.paid_amount == self.provider_paid_amount == self.reconciled_amount == self.owed_amount
             and self.differences == []
             and self.timed_out_after_commit > 0
         )
 
     def line(self) -> str:
-        differences = "none ran" if self.differences is None else f"{len(self.differences)} differences"
+        differences = "none ran" if self.differences is None else f"{len(self.differences)} differences in all"
         return (
             f"Incentives: {self.paid_count:,} paid, Rp{self.paid_amount:,} (the provider paid Rp"
             f"{self.provider_paid_amount:,}; the rules owe Rp{self.owed_amount:,}); {self.earners:,} members earning, "
-            f"first accounts refused {self.refused_first}, {self.held:,} held; last reconciliation "
-            f"({self.reconciled_day}): {differences}; transfers timed out after commit: {self.timed_out_after_commit}"
+            f"first accounts refused {self.refused_first}, {self.held:,} held; reconciled up to "
+            f"{self.reconciled_day} (Rp{self.reconciled_amount:,}): {differences}; transfers timed out after "
+            f"commit: {self.timed_out_after_commit}"
         )
 
 
@@ -225,10 +229,25 @@ class Months:
         self.result.provider_paid_amount = int(self.stack.payment_provider_control()["paid_amount"])
         earned = sum(1 if m.plan.becomes_barred else rules.INCENTIVE_COUNT for m in self.earners)
         self.result.owed_amount = rules.INCENTIVE_AMOUNT * earned
-        last = ledger.get("last_reconciliation")
-        if last is not None:
-            self.result.differences = list(last["differences"])
-            self.result.reconciled_day = str(last["day"])
+        # Every day's report, from the payments table itself: GET /admin/ledger shows the last of the API's own
+        # week, and the API runs on the real clock, months before the scheduler's.
+        reports = sorted(self.reconciliations(), key=lambda report: str(report["day"]))
+        if reports:
+            self.result.differences = [d for report in reports for d in report["differences"]]
+            self.result.reconciled_day = str(reports[-1]["day"])
+            self.result.reconciled_amount = sum(int(report["provider"]["amount"]) for report in reports)
+
+    def reconciliations(self) -> list[dict[str, Any]]:
+        pages = (
+            self.stack.client("dynamodb")
+            .get_paginator("scan")
+            .paginate(
+                TableName=self.stack.env["PRAKERJA_PAYMENTS_TABLE"],
+                FilterExpression="begins_with(payment_id, :prefix)",
+                ExpressionAttributeValues={":prefix": {"S": RECONCILIATION_PREFIX}},
+            )
+        )
+        return [json.loads(item["report"]["S"]) for page in pages for item in page["Items"]]
 
 
 def expected_incentive_stages(earners: list[Member]) -> dict[str, int]:

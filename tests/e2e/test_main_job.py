@@ -24,6 +24,7 @@ def test_a_programme_week_and_month_of_300_match_what_the_population_implies(tmp
     assert result.ledger_totals == result.expected_ledger
     incentives = result.incentives
     assert incentives.paid_amount == incentives.provider_paid_amount == incentives.owed_amount > 0
+    assert incentives.reconciled_amount == incentives.paid_amount  # every day paid was reconciled
     assert incentives.differences == [], incentives.differences
     assert incentives.timed_out_after_commit >= 1
     assert sum(incentives.refused_first.values()) > 0
