@@ -39,11 +39,12 @@ from devstack.after_acceptance import (
     ledger_totals,
 )
 from devstack.code_latency import CodeLatency
-from devstack.incentive_months import IncentiveResult, Months, expected_incentive_stages
+from devstack.incentive_months import IncentiveResult, Months, expected_incentive_stages, next_run
 from devstack.population import Planned, plan_member, plan_population
 from devstack.registry import write_csv
 from devstack.stack import EmbeddedStack
 from functions.domain.lifecycle import FunnelStage, Status
+from functions.domain.rules import REVOCATION_TIME
 from functions.verify_draw import Disagreement, verify
 
 Item = TypeVar("Item")
@@ -228,8 +229,9 @@ class Week:
         with self.stage(f"wave {first_wave} members buy, complete and review trainings"):
             self.welcome_new_members(market)
         deadline = max(m.first_purchase_deadline for m in self.members if m.wave == first_wave)
-        # The daily revocation runs at 00:05 WIB: within a day of the deadline, it has run once after it.
-        sweep_at = deadline + dt.timedelta(days=1)
+        # Just past the first 00:05 WIB run after the deadline: its revocations are done before any later firing
+        # closes the wave they refill.
+        sweep_at = next_run(deadline, dt.time.fromisoformat(REVOCATION_TIME)) + dt.timedelta(minutes=1)
         with self.stage("the weeks to the first deadline: carried-over applicants drawn"):
             while (wave := self.current_wave())["publish_at"] <= sweep_at:
                 self.later_wave(wave, market)
