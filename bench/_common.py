@@ -247,6 +247,47 @@ def print_profile(ours: pstats.Stats, base: pstats.Stats, units: int, base_name:
     print(top(ours, "tottime", 25))
 
 
+# What every route's profile reports (label, file suffix, function name): the route, its logs and metrics, the calls.
+WHOLE_ROUTE = ("whole route (view + middleware)", "chalice/app.py", "__call__")
+OBSERVABILITY_COMPONENTS = [
+    ("Logger.info", "aws_lambda_powertools/logging/logger.py", "info"),
+    ("Metrics.add_metric", "aws_lambda_powertools/metrics/provider/cloudwatch_emf/cloudwatch.py", "add_metric"),
+    ("Metrics.flush_metrics", "aws_lambda_powertools/metrics/provider/cloudwatch_emf/cloudwatch.py", "flush_metrics"),
+    ("in_contract_shape", "functions/web.py", "in_contract_shape"),
+]
+AWS_CALLS = ("botocore _make_api_call (all AWS calls)", "botocore/client.py", "_make_api_call")
+
+
+def cumulative(stats: pstats.Stats, suffix: str, name: str) -> float:
+    """Cumulative seconds of the function `name` of the file ending in `suffix`."""
+    total = 0.0
+    for (filename, _, function), (_, _, _, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
+        if function == name and filename.replace("\\", "/").endswith(suffix):
+            total = max(total, cumtime)  # a recursive or re-entrant function is counted once, at its outermost
+    return total
+
+
+def component_table(stats: pstats.Stats, components: list[tuple[str, str, str]], units: int, side: str) -> str:
+    """Cumulative µs per unit of each (label, file suffix, function name)."""
+    rows = [[label, f"{cumulative(stats, suffix, name) / units * 1e6:.0f}"] for label, suffix, name in components]
+    return table([f"{side}: component (cumulative)", "us/req"], rows)
+
+
+def print_route_profile(
+    ours: pstats.Stats,
+    bare: pstats.Stats,
+    components: tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]],
+    units: int,
+    unit: str,
+) -> None:
+    """Our route against the bare one under cProfile: the components of each (cumulative), then `print_profile`."""
+    print(f"\nWhere our route's time goes under cProfile ({units} {unit}s; cProfile inflates call-heavy code):")
+    print(component_table(ours, components[0], units, "ours"))
+    print()
+    print(component_table(bare, components[1], units, "bare"))
+    print_profile(ours, bare, units, "bare", unit)
+
+
 def own_time_by_package(stats: pstats.Stats, requests: int) -> dict[str, float]:
     """Own (exclusive) time per package, in µs per request."""
     groups: dict[str, float] = {}

@@ -20,7 +20,19 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from _common import answer_aws_in_process, median, print_profile, profile_call, proxy_event, quiet, table, timed
+from _common import (
+    AWS_CALLS,
+    OBSERVABILITY_COMPONENTS,
+    WHOLE_ROUTE,
+    answer_aws_in_process,
+    median,
+    print_route_profile,
+    profile_call,
+    proxy_event,
+    quiet,
+    table,
+    timed,
+)
 
 TARGET_RATIO = 1.3
 
@@ -113,7 +125,7 @@ def measure(sides: list[Side], mode: str, people: Any, rounds: int, requests: in
 
 # Where our route's time goes: functions whose cumulative time is reported per request (file suffix, name).
 COMPONENTS = [
-    ("whole route (view + middleware)", "chalice/app.py", "__call__"),
+    WHOLE_ROUTE,
     ("parse_registration (pydantic + checks)", "functions/domain/registration.py", "parse_registration"),
     ("  of which normalise_email (email-validator)", "functions/domain/identity.py", "normalise_email"),
     ("  of which normalise_phone (phonenumbers)", "functions/domain/identity.py", "normalise_phone"),
@@ -123,12 +135,9 @@ COMPONENTS = [
     ("new_access_token", "functions/adapters/personal_data.py", "new_access_token"),
     ("seal_text (AES-GCM)", "functions/adapters/personal_data.py", "seal_text"),
     ("send_now (boto3 SendMessage)", "functions/adapters/queues.py", "send_now"),
-    ("Logger.info", "aws_lambda_powertools/logging/logger.py", "info"),
-    ("Metrics.add_metric", "aws_lambda_powertools/metrics/provider/cloudwatch_emf/cloudwatch.py", "add_metric"),
-    ("Metrics.flush_metrics", "aws_lambda_powertools/metrics/provider/cloudwatch_emf/cloudwatch.py", "flush_metrics"),
-    ("in_contract_shape", "functions/web.py", "in_contract_shape"),
+    *OBSERVABILITY_COMPONENTS,
     ("pydantic model_dump_json", "pydantic/main.py", "model_dump_json"),
-    ("botocore _make_api_call (all AWS calls)", "botocore/client.py", "_make_api_call"),
+    AWS_CALLS,
 ]
 BARE_COMPONENTS = [
     ("whole route", "chalice/app.py", "__call__"),
@@ -220,14 +229,6 @@ def component_costs(people: Any, count: int) -> list[list[str]]:
     return [[label, f"{median(passes[label]) / count * 1e6:.0f}"] for label, _ in runs]
 
 
-def _cumulative(stats: pstats.Stats, suffix: str, name: str) -> float:
-    total = 0.0
-    for (filename, _, function), (_, _, _, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
-        if function == name and filename.replace("\\", "/").endswith(suffix):
-            total = max(total, cumtime)  # a recursive or re-entrant function is counted once, at its outermost
-    return total
-
-
 def profile(side: Side, bodies: list[str]) -> pstats.Stats:
     return profile_call(side.direct(bodies))
 
@@ -309,13 +310,7 @@ def main() -> None:
         ours_stats = profile(ours, bodies_from(people, args.profile))
         bare_stats = profile(bare, bodies_from(people, args.profile))
         n = args.profile
-        print(f"\nWhere our route's time goes under cProfile ({n} requests; cProfile inflates call-heavy code):")
-        bare_rows = [[label, f"{_cumulative(bare_stats, s, f) / n * 1e6:.0f}"] for label, s, f in BARE_COMPONENTS]
-        our_rows = [[label, f"{_cumulative(ours_stats, s, f) / n * 1e6:.0f}"] for label, s, f in COMPONENTS]
-        print(table(["ours: component (cumulative)", "us/req"], our_rows))
-        print()
-        print(table(["bare: component (cumulative)", "us/req"], bare_rows))
-        print_profile(ours_stats, bare_stats, n, "bare", "request")
+        print_route_profile(ours_stats, bare_stats, (COMPONENTS, BARE_COMPONENTS), n, "request")
 
 
 if __name__ == "__main__":

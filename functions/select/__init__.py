@@ -236,7 +236,7 @@ def revocation_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     from functions.services import sqs_records  # on the first batch, not at every cold start
 
     revoker = revocation.ShardRevoker(web.event_context(event))
-    return web.process_batch(event, revoker.revoke_shard, sqs_records.RevocationRecord)
+    return web.process_batch(event, revoker.walk, sqs_records.RevocationRecord)
 
 
 @select.on_sqs_message(queue=POOL_PARTS_QUEUE, batch_size=1, maximum_concurrency=POOL_PARTS_MAX_CONCURRENCY)
@@ -259,7 +259,7 @@ def incentive_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     from functions.services import sqs_records  # on the first batch, not at every cold start
 
     payer = incentive_payments.ShardPayer(web.event_context(event))
-    return web.process_batch(event, payer.pay_shard, sqs_records.IncentiveRecord)
+    return web.process_batch(event, payer.walk, sqs_records.IncentiveRecord)
 
 
 @select.on_sqs_message(queue=PAYMENTS_QUEUE, batch_size=10, maximum_concurrency=PAYMENT_MAX_CONCURRENCY)

@@ -43,16 +43,14 @@ from functions.domain.wave import WaveState
 from functions.observability import logger, metrics
 from functions.resources import PAYMENT_MAX_CONCURRENCY
 from functions.services import nik_check, notifications
-from functions.services.time_budget import OutOfTime, deadline_of, retrying
+from functions.services.cohort_walk import CohortWalk, Visit
+from functions.services.time_budget import OutOfTime
 from functions.settings import settings
 from functions.store import applicants, members, payments, waves
 
 if TYPE_CHECKING:
-    from functions.services.sqs_records import IncentiveRecord, PaymentQueueRecord
+    from functions.services.sqs_records import PaymentQueueRecord
 
-_THROTTLED = "IncentiveShardThrottled"
-# How long a shard handed on for want of time (or of the registry) waits before it is taken again.
-_HAND_ON_DELAY_SECONDS = 30
 # The reconciliation catches up this many days back when a run was missed.
 RECONCILIATION_CATCH_UP_DAYS = 7
 
@@ -144,41 +142,23 @@ def _pay_if_due(member: IncentiveStanding, now: dt.datetime, rules: IncentiveRul
     return []
 
 
-class ShardPayer:
-    """The incentive consumer's record handler, with the invocation's time budget: a page of the shard's members
-    is screened and queued where due, and the rest of the shard goes on as a new message (at once after a full
-    page; after a pause when throttling or the registry stopped it, from the member where it stopped)."""
+class ShardPayer(CohortWalk[IncentiveShard, IncentiveStanding]):
+    """The incentive consumer's record handler: a page of the shard's members is screened and queued where due,
+    the rest of the shard handed on (also when the civil registry stops it)."""
 
-    def __init__(self, context: Any = None) -> None:
-        self.deadline = deadline_of(context)
+    throttled_metric = "IncentiveShardThrottled"
+    handed_on_metric = "IncentiveShardHandedOn"
+    pause_seconds = 30  # for throttling to ease, or the registry to come back
+    interruptions = (OutOfTime, RegistryUnavailable)
 
-    def pay_shard(self, record: IncentiveRecord, sends: notifications.BatchSends) -> None:
-        shard = record.body
-        rules = incentive_rules()
-        told: list[NotificationRequest] = []
-        done_up_to = shard.after
-        try:
-            page, rest = retrying(
-                functools.partial(
-                    payments.cohort, shard.wave, shard.shard, after=shard.after, limit=settings().revocation_chunk_size
-                ),
-                self.deadline,
-                _THROTTLED,
-            )
-            for member in page:
-                one = functools.partial(_pay_if_due, member, shard.swept_at, rules)
-                told.extend(retrying(one, self.deadline, _THROTTLED))
-                done_up_to = member.applicant_id
-            if rest is not None:
-                self._hand_on(shard, rest, 0)
-        except (OutOfTime, RegistryUnavailable):
-            self._hand_on(shard, done_up_to, _HAND_ON_DELAY_SECONDS)
-            metrics.add_metric(name="IncentiveShardHandedOn", unit="Count", value=1)
-        sends.for_message(record.messageId).send(told)
+    def page(self, shard: IncentiveShard) -> tuple[list[IncentiveStanding], str | None]:
+        return payments.cohort(shard.wave, shard.shard, after=shard.after, limit=settings().revocation_chunk_size)
 
-    def _hand_on(self, shard: IncentiveShard, after: str | None, delay_seconds: int) -> None:
-        rest = shard.model_copy(update={"after": after})
-        queues.send_later(settings().incentives_queue_url, rest.model_dump_json(), delay_seconds)
+    def visitor(self, shard: IncentiveShard) -> Visit[IncentiveStanding]:
+        return functools.partial(_pay_if_due, now=shard.swept_at, rules=incentive_rules())
+
+    def queue_url(self) -> str:
+        return settings().incentives_queue_url
 
 
 # --- the payments consumer ------------------------------------------------------------------------------------

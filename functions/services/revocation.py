@@ -24,16 +24,12 @@ from functions.domain.requests import parse_body
 from functions.domain.wave import WaveState
 from functions.observability import logger, metrics
 from functions.services import notifications
-from functions.services.time_budget import OutOfTime, deadline_of, retrying
+from functions.services.cohort_walk import CohortWalk, Visit
 from functions.settings import settings
 from functions.store import members, revocations, waves
 
 if TYPE_CHECKING:
-    from functions.services.sqs_records import RevocationRecord
-
-_THROTTLED = "RevocationThrottled"
-# How long a shard handed on for want of time waits before it is taken again (throttling eases meanwhile).
-_HAND_ON_DELAY_SECONDS = 5
+    pass
 
 
 # --- the daily schedule ---------------------------------------------------------------------------------------
@@ -95,43 +91,24 @@ def _revoke_if_due(member: Membership, now: dt.datetime, open_wave: int | None) 
     return []
 
 
-class ShardRevoker:
-    """The revocation consumer's record handler, with the invocation's time budget: a page of the shard's members
-    is revoked where due, and the rest of the shard goes on as a new message (at once after a full page; after a
-    pause when throttling used up the time, from the member where it stopped)."""
+class ShardRevoker(CohortWalk[RevocationShard, Membership]):
+    """The revocation consumer's record handler: a page of the shard's members is revoked where due (at the
+    sweep's time), the rest of the shard handed on."""
 
-    def __init__(self, context: Any = None) -> None:
-        self.deadline = deadline_of(context)
+    throttled_metric = "RevocationThrottled"
+    handed_on_metric = "RevocationShardHandedOn"
+    pause_seconds = 5  # throttling eases meanwhile
 
-    def revoke_shard(self, record: RevocationRecord, sends: notifications.BatchSends) -> None:
-        shard = record.body
-        now = shard.swept_at
-        told: list[NotificationRequest] = []
-        done_up_to = shard.after
-        try:
-            page, rest = retrying(
-                functools.partial(
-                    members.cohort, shard.wave, shard.shard, after=shard.after, limit=settings().revocation_chunk_size
-                ),
-                self.deadline,
-                _THROTTLED,
-            )
-            # The wave open now, read once for the page (a revocation reads it again if that wave has closed).
-            open_wave = retrying(waves.current_number, self.deadline, _THROTTLED)
-            for member in page:
-                one = functools.partial(_revoke_if_due, member, now, open_wave)
-                told.extend(retrying(one, self.deadline, _THROTTLED))
-                done_up_to = member.applicant_id
-            if rest is not None:
-                self._hand_on(shard, rest, 0)
-        except OutOfTime:
-            self._hand_on(shard, done_up_to, _HAND_ON_DELAY_SECONDS)
-            metrics.add_metric(name="RevocationShardHandedOn", unit="Count", value=1)
-        sends.for_message(record.messageId).send(told)
+    def page(self, shard: RevocationShard) -> tuple[list[Membership], str | None]:
+        return members.cohort(shard.wave, shard.shard, after=shard.after, limit=settings().revocation_chunk_size)
 
-    def _hand_on(self, shard: RevocationShard, after: str | None, delay_seconds: int) -> None:
-        rest = shard.model_copy(update={"after": after})
-        queues.send_later(settings().revocation_queue_url, rest.model_dump_json(), delay_seconds)
+    def visitor(self, shard: RevocationShard) -> Visit[Membership]:
+        # The wave open now, read once for the page (a revocation reads it again if that wave has closed).
+        open_wave = self._retrying(waves.current_number)
+        return functools.partial(_revoke_if_due, now=shard.swept_at, open_wave=open_wave)
+
+    def queue_url(self) -> str:
+        return settings().revocation_queue_url
 
 
 # --- the admin's revocation -------------------------------------------------------------------------------------

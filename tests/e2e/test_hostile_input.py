@@ -1,10 +1,12 @@
 """Hostile input on the local stack over real HTTP: no 5xx, and every refusal a 4xx in the documented shape.
 
-Two parts. Schemathesis fuzzes every operation of `openapi.yaml` (the schema's examples, its coverage cases and a
-few hundred generated cases each, valid and invalid), with a real applicant's and a real operator's token on half
-of the cases so that it gets past 401/403. Then explicit requests, sent with requests or, where the client library
-would refuse to send them, with a raw socket: oversized bodies, deep JSON nesting, invalid UTF-8, wrong content
-types and header injection in `Idempotency-Key`.
+Three parts. Schemathesis fuzzes every operation of `openapi.yaml` (the schema's examples, its coverage cases and a
+few hundred generated cases each, valid and invalid), with a real applicant's and a real operator's token, or a real
+partner's signature, on half of the cases so that it gets past 401/403. Then explicit requests, sent with requests
+or, where the client library would refuse to send them, with a raw socket: oversized bodies, deep JSON nesting,
+invalid UTF-8, wrong content types and header injection in `Idempotency-Key`. Last, each bad value the routes after
+acceptance can be given (prices, cards, dates, ratings, comments, payout accounts, revocations), signed where the
+route is a partner's, so that it is the body that is judged.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pytest
 import requests
 import schemathesis
 import yaml
+from requests.structures import CaseInsensitiveDict
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -31,8 +34,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from devstack.partners import PartnerClient
 from devstack.population import PopulationGenerator
 from devstack.stack import EmbeddedStack
+from functions.domain.card import luhn_digit
 from tests.e2e.conftest import Api
 
 OPENAPI = Path(__file__).resolve().parents[2] / "openapi.yaml"
@@ -49,18 +54,21 @@ class Credentials:
     applicant_id: str
     access_token: str
     admin_token: str
+    partner: PartnerClient
 
 
 # Session-wide: the fuzzing test runs last of all (after_all_e2e), after this module's fixtures were torn down.
 @pytest.fixture(scope="session")
 def credentials(api: Api, stack: EmbeddedStack) -> Credentials:
-    """A real applicant (stored, waiting for its email code) and a real operator's admin token."""
+    """A real applicant (stored, waiting for its email code), a real operator's admin token and a training partner
+    created by the operator's command."""
     answer = api.register(PopulationGenerator(seed=6606).person())
     assert answer.status_code == 202, answer.text
     accepted = answer.json()
     stored = api.wait_for_status(accepted["applicant_id"], accepted["access_token"], {"REGISTERED"})
     assert stored["status"] == "REGISTERED", stored
-    return Credentials(accepted["applicant_id"], accepted["access_token"], stack.admin_token("schemathesis"))
+    partner = PartnerClient(stack.api_url, "e2e-hostile", stack.partner_secret("e2e-hostile", "Mitra Uji"))
+    return Credentials(accepted["applicant_id"], accepted["access_token"], stack.admin_token("schemathesis"), partner)
 
 
 def error_problems(status: int, content_type: str | None, body: bytes) -> list[str]:
@@ -92,7 +100,7 @@ def assert_documented_error(answer: requests.Response, status: int | None = None
 # --- Schemathesis over every operation ---------------------------------------------------------------------
 
 
-def errors_in_the_documented_shape(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
+def errors_in_the_documented_shape(ctx: Any, response: schemathesis.Response, case: schemathesis.Case[Any]) -> None:
     """Every 4xx (and, were there one, 5xx) is `{"error": {"code", "message", "field"?}}` as JSON."""
     if response.status_code >= 400:
         problems = error_problems(
@@ -119,72 +127,125 @@ SCHEMA.config.phases.update(phases=["examples", "coverage", "fuzzing"])
 SCHEMA.config.update(request_timeout=30)
 
 
-def with_real_credentials(case: schemathesis.Case, credentials: Credentials) -> None:
-    """On about half of the cases (chosen by a hash of the case, so reproducibly), the real applicant's token and
-    id, or the operator's token, replace what was generated: the fuzzer then gets past 401/403 there."""
+def takes_real_credentials(case: schemathesis.Case[Any]) -> bool:
+    """About half of the cases, chosen by a hash of the case (so reproducibly), before anything is replaced."""
     fingerprint = repr((case.path_parameters, case.headers, case.query, case.body)).encode()
-    if hashlib.sha256(fingerprint).digest()[0] % 2:
-        return
+    return hashlib.sha256(fingerprint).digest()[0] % 2 == 0
+
+
+def security_schemes(case: schemathesis.Case[Any]) -> set[str]:
     security = case.operation.definition.raw.get("security") or []
-    schemes = {name for requirement in security for name in requirement}
-    if "adminAuth" in schemes:
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {credentials.admin_token}"}
-    if "bearerAuth" in schemes:
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {credentials.access_token}"}
+    return {name for requirement in security for name in requirement}
+
+
+def with_real_credentials(case: schemathesis.Case[Any], credentials: Credentials) -> None:
+    """The real applicant's token and id, or the operator's token, replace what was generated: the fuzzer then gets
+    past 401/403 there."""
+    schemes = security_schemes(case)
+    tokens = {"adminAuth": credentials.admin_token, "bearerAuth": credentials.access_token}
+    for scheme, token in tokens.items():  # in this order: an applicant's operation takes the applicant's token
+        if scheme in schemes:
+            case.headers = CaseInsensitiveDict({**case.headers, "Authorization": f"Bearer {token}"})
     if isinstance((case.path_parameters or {}).get("applicant_id"), str):
         case.path_parameters = {**(case.path_parameters or {}), "applicant_id": credentials.applicant_id}
     if isinstance(case.body, dict) and isinstance(case.body.get("applicant_id"), str):
         case.body = {**case.body, "applicant_id": credentials.applicant_id}
 
 
+def signed_by_partner(case: schemathesis.Case[Any], base_url: str, partner: PartnerClient) -> dict[str, Any]:
+    """What to send a partner operation's case with: its body as schemathesis serialises it, and the partner's
+    signature of that very body and of the path as sent (the signature covers the bytes, not the document)."""
+    serialised = case.as_transport_kwargs(base_url=base_url)
+    prepared = requests.Request(
+        method=serialised["method"],
+        url=serialised["url"],
+        params=serialised.get("params"),
+        json=serialised.get("json"),
+        data=serialised.get("data"),
+    ).prepare()
+    sent = prepared.body  # bytes from `json` or `data`; a str only from a str given as `data`
+    body = sent.encode() if isinstance(sent, str) else sent if isinstance(sent, bytes) else b""
+    path = prepared.path_url.partition("?")[0]
+    return {"headers": signature(partner, case.method, path, body), "data": body}
+
+
+def signature(partner: PartnerClient, method: str, path: str, body: bytes) -> dict[str, str]:
+    """The partner's three headers for this request, never sent before (a repeat would be refused as a replay);
+    the Content-Type stays the request's own."""
+    headers = partner.fresh_headers(method, path, body)
+    return {name: value for name, value in headers.items() if name != "Content-Type"}
+
+
 # Runs after the other e2e tests on the shared stack: with the operator's token it closes and publishes waves.
 @pytest.mark.after_all_e2e
 @SCHEMA.parametrize()
 def test_fuzzed_requests_get_no_5xx_and_only_documented_answers(
-    case: schemathesis.Case, stack: EmbeddedStack, credentials: Credentials
+    case: schemathesis.Case[Any], stack: EmbeddedStack, credentials: Credentials
 ) -> None:
-    with_real_credentials(case, credentials)
-    response = case.call(base_url=stack.api_url)
+    signed: dict[str, Any] = {}
+    if takes_real_credentials(case):
+        with_real_credentials(case, credentials)
+        if "partnerSignature" in security_schemes(case):
+            signed = signed_by_partner(case, stack.api_url, credentials.partner)
+    response = case.call(base_url=stack.api_url, **signed)
     case.validate_response(response, checks=CHECKS)
 
 
 # --- Explicit hostile requests -----------------------------------------------------------------------------
 
+# A purchase id and a card number of the right shape that nobody holds.
+UNKNOWN_PURCHASE = "0" * 32
+UNHELD_CARD = "7" + "0" * 14 + luhn_digit("7" + "0" * 14)
+
+Route = tuple[str, str, str | None]
+CANCEL: Route = ("POST", f"/partners/purchases/{UNKNOWN_PURCHASE}/cancel", "partner")
+REVOKE: Route = ("POST", f"/admin/memberships/{UNHELD_CARD}/revoke", "admin")
+
 # (method, path template, who): every route; {id} is the real applicant's id.
-ROUTES = [
+ROUTES: list[Route] = [
     ("POST", "/registrations", None),
     ("GET", "/applicants/{id}", "applicant"),
     ("POST", "/verifications/email", None),
     ("POST", "/verifications/email/resend", "applicant"),
     ("PUT", "/applicants/{id}/payout-account", "applicant"),  # its body is checked before membership
+    ("POST", "/applicants/{id}/reviews", "applicant"),  # its body is checked before the purchase
     ("GET", "/waves/current", None),
     ("POST", "/waves/1/applicants", "applicant"),
     ("GET", "/waves/1/results", None),
+    ("POST", "/partners/purchases", "partner"),
+    ("POST", f"/partners/purchases/{UNKNOWN_PURCHASE}/confirm", "partner"),
+    CANCEL,
+    ("POST", "/partners/completions", "partner"),
     ("GET", "/admin/stats", "admin"),
     ("POST", "/admin/waves/999/close", "admin"),
     ("POST", "/admin/waves/999/publish", "admin"),
+    ("GET", "/admin/ledger", "admin"),
+    REVOKE,
 ]
-BODY_ROUTES = [route for route in ROUTES if route[0] in {"POST", "PUT"} and "/admin/" not in route[1]]
+# The routes that read a JSON body: not cancel, which takes none; of the admin's, the revocation (before its card).
+BODY_ROUTES = [
+    route for route in ROUTES if route[0] in {"POST", "PUT"} and "/admin/" not in route[1] and route != CANCEL
+] + [REVOKE]
+
+
+def authorisation(credentials: Credentials, route: Route, path: str, body: bytes) -> dict[str, str]:
+    """What the route's caller adds: the applicant's or the operator's token, or the partner's signature."""
+    method, _, who = route
+    if who == "partner":
+        return signature(credentials.partner, method, path, body)
+    tokens = {"applicant": credentials.access_token, "admin": credentials.admin_token}
+    return {"Authorization": f"Bearer {tokens[who]}"} if who else {}
 
 
 def call(
-    credentials: Credentials,
-    base_url: str,
-    route: tuple[str, str, str | None],
-    body: bytes,
-    headers: dict[str, str],
+    credentials: Credentials, base_url: str, route: Route, body: bytes, headers: dict[str, str]
 ) -> requests.Response:
-    method, template, who = route
-    authorisation = {
-        "applicant": {"Authorization": f"Bearer {credentials.access_token}"},
-        "admin": {"Authorization": f"Bearer {credentials.admin_token}"},
-        None: {},
-    }[who]
-    url = base_url + template.format(id=credentials.applicant_id)
-    return requests.request(method, url, data=body, headers={**authorisation, **headers}, timeout=60)
+    path = route[1].format(id=credentials.applicant_id)
+    signed = authorisation(credentials, route, path, body)
+    return requests.request(route[0], base_url + path, data=body, headers={**signed, **headers}, timeout=60)
 
 
-def route_id(route: tuple[str, str, str | None]) -> str:
+def route_id(route: Route) -> str:
     return f"{route[0]} {route[1]}"
 
 
@@ -243,17 +304,15 @@ def parse_raw(received: bytes) -> RawAnswer | None:
 
 @pytest.mark.parametrize("route", [r for r in ROUTES if r[0] in {"POST", "PUT"}], ids=route_id)
 def test_a_body_over_1_mib_is_refused_by_the_gateway_without_reading_it(
-    stack: EmbeddedStack, credentials: Credentials, route: tuple[str, str, str | None]
+    stack: EmbeddedStack, credentials: Credentials, route: Route
 ) -> None:
-    # Only the head is sent, announcing 2 MiB: the 413 must come back without a byte of the body being read.
-    method, template, who = route
-    authorisation = ""
-    if who:
-        token = credentials.admin_token if who == "admin" else credentials.access_token
-        authorisation = f"Authorization: Bearer {token}\r\n"
+    # Only the head is sent, announcing 2 MiB: the 413 must come back without a byte of the body being read (a
+    # partner's signature is then of an empty body: the gateway refuses before anything checks it).
+    path = route[1].format(id=credentials.applicant_id)
+    signed = "".join(f"{name}: {value}\r\n" for name, value in authorisation(credentials, route, path, b"").items())
     head = (
-        f"{method} {template.format(id=credentials.applicant_id)} HTTP/1.1\r\nHost: {host(stack)}\r\n"
-        f"Content-Type: application/json\r\n{authorisation}Content-Length: {2 * GATEWAY_BODY_LIMIT}\r\n"
+        f"{route[0]} {path} HTTP/1.1\r\nHost: {host(stack)}\r\n"
+        f"Content-Type: application/json\r\n{signed}Content-Length: {2 * GATEWAY_BODY_LIMIT}\r\n"
         "Connection: close\r\n\r\n"
     )
     started = time.monotonic()
@@ -267,7 +326,7 @@ def test_a_body_over_1_mib_is_refused_by_the_gateway_without_reading_it(
 
 @pytest.mark.parametrize("route", BODY_ROUTES, ids=route_id)
 def test_a_body_over_1_mib_sent_in_full_is_refused(
-    stack: EmbeddedStack, credentials: Credentials, route: tuple[str, str, str | None]
+    stack: EmbeddedStack, credentials: Credentials, route: Route
 ) -> None:
     body = b'{"applicant_id": "' + b"x" * (GATEWAY_BODY_LIMIT + 1) + b'"}'
     try:
@@ -284,7 +343,7 @@ DEEP_OBJECT = b'{"applicant_id": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_000
 @pytest.mark.parametrize("body", [DEEP_ARRAY, DEEP_OBJECT], ids=["array", "object"])
 @pytest.mark.parametrize("route", BODY_ROUTES, ids=route_id)
 def test_json_nested_100000_deep_is_refused(
-    stack: EmbeddedStack, credentials: Credentials, route: tuple[str, str, str | None], body: bytes
+    stack: EmbeddedStack, credentials: Credentials, route: Route, body: bytes
 ) -> None:
     answer = call(credentials, stack.api_url, route, body, JSON_TYPE)
     # Over 16 KiB the registration is refused for its size before it is parsed; the others are parsed.
@@ -303,7 +362,7 @@ INVALID_UTF8 = [
 @pytest.mark.parametrize("body", INVALID_UTF8, ids=["ff-fe", "truncated", "surrogate", "overlong", "bom"])
 @pytest.mark.parametrize("route", BODY_ROUTES, ids=route_id)
 def test_invalid_utf8_is_refused_as_invalid_json(
-    stack: EmbeddedStack, credentials: Credentials, route: tuple[str, str, str | None], body: bytes
+    stack: EmbeddedStack, credentials: Credentials, route: Route, body: bytes
 ) -> None:
     answer = call(credentials, stack.api_url, route, body, JSON_TYPE)
     assert_documented_error(answer, 400)
@@ -330,7 +389,7 @@ WRONG_CONTENT_TYPES = [
 )
 @pytest.mark.parametrize("route", ROUTES, ids=route_id)
 def test_a_wrong_content_type_is_refused_with_415(
-    stack: EmbeddedStack, credentials: Credentials, route: tuple[str, str, str | None], content_type: str, body: bytes
+    stack: EmbeddedStack, credentials: Credentials, route: Route, content_type: str, body: bytes
 ) -> None:
     answer = call(credentials, stack.api_url, route, body, {"Content-Type": content_type})
     assert_documented_error(answer, 415)
@@ -339,7 +398,7 @@ def test_a_wrong_content_type_is_refused_with_415(
 
 @pytest.mark.parametrize("route", BODY_ROUTES, ids=route_id)
 def test_a_body_without_a_content_type_counts_as_json(
-    stack: EmbeddedStack, credentials: Credentials, route: tuple[str, str, str | None]
+    stack: EmbeddedStack, credentials: Credentials, route: Route
 ) -> None:
     # requests sends no Content-Type for raw bytes: the form-encoded body is then refused as invalid JSON.
     answer = call(credentials, stack.api_url, route, b"applicant_id=x&code=123456", {})
@@ -456,3 +515,184 @@ def test_a_non_ascii_idempotency_key_sent_by_requests_is_refused(api: Api) -> No
     headers: Any = {"Idempotency-Key": "kunci-idempotensi-ключ".encode()}
     answer = api.http.post(f"{api.base_url}/registrations", json=body, headers=headers, timeout=30)
     assert_documented_error(answer, 400, field="Idempotency-Key")
+
+
+# --- After acceptance: each bad value refused, naming its field --------------------------------------------------
+
+PURCHASE: Route = ("POST", "/partners/purchases", "partner")
+CONFIRM: Route = ("POST", f"/partners/purchases/{UNKNOWN_PURCHASE}/confirm", "partner")
+COMPLETION: Route = ("POST", "/partners/completions", "partner")
+REVIEW: Route = ("POST", "/applicants/{id}/reviews", "applicant")
+PAYOUT_ACCOUNT: Route = ("PUT", "/applicants/{id}/payout-account", "applicant")
+
+# Good bodies, of which each case below spoils one thing (with the route's unknown purchase or unheld card, a good
+# body gets a 404: nothing is bought, completed, reviewed or revoked).
+GOOD_PURCHASE = {
+    "card_number": UNHELD_CARD,
+    "course_id": "excel-101",
+    "course_title": "Microsoft Excel untuk Pemula",
+    "price": 400_000,
+    "purchase_ref": "hostile-1",
+}
+GOOD_COMPLETION = {
+    "purchase_id": UNKNOWN_PURCHASE,
+    "completed_at": "2026-04-20T15:30:00+07:00",
+    "certificate_id": "C-1",
+}
+GOOD_REVIEW = {"purchase_id": UNKNOWN_PURCHASE, "rating": 4, "comment": "Materinya jelas."}
+GOOD_ACCOUNT = {"provider": "BNI", "account_number": "1234567890"}
+TEN_THOUSAND = "a" * 10_000
+
+
+@dataclass(frozen=True)
+class BadValue:
+    what: str
+    route: Route
+    body: Any  # the JSON document sent
+    status: int
+    code: str
+    field: str | None
+
+
+def refused(route: Route, *cases: tuple[str, Any, str, str | None]) -> list[BadValue]:
+    """(what, body, code, field) sent to `route`: an unknown purchase or card is a 404, any other fault a 400."""
+    return [
+        BadValue(what, route, body, 404 if code.endswith("_NOT_FOUND") else 400, code, field)
+        for what, body, code, field in cases
+    ]
+
+
+def without(document: dict[str, Any], name: str) -> dict[str, Any]:
+    return {key: value for key, value in document.items() if key != name}
+
+
+P, C, R, A = GOOD_PURCHASE, GOOD_COMPLETION, GOOD_REVIEW, GOOD_ACCOUNT
+REASON = {"reason": "kartu dijual"}
+WRONG_CHECK_DIGIT = UNHELD_CARD[:-1] + str((int(UNHELD_CARD[-1]) + 1) % 10)
+BAD_VALUES = [
+    *refused(
+        PURCHASE,
+        ("negative price", {**P, "price": -400_000}, "INVALID_PRICE", "price"),
+        ("zero price", {**P, "price": 0}, "INVALID_PRICE", "price"),
+        ("fractional price", {**P, "price": 399_999.5}, "WRONG_TYPE", "price"),
+        ("whole float price", {**P, "price": 400_000.0}, "WRONG_TYPE", "price"),
+        ("price as a string", {**P, "price": "400000"}, "WRONG_TYPE", "price"),
+        ("price as a boolean", {**P, "price": True}, "WRONG_TYPE", "price"),
+        ("price null", {**P, "price": None}, "WRONG_TYPE", "price"),
+        ("no price", without(P, "price"), "MISSING_FIELD", "price"),
+        ("unknown card", P, "CARD_NOT_FOUND", "card_number"),
+        ("card with dashes", {**P, "card_number": "7000-0000-0000-0005"}, "INVALID_CARD_NUMBER", "card_number"),
+        ("card as a number", {**P, "card_number": int(UNHELD_CARD)}, "WRONG_TYPE", "card_number"),
+        ("10,000-character course title", {**P, "course_title": TEN_THOUSAND}, "INVALID_COURSE_TITLE", "course_title"),
+        ("purchase_ref with a space", {**P, "purchase_ref": "order 1"}, "INVALID_REFERENCE", "purchase_ref"),
+        ("unknown field", {**P, "discount": 10}, "UNKNOWN_FIELD", "discount"),
+        ("body an array", [P], "INVALID_BODY", None),
+    ),
+    *refused(
+        CONFIRM,
+        ("five-digit code", {"code": "12345"}, "INVALID_CODE", "code"),
+        ("code as a number", {"code": 123456}, "WRONG_TYPE", "code"),
+        ("no code", {}, "MISSING_FIELD", "code"),
+        ("unknown field", {"code": "123456", "pin": "1"}, "UNKNOWN_FIELD", "pin"),
+        ("unknown purchase", {"code": "123456"}, "PURCHASE_NOT_FOUND", "purchase_id"),
+    ),
+    *refused(CANCEL, ("unknown purchase", {}, "PURCHASE_NOT_FOUND", "purchase_id")),
+    *refused(
+        ("POST", "/partners/purchases/not-a-purchase/cancel", "partner"),
+        ("malformed purchase id", {}, "PURCHASE_NOT_FOUND", "purchase_id"),
+    ),
+    *refused(
+        COMPLETION,
+        ("month 13", {**C, "completed_at": "2026-13-20T15:30:00+07:00"}, "INVALID_DATETIME", "completed_at"),
+        ("30 February", {**C, "completed_at": "2026-02-30T15:30:00+07:00"}, "INVALID_DATETIME", "completed_at"),
+        ("hour 25", {**C, "completed_at": "2026-04-20T25:30:00+07:00"}, "INVALID_DATETIME", "completed_at"),
+        ("without its offset", {**C, "completed_at": "2026-04-20T15:30:00"}, "INVALID_DATETIME", "completed_at"),
+        ("a word", {**C, "completed_at": "kemarin"}, "INVALID_DATETIME", "completed_at"),
+        ("empty", {**C, "completed_at": ""}, "INVALID_DATETIME", "completed_at"),
+        ("completed_at as a number", {**C, "completed_at": 1_776_000_000}, "WRONG_TYPE", "completed_at"),
+        ("purchase id as a number", {**C, "purchase_id": 0}, "WRONG_TYPE", "purchase_id"),
+        ("certificate id with a space", {**C, "certificate_id": "CERT 1"}, "INVALID_REFERENCE", "certificate_id"),
+        ("unknown field", {**C, "score": 90}, "UNKNOWN_FIELD", "score"),
+        ("unknown purchase", C, "PURCHASE_NOT_FOUND", "purchase_id"),
+    ),
+    *refused(
+        REVIEW,
+        ("rating 0", {**R, "rating": 0}, "INVALID_RATING", "rating"),
+        ("rating 6", {**R, "rating": 6}, "INVALID_RATING", "rating"),
+        ("rating -1", {**R, "rating": -1}, "INVALID_RATING", "rating"),
+        ("rating 4.5", {**R, "rating": 4.5}, "WRONG_TYPE", "rating"),
+        ("rating as a string", {**R, "rating": "5"}, "WRONG_TYPE", "rating"),
+        ("rating as a boolean", {**R, "rating": True}, "WRONG_TYPE", "rating"),
+        ("no rating", without(R, "rating"), "MISSING_FIELD", "rating"),
+        ("10,000-character comment", {**R, "comment": TEN_THOUSAND}, "COMMENT_TOO_LONG", "comment"),
+        ("comment as a number", {**R, "comment": 5}, "WRONG_TYPE", "comment"),
+        ("unknown field", {**R, "stars": 5}, "UNKNOWN_FIELD", "stars"),
+        ("unknown purchase", R, "PURCHASE_NOT_FOUND", "purchase_id"),
+    ),
+    *refused(
+        PAYOUT_ACCOUNT,
+        ("unknown provider", {**A, "provider": "PAYPAL"}, "UNKNOWN_PROVIDER", "provider"),
+        ("provider as a number", {**A, "provider": 9}, "WRONG_TYPE", "provider"),
+        *(
+            (what, {**A, "account_number": number}, "INVALID_ACCOUNT_NUMBER", "account_number")
+            for what, number in (
+                ("account number with letters", "12345abc90"),
+                ("account number of 7 digits", "1234567"),
+                ("account number of 21 digits", "1" * 21),
+                ("account number in Arabic-Indic digits", "١٢٣٤٥٦٧٨٩٠"),
+                ("account number with a space", "1234 567890"),
+            )
+        ),
+        ("account number as a number", {**A, "account_number": 1_234_567_890}, "WRONG_TYPE", "account_number"),
+        ("unknown field", {**A, "holder": "x"}, "UNKNOWN_FIELD", "holder"),
+    ),
+    *refused(
+        REVOKE,
+        ("no reason", {}, "MISSING_FIELD", "reason"),
+        ("empty reason", {"reason": ""}, "INVALID_REASON", "reason"),
+        ("blank reason", {"reason": "   "}, "INVALID_REASON", "reason"),
+        ("10,000-character reason", {"reason": TEN_THOUSAND}, "INVALID_REASON", "reason"),
+        ("reason as a number", {"reason": 5}, "WRONG_TYPE", "reason"),
+        ("unknown field", {**REASON, "force": True}, "UNKNOWN_FIELD", "force"),
+        ("body a string", "kartu dijual", "INVALID_BODY", None),
+        ("unknown card", REASON, "CARD_NOT_FOUND", "card_number"),
+    ),
+    *(
+        BadValue(
+            what,
+            ("POST", f"/admin/memberships/{card}/revoke", "admin"),
+            REASON,
+            400,
+            "INVALID_CARD_NUMBER",
+            "card_number",
+        )
+        for what, card in (
+            ("card of 4 digits", "7000"),
+            ("card with a wrong check digit", WRONG_CHECK_DIGIT),
+            ("card with letters", "7000abcd00000005"),
+        )
+    ),
+]
+BAD_VALUE_IDS = [f"{case.route[0]} {case.route[1]}: {case.what}" for case in BAD_VALUES]
+
+
+@pytest.mark.parametrize("case", BAD_VALUES, ids=BAD_VALUE_IDS)
+def test_a_bad_value_after_acceptance_is_refused_naming_its_field(
+    stack: EmbeddedStack, credentials: Credentials, case: BadValue
+) -> None:
+    answer = call(credentials, stack.api_url, case.route, json.dumps(case.body).encode(), JSON_TYPE)
+    assert_documented_error(answer, case.status, case.field)
+    assert answer.json()["error"]["code"] == case.code
+
+
+PARTNER_BAD_VALUES = [case for case in BAD_VALUES if case.route[2] == "partner"]
+
+
+@pytest.mark.parametrize(
+    "case", PARTNER_BAD_VALUES, ids=[f"{case.route[1]}: {case.what}" for case in PARTNER_BAD_VALUES]
+)
+def test_a_bad_value_sent_unsigned_gets_only_the_401(stack: EmbeddedStack, case: BadValue) -> None:
+    # The signature is checked before the body is read: a stranger learns nothing about what a body should be.
+    answer = requests.post(stack.api_url + case.route[1], json=case.body, timeout=30)
+    assert_documented_error(answer, 401)
+    assert answer.json()["error"]["code"] == "UNAUTHORISED"

@@ -20,7 +20,7 @@ from functions.domain.lifecycle import FunnelStage
 from functions.domain.membership import LedgerKind, MembershipReason, MembershipState, return_ref
 from functions.domain.messages import RevocationShard
 from functions.select import REVOCATION_CRON, revocation_consumer, revoke_overdue_memberships
-from functions.services import admin
+from functions.services import admin, cohort_walk
 from functions.settings import settings
 from functions.store import funnel, members, revocations
 from functions.store import waves as wave_store
@@ -184,8 +184,8 @@ def test_a_shard_out_of_time_under_throttling_hands_on_from_where_it_stopped(
         return calls["count"] > 1
 
     monkeypatch.setattr(revocations, "revoke", throttled(revocations.revoke, after_the_first))
-    monkeypatch.setattr(revocation, "_HAND_ON_DELAY_SECONDS", 0)
-    monkeypatch.setattr(revocation, "deadline_of", lambda context: time.monotonic() + 0.2)
+    monkeypatch.setattr(revocation.ShardRevoker, "pause_seconds", 0)
+    monkeypatch.setattr(cohort_walk, "deadline_of", lambda context: time.monotonic() + 0.2)
     shard = RevocationShard(wave=1, shard=0, swept_at=deadline_passed())
 
     # When the consumer takes the shard: the message succeeds, the first member is revoked, the rest handed on

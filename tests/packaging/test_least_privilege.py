@@ -408,7 +408,7 @@ USES: dict[str, list[Use]] = {
             "RevocationQueue",
             *CONSUME,
             "sqs:SendMessage",
-            why="its SQS event source; ShardRevoker._hand_on queues the rest of the shard",
+            why="its SQS event source; CohortWalk._hand_on queues the rest of the shard",
         ),
         use("NotificationsQueue", "sqs:SendMessage", why="the revoked members' notices"),
         use(
@@ -461,7 +461,7 @@ USES: dict[str, list[Use]] = {
             "IncentivesQueue",
             *CONSUME,
             "sqs:SendMessage",
-            why="its SQS event source; ShardPayer._hand_on queues the rest of the shard",
+            why="its SQS event source; CohortWalk._hand_on queues the rest of the shard",
         ),
         use("PaymentsQueue", "sqs:SendMessage", why="each payment queued (or queued again on a redelivery)"),
         use("NotificationsQueue", "sqs:SendMessage", why="the held members' notices"),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from functions.domain.incentives import PAYOUT_ACCOUNT_TRANSITIONS
+from functions.domain.incentives import PAYMENT_TRANSITIONS, PAYOUT_ACCOUNT_TRANSITIONS
 from functions.domain.lifecycle import DERIVED, TRANSITIONS, Status
 from functions.domain.membership import MEMBERSHIP_TRANSITIONS, PURCHASE_TRANSITIONS, Move
 
@@ -87,8 +87,8 @@ def moves_diagram(table: Mapping[Any, Move]) -> str:
 
 @pytest.mark.parametrize(
     "table",
-    [MEMBERSHIP_TRANSITIONS, PURCHASE_TRANSITIONS, PAYOUT_ACCOUNT_TRANSITIONS],
-    ids=["membership", "purchase", "payout account"],
+    [MEMBERSHIP_TRANSITIONS, PURCHASE_TRANSITIONS, PAYOUT_ACCOUNT_TRANSITIONS, PAYMENT_TRANSITIONS],
+    ids=["membership", "purchase", "payout account", "payment"],
 )
 def test_the_membership_and_purchase_diagrams_are_their_tables(table: Mapping[Any, Move]) -> None:
     block = f"```mermaid\n{moves_diagram(table)}\n```"

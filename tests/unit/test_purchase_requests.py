@@ -123,6 +123,12 @@ def test_a_completion_is_after_its_confirmation_and_not_in_the_future() -> None:
         assert refused.value.field == "completed_at"
 
 
+def test_a_completion_in_the_second_of_its_confirmation_is_not_before_it() -> None:
+    # Partners send whole seconds; the confirmation was stored with its microseconds
+    confirmed = dt.datetime(2026, 4, 1, 3, 0, 0, 750_000, tzinfo=dt.UTC)
+    check_completion_time(confirmed.replace(microsecond=0), confirmed, confirmed + dt.timedelta(seconds=1))
+
+
 @given(st.integers(min_value=1, max_value=10**15))
 def test_every_positive_whole_price_is_taken(price: int) -> None:
     assert parse_body(PurchaseRequest, json.dumps({**PURCHASE, "price": price}).encode()).price == price
