@@ -103,7 +103,9 @@ class Market:
             if not training.completed:
                 continue
             purchase_id = member.purchases[place]
-            completed_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+            # To the microsecond: a completion reported within the second of its confirmation, cut to the whole
+            # second, would be dated before it and refused.
+            completed_at = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
             certificate = f"CERT-{member.plan.partner}-{member.index}-{place}"
             expect("completion", partner.report_completion(purchase_id, completed_at, certificate), 200)
             if training.rating is not None:
@@ -125,17 +127,17 @@ def _comment(training: Training) -> str:
     return "Sangat bermanfaat." if (training.rating or 0) >= 4 else "Materinya perlu diperbarui."
 
 
-def expected_after_acceptance(members: list[Member], swept_wave: int, admin_revoked: Member | None) -> dict[str, int]:
-    """What the members' plans imply for the funnel's stages after acceptance. Only `swept_wave` has reached its
-    deadline within the run: its members who hold no training then are revoked, and so is the one an admin
-    revoked."""
-    swept = [m for m in members if m.wave == swept_wave and m is not admin_revoked]
+def expected_after_acceptance(
+    members: list[Member], swept: list[Member], admin_revoked: Member | None
+) -> dict[str, int]:
+    """What the members' plans imply for the funnel's stages after acceptance: `swept` are those the daily
+    revocation revoked (past the deadline holding no training), and one an admin revoked."""
     return {
         FunnelStage.ACTIVATED.value: len(members),
         FunnelStage.PURCHASED.value: sum(m.plan.purchased for m in members),
         FunnelStage.COMPLETED.value: sum(m.plan.completed for m in members),
         FunnelStage.REVIEWED.value: sum(m.plan.reviewed for m in members),
-        FunnelStage.REVOKED.value: sum(not m.plan.keeps_a_training for m in swept) + (admin_revoked is not None),
+        FunnelStage.REVOKED.value: len(swept) + (admin_revoked is not None),
     }
 
 

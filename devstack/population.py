@@ -13,6 +13,7 @@ from typing import Any
 from functions.domain.eligibility import IneligibleReason, NikReason
 from functions.domain.identity import FEMALE_DAY_OFFSET, Region, all_regions
 from functions.domain.lifecycle import Status
+from functions.domain.payments import AccountRejection
 
 GIVEN_NAMES_M = [
     "Budi",
@@ -342,6 +343,11 @@ class MemberShares:
     buys_two: float = 0.2  # of those who buy
     completes: float = 0.85  # each training kept
     reviews: float = 0.8  # each training completed
+    # Of those who earn incentives: a first payout account the provider refuses (then a good one), and members who
+    # become barred (a civil servant now, or a student) after the first incentive, so the next is HELD.
+    name_mismatch: float = 0.08
+    not_kyc: float = 0.06
+    becomes_barred: float = 0.04
 
 
 @dataclass(frozen=True)
@@ -367,6 +373,13 @@ class MemberPlan:
 
     partner: int  # an index into the run's partners
     trainings: tuple[Training, ...]
+    first_account_refused: AccountRejection | None = None  # the first payout account's verdict; then a good one
+    becomes_barred: dict[str, Any] | None = None  # the registry's change after the first incentive, if any
+
+    @property
+    def earns_incentives(self) -> bool:
+        """Reviews a training, which it completed: the first incentive's condition besides a verified account."""
+        return self.reviewed
 
     @property
     def purchased(self) -> bool:
@@ -399,6 +412,8 @@ COURSES = [
     ("bookkeeping", "Pembukuan Sederhana untuk Usaha Kecil"),
     ("photography", "Fotografi Produk dengan Ponsel"),
 ]
+# How the registry's record of a member changes when the member becomes barred after acceptance.
+BARRED_LATER: list[dict[str, Any]] = [{"occupation": "ASN"}, {"student": True}]
 # Prices vary as the platforms' did, in steps of Rp500; a second training is paid from what the first left.
 PRICE_STEP = 500
 
@@ -409,8 +424,23 @@ def plan_member(seed: int, member: int, balance: int, partners: int, shares: Mem
     shares = shares or MemberShares()
     rng = random.Random(f"{seed}/member/{member}")
     partner = rng.randrange(partners)
+    # A stream of its own, so that the trainings planned stay what they were before payout accounts were planned.
+    payouts = random.Random(f"{seed}/payout/{member}")
+    refusal_roll, barred_roll = payouts.random(), payouts.random()
+    refused = (
+        AccountRejection.NAME_MISMATCH
+        if refusal_roll < shares.name_mismatch
+        else AccountRejection.NOT_KYC
+        if refusal_roll < shares.name_mismatch + shares.not_kyc
+        else None
+    )
+    barred = payouts.choice(BARRED_LATER) if barred_roll < shares.becomes_barred else None
+
+    def plan(trainings: list[Training]) -> MemberPlan:
+        return MemberPlan(partner, tuple(trainings), refused, barred)
+
     if rng.random() < shares.never_buys:
-        return MemberPlan(partner, ())
+        return plan([])
     trainings: list[Training] = []
     left = balance
 
@@ -429,8 +459,8 @@ def plan_member(seed: int, member: int, balance: int, partners: int, shares: Mem
     if rng.random() < shares.cancels_first:
         buy(cancelled=True, share_of_what_is_left=rng.uniform(0.1, 0.9))
         if rng.random() >= shares.buys_again_after_cancel:
-            return MemberPlan(partner, tuple(trainings))
+            return plan(trainings)
     buy(cancelled=False, share_of_what_is_left=rng.uniform(0.1, 0.6))
     if rng.random() < shares.buys_two:
         buy(cancelled=False, share_of_what_is_left=rng.uniform(0.2, 1.0))
-    return MemberPlan(partner, tuple(trainings))
+    return plan(trainings)

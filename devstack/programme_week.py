@@ -5,8 +5,10 @@ clock moves to Thursday 16:00 WIB (close and draw) and Friday 10:00 WIB (publica
 verified from its public files. Then the programme's month: training partners sell trainings to the members over
 the signed partner API (devstack.after_acceptance), the clock moves week by week to the first members' deadline
 (carried-over applicants are drawn in the weeks between), the 00:05 WIB schedule revokes those who bought nothing,
-an admin revokes one member, and the next wave's draw takes the places freed. It prints the funnel as the ministry
-reported it, with what the population implies beside each stage, and the ledger identity, and writes a report.
+an admin revokes one member, and the next wave's draw takes the places freed. Then four months of incentives
+(devstack.incentive_months): payout accounts linked, incentives paid and reconciled, members held, the provider
+timing out and down on the way. It prints the funnel as the ministry reported it, with what the population implies
+beside each stage, the ledger identity and the incentives paid against what the rules owe, and writes a report.
 """
 
 from __future__ import annotations
@@ -37,10 +39,12 @@ from devstack.after_acceptance import (
     ledger_totals,
 )
 from devstack.code_latency import CodeLatency
+from devstack.incentive_months import IncentiveResult, Months, expected_incentive_stages, next_run
 from devstack.population import Planned, plan_member, plan_population
 from devstack.registry import write_csv
 from devstack.stack import EmbeddedStack
 from functions.domain.lifecycle import FunnelStage, Status
+from functions.domain.rules import REVOCATION_TIME
 from functions.verify_draw import Disagreement, verify
 
 Item = TypeVar("Item")
@@ -67,6 +71,7 @@ class WeekResult:
     admin_revoked: str = ""  # the card an admin revoked (a synthetic member's)
     ledger: dict[str, Any] = field(default_factory=dict)  # GET /admin/ledger
     expected_ledger: dict[str, int] = field(default_factory=dict)
+    incentives: IncentiveResult = field(default_factory=IncentiveResult)
 
     @property
     def ledger_totals(self) -> dict[str, int]:
@@ -86,6 +91,7 @@ class WeekResult:
             and self.refill.get("refill") == self.expected_refill
             and self.refill.get("quota") == self.refill.get("base_quota", 0) + self.expected_refill
             and self.ledger_holds
+            and self.incentives.matches
         )
 
 
@@ -118,6 +124,7 @@ class Week:
         self.members: list[Member] = []
         self.waves_published = 0
         self.admin_revoked: Member | None = None
+        self.swept: list[Member] = []  # revoked by the day-30 sweep
 
     # --- helpers -------------------------------------------------------------------------------------------
     @contextmanager
@@ -189,9 +196,15 @@ class Week:
             self.published(wave["number"])
         with self.stage("draw verified from the public files"):
             self.result.manifest, self.result.draw_verified = self.verify_draw(wave["number"])
-        self.after_acceptance(wave["number"])
+        market = self.after_acceptance(wave["number"])
+        earners = [m for m in self.members if m.plan.earns_incentives and m is not self.admin_revoked]
+        self.result.incentives = Months(self, market, earners).run()
         self.result.funnel = {stage: count for stage, count in self.funnel().items()}
-        self.result.expected = {**self.expected_funnel(), **self.expected_after_acceptance(wave["number"])}
+        self.result.expected = {
+            **self.expected_funnel(),
+            **self.expected_after_acceptance(),
+            **expected_incentive_stages(earners),
+        }
         self.result.ledger = expect(
             "GET /admin/ledger", self.http.get(self.url("/admin/ledger"), headers=self.admin(), timeout=60), 200
         )
@@ -209,15 +222,16 @@ class Week:
         self.waves_published += 1
 
     # --- after acceptance --------------------------------------------------------------------------------------
-    def after_acceptance(self, first_wave: int) -> None:
+    def after_acceptance(self, first_wave: int) -> Market:
         market = Market(self.stack, self.http, self.outbox)
         with self.stage("training partners signed up"):
             market.sign_up_partners()
         with self.stage(f"wave {first_wave} members buy, complete and review trainings"):
             self.welcome_new_members(market)
         deadline = max(m.first_purchase_deadline for m in self.members if m.wave == first_wave)
-        # The daily revocation runs at 00:05 WIB: within a day of the deadline, it has run once after it.
-        sweep_at = deadline + dt.timedelta(days=1)
+        # Just past the first 00:05 WIB run after the deadline: its revocations are done before any later firing
+        # closes the wave they refill.
+        sweep_at = next_run(deadline, dt.time.fromisoformat(REVOCATION_TIME)) + dt.timedelta(minutes=1)
         with self.stage("the weeks to the first deadline: carried-over applicants drawn"):
             while (wave := self.current_wave())["publish_at"] <= sweep_at:
                 self.later_wave(wave, market)
@@ -229,10 +243,13 @@ class Week:
         with self.stage("the refilled wave's draw"):
             refilled = self.later_wave(self.current_wave(), market)
         self.result.refill = {key: int(refilled.get(key, 0)) for key in ("wave", "base_quota", "refill", "quota")}
-        swept = [m for m in self.members if m.wave == first_wave and not m.plan.keeps_a_training]
-        self.result.expected_refill = len(swept) + 1
-        self.result.expected_ledger = expected_ledger(self.members, [*swept, revoked])
+        # Every member whose deadline the sweep passed (acceptance stamps it when the publication's consumers run,
+        # so the later waves' members of this run are among them) and who holds no training then.
+        self.swept = [m for m in self.members if m.first_purchase_deadline < sweep_at and not m.plan.keeps_a_training]
+        self.result.expected_refill = len(self.swept) + 1
+        self.result.expected_ledger = expected_ledger(self.members, [*self.swept, revoked])
         self.admin_revoked = revoked
+        return market
 
     def current_wave(self) -> dict[str, Any]:
         wave: dict[str, Any] = self.http.get(self.url("/waves/current"), timeout=30).json()
@@ -286,8 +303,8 @@ class Week:
         self.result.admin_revoked = target.card_number
         return target
 
-    def expected_after_acceptance(self, first_wave: int) -> dict[str, int]:
-        return expected_after_acceptance(self.members, first_wave, self.admin_revoked)
+    def expected_after_acceptance(self) -> dict[str, int]:
+        return expected_after_acceptance(self.members, self.swept, self.admin_revoked)
 
     def register(self, index: int) -> None:
         planned = self.plan[index]
@@ -382,7 +399,7 @@ class Week:
 def print_summary(result: WeekResult) -> None:
     registered = result.funnel.get("registered", 0) or 1
     print()
-    print(f"Funnel of wave 1 ({result.people:,} synthetic applicants, quota {result.quota:,}):")
+    print(f"Funnel over four months ({result.people:,} synthetic applicants, wave quota {result.quota:,}):")
     print(f"  {'stage':<16}{'count':>8}{'% of registered':>18}{'expected':>10}")
     for stage, count in result.funnel.items():
         marker = "" if result.expected.get(stage) == count else "  <- differs"
@@ -407,6 +424,7 @@ def print_summary(result: WeekResult) -> None:
     print(refill_line(result))
     print(f"Revoked by an admin: the card ending {result.admin_revoked[-4:]}")
     print(ledger_line(result))
+    print(result.incentives.line())
     if result.cost:
         print()
         print(result.cost)
@@ -461,7 +479,8 @@ body{{font-family:sans-serif;margin:2em;max-width:60em}} td{{padding:2px 12px}} 
 <p>{result.people:,} synthetic applicants, wave quota {result.quota:,}. Lost registrations: {result.lost}.
 Draw: {html.escape(result.draw_verified)}.
 Email code, stored to sent: {html.escape(result.code_latency.line())}.</p>
-<p>{html.escape(ledger_line(result))}.<br>{html.escape(refill_line(result))}.</p>
+<p>{html.escape(ledger_line(result))}.<br>{html.escape(refill_line(result))}.<br>
+{html.escape(result.incentives.line())}.</p>
 <h2>Funnel</h2><svg width="{width + 400}" height="{svg_height}" role="img" aria-label="funnel">{"".join(bars)}</svg>
 <h2>Time per stage</h2><table>{stages}</table>
 <h2>Cost</h2><pre>{html.escape(result.cost)}</pre>
@@ -475,7 +494,12 @@ Email code, stored to sent: {html.escape(result.code_latency.line())}.</p>
 def run(people: int, quota: int | None, seed: int, workdir: Path, workers: int = 24) -> WeekResult:
     plan = plan_population(people, seed)
     quota = quota or max(1, people // 5)
-    settings = {"PRAKERJA_WAVE_QUOTA": str(quota), "PRAKERJA_PUBLISH_CHUNK_SIZE": "250"}
+    settings = {
+        "PRAKERJA_WAVE_QUOTA": str(quota),
+        "PRAKERJA_PUBLISH_CHUNK_SIZE": "250",
+        # The circuit to the provider closes again within the local pollers' retries after the outage.
+        "PRAKERJA_PAYMENT_PROVIDER_BREAKER_RESET_SECONDS": "3",
+    }
     print(f"Starting the embedded local stack in {workdir} ...", flush=True)
     with EmbeddedStack(workdir, gateway_workers=4, settings=settings) as stack:
         print(f"API {stack.api_url}, AWS (moto) {stack.aws_endpoint}", flush=True)

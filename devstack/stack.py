@@ -263,6 +263,10 @@ class EmbeddedStack:
         fired: list[dict[str, Any]] = _post_json(f"{self.scheduler_url}/advance", {"to": to.isoformat()}, 600)["fired"]
         return fired
 
+    def jump_clock(self, to: dt.datetime) -> None:
+        """Moves the scheduler's clock to `to` without firing anything on the way (nothing falls due there)."""
+        _post_json(f"{self.scheduler_url}/jump", {"to": to.isoformat()})
+
     def close_wave(self, closes_at: dt.datetime) -> list[dict[str, Any]]:
         """Moves the clock to a wave's close and waits for its draw: the close hands the pool to the pool-part
         workers, and the last of them draws (in its handler, so an empty queue means drawn)."""

@@ -56,6 +56,24 @@ class FunnelStage(StrEnum):
     COMPLETED = "completed"
     REVIEWED = "reviewed"
     REVOKED = "revoked"
+    # Incentives (functions.domain.incentives): the first payout account verified, each incentive paid, a payment
+    # held by the screening before it.
+    ACCOUNT_VERIFIED = "account_verified"
+    INCENTIVE_1 = "incentive_1"
+    INCENTIVE_2 = "incentive_2"
+    INCENTIVE_3 = "incentive_3"
+    INCENTIVE_4 = "incentive_4"
+    HELD = "held"
+
+
+# The stage each incentive's payment counts, by its number; the count is a setting, and the funnel shows the
+# regulation's four.
+INCENTIVE_STAGES = (FunnelStage.INCENTIVE_1, FunnelStage.INCENTIVE_2, FunnelStage.INCENTIVE_3, FunnelStage.INCENTIVE_4)
+
+
+def incentive_stage(number: int) -> tuple[FunnelStage, ...]:
+    """The funnel stage incentive `number` (from 1) counts when paid: none beyond the funnel's four."""
+    return INCENTIVE_STAGES[number - 1 : number]
 
 
 class Event(StrEnum):

@@ -112,11 +112,13 @@ def _held_notice(payment: Payment) -> NotificationRequest:
 
 
 def _pay_if_due(member: IncentiveStanding, now: dt.datetime, rules: IncentiveRules) -> list[NotificationRequest]:
-    """One member of a shard. What this same sweep did before a redelivery is finished: a payment it queued goes
-    on the payments queue again, a member it held is told again (each notice is delivered once by its id)."""
+    """One member of a shard. A payment still in flight goes on the payments queue again: queued by this same
+    sweep before a redelivery, or left QUEUED or SENT by an earlier day whose messages ran out of tries (a provider
+    outage longer than the queue's retries); the consumer asks the provider first, so it is never paid twice. A
+    member this sweep held is told again (each notice is delivered once by its id)."""
     if member.payment_in_flight is not None:
         waiting = payments.find(member.payment_in_flight)
-        if waiting is not None and waiting.status is PaymentStatus.QUEUED and waiting.queued_at == now:
+        if waiting is not None and waiting.status in IN_FLIGHT:
             _queue_payment(waiting.payment_id)
         return []
     due = member.due(now, rules)

@@ -216,6 +216,7 @@ class MemberRecord(Model):
     payout_reason = UnicodeAttribute(null=True)
     payout_check_id = UnicodeAttribute(null=True)  # the inquiry queued for the account as it is now
     payout_verified_at = UTCDateTimeAttribute(null=True)
+    first_account_verified_at = UTCDateTimeAttribute(null=True)  # kept through changes: the funnel counts it once
     payment_in_flight = UnicodeAttribute(null=True)
     incentives_settled = NumberAttribute(default=0)
     last_incentive_due_at = UTCDateTimeAttribute(null=True)  # when the last incentive paid fell due

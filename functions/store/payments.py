@@ -28,8 +28,9 @@ from functions.domain.incentives import (
     paid_day,
     payment_id,
 )
+from functions.domain.lifecycle import FunnelStage, incentive_stage
 from functions.domain.membership import MEMBERSHIP_TRANSITIONS, LedgerKind, MembershipEvent, MembershipState
-from functions.store import members
+from functions.store import funnel, members
 from functions.store.models import MemberRecord, PaymentRecord, bind
 from functions.store.transactions import Build, committed, transact, update_if
 
@@ -171,9 +172,10 @@ def queue(applicant_id: str, number: int, *, amount: int, due_at: dt.datetime, n
 
 
 def hold(applicant_id: str, number: int, *, amount: int, due_at: dt.datetime, reason: str, now: dt.datetime) -> bool:
-    """Creates incentive `number` HELD with the screening's reason; False when it exists already."""
+    """Creates incentive `number` HELD with the screening's reason, counted in the funnel (a held member is paid
+    nothing more, so once); False when it exists already."""
     held = _created(applicant_id, number, PaymentEvent.HOLD, amount=amount, due_at=due_at, now=now, reason=reason)
-    return committed(transact(held), "incentive hold")
+    return committed(transact(held, funnel.count((FunnelStage.HELD,), applicant_id)), "incentive hold")
 
 
 def send(payment: Payment, now: dt.datetime) -> bool:
@@ -192,8 +194,9 @@ def _in_flight_here(payment: Payment) -> Any:
 
 def pay(payment: Payment, paid_at: dt.datetime, now: dt.datetime, *, last: bool = False) -> bool:
     """SENT -> PAID (on the WIB day the provider paid it), its INCENTIVE ledger entry, the member's count of
-    settled incentives, and the account free to change again: one transaction; the `last` incentive completes
-    an ACTIVE membership in it too (`MembershipEvent.COMPLETE`). False when recorded already."""
+    settled incentives, the account free to change again and the incentive's funnel stage: one transaction; the
+    `last` incentive completes an ACTIVE membership in it too (`MembershipEvent.COMPLETE`). False when recorded
+    already."""
     completing = MEMBERSHIP_TRANSITIONS[MembershipEvent.COMPLETE]
     completion = (
         [MemberRecord.state.set(completing.target)]
@@ -223,6 +226,7 @@ def pay(payment: Payment, paid_at: dt.datetime, now: dt.datetime, *, last: bool 
             _in_flight_here(payment),
         ),
         members.entry(payment.applicant_id, incentive_ref(payment.number), LedgerKind.INCENTIVE, payment.amount, now),
+        funnel.count(incentive_stage(payment.number), payment.applicant_id),
     )
     return committed(codes, "incentive payment")
 

@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.transactions import TransactWrite
 
 from functions.domain.incentives import (
     PAYOUT_ACCOUNT_TRANSITIONS,
@@ -21,10 +22,12 @@ from functions.domain.incentives import (
     PayoutAccountEvent,
     PayoutAccountStatus,
 )
+from functions.domain.lifecycle import FunnelStage
 from functions.domain.membership import MembershipState
 from functions.domain.payments import AccountRejection
+from functions.store import funnel
 from functions.store.models import MemberRecord, bind
-from functions.store.transactions import update_if
+from functions.store.transactions import committed, transact, update_if
 
 # Only a membership of this state may change its account: a revoked one is paid nothing, a completed one is paid.
 _CHANGES_IN = MembershipState.ACTIVE
@@ -109,13 +112,23 @@ def change(
 
 def record_verdict(applicant_id: str, check_id: str, rejection: AccountRejection | None, now: dt.datetime) -> bool:
     """PENDING -> VERIFIED (None) or REJECTED (`rejection`), only while the account is still the one `check_id`
-    was queued for; False when it is not (changed since, or this verdict is recorded already)."""
+    was queued for; False when it is not (changed since, or this verdict is recorded already). The member's first
+    verified account is marked and counted in the funnel in the same transaction."""
     event = PayoutAccountEvent.VERIFY if rejection is None else PayoutAccountEvent.REJECT
     move = PAYOUT_ACCOUNT_TRANSITIONS[event]
     actions: list[Any] = [MemberRecord.payout_status.set(move.target), MemberRecord.updated_at.set(now)]
-    if rejection is None:
-        actions.append(MemberRecord.payout_verified_at.set(now))
-    else:
-        actions.append(MemberRecord.payout_reason.set(rejection.value))
     condition = (MemberRecord.payout_check_id == check_id) & MemberRecord.payout_status.is_in(*move.sources)
-    return update_if(MemberRecord(applicant_id=applicant_id), actions, condition)
+    member = MemberRecord(applicant_id=applicant_id)
+    if rejection is not None:
+        return update_if(member, [*actions, MemberRecord.payout_reason.set(rejection.value)], condition)
+    actions.append(MemberRecord.payout_verified_at.set(now))
+    first = [*actions, MemberRecord.first_account_verified_at.set(now)]
+
+    def first_verified(transaction: TransactWrite) -> None:
+        transaction.update(
+            member, actions=first, condition=condition & MemberRecord.first_account_verified_at.does_not_exist()
+        )
+
+    codes = transact(first_verified, funnel.count((FunnelStage.ACCOUNT_VERIFIED,), applicant_id))
+    # Not the first (or no longer the account checked): verified without counting, if it still is.
+    return committed(codes, "first payout account verified") or update_if(member, actions, condition)

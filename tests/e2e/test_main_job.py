@@ -1,6 +1,8 @@
-"""The main job at a CI size: one programme week end to end and the month after it, and its own funnel must be
+"""The main job at a CI size: one programme week end to end and the four months after it, and its own funnel must be
 what the synthetic population implies, with nothing lost, every published draw verified, the places freed by
-revocations added to the next wave's quota and the ledger identity holding."""
+revocations added to the next wave's quota, the ledger identity holding, and the incentives paid exactly as the
+rules owe, through refused accounts, held members, a timeout after commit and a provider outage, reconciled with
+no difference."""
 
 from __future__ import annotations
 
@@ -20,4 +22,13 @@ def test_a_programme_week_and_month_of_300_match_what_the_population_implies(tmp
     assert result.refill["quota"] == result.refill["base_quota"] + result.refill["refill"]
     assert result.ledger["identity"]["holds"] is True
     assert result.ledger_totals == result.expected_ledger
+    incentives = result.incentives
+    assert incentives.paid_amount == incentives.provider_paid_amount == incentives.owed_amount > 0
+    assert incentives.reconciled_amount == incentives.paid_amount  # every day paid was reconciled
+    assert incentives.differences == [], incentives.differences
+    assert incentives.timed_out_after_commit >= 1
+    assert sum(incentives.refused_first.values()) > 0
+    assert result.funnel["held"] == incentives.held > 0
+    assert result.funnel["incentive_4"] == result.funnel["account_verified"] - incentives.held
+    assert result.matches
     assert (tmp_path / "report.html").read_text().count("<rect") == len(result.funnel)

@@ -24,13 +24,14 @@ from devstack.scheduler import Schedule, scheduled_event
 from functions.adapters import personal_data
 from functions.adapters.payment_provider import payment_provider
 from functions.domain.incentives import PaymentStatus, PayoutAccountStatus, paid_day, payment_id
+from functions.domain.lifecycle import INCENTIVE_STAGES, FunnelStage
 from functions.domain.membership import LedgerKind, MembershipState
 from functions.domain.messages import PaymentRequest
 from functions.domain.wave import WaveState
 from functions.select import INCENTIVE_CRON, payment_consumer, queue_due_incentives
 from functions.services import incentive_payments
 from functions.settings import settings
-from functions.store import members, payments
+from functions.store import funnel, members, payments
 from functions.store.models import ApplicantRecord, MemberRecord, PaymentRecord, WaveRecord, bind
 from tests.helpers import FakeLambdaContext, sqs_event
 from tests.integration.conftest import run_consumers
@@ -201,6 +202,7 @@ def test_the_first_is_due_after_completion_review_and_account_then_every_30_days
     assert member.state == "COMPLETED"  # the last incentive completes the membership
     assert members.ledger_totals()[LedgerKind.INCENTIVE] == 4 * AMOUNT
     assert paid_at_provider(payment_provider_service) == 4
+    assert funnel.funnel_totals(INCENTIVE_STAGES) == dict.fromkeys(INCENTIVE_STAGES, 1)  # each counted once
     told = outbox("incentive_paid")
     assert sorted(m["number"] for m in told if m["applicant_id"] == earner) == [1, 2, 3, 4]
     assert not any("081234" in json.dumps(m) for m in told)  # never the account number
@@ -221,6 +223,7 @@ def test_a_member_now_barred_is_held_with_the_reason_and_told_once(
     assert (payment.status, payment.reason) == (PaymentStatus.HELD, "BARRED_OCCUPATION")
     assert paid_at_provider(payment_provider_service) == 0
     assert MemberRecord.get(barred).payment_in_flight is None
+    assert funnel.funnel_totals([FunnelStage.HELD]) == {FunnelStage.HELD: 1}
     told = [m for m in outbox("incentive_held") if m["applicant_id"] == barred]
     assert sorted(m["channel"] for m in told) == ["email", "sms"]
 
@@ -312,6 +315,26 @@ def test_a_timeout_after_the_provider_took_the_transfer_pays_once(
     payment_provider_service.stand_in.control({"mode": "up"})
 
     assert _deliver(found_id) == {"batchItemFailures": []}
+    assert payments.find(found_id).status is PaymentStatus.PAID  # type: ignore[union-attr]
+    assert paid_at_provider(payment_provider_service) == 1
+    assert MemberRecord.get(found_id.split("-")[0]).payment_in_flight is None
+
+
+def test_a_payment_stranded_by_an_outage_longer_than_its_retries_is_paid_once_by_the_next_days_run(
+    people: People, payment_provider_service: ProviderServer
+) -> None:
+    # Given a payment sent while the provider was down, its message out of tries (dead-lettered, not redelivered)
+    found_id = _queued(people)
+    payment_provider_service.stand_in.control({"mode": "down"})
+    with pytest.raises(BatchProcessingError):
+        _deliver(found_id)
+    assert payments.find(found_id).status is PaymentStatus.SENT  # type: ignore[union-attr]
+    payment_provider_service.stand_in.control({"mode": "up"})
+
+    # When the next day's schedule runs
+    run_schedule(T0 + DAY)
+
+    # Then the payment is queued again and paid, once
     assert payments.find(found_id).status is PaymentStatus.PAID  # type: ignore[union-attr]
     assert paid_at_provider(payment_provider_service) == 1
     assert MemberRecord.get(found_id.split("-")[0]).payment_in_flight is None

@@ -18,10 +18,11 @@ from devstack.payment_provider import ProviderServer, write_csv
 from devstack.registry import RegistryServer
 from functions.adapters import personal_data
 from functions.domain.incentives import PayoutAccountStatus
+from functions.domain.lifecycle import FunnelStage
 from functions.domain.membership import MembershipReason
 from functions.domain.payments import AccountRejection
 from functions.settings import settings
-from functions.store import applicants, members, revocations
+from functions.store import applicants, funnel, members, revocations
 from functions.store import payout_accounts as payout_store
 from functions.store.models import MemberRecord
 from functions.verify import payout_check_consumer
@@ -158,6 +159,11 @@ def test_accounts_are_verified_or_rejected_with_the_reason_and_the_member_is_tol
     numbers = [row["account_number"] for row in rows] + ["089999999999"]
     sent = json.dumps(changes + outbox("payout_account_checked"))
     assert not any(number in sent for number in numbers)
+    # The funnel counts each member's first verified account once, whatever changes after it
+    assert put(client, siti, "OVO", "081234567890").status_code == 202
+    checked()
+    assert verdict(siti["applicant_id"]) == (PayoutAccountStatus.VERIFIED, None)
+    assert funnel.funnel_totals([FunnelStage.ACCOUNT_VERIFIED]) == {FunnelStage.ACCOUNT_VERIFIED: 2}
     # ... nor in any log line, nor in the member's record but sealed
     logged = capsys.readouterr()
     assert not any(number in logged.out + logged.err for number in numbers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import Counter
 
 import pytest
 from hypothesis import given
@@ -14,6 +15,7 @@ from devstack.after_acceptance import Member, expected_after_acceptance, expecte
 from devstack.partners import PartnerClient
 from devstack.population import PRICE_STEP, MemberPlan, MemberShares, Training, plan_member
 from functions.domain.partners import PartnerRejected, Rejection, SignedRequest
+from functions.domain.payments import AccountRejection
 
 BALANCE = 1_000_000
 SECRET = "ab" * 32
@@ -85,7 +87,7 @@ def member(index: int, wave: int, *trainings: Training) -> Member:
 
 def test_what_the_plans_imply_for_the_funnel_and_the_ledger() -> None:
     # Given: one who never buys, one who cancels and buys nothing else, one who completes and reviews two,
-    # one of the next wave who never buys (not due yet), and one an admin revokes
+    # one of the next wave who never buys (not due yet, so not swept), and one an admin revokes
     nothing = member(1, 1)
     cancels = member(2, 1, Training("c", "C", 300_000, cancelled=True))
     keen = member(3, 1, Training("a", "A", 400_000, completed=True, rating=5), Training("b", "B", 100_000))
@@ -93,7 +95,7 @@ def test_what_the_plans_imply_for_the_funnel_and_the_ledger() -> None:
     fraud = member(5, 1, Training("d", "D", 250_000))
     members = [nothing, cancels, keen, later, fraud]
 
-    assert expected_after_acceptance(members, swept_wave=1, admin_revoked=fraud) == {
+    assert expected_after_acceptance(members, swept=[nothing, cancels], admin_revoked=fraud) == {
         "activated": 5,
         "purchased": 3,
         "completed": 1,
@@ -106,6 +108,19 @@ def test_what_the_plans_imply_for_the_funnel_and_the_ledger() -> None:
         "REFUND": 300_000,
         "RETURN": BALANCE + BALANCE + (BALANCE - 250_000),
     }
+
+
+def test_payout_plans_are_reproducible_and_in_their_shares() -> None:
+    shares = MemberShares()
+    plans = [plan_member(2020, i, BALANCE, 3) for i in range(4000)]
+    assert plans == [plan_member(2020, i, BALANCE, 3) for i in range(4000)]
+    earners = [p for p in plans if p.earns_incentives]
+    refused = Counter(p.first_account_refused for p in earners)
+    assert refused[AccountRejection.NAME_MISMATCH] / len(earners) == pytest.approx(shares.name_mismatch, abs=0.02)
+    assert refused[AccountRejection.NOT_KYC] / len(earners) == pytest.approx(shares.not_kyc, abs=0.02)
+    barred = [p.becomes_barred for p in earners if p.becomes_barred]
+    assert len(barred) / len(earners) == pytest.approx(shares.becomes_barred, abs=0.02)
+    assert {"occupation": "ASN"} in barred and {"student": True} in barred
 
 
 def checked(headers: dict[str, str], path: str, body: bytes, secret: str = SECRET) -> None:

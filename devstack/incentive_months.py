@@ -1,0 +1,261 @@
+"""The main job's four months after acceptance: members who completed and reviewed a training link payout accounts
+(some refused for a name that does not match or an e-wallet without KYC, then fixed with a good one), the 09:00 WIB
+incentive schedule pays them four times 30 days apart, a few members become barred in the civil registry after the
+first and are HELD, the payment provider times out after taking a transfer once and is down for a stretch of days,
+and the 23:30 WIB reconciliation compares its statement with our payments.
+
+The scheduler's clock jumps from one run that matters to the next (a 09:00 run where an incentive falls due, the
+23:30 run the day after it that reconciles it), firing nothing on the days between, and the provider's clock is set
+with it so that its statement's days are the scheduler's. What each member does is its `MemberPlan`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from devstack import payment_provider
+from devstack.after_acceptance import Market, Member, expect
+from devstack.registry import write_csv
+from functions.domain import rules
+from functions.domain.calendar import JAKARTA
+from functions.domain.lifecycle import INCENTIVE_STAGES, FunnelStage
+from functions.domain.payments import AccountRejection
+from functions.resources import INCENTIVES_QUEUE, PAYMENTS_QUEUE
+from functions.store.payments import RECONCILIATION_PREFIX
+
+if TYPE_CHECKING:
+    from devstack.programme_week import Week
+
+INCENTIVE_AT = dt.time(9, 0)
+RECONCILIATION_AT = dt.time(23, 30)
+# Longer than the payment client waits (5 s): the consumer gives up, and its next delivery asks the provider.
+TIMEOUT_AFTER_COMMIT_MS = 8000
+OUTAGE_INCENTIVE = 3  # the provider is down from the morning this incentive falls due to that night
+
+
+@dataclass
+class IncentiveResult:
+    earners: int = 0
+    refused_first: dict[str, int] = field(default_factory=dict)  # the first accounts' refusals, by reason
+    held: int = 0
+    paid_count: int = 0
+    paid_amount: int = 0  # GET /admin/ledger's incentives paid
+    provider_paid_amount: int = 0  # the provider's own count of what it paid
+    owed_amount: int = 0  # what the rules owe the members' plans
+    differences: list[dict[str, Any]] | None = None  # every day's reconciliation's; None when none ran
+    reconciled_day: str = ""  # the last day reconciled
+    reconciled_amount: int = 0  # what the provider's statements reconciled, over every day
+    timed_out_after_commit: int = 0  # transfers the provider took and did not answer
+
+    @property
+    def matches(self) -> bool:
+        return (
+            self.paid_amount == self.provider_paid_amount == self.reconciled_amount == self.owed_amount
+            and self.differences == []
+            and self.timed_out_after_commit > 0
+        )
+
+    def line(self) -> str:
+        differences = "none ran" if self.differences is None else f"{len(self.differences)} differences in all"
+        return (
+            f"Incentives: {self.paid_count:,} paid, Rp{self.paid_amount:,} (the provider paid Rp"
+            f"{self.provider_paid_amount:,}; the rules owe Rp{self.owed_amount:,}); {self.earners:,} members earning, "
+            f"first accounts refused {self.refused_first}, {self.held:,} held; reconciled up to "
+            f"{self.reconciled_day} (Rp{self.reconciled_amount:,}): {differences}; transfers timed out after "
+            f"commit: {self.timed_out_after_commit}"
+        )
+
+
+def account_number(member: Member, attempt: int) -> str:
+    """The member's e-wallet (its number a phone number, 08...), a new one for each attempt."""
+    return f"08{57 + attempt}{member.index:08d}"
+
+
+def account_rows(member: Member, person: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the provider holds for the member's accounts: the first as its plan says, then a good one if refused."""
+    good = {"provider": "OVO", "holder_name": person["full_name"], "nik": person["nik"], "kyc": True}
+    good["status"] = "ACTIVE"
+    refused = member.plan.first_account_refused
+    first = {**good, "account_number": account_number(member, 0)}
+    if refused is AccountRejection.NAME_MISMATCH:
+        first["holder_name"] = f"{person['full_name']} Binti Sulaiman"
+    elif refused is AccountRejection.NOT_KYC:
+        first["kyc"] = False
+    return [first] if refused is None else [first, {**good, "account_number": account_number(member, 1)}]
+
+
+def next_run(after: dt.datetime, at: dt.time) -> dt.datetime:
+    """The first daily run at `at` (WIB) strictly after `after`, in UTC."""
+    day = after.astimezone(JAKARTA).date()
+    moment = dt.datetime.combine(day, at, tzinfo=JAKARTA)
+    while moment <= after:
+        moment += dt.timedelta(days=1)
+    return moment.astimezone(dt.UTC)
+
+
+class Months:
+    def __init__(self, week: Week, market: Market, earners: list[Member]) -> None:
+        self.week = week
+        self.market = market
+        self.stack = week.stack
+        self.earners = earners
+        self.result = IncentiveResult(earners=len(earners))
+
+    def run(self) -> IncentiveResult:
+        with self.week.stage("payout accounts linked (some refused, then fixed)"):
+            earned_by = self.link_accounts()
+        barred = [m for m in self.earners if m.plan.becomes_barred]
+        runs = self.incentive_runs(earned_by)
+        outage = runs[OUTAGE_INCENTIVE - 1]
+        recovery = next_run(outage, INCENTIVE_AT)
+        outage_ends = next_run(outage, RECONCILIATION_AT)  # that day's reconciliation fails: the provider is down
+        # Each morning's payments are reconciled by the next day's 23:30 run.
+        evenings = {next_run(m + dt.timedelta(days=1), RECONCILIATION_AT) for m in (*runs, recovery)}
+        with self.week.stage("four months: incentives paid at 09:00, reconciled at 23:30 WIB"):
+            for moment in sorted({*runs, recovery, outage_ends, *evenings}):
+                self.at(moment)
+                if moment == runs[0]:
+                    self.timeout_after_commit(moment)
+                elif outage <= moment <= outage_ends:
+                    self.down(moment)
+                    if moment == outage_ends:
+                        self.stack.payment_provider_control(mode="up")
+                    continue
+                else:
+                    self.stack.advance_clock(moment + dt.timedelta(minutes=1))
+                self.stack.wait_until_idle()
+                self.week.welcome_new_members(self.market)
+                if moment == runs[0]:
+                    self.become_barred(barred)
+        self.read_outcome(barred)
+        return self.result
+
+    # --- payout accounts --------------------------------------------------------------------------------------
+    def link_accounts(self) -> dt.datetime:
+        """Every earner's accounts at the provider, then linked; the refused replaced by a good one. Returns a
+        moment by which every earner has earned its first incentive (its training reviewed, its account verified)."""
+        people = {m.index: self.week.plan[m.index].person.registration() for m in self.earners}
+        rows = [row for m in self.earners for row in account_rows(m, people[m.index])]
+        payment_provider.write_csv(self.stack.payout_accounts_csv, rows)
+        self.week.each("payout accounts linked", self.earners, lambda m: self.put_account(m, 0))
+        self.wait_for_verdicts(len(self.earners))
+        refused = [m for m in self.earners if m.plan.first_account_refused]
+        self.week.each("refused accounts replaced", refused, lambda m: self.put_account(m, 1))
+        self.wait_for_verdicts(len(self.earners) + len(refused))
+        verdicts = self.verdicts_told()
+        self.result.refused_first = {
+            reason.value: sum(1 for m in verdicts if m.get("reason") == reason.value)
+            for reason in (AccountRejection.NAME_MISMATCH, AccountRejection.NOT_KYC)
+        }
+        for member in self.earners:
+            account = self.week.status_of(member.index)["membership"]["payout_account"]
+            if account["status"] != "VERIFIED":
+                raise RuntimeError(f"a payout account is {account['status']} ({account['reason']}), not VERIFIED")
+        return dt.datetime.now(dt.UTC)
+
+    def put_account(self, member: Member, attempt: int) -> None:
+        answer = self.week.http.put(
+            self.week.url(f"/applicants/{member.applicant_id}/payout-account"),
+            json={"provider": "OVO", "account_number": account_number(member, attempt)},
+            headers=member.bearer(),
+            timeout=60,
+        )
+        expect("payout account", answer, 202)
+
+    def wait_for_verdicts(self, total: int) -> None:
+        self.week.wait("payout accounts checked", lambda: len(self.verdicts_told()), total, timeout_seconds=600)
+
+    def verdicts_told(self) -> list[dict[str, Any]]:
+        """The provider's verdicts the members were told of (by email), one per account linked."""
+        return [m for m in self.stack.outbox("payout_account_checked") if m["channel"] == "email"]
+
+    # --- the months ---------------------------------------------------------------------------------------------
+    def incentive_runs(self, earned_by: dt.datetime) -> list[dt.datetime]:
+        """The 09:00 runs that pay each incentive: the first after the clock and the first one's earning, each
+        next the first after the day before's and after it falls due (30 days after the one before fell due)."""
+        runs: list[dt.datetime] = []
+        after = max(self.stack.clock(), earned_by)
+        for number in range(rules.INCENTIVE_COUNT):
+            due = earned_by + dt.timedelta(days=rules.INCENTIVE_INTERVAL_DAYS * number)
+            runs.append(next_run(max(after, due), INCENTIVE_AT))
+            after = runs[-1]
+        return runs
+
+    def timeout_after_commit(self, moment: dt.datetime) -> None:
+        """The run at `moment` with the provider taking the first transfer and then not answering; up again once it
+        has taken one."""
+        taken = self.provider_paid()
+        self.stack.payment_provider_control(mode=payment_provider.TIMEOUT_AFTER_COMMIT, hang_ms=TIMEOUT_AFTER_COMMIT_MS)
+        self.stack.advance_clock(moment + dt.timedelta(minutes=1))
+        self.week.wait("a transfer taken and not answered", lambda: self.provider_paid() - taken, 1, 300)
+        self.stack.payment_provider_control(mode="up")
+        self.result.timed_out_after_commit += 1
+
+    def down(self, moment: dt.datetime) -> None:
+        """The run at `moment` with the provider down: the payments' messages run out of tries (dead-lettered, the
+        payments left SENT) and the reconciliation fails; the next morning's run queues them again."""
+        self.stack.payment_provider_control(mode="down")
+        self.stack.advance_clock(moment + dt.timedelta(minutes=1))
+        self.stack.wait_for_empty_queues([INCENTIVES_QUEUE], timeout_seconds=600)
+        self.stack.wait_for_empty_queues([PAYMENTS_QUEUE], timeout_seconds=600)
+
+    def provider_paid(self) -> int:
+        return int(self.stack.payment_provider_control()["paid"])
+
+    def at(self, moment: dt.datetime) -> None:
+        """The scheduler's clock just before `moment`, nothing fired on the way; the provider's clock at it."""
+        self.stack.jump_clock(moment - dt.timedelta(minutes=1))
+        self.stack.payment_provider_control(now=moment.isoformat())
+
+    def become_barred(self, barred: list[Member]) -> None:
+        """The registry rewritten: these members are now civil servants or students (before the next falls due)."""
+        changes = {self.week.plan[m.index].person.nik: m.plan.becomes_barred or {} for m in barred}
+        rows = [{**p.registry, **changes.get(p.registry["nik"], {})} for p in self.week.plan if p.registry]
+        write_csv(self.stack.registry_csv, rows)
+
+    # --- what came of it ---------------------------------------------------------------------------------------
+    def read_outcome(self, barred: list[Member]) -> None:
+        ledger = expect(
+            "GET /admin/ledger",
+            self.week.http.get(self.week.url("/admin/ledger"), headers=self.week.admin(), timeout=60),
+            200,
+        )
+        paid = ledger["incentives"]["paid"]
+        self.result.held = len(barred)
+        self.result.paid_count, self.result.paid_amount = int(paid["count"]), int(paid["amount"])
+        self.result.provider_paid_amount = int(self.stack.payment_provider_control()["paid_amount"])
+        earned = sum(1 if m.plan.becomes_barred else rules.INCENTIVE_COUNT for m in self.earners)
+        self.result.owed_amount = rules.INCENTIVE_AMOUNT * earned
+        # Every day's report, from the payments table itself: GET /admin/ledger shows the last of the API's own
+        # week, and the API runs on the real clock, months before the scheduler's.
+        reports = sorted(self.reconciliations(), key=lambda report: str(report["day"]))
+        if reports:
+            self.result.differences = [d for report in reports for d in report["differences"]]
+            self.result.reconciled_day = str(reports[-1]["day"])
+            self.result.reconciled_amount = sum(int(report["provider"]["amount"]) for report in reports)
+
+    def reconciliations(self) -> list[dict[str, Any]]:
+        pages = (
+            self.stack.client("dynamodb")
+            .get_paginator("scan")
+            .paginate(
+                TableName=self.stack.env["PRAKERJA_PAYMENTS_TABLE"],
+                FilterExpression="begins_with(payment_id, :prefix)",
+                ExpressionAttributeValues={":prefix": {"S": RECONCILIATION_PREFIX}},
+            )
+        )
+        return [json.loads(item["report"]["S"]) for page in pages for item in page["Items"]]
+
+
+def expected_incentive_stages(earners: list[Member]) -> dict[str, int]:
+    """What the plans imply: every earner's account verified and its first incentive paid; the barred held at
+    the second and paid nothing more."""
+    barred = sum(1 for m in earners if m.plan.becomes_barred)
+    expected = {FunnelStage.ACCOUNT_VERIFIED.value: len(earners)}
+    for number, stage in enumerate(INCENTIVE_STAGES, start=1):
+        expected[stage.value] = len(earners) - (barred if number > 1 else 0)
+    expected[FunnelStage.HELD.value] = barred
+    return expected
