@@ -18,6 +18,7 @@ import requests
 
 from devstack.population import Person, PopulationGenerator, registry_row
 from devstack.stack import EmbeddedStack
+from functions.domain.lifecycle import FunnelStage
 from tests.e2e.conftest import Api
 
 QUOTA = 10
@@ -132,13 +133,15 @@ def test_two_weekly_cycles_publish_verifiable_draws_and_the_funnel_adds_up(
     )
     counts = {row["stage"]: row["count"] for row in funnel.json()["funnel"]}
     registered = 16 + 3 + 2 + 4 + 6
-    assert counts == {
+    # Every stage after acceptance but activation (which acceptance does) is still 0: nothing else happened here
+    assert counts == {stage.value: 0 for stage in FunnelStage} | {
         "registered": registered,
         "email_verified": registered - 4,
         "nik_verified": 16 + 3 + 6,
         "eligible": 16 + 6,
         "joined": 16 + 6,
         "accepted": 2 * QUOTA,
+        "activated": 2 * QUOTA,
     }
     percent = {row["stage"]: row["percent_of_registered"] for row in funnel.json()["funnel"]}
     assert percent["accepted"] == round(100 * 2 * QUOTA / registered, 2)
