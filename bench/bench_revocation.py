@@ -130,12 +130,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--due-share", type=float, default=364_622 / TOTAL_2020)
-    parser.add_argument("--page", type=int, default=500, help="members per page (revocation_chunk_size)")
+    parser.add_argument("--page", type=int, default=500, help="members per page (cohort_page_size)")
     parser.add_argument("--read-ms", type=float, default=10.0, help="assumed DynamoDB latency of a read")
     parser.add_argument("--transaction-ms", type=float, default=25.0, help="assumed latency of a transaction")
     args = parser.parse_args()
 
-    _common.clean_environment({**_common.stub_environment(), "PRAKERJA_REVOCATION_CHUNK_SIZE": str(args.page)})
+    _common.clean_environment({**_common.stub_environment(), "PRAKERJA_COHORT_PAGE_SIZE": str(args.page)})
     stub = Cohorts(args.members, args.due_share)
     _common.install_canned_aws(stub)
     stub.capture = {"AmazonSQS.SendMessage"}

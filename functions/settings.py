@@ -143,7 +143,8 @@ class Settings(BaseModel):
     purchase_code_max_wrong_tries: int = Field(rules.PURCHASE_CODE_MAX_WRONG_TRIES, ge=1)
     partner_signature_window_seconds: int = Field(rules.PARTNER_SIGNATURE_WINDOW_SECONDS, ge=1)
     review_comment_max_length: int = Field(rules.REVIEW_COMMENT_MAX_LENGTH, ge=1)
-    revocation_chunk_size: int = Field(500, ge=1)
+    # Members per page when the daily revocation and incentive runs walk a shard of a wave's members.
+    cohort_page_size: int = Field(500, ge=1)
     incentive_amount: int = Field(rules.INCENTIVE_AMOUNT, ge=1)
     incentive_count: int = Field(rules.INCENTIVE_COUNT, ge=1)
     incentive_interval_days: int = Field(rules.INCENTIVE_INTERVAL_DAYS, ge=1)

@@ -152,7 +152,7 @@ class ShardPayer(CohortWalk[IncentiveShard, IncentiveStanding]):
     interruptions = (OutOfTime, RegistryUnavailable)
 
     def page(self, shard: IncentiveShard) -> tuple[list[IncentiveStanding], str | None]:
-        return payments.cohort(shard.wave, shard.shard, after=shard.after, limit=settings().revocation_chunk_size)
+        return payments.cohort(shard.wave, shard.shard, after=shard.after, limit=settings().cohort_page_size)
 
     def visitor(self, shard: IncentiveShard) -> Visit[IncentiveStanding]:
         return functools.partial(_pay_if_due, now=shard.swept_at, rules=incentive_rules())

@@ -100,7 +100,7 @@ class ShardRevoker(CohortWalk[RevocationShard, Membership]):
     pause_seconds = 5  # throttling eases meanwhile
 
     def page(self, shard: RevocationShard) -> tuple[list[Membership], str | None]:
-        return members.cohort(shard.wave, shard.shard, after=shard.after, limit=settings().revocation_chunk_size)
+        return members.cohort(shard.wave, shard.shard, after=shard.after, limit=settings().cohort_page_size)
 
     def visitor(self, shard: RevocationShard) -> Visit[Membership]:
         # The wave open now, read once for the page (a revocation reads it again if that wave has closed).

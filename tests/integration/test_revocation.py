@@ -139,7 +139,7 @@ def test_a_shard_hands_its_rest_on_with_a_cursor(
 ) -> None:
     # Given five members in one shard and pages of two
     monkeypatch.setenv("PRAKERJA_WAVE_QUOTA", "5")
-    monkeypatch.setenv("PRAKERJA_REVOCATION_CHUNK_SIZE", "2")
+    monkeypatch.setenv("PRAKERJA_COHORT_PAGE_SIZE", "2")
     reset_app_state()
     accepted, _ = published(client, registry_service, 5, seed=62)
     assert len(accepted) == 5
