@@ -192,43 +192,61 @@ def _in_flight_here(payment: Payment) -> Any:
     return MemberRecord.payment_in_flight == payment.payment_id
 
 
+# A revocation racing the last payment is rare; a third read finding the state moved again would be a loop.
+_STATE_READS = 3
+
+
 def pay(payment: Payment, paid_at: dt.datetime, now: dt.datetime, *, last: bool = False) -> bool:
     """SENT -> PAID (on the WIB day the provider paid it), its INCENTIVE ledger entry, the member's count of
     settled incentives, the account free to change again and the incentive's funnel stage: one transaction; the
     `last` incentive completes an ACTIVE membership in it too (`MembershipEvent.COMPLETE`). False when recorded
     already."""
-    completing = MEMBERSHIP_TRANSITIONS[MembershipEvent.COMPLETE]
-    completion = (
-        [MemberRecord.state.set(completing.target)]
-        if last and payment_member_state(payment) in completing.sources
-        else []
-    )
-    codes = transact(
-        _payment(
-            payment,
-            PaymentEvent.PAY,
-            now,
-            [
-                PaymentRecord.paid_at.set(paid_at),
-                PaymentRecord.paid_day.set(paid_day(paid_at)),
-                PaymentRecord.reason.remove(),
-            ],
-        ),
-        _member(
-            payment.applicant_id,
-            [
-                MemberRecord.incentives_settled.add(1),
-                MemberRecord.last_incentive_due_at.set(payment.due_at),
-                MemberRecord.payment_in_flight.remove(),
-                MemberRecord.updated_at.set(now),
-                *completion,
-            ],
-            _in_flight_here(payment),
-        ),
-        members.entry(payment.applicant_id, incentive_ref(payment.number), LedgerKind.INCENTIVE, payment.amount, now),
-        funnel.count(incentive_stage(payment.number), payment.applicant_id),
-    )
+    for _ in range(_STATE_READS):
+        state = payment_member_state(payment) if last else None
+        codes = transact(
+            _paid(payment, paid_at, now),
+            _settled(payment, now, state),
+            members.entry(
+                payment.applicant_id, incentive_ref(payment.number), LedgerKind.INCENTIVE, payment.amount, now
+            ),
+            funnel.count(incentive_stage(payment.number), payment.applicant_id),
+        )
+        # Refused with the member's state moved since our read (an admin revoked it): read it again, so the paid
+        # member is neither completed over a revocation nor left unpaid. (Reason codes come in pynamodb's order of
+        # operations, not ours, so the state is compared rather than the codes.)
+        if not codes or state is None or payment_member_state(payment) is state:
+            break
     return committed(codes, "incentive payment")
+
+
+def _paid(payment: Payment, paid_at: dt.datetime, now: dt.datetime) -> Build:
+    actions = [
+        PaymentRecord.paid_at.set(paid_at),
+        PaymentRecord.paid_day.set(paid_day(paid_at)),
+        PaymentRecord.reason.remove(),
+    ]
+    return _payment(payment, PaymentEvent.PAY, now, actions)
+
+
+def _settled(payment: Payment, now: dt.datetime, state: MembershipState | None) -> Build:
+    """The member's side of a payment; with the member's `state` as read for the last incentive (None otherwise),
+    it completes an ACTIVE membership, on condition the state is still the one read."""
+    completing = MEMBERSHIP_TRANSITIONS[MembershipEvent.COMPLETE]
+    completion = [MemberRecord.state.set(completing.target)] if state in completing.sources else []
+    condition = _in_flight_here(payment)
+    if state is not None:
+        condition &= MemberRecord.state == state.value
+    return _member(
+        payment.applicant_id,
+        [
+            MemberRecord.incentives_settled.add(1),
+            MemberRecord.last_incentive_due_at.set(payment.due_at),
+            MemberRecord.payment_in_flight.remove(),
+            MemberRecord.updated_at.set(now),
+            *completion,
+        ],
+        condition,
+    )
 
 
 def payment_member_state(payment: Payment) -> MembershipState | None:

@@ -267,6 +267,37 @@ def _deliver(found_id: str) -> dict[str, Any]:
     return answer
 
 
+def test_a_revocation_between_the_read_and_the_last_payments_write_stays_a_revocation(
+    people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the member's last incentive SENT, and the state read as ACTIVE just before an admin revokes it
+    member = people.add()
+    MemberRecord(applicant_id=member).update(actions=[MemberRecord.incentives_settled.set(3)])
+    assert payments.queue(member, 4, amount=AMOUNT, due_at=T0, now=T0)
+    last = payments.find(payment_id(member, 4))
+    assert last is not None and payments.send(last, T0)
+    reads = iter([MembershipState.ACTIVE])
+    real_read = payments.payment_member_state
+
+    def read_then_revoked(payment: Any) -> MembershipState | None:
+        stale = next(reads, None)
+        if stale is None:
+            return real_read(payment)
+        MemberRecord(applicant_id=member).update(actions=[MemberRecord.state.set(MembershipState.REVOKED.value)])
+        return stale
+
+    monkeypatch.setattr(payments, "payment_member_state", read_then_revoked)
+
+    # When the provider's answer is recorded
+    assert payments.pay(last, T0, T0, last=True)
+
+    # Then it is paid once, and the member stays revoked rather than completed over the revocation
+    assert payments.find(last.payment_id).status is PaymentStatus.PAID  # type: ignore[union-attr]
+    found = members.find(member)
+    assert found is not None and found.state is MembershipState.REVOKED
+    assert [e[0] for e in members.entries(member) if e[1] is LedgerKind.INCENTIVE] == ["incentive#4"]
+
+
 def test_duplicate_deliveries_pay_once(people: People, payment_provider_service: ProviderServer) -> None:
     found_id = _queued(people)
     sqs = boto3.client("sqs")
