@@ -24,7 +24,7 @@ from functions.domain.calendar import JAKARTA
 from functions.domain.lifecycle import INCENTIVE_STAGES, FunnelStage
 from functions.domain.payments import AccountRejection
 from functions.resources import INCENTIVES_QUEUE, PAYMENTS_QUEUE
-from functions.store.payments import RECONCILIATION_PREFIX
+from functions.store.payments import LATEST_RECONCILIATION, RECONCILIATION_PREFIX
 
 if TYPE_CHECKING:
     from devstack.programme_week import Week
@@ -47,6 +47,7 @@ class IncentiveResult:
     owed_amount: int = 0  # what the rules owe the members' plans
     differences: list[dict[str, Any]] | None = None  # every day's reconciliation's; None when none ran
     reconciled_day: str = ""  # the last day reconciled
+    ledger_shows_last: bool = False  # GET /admin/ledger's last reconciliation is that day's report
     reconciled_amount: int = 0  # what the provider's statements reconciled, over every day
     timed_out_after_commit: int = 0  # transfers the provider took and did not answer
 
@@ -55,16 +56,18 @@ class IncentiveResult:
         return (
             self.paid_amount == self.provider_paid_amount == self.reconciled_amount == self.owed_amount
             and self.differences == []
+            and self.ledger_shows_last
             and self.timed_out_after_commit > 0
         )
 
     def line(self) -> str:
         differences = "none ran" if self.differences is None else f"{len(self.differences)} differences in all"
+        shown = "the last shown by GET /admin/ledger" if self.ledger_shows_last else "NOT what GET /admin/ledger shows"
         return (
             f"Incentives: {self.paid_count:,} paid, Rp{self.paid_amount:,} (the provider paid Rp"
             f"{self.provider_paid_amount:,}; the rules owe Rp{self.owed_amount:,}); {self.earners:,} members earning, "
             f"first accounts refused {self.refused_first}, {self.held:,} held; reconciled up to "
-            f"{self.reconciled_day} (Rp{self.reconciled_amount:,}): {differences}; transfers timed out after "
+            f"{self.reconciled_day} (Rp{self.reconciled_amount:,}, {shown}): {differences}; transfers timed out after "
             f"commit: {self.timed_out_after_commit}"
         )
 
@@ -229,13 +232,14 @@ class Months:
         self.result.provider_paid_amount = int(self.stack.payment_provider_control()["paid_amount"])
         earned = sum(1 if m.plan.becomes_barred else rules.INCENTIVE_COUNT for m in self.earners)
         self.result.owed_amount = rules.INCENTIVE_AMOUNT * earned
-        # Every day's report, from the payments table itself: GET /admin/ledger shows the last of the API's own
-        # week, and the API runs on the real clock, months before the scheduler's.
+        # Every day's report, from the payments table itself (GET /admin/ledger shows the last one only, which
+        # must be the newest day's).
         reports = sorted(self.reconciliations(), key=lambda report: str(report["day"]))
         if reports:
             self.result.differences = [d for report in reports for d in report["differences"]]
             self.result.reconciled_day = str(reports[-1]["day"])
             self.result.reconciled_amount = sum(int(report["provider"]["amount"]) for report in reports)
+            self.result.ledger_shows_last = ledger["last_reconciliation"] == reports[-1]
 
     def reconciliations(self) -> list[dict[str, Any]]:
         pages = (
@@ -243,8 +247,11 @@ class Months:
             .get_paginator("scan")
             .paginate(
                 TableName=self.stack.env["PRAKERJA_PAYMENTS_TABLE"],
-                FilterExpression="begins_with(payment_id, :prefix)",
-                ExpressionAttributeValues={":prefix": {"S": RECONCILIATION_PREFIX}},
+                FilterExpression="begins_with(payment_id, :prefix) AND payment_id <> :latest",
+                ExpressionAttributeValues={
+                    ":prefix": {"S": RECONCILIATION_PREFIX},
+                    ":latest": {"S": LATEST_RECONCILIATION},
+                },
             )
         )
         return [json.loads(item["report"]["S"]) for page in pages for item in page["Items"]]

@@ -303,7 +303,7 @@ class PaymentsByMemberIndex(GlobalSecondaryIndex["PaymentRecord"]):  # type: ign
 
 class PaymentRecord(Model):
     """One incentive payment (id fixed by member and number: the provider's idempotency key). The same table keeps
-    each day's reconciliation (`reconciliation#<day>`)."""
+    each day's reconciliation (`reconciliation#<day>`) and a copy of the newest one (`reconciliation#latest`)."""
 
     class Meta:
         table_name = "payments"
@@ -324,6 +324,7 @@ class PaymentRecord(Model):
     by_paid_day = PaymentsByPaidDayIndex()
     updated_at = UTCDateTimeAttribute(null=True)
     report = UnicodeAttribute(null=True)  # a reconciliation's differences, as JSON
+    reconciled_day = UnicodeAttribute(null=True)  # the WIB day a reconciliation covers (ISO)
 
 
 class PartnerRecord(Model):

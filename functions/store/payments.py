@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.transactions import TransactWrite
 
 from functions.domain.incentives import (
@@ -35,6 +35,7 @@ from functions.store.models import MemberRecord, PaymentRecord, bind
 from functions.store.transactions import Build, committed, transact, update_if
 
 RECONCILIATION_PREFIX = "reconciliation#"
+LATEST_RECONCILIATION = f"{RECONCILIATION_PREFIX}latest"
 
 
 def incentive_ref(number: int) -> str:
@@ -298,10 +299,31 @@ def paid_on(day: dt.date) -> dict[str, int]:
 
 
 def save_reconciliation(day: dt.date, report: dict[str, Any], now: dt.datetime) -> None:
-    """The day's report, replaced whole when the day is reconciled again."""
+    """The day's report, replaced whole when the day is reconciled again; and the newest day's copied to one
+    known key, so the ledger finds the last reconciliation without knowing today's date (a catch-up of an older
+    day leaves the copy alone)."""
     bind()
-    key = f"{RECONCILIATION_PREFIX}{day.isoformat()}"
-    PaymentRecord(payment_id=key, report=json.dumps(report), updated_at=now).save()
+
+    def stored(key: str) -> PaymentRecord:
+        return PaymentRecord(payment_id=key, report=json.dumps(report), reconciled_day=day.isoformat(), updated_at=now)
+
+    stored(f"{RECONCILIATION_PREFIX}{day.isoformat()}").save()
+    newest = PaymentRecord.reconciled_day.does_not_exist() | (PaymentRecord.reconciled_day <= day.isoformat())
+    try:
+        stored(LATEST_RECONCILIATION).save(condition=newest)
+    except PutError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
+def latest_reconciliation() -> dict[str, Any] | None:
+    """The report of the newest day reconciled, if any was."""
+    bind()
+    try:
+        record = PaymentRecord.get(LATEST_RECONCILIATION, consistent_read=True)
+    except DoesNotExist:
+        return None
+    return None if record.report is None else dict(json.loads(record.report))
 
 
 def reconciliations(days: list[dt.date]) -> dict[dt.date, dict[str, Any]]:
