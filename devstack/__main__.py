@@ -76,6 +76,14 @@ def faults(args: argparse.Namespace) -> None:
         raise SystemExit("the fault-injection run lost, duplicated or stranded something")
 
 
+def payment_faults(args: argparse.Namespace) -> None:
+    from devstack import payment_fault_run
+
+    result = payment_fault_run.run(args.count, Path(args.workdir) / "payment-faults", throttle=args.throttle)
+    if not result.clean:
+        raise SystemExit("the payment path under faults paid twice, lost, stranded or disagreed somewhere")
+
+
 def capacity(args: argparse.Namespace) -> None:
     from devstack import capacity as model
 
@@ -94,6 +102,13 @@ def main() -> None:
     faults_parser.add_argument("--verify-seconds", type=float, default=600, help="each applicant's time to verify")
     faults_parser.add_argument("--workdir", default=str(local_dir()))
     faults_parser.set_defaults(run=faults)
+    payments_parser = commands.add_parser(
+        "payment-faults", help="four incentives paid under injected faults; checks each is paid exactly once"
+    )
+    payments_parser.add_argument("--count", type=int, default=1000, help="members paid")
+    payments_parser.add_argument("--throttle", type=float, default=0.15, help="share of DynamoDB calls throttled")
+    payments_parser.add_argument("--workdir", default=str(local_dir()))
+    payments_parser.set_defaults(run=payment_faults)
     replay_parser = commands.add_parser("replay", help="the launch-peak replay with wrk against 127.0.0.1")
     replay_parser.add_argument("--count", type=int, default=80_000)
     replay_parser.add_argument("--rate", type=float, default=80_000 / 60, help="requests per second at most")

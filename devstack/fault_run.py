@@ -21,6 +21,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,34 @@ DECIDED_AT = "nik_checked_at"
 
 
 @dataclass
+class Settled:
+    """What the queues held once the run was over: the dead letters, what redriving them left, what never drained."""
+
+    dead_letters: dict[str, int] = field(default_factory=dict)
+    redriven: int = 0
+    dead_letters_after: dict[str, int] = field(default_factory=dict)
+    left_in_queues: str = ""  # what the queues still held when the run stopped waiting for them
+
+    @property
+    def clean(self) -> bool:
+        return not any(self.dead_letters_after.values()) and not self.left_in_queues
+
+    def lines(self) -> list[str]:
+        """Its lines in a run's report."""
+        dead = {name: count for name, count in self.dead_letters.items() if count}
+        return [
+            f"dead letters at the end     {dead} -> redriven {self.redriven} -> {self.dead_letters_after}",
+            f"left in the queues          {self.left_in_queues or 'nothing'}",
+        ]
+
+
+def took(seconds: float, stages: dict[str, float]) -> str:
+    """A run's report line of its time, stage by stage."""
+    by_stage = ", ".join(f"{name} {stage_seconds:.0f} s" for name, stage_seconds in stages.items())
+    return f"took                        {seconds:.0f} s ({by_stage})"
+
+
+@dataclass
 class FaultResult:
     count: int
     answers: Counter[str] = field(default_factory=Counter)
@@ -60,10 +89,7 @@ class FaultResult:
     code_latency: CodeLatency = field(default_factory=CodeLatency)
     kills: int = 0
     registry_outages: list[str] = field(default_factory=list)
-    dead_letters: dict[str, int] = field(default_factory=dict)
-    redriven: int = 0
-    dead_letters_after: dict[str, int] = field(default_factory=dict)
-    left_in_queues: str = ""  # what the queues still held when the run stopped waiting for them
+    settled: Settled = field(default_factory=Settled)
     wave: str = ""
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
@@ -75,8 +101,7 @@ class FaultResult:
             and self.duplicated == 0
             and self.undecided == 0
             and not self.unverified
-            and not any(self.dead_letters_after.values())
-            and not self.left_in_queues
+            and self.settled.clean
             and self.wave.startswith("OK")
         )
 
@@ -93,49 +118,67 @@ class FaultResult:
             f"email code, stored to sent  {self.code_latency.line()}",
             f"consumer processes killed   {self.kills}",
             f"civil registry              {'; '.join(self.registry_outages)}",
-            f"dead letters at the end     {self.dead_letters} -> redriven {self.redriven} -> {self.dead_letters_after}",
-            f"left in the queues          {self.left_in_queues or 'nothing'}",
+            *self.settled.lines(),
             f"wave drawn mid-run          {self.wave}",
-            f"took                        {self.seconds:.0f} s ("
-            + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in self.stages.items())
-            + ")",
+            took(self.seconds, self.stages),
         ]
         return "\n".join("  " + line for line in lines)
 
 
-class Chaos:
-    """Kills a random consumer process every few seconds and restarts it; makes the registry slow, then down."""
+@dataclass(frozen=True)
+class Outages:
+    """An outside service made to misbehave on a plan: (seconds into the run, what, the change), through its control
+    (`EmbeddedStack.registry_control`, ...), and the change that ends it all."""
 
-    def __init__(self, stack: EmbeddedStack, result: FaultResult, seed: int) -> None:
+    control: Callable[..., dict[str, Any]]
+    plan: tuple[tuple[float, str, dict[str, Any]], ...]
+    end: dict[str, Any]
+
+
+def registry_outages(stack: EmbeddedStack) -> Outages:
+    """The civil registry slow for a stretch, then down for another."""
+    plan: tuple[tuple[float, str, dict[str, Any]], ...] = (
+        (20.0, "slow", {"latency_ms": 800}),
+        (35.0, "up", {"latency_ms": 0}),
+        (50.0, "down", {"mode": "down"}),
+        (65.0, "up", {"mode": "up"}),
+    )
+    return Outages(stack.registry_control, plan, {"mode": "up", "latency_ms": 0})
+
+
+class Chaos:
+    """Kills a random consumer process (of `pollers`, or any) every few seconds and restarts it; plays `outages`."""
+
+    def __init__(
+        self, stack: EmbeddedStack, seed: int, outages: Outages | None = None, pollers: Collection[str] = ()
+    ) -> None:
         self.stack = stack
-        self.result = result
+        self.outages = outages
+        self.pollers = sorted(pollers or stack.pollers)
         self.rng = random.Random(seed)  # noqa: S311 - a fault schedule, not a secret
+        self.kills = 0
+        self.changes: list[str] = []  # what the outages did, and when
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self) -> None:
         started = time.monotonic()
-        plan: list[tuple[float, str, dict[str, Any]]] = [
-            (20.0, "slow", {"latency_ms": 800}),
-            (35.0, "up", {"latency_ms": 0}),
-            (50.0, "down", {"mode": "down"}),
-            (65.0, "up", {"mode": "up"}),
-        ]
+        plan = list(self.outages.plan) if self.outages else []
         while not self.stopped.wait(self.rng.uniform(4.0, 8.0)):
             self.kill_one()
             elapsed = time.monotonic() - started
-            while plan and elapsed >= plan[0][0]:
+            while self.outages and plan and elapsed >= plan[0][0]:
                 at, name, change = plan.pop(0)
-                self.stack.registry_control(**change)
-                self.result.registry_outages.append(f"{name} at {at:.0f}s")
+                self.outages.control(**change)
+                self.changes.append(f"{name} at {at:.0f}s")
 
     def kill_one(self) -> None:
-        name = self.rng.choice(sorted(self.stack.pollers))
+        name = self.rng.choice(self.pollers)
         children = self.stack.pollers[name]
         index = self.rng.randrange(len(children))
         children[index].kill()
         children[index] = self.stack.restart_poller(name, index)
-        self.result.kills += 1
+        self.kills += 1
 
     def __enter__(self) -> Chaos:
         self.thread.start()
@@ -144,7 +187,8 @@ class Chaos:
     def __exit__(self, *exc: object) -> None:
         self.stopped.set()
         self.thread.join()
-        self.stack.registry_control(mode="up", latency_ms=0)
+        if self.outages:
+            self.outages.control(**self.outages.end)
 
 
 class Client:
@@ -179,6 +223,16 @@ class Client:
         raise TimeoutError(f"{path} kept refusing")
 
 
+def fault_settings(throttle: float) -> dict[str, str]:
+    """The stack's settings for the faults it injects into its own processes (devstack.faults)."""
+    return {
+        "DEVSTACK_DYNAMODB_THROTTLE": str(throttle),
+        "DEVSTACK_DELIVER_TWICE": "1",
+        # A killed consumer's batch comes back sooner than Lambda's default would bring it.
+        "DEVSTACK_VISIBILITY_SECONDS": "10",
+    }
+
+
 def _each(label: str, items: list[Any], work: Any) -> list[Any]:
     return crowd.each(label, items, work, workers=16)
 
@@ -189,12 +243,7 @@ def run(
     started = time.monotonic()
     plan = plan_population(count, seed)
     result = FaultResult(count=count)
-    settings = {
-        "DEVSTACK_DYNAMODB_THROTTLE": str(throttle),
-        "DEVSTACK_DELIVER_TWICE": "1",
-        "DEVSTACK_VISIBILITY_SECONDS": "10",
-        "PRAKERJA_WAVE_QUOTA": str(max(1, count // 10)),
-    }
+    settings = {**fault_settings(throttle), "PRAKERJA_WAVE_QUOTA": str(max(1, count // 10))}
     with EmbeddedStack(workdir, gateway_workers=4, settings=settings, uncapped_pollers=3) as stack:
         write_csv(stack.registry_csv, [p.registry for p in plan if p.registry])
         client = Client(stack, result)
@@ -205,7 +254,7 @@ def run(
             result.stages[name] = time.monotonic() - mark
             mark = time.monotonic()
 
-        with Chaos(stack, result, seed):
+        with Chaos(stack, seed, registry_outages(stack)) as chaos:
             accepted = _each("registering", list(enumerate(plan)), lambda item: _register(client, *item))
             stage("registering")
             by_index = dict(enumerate(accepted))
@@ -228,7 +277,8 @@ def run(
             stage("verifying the rest")
             _wait_decided(stack, verified)
             stage("NIK checks")
-        _settle(stack, result, timeout_seconds=max(600.0, SETTLE_SECONDS_PER_APPLICANT * count))
+        result.kills, result.registry_outages = chaos.kills, chaos.changes
+        result.settled = settle(stack, QUEUES, timeout_seconds=max(600.0, SETTLE_SECONDS_PER_APPLICANT * count))
         stage("draining and redriving")
         _check(stack, plan, accepted, verified, result)
         result.code_latency = stack.code_latency()
@@ -319,23 +369,25 @@ def _wave_mid_run(client: Client, stack: EmbeddedStack, verified: list[dict[str,
     return f"OK: {checked} in the pool, {results['selected_count']} selected"
 
 
-def _settle(stack: EmbeddedStack, result: FaultResult, timeout_seconds: float) -> None:
+def settle(stack: EmbeddedStack, queues: Sequence[str], timeout_seconds: float) -> Settled:
     """Lets the queues drain, then redrives whatever reached a dead-letter queue (the documented command). Queues
     still busy at the deadline are reported (and the run is not clean), not an exception that hides the rest."""
+    settled = Settled()
     for _ in range(2):
         try:
-            stack.wait_for_empty_queues(list(QUEUES), timeout_seconds=timeout_seconds)
+            stack.wait_for_empty_queues(list(queues), timeout_seconds=timeout_seconds)
         except TimeoutError as busy:
-            result.left_in_queues = str(busy)
-            return
-        dead = {q: sum(stack.queue_depth(f"{q}-dlq").values()) for q in QUEUES}
-        if not result.dead_letters:
-            result.dead_letters = dead
+            settled.left_in_queues = str(busy)
+            return settled
+        dead = {q: sum(stack.queue_depth(f"{q}-dlq").values()) for q in queues}
+        if not settled.dead_letters:
+            settled.dead_letters = dead
         if not any(dead.values()):
             break
         sqs = stack.client("sqs")
-        result.redriven += sum(redrive(sqs, q) for q, n in dead.items() if n)
-    result.dead_letters_after = {q: sum(stack.queue_depth(f"{q}-dlq").values()) for q in QUEUES}
+        settled.redriven += sum(redrive(sqs, q) for q, n in dead.items() if n)
+    settled.dead_letters_after = {q: sum(stack.queue_depth(f"{q}-dlq").values()) for q in queues}
+    return settled
 
 
 def _check(

@@ -34,6 +34,7 @@ RECONCILIATION_AT = dt.time(23, 30)
 # Longer than the payment client waits (5 s): the consumer gives up, and its next delivery asks the provider.
 TIMEOUT_AFTER_COMMIT_MS = 8000
 OUTAGE_INCENTIVE = 3  # the provider is down from the morning this incentive falls due to that night
+SLOW_INCENTIVE = 2  # the provider slow through this incentive's morning, where a run asks for it (the fault run)
 
 
 @dataclass
@@ -100,11 +101,15 @@ def next_run(after: dt.datetime, at: dt.time) -> dt.datetime:
 
 
 class Months:
-    def __init__(self, week: Week, market: Market, earners: list[Member]) -> None:
+    def __init__(
+        self, week: Week, market: Market, earners: list[Member], *, idle_seconds: float = 600, slow_ms: int = 0
+    ) -> None:
         self.week = week
         self.market = market
         self.stack = week.stack
         self.earners = earners
+        self.idle_seconds = idle_seconds  # the longest wait for what a run set going to be done
+        self.slow_ms = slow_ms  # the provider's latency through SLOW_INCENTIVE's morning
         self.result = IncentiveResult(earners=len(earners))
 
     def run(self) -> IncentiveResult:
@@ -113,13 +118,14 @@ class Months:
         barred = [m for m in self.earners if m.plan.becomes_barred]
         runs = self.incentive_runs(earned_by)
         outage = runs[OUTAGE_INCENTIVE - 1]
+        slow = runs[SLOW_INCENTIVE - 1]
         recovery = next_run(outage, INCENTIVE_AT)
         outage_ends = next_run(outage, RECONCILIATION_AT)  # that day's reconciliation fails: the provider is down
         # Each morning's payments are reconciled by the next day's 23:30 run.
         evenings = {next_run(m + dt.timedelta(days=1), RECONCILIATION_AT) for m in (*runs, recovery)}
         with self.week.stage("four months: incentives paid at 09:00, reconciled at 23:30 WIB"):
             for moment in sorted({*runs, recovery, outage_ends, *evenings}):
-                self.at(moment)
+                self.at(moment, latency_ms=self.slow_ms if moment == slow else 0)
                 if moment == runs[0]:
                     self.timeout_after_commit(moment)
                 elif outage <= moment <= outage_ends:
@@ -129,7 +135,7 @@ class Months:
                     continue
                 else:
                     self.stack.advance_clock(moment + dt.timedelta(minutes=1))
-                self.stack.wait_until_idle()
+                self.stack.wait_until_idle(self.idle_seconds)
                 self.week.welcome_new_members(self.market)
                 if moment == runs[0]:
                     self.become_barred(barred)
@@ -169,11 +175,13 @@ class Months:
         expect("payout account", answer, 202)
 
     def wait_for_verdicts(self, total: int) -> None:
-        self.week.wait("payout accounts checked", lambda: len(self.verdicts_told()), total, timeout_seconds=600)
+        self.week.wait("payout accounts checked", lambda: len(self.verdicts_told()), total, self.idle_seconds)
 
     def verdicts_told(self) -> list[dict[str, Any]]:
-        """The provider's verdicts the members were told of (by email), one per account linked."""
-        return [m for m in self.stack.outbox("payout_account_checked") if m["channel"] == "email"]
+        """The provider's verdicts the members were told of (by email), one per account linked (a notice sent again
+        by a consumer that stopped before noting it counted once)."""
+        told = [m for m in self.stack.outbox("payout_account_checked") if m["channel"] == "email"]
+        return list({(m["applicant_id"], m["status"], m["reason"]): m for m in told}.values())
 
     # --- the months ---------------------------------------------------------------------------------------------
     def incentive_runs(self, earned_by: dt.datetime) -> list[dt.datetime]:
@@ -202,16 +210,17 @@ class Months:
         payments left SENT) and the reconciliation fails; the next morning's run queues them again."""
         self.stack.payment_provider_control(mode="down")
         self.stack.advance_clock(moment + dt.timedelta(minutes=1))
-        self.stack.wait_for_empty_queues([INCENTIVES_QUEUE], timeout_seconds=600)
-        self.stack.wait_for_empty_queues([PAYMENTS_QUEUE], timeout_seconds=600)
+        self.stack.wait_for_empty_queues([INCENTIVES_QUEUE], timeout_seconds=self.idle_seconds)
+        self.stack.wait_for_empty_queues([PAYMENTS_QUEUE], timeout_seconds=self.idle_seconds)
 
     def provider_paid(self) -> int:
         return int(self.stack.payment_provider_control()["paid"])
 
-    def at(self, moment: dt.datetime) -> None:
-        """The scheduler's clock just before `moment`, nothing fired on the way; the provider's clock at it."""
+    def at(self, moment: dt.datetime, latency_ms: int = 0) -> None:
+        """The scheduler's clock just before `moment`, nothing fired on the way; the provider's clock at it, and its
+        latency."""
         self.stack.jump_clock(moment - dt.timedelta(minutes=1))
-        self.stack.payment_provider_control(now=moment.isoformat())
+        self.stack.payment_provider_control(now=moment.isoformat(), latency_ms=latency_ms)
 
     def become_barred(self, barred: list[Member]) -> None:
         """The registry rewritten: these members are now civil servants or students (before the next falls due)."""

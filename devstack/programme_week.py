@@ -169,6 +169,26 @@ class Week:
 
     # --- the week ------------------------------------------------------------------------------------------
     def run(self) -> WeekResult:
+        market = self.after_acceptance(self.first_wave())
+        earners = [m for m in self.members if m.plan.earns_incentives and m is not self.admin_revoked]
+        self.result.incentives = Months(self, market, earners).run()
+        self.result.funnel = {stage: count for stage, count in self.funnel().items()}
+        self.result.expected = {
+            **self.expected_funnel(),
+            **self.expected_after_acceptance(),
+            **expected_incentive_stages(earners),
+        }
+        self.result.ledger = expect(
+            "GET /admin/ledger", self.http.get(self.url("/admin/ledger"), headers=self.admin(), timeout=60), 200
+        )
+        self.result.lost = self.lost()
+        self.result.code_latency = self.stack.code_latency()
+        priced = {name: snapshot for name, snapshot in self.result.stage_costs.items() if name in COST_STAGES}
+        self.result.cost = costs.report(priced, self.result.funnel.get("registered", 0), exclude=TOOLING_REQUESTS)
+        return self.result
+
+    def first_wave(self) -> int:
+        """The week up to the first wave's draw verified from its public files: the wave's number."""
         with self.stage("civil registry written"):
             write_csv(self.stack.registry_csv, [p.registry for p in self.plan if p.registry])
         with self.stage("registration"):
@@ -196,23 +216,8 @@ class Week:
             self.published(wave["number"])
         with self.stage("draw verified from the public files"):
             self.result.manifest, self.result.draw_verified = self.verify_draw(wave["number"])
-        market = self.after_acceptance(wave["number"])
-        earners = [m for m in self.members if m.plan.earns_incentives and m is not self.admin_revoked]
-        self.result.incentives = Months(self, market, earners).run()
-        self.result.funnel = {stage: count for stage, count in self.funnel().items()}
-        self.result.expected = {
-            **self.expected_funnel(),
-            **self.expected_after_acceptance(),
-            **expected_incentive_stages(earners),
-        }
-        self.result.ledger = expect(
-            "GET /admin/ledger", self.http.get(self.url("/admin/ledger"), headers=self.admin(), timeout=60), 200
-        )
-        self.result.lost = self.lost()
-        self.result.code_latency = self.stack.code_latency()
-        priced = {name: snapshot for name, snapshot in self.result.stage_costs.items() if name in COST_STAGES}
-        self.result.cost = costs.report(priced, self.result.funnel.get("registered", 0), exclude=TOOLING_REQUESTS)
-        return self.result
+        number: int = wave["number"]
+        return number
 
     def published(self, wave: int) -> None:
         """Until the wave's results are up and everything publication set going (notices) is done."""
@@ -491,15 +496,20 @@ Email code, stored to sent: {html.escape(result.code_latency.line())}.</p>
     return path
 
 
-def run(people: int, quota: int | None, seed: int, workdir: Path, workers: int = 24) -> WeekResult:
-    plan = plan_population(people, seed)
-    quota = quota or max(1, people // 5)
-    settings = {
+def stack_settings(quota: int) -> dict[str, str]:
+    """The main job's settings of the stack."""
+    return {
         "PRAKERJA_WAVE_QUOTA": str(quota),
         "PRAKERJA_PUBLISH_CHUNK_SIZE": "250",
         # The circuit to the provider closes again within the local pollers' retries after the outage.
         "PRAKERJA_PAYMENT_PROVIDER_BREAKER_RESET_SECONDS": "3",
     }
+
+
+def run(people: int, quota: int | None, seed: int, workdir: Path, workers: int = 24) -> WeekResult:
+    plan = plan_population(people, seed)
+    quota = quota or max(1, people // 5)
+    settings = stack_settings(quota)
     print(f"Starting the embedded local stack in {workdir} ...", flush=True)
     with EmbeddedStack(workdir, gateway_workers=4, settings=settings) as stack:
         print(f"API {stack.api_url}, AWS (moto) {stack.aws_endpoint}", flush=True)

@@ -305,14 +305,19 @@ class EmbeddedStack:
     def applicants(self, *fields: str) -> list[dict[str, Any]]:
         """Every stored applicant as a row of `applicant_id` and `fields` (those it has), read from the applicants
         table itself: what the store holds, whatever the API says."""
-        names = {f"#f{i}": name for i, name in enumerate(dict.fromkeys(("applicant_id", *fields)))}
+        return self.rows("PRAKERJA_APPLICANTS_TABLE", "applicant_id", *fields)
+
+    def rows(self, table_setting: str, *fields: str) -> list[dict[str, Any]]:
+        """Every item of the table the functions' setting `table_setting` names, as a row of `fields` (those it
+        has), scanned from the emulator."""
+        names = {f"#f{i}": name for i, name in enumerate(dict.fromkeys(fields))}
         value = TypeDeserializer().deserialize
         rows: list[dict[str, Any]] = []
         pages = (
             self.client("dynamodb")
             .get_paginator("scan")
             .paginate(
-                TableName=self.env["PRAKERJA_APPLICANTS_TABLE"],
+                TableName=self.env[table_setting],
                 ProjectionExpression=", ".join(names),
                 ExpressionAttributeNames=names,
             )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devstack import fault_run
+from devstack import fault_run, payment_fault_run
 
 
 def test_under_injected_faults_nothing_is_lost_duplicated_or_stranded(tmp_path: Path) -> None:
@@ -14,6 +14,22 @@ def test_under_injected_faults_nothing_is_lost_duplicated_or_stranded(tmp_path: 
     assert (result.accepted, result.stored) == (200, 200)
     assert (result.lost, result.duplicated, result.undecided, sum(result.unverified.values())) == (0, 0, 0, 0)
     assert result.kills > 0 and len(result.registry_outages) >= 2
-    assert not any(result.dead_letters_after.values())
+    assert not any(result.settled.dead_letters_after.values())
     assert result.wave.startswith("OK"), result.wave
     assert not [answer for answer in result.answers if answer.endswith((" 500", " 502", " 503", " 504"))]
+
+
+def test_under_injected_faults_each_incentive_is_paid_exactly_once(tmp_path: Path) -> None:
+    # Given members who completed and reviewed a training, paid four incentives while messages are delivered twice,
+    # consumers are killed, DynamoDB throttles and the provider times out after commit, is slow and is down
+    result = payment_fault_run.run(20, tmp_path / "payment-faults", seed=2021, throttle=0.15)
+    # Then each incentive owed is paid once (statement = payments = ledger) or held with a reason, and no more
+    assert result.members == 20
+    assert result.cells[payment_fault_run.PAID_ONCE] == result.owed["PAID"], result.cells
+    assert result.cells[payment_fault_run.HELD_WITH_A_REASON] == result.owed["HELD"], result.cells
+    assert sum(result.cells.values()) == result.owed.total(), result.cells  # nothing lost, twice or stranded
+    assert result.owed["PAID"] >= 20 * 2 and result.unexpected == 0
+    # And nothing stranded: no dead letter after the redrive, nothing left in the queues; reconciliation clean
+    assert result.settled.clean, result.settled.lines()
+    assert result.incentives.differences == [] and result.incentives.matches, result.incentives.line()
+    assert result.kills > 0 and result.throttles > 0 and result.incentives.timed_out_after_commit > 0
