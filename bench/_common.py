@@ -169,7 +169,7 @@ class CohortPages(CannedAWS, ABC):
             self.shards[cohort_shard(applicant_id)].append(applicant_id)
         for ids in self.shards:
             ids.sort()
-        self.stub_seconds = 0.0
+        self.stub_seconds = self.stub_cpu_seconds = 0.0
         self.served = 0  # members in the pages given
         self.answered: dict[str, Callable[[Any], Any]] = {"DynamoDB_20120810.Query": self._page}
 
@@ -201,12 +201,29 @@ class CohortPages(CannedAWS, ABC):
 
         called = target(request)
         if self.enabled and called in self.answered:
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.process_time()
             self.calls[called] += 1
             answered = self.answered[called](request)
             self.stub_seconds += time.perf_counter() - began
+            self.stub_cpu_seconds += time.process_time() - began_cpu
             return answered
         return super().__call__(request, **kwargs)
+
+
+def item_json(record: Any) -> dict[str, Any]:
+    """A pynamodb model instance as DynamoDB's JSON gives it back (binary values in base64)."""
+    import base64
+
+    return {
+        name: {"B": base64.b64encode(value["B"]).decode()} if "B" in value else value
+        for name, value in record.serialize().items()
+    }
+
+
+def table_of(request: Any) -> str:
+    """The table a DynamoDB request names (its `TableName`)."""
+    name: str = json.loads(request.body)["TableName"]
+    return name
 
 
 def stamp(moment: dt.datetime) -> str:
