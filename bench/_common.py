@@ -20,6 +20,7 @@ import random
 import statistics
 import sys
 import time
+import tracemalloc
 import uuid
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -224,6 +225,41 @@ def table_of(request: Any) -> str:
     """The table a DynamoDB request names (its `TableName`)."""
     name: str = json.loads(request.body)["TableName"]
     return name
+
+
+def round_trip_ms(service: Any, url: str, call: Callable[[Any], Any], calls: int = 30) -> float:
+    """The median time of `call` through the app's own client of an outside service (`service`, a JsonService
+    subclass, at `url`), with no ceiling and no retries: the round trip a consumer adds to the service's latency."""
+    client = service(
+        url, timeout_seconds=2.0, retries=0, requests_per_second=1e6, breaker_failures=1000, breaker_reset_seconds=1.0
+    )
+    seconds = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        call(client)
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds) * 1000
+
+
+def warm_up_and_peak(one: Callable[[], None]) -> int:
+    """Two invocations not timed: the first imports what a consumer loads on its first batch, the second (a warm
+    one) runs under tracemalloc; returns its peak memory in bytes."""
+    with quiet():
+        one()
+        tracemalloc.start()
+        one()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return peak
+
+
+def parse_runs(text: str, default_second: float) -> list[tuple[float, float]]:
+    """`A@B,A@B,...` (a `--runs` flag) as pairs of numbers; B may be left out for `default_second`."""
+    runs = []
+    for part in text.split(","):
+        first, _, second = part.partition("@")
+        runs.append((float(first), float(second or default_second)))
+    return runs
 
 
 def stamp(moment: dt.datetime) -> str:

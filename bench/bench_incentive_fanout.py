@@ -40,7 +40,6 @@ import datetime as dt
 import json
 import resource
 import time
-import tracemalloc
 from collections import deque
 from typing import Any
 
@@ -243,14 +242,7 @@ def main() -> None:
             if message["QueueUrl"] == own_queue:
                 pending.append(message["MessageBody"])  # the rest of the shard, handed on
 
-    # Two invocations not timed: the first imports what a consumer loads on its first batch, the second (a
-    # warm one, one page) runs under tracemalloc for the peak memory of a message.
-    with quiet():
-        one(pending.popleft())
-        tracemalloc.start()
-        one(pending.popleft())
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+    peak = _common.warm_up_and_peak(lambda: one(pending.popleft()))
     visiting.update(seconds=0.0, stub=0.0, due=0)
     stub.stub_seconds = stub.stub_cpu_seconds = 0.0
     stub.served = 0

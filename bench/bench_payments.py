@@ -286,21 +286,10 @@ class LocalProvider:
         once."""
         from functions.adapters.payment_provider import HttpPaymentProvider
 
-        client = HttpPaymentProvider(
-            self.url,
-            timeout_seconds=2.0,
-            retries=0,
-            requests_per_second=1e6,
-            breaker_failures=1000,
-            breaker_reset_seconds=1.0,
-        )
         self.control(latency_ms=0, mode="up")
-        seconds = []
-        for _ in range(calls):
-            started = time.perf_counter()
-            client.transfer_status("no-such-payment")
-            seconds.append(time.perf_counter() - started)
-        return sorted(seconds)[len(seconds) // 2] * 1000
+        return _common.round_trip_ms(
+            HttpPaymentProvider, self.url, lambda client: client.transfer_status("none"), calls
+        )
 
 
 # --- one run -------------------------------------------------------------------------------------------------
@@ -372,6 +361,8 @@ def one_run(provider: LocalProvider, cap: int, rps: float, latency_ms: float, id
     run.provider["paid"] -= paid_before
     for process in processes:
         process.join(timeout=30)
+        if process.is_alive():  # its result is in: a container slow to exit must not hold the run
+            process.kill()
     return run
 
 
@@ -426,14 +417,6 @@ def report(run: Run) -> list[str]:
     ]
 
 
-def parse_runs(text: str) -> list[tuple[int, float]]:
-    runs = []
-    for part in text.split(","):
-        cap, _, rps = part.partition("@")
-        runs.append((int(cap), float(rps or 20)))
-    return runs
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", default="2@20,2@1000,8@1000,8@40", help="CAP@RPS, comma-separated")
@@ -442,7 +425,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the provider's files")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a timeout still stops the provider (finally below)
-    runs = parse_runs(args.runs)
+    runs = [(int(cap), rps) for cap, rps in _common.parse_runs(args.runs, 20)]
     sizes = [
         cap * (1 + BATCH * max(1, math.ceil(min(cap / (args.latency_ms / 1000), rps) * args.seconds / cap / BATCH)))
         for cap, rps in runs

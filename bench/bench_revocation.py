@@ -31,7 +31,6 @@ import datetime as dt
 import json
 import resource
 import time
-import tracemalloc
 from collections import deque
 from typing import Any
 
@@ -122,14 +121,7 @@ def main() -> None:
         for sent in stub.captured.pop("AmazonSQS.SendMessage", []):
             pending.append(json.loads(sent)["MessageBody"])  # the rest of the shard, handed on
 
-    # Two invocations not timed: the first imports what a consumer loads on its first batch, the second (a
-    # warm one, one page) runs under tracemalloc for the peak memory of a message.
-    with quiet():
-        one(pending.popleft())
-        tracemalloc.start()
-        one(pending.popleft())
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+    peak = _common.warm_up_and_peak(lambda: one(pending.popleft()))
     revoking.update(seconds=0.0, count=0)
     stub.stub_seconds, stub.served = 0.0, 0
     invocations = 2
