@@ -8,15 +8,21 @@ them is our code.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import datetime as dt
 import functools
 import io
+import json
 import os
 import pstats
+import random
 import statistics
 import sys
 import time
+import tracemalloc
 import uuid
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -145,6 +151,126 @@ def answer_aws_in_process() -> CannedAWS:
     on. Returns the stub (its call counts, captures, and `enabled` to let calls through)."""
     clean_environment(stub_environment())
     return install_canned_aws(CannedAWS())
+
+
+class CohortPages(CannedAWS, ABC):
+    """CannedAWS that also answers the members' by-cohort index Query with pages of `members` synthetic members,
+    their ids random and sorted per shard as the index keeps them, built from the request's start key and Limit as
+    DynamoDB pages; a subclass says what each member's item holds (`item`). Time spent answering from `answered`
+    (the pages, and whatever a subclass adds) is the stub's own, kept in `stub_seconds` to be left out."""
+
+    def __init__(self, members: int, seed: int) -> None:
+        super().__init__()
+        from functions.store.members import COHORT_SHARDS, cohort_shard
+
+        self.rng = random.Random(seed)
+        self.shards: list[list[str]] = [[] for _ in range(COHORT_SHARDS)]
+        for _ in range(members):
+            applicant_id = f"{self.rng.getrandbits(128):032x}"
+            self.shards[cohort_shard(applicant_id)].append(applicant_id)
+        for ids in self.shards:
+            ids.sort()
+        self.stub_seconds = self.stub_cpu_seconds = 0.0
+        self.served = 0  # members in the pages given
+        self.answered: dict[str, Callable[[Any], Any]] = {"DynamoDB_20120810.Query": self._page}
+
+    def ids(self) -> Iterator[str]:
+        return (applicant_id for ids in self.shards for applicant_id in ids)
+
+    @abstractmethod
+    def item(self, applicant_id: str, cohort: str) -> dict[str, Any]:
+        """The member's item in the index, as DynamoDB's JSON."""
+
+    def _page(self, request: Any) -> Any:
+        from devstack.hooks import JSON10, answer, respond
+
+        asked = json.loads(request.body)
+        cohort = next(v["S"] for v in asked["ExpressionAttributeValues"].values())
+        ids = self.shards[int(cohort.split("#", 1)[1])]
+        start = asked.get("ExclusiveStartKey", {}).get("applicant_id", {}).get("S")
+        first = bisect.bisect_right(ids, start) if start else 0
+        chosen = ids[first : first + int(asked.get("Limit", 1000))]
+        items = [self.item(i, cohort) for i in chosen]
+        page: dict[str, Any] = {"Items": items, "Count": len(items), "ScannedCount": len(items)}
+        self.served += len(items)
+        if first + len(chosen) < len(ids):
+            page["LastEvaluatedKey"] = {"cohort": {"S": cohort}, "applicant_id": {"S": chosen[-1]}}
+        return respond(request, answer(page, JSON10))
+
+    def __call__(self, request: Any, **kwargs: Any) -> Any:
+        from devstack.hooks import target
+
+        called = target(request)
+        if self.enabled and called in self.answered:
+            began, began_cpu = time.perf_counter(), time.process_time()
+            self.calls[called] += 1
+            answered = self.answered[called](request)
+            self.stub_seconds += time.perf_counter() - began
+            self.stub_cpu_seconds += time.process_time() - began_cpu
+            return answered
+        return super().__call__(request, **kwargs)
+
+
+def item_json(record: Any) -> dict[str, Any]:
+    """A pynamodb model instance as DynamoDB's JSON gives it back (binary values in base64)."""
+    import base64
+
+    return {
+        name: {"B": base64.b64encode(value["B"]).decode()} if "B" in value else value
+        for name, value in record.serialize().items()
+    }
+
+
+def table_of(request: Any) -> str:
+    """The table a DynamoDB request names (its `TableName`)."""
+    name: str = json.loads(request.body)["TableName"]
+    return name
+
+
+def round_trip_ms(service: Any, url: str, call: Callable[[Any], Any], calls: int = 30) -> float:
+    """The median time of `call` through the app's own client of an outside service (`service`, a JsonService
+    subclass, at `url`), with no ceiling and no retries: the round trip a consumer adds to the service's latency."""
+    client = service(
+        url, timeout_seconds=2.0, retries=0, requests_per_second=1e6, breaker_failures=1000, breaker_reset_seconds=1.0
+    )
+    seconds = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        call(client)
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds) * 1000
+
+
+def warm_up_and_peak(one: Callable[[], None]) -> int:
+    """Two invocations not timed: the first imports what a consumer loads on its first batch, the second (a warm
+    one) runs under tracemalloc; returns its peak memory in bytes."""
+    with quiet():
+        one()
+        tracemalloc.start()
+        one()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return peak
+
+
+def parse_runs(text: str, default_second: float) -> list[tuple[float, float]]:
+    """`A@B,A@B,...` (a `--runs` flag) as pairs of numbers; B may be left out for `default_second`."""
+    runs = []
+    for part in text.split(","):
+        first, _, second = part.partition("@")
+        runs.append((float(first), float(second or default_second)))
+    return runs
+
+
+def stamp(moment: dt.datetime) -> str:
+    """A time as pynamodb's UTCDateTimeAttribute stores it."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
+
+
+def load() -> str:
+    """The machine's load averages (1, 5, 15 minutes) and its cores, for the record: these machines are shared."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} on {os.cpu_count()} cores"
 
 
 # --- output ----------------------------------------------------------------------------------------------

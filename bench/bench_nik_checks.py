@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import _common  # noqa: F401 - puts the repository on sys.path
+import _common
 from _common import table
 
 from functions.domain.lifecycle import Status
@@ -246,21 +246,10 @@ def round_trip_ms(stack: Any, lookups: int = 30) -> float:
     """The median time of one look-up through the app's own registry client, the registry set to answer at once."""
     from functions.adapters.civil_registry import HttpCivilRegistry
 
-    client = HttpCivilRegistry(
-        stack.registry_url,
-        timeout_seconds=2.0,
-        retries=0,
-        requests_per_second=1e6,
-        breaker_failures=1000,
-        breaker_reset_seconds=1.0,
-    )
     stack.registry_control(latency_ms=0, mode="up")
-    seconds = []
-    for _ in range(lookups):
-        started = time.perf_counter()
-        client.lookup("3171010101900001")
-        seconds.append(time.perf_counter() - started)
-    return sorted(seconds)[len(seconds) // 2] * 1000
+    return _common.round_trip_ms(
+        HttpCivilRegistry, stack.registry_url, lambda client: client.lookup("3171010101900001"), lookups
+    )
 
 
 def one_run(rps: float, latency_ms: float, people: int, seed: int, workers: int, keep: bool) -> Run:
@@ -380,14 +369,6 @@ def report(run: Run) -> None:
     print(table(["call", "calls", "CPU ms per call", "CPU ms per check"], call_rows))
 
 
-def parse_runs(text: str) -> list[tuple[float, float]]:
-    runs = []
-    for part in text.split(","):
-        rps, _, latency = part.partition("@")
-        runs.append((float(rps), float(latency or 50)))
-    return runs
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=int, default=500)
@@ -397,7 +378,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep each stack's files (logs, outbox)")
     args = parser.parse_args()
     results = []
-    for index, (rps, latency) in enumerate(parse_runs(args.runs)):
+    for index, (rps, latency) in enumerate(_common.parse_runs(args.runs, 50)):
         print(f"run {index + 1}: ceiling {rps:g}/s, latency {latency:g} ms, {args.people} people ...", flush=True)
         run = one_run(rps, latency, args.people, args.seed + index, args.workers, args.keep)
         report(run)

@@ -29,15 +29,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import random
 import resource
 import time
-import tracemalloc
 from collections import deque
 from typing import Any
 
 import _common
-from _common import CannedAWS, quiet, table
+from _common import quiet, stamp, table
 
 WAVE = 1
 OPEN_WAVE = 7  # the wave open when the sweep runs, which the places freed go to
@@ -47,28 +45,14 @@ TOTAL_2020 = 5_600_000
 SHARDS = 32
 
 
-def _stamp(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")  # pynamodb's UTCDateTimeAttribute
-
-
-class Cohorts(CannedAWS):
-    """CannedAWS that also answers the cohort index's Query with pages of synthetic members (their ids sorted per
-    shard, as the index keeps them), and GetItem with the wave pointer."""
+class Cohorts(_common.CohortPages):
+    """The members' pages (`--due-share` of them with no live purchase), and GetItem answering the wave pointer."""
 
     def __init__(self, members: int, due_share: float, seed: int = 10) -> None:
-        super().__init__()
+        super().__init__(members, seed)
         from devstack.hooks import JSON10, answer
 
-        rng = random.Random(seed)
-        self.shards: list[list[str]] = [[] for _ in range(SHARDS)]
-        for _ in range(members):
-            applicant_id = f"{rng.getrandbits(128):032x}"
-            self.shards[int(applicant_id[:2], 16) * SHARDS // 256].append(applicant_id)
-        for ids in self.shards:
-            ids.sort()
-        self.due = {i for ids in self.shards for i in ids if rng.random() < due_share}
-        self.stub_seconds = 0.0
-        self.served = 0  # members in the pages given
+        self.due = {i for i in self.ids() if self.rng.random() < due_share}
         self.answers["DynamoDB_20120810.GetItem"] = answer(
             {"Item": {"number": {"N": "0"}, "current": {"N": str(OPEN_WAVE)}}}, JSON10
         )
@@ -82,12 +66,12 @@ class Cohorts(CannedAWS):
             "purchased": {"N": "0"},
             "refunded": {"N": "0"},
             "returned": {"N": "0"},
-            "accepted_at": {"S": _stamp(ACCEPTED)},
-            "first_purchase_deadline": {"S": _stamp(ACCEPTED + dt.timedelta(days=30))},
-            "updated_at": {"S": _stamp(ACCEPTED)},
+            "accepted_at": {"S": stamp(ACCEPTED)},
+            "first_purchase_deadline": {"S": stamp(ACCEPTED + dt.timedelta(days=30))},
+            "updated_at": {"S": stamp(ACCEPTED)},
         }
 
-    def _item(self, applicant_id: str, cohort: str) -> dict[str, Any]:
+    def item(self, applicant_id: str, cohort: str) -> dict[str, Any]:
         bought = "0" if applicant_id in self.due else "1"
         return {
             **self.template,
@@ -95,35 +79,6 @@ class Cohorts(CannedAWS):
             "cohort": {"S": cohort},
             "live_purchases": {"N": bought},
         }
-
-    def _page(self, request: Any) -> Any:
-        import bisect
-
-        from devstack.hooks import JSON10, answer, respond
-
-        asked = json.loads(request.body)
-        cohort = next(v["S"] for v in asked["ExpressionAttributeValues"].values())
-        ids = self.shards[int(cohort.split("#", 1)[1])]
-        start = asked.get("ExclusiveStartKey", {}).get("applicant_id", {}).get("S")
-        first = bisect.bisect_right(ids, start) if start else 0
-        chosen = ids[first : first + int(asked.get("Limit", 1000))]
-        items = [self._item(i, cohort) for i in chosen]
-        page: dict[str, Any] = {"Items": items, "Count": len(items), "ScannedCount": len(items)}
-        self.served += len(items)
-        if first + len(chosen) < len(ids):
-            page["LastEvaluatedKey"] = {"cohort": {"S": cohort}, "applicant_id": {"S": chosen[-1]}}
-        return respond(request, answer(page, JSON10))
-
-    def __call__(self, request: Any, **kwargs: Any) -> Any:
-        from devstack.hooks import target
-
-        if self.enabled and target(request) == "DynamoDB_20120810.Query":
-            began = time.perf_counter()
-            self.calls["DynamoDB_20120810.Query"] += 1
-            answered = self._page(request)
-            self.stub_seconds += time.perf_counter() - began
-            return answered
-        return super().__call__(request, **kwargs)
 
 
 def main() -> None:
@@ -166,14 +121,7 @@ def main() -> None:
         for sent in stub.captured.pop("AmazonSQS.SendMessage", []):
             pending.append(json.loads(sent)["MessageBody"])  # the rest of the shard, handed on
 
-    # Two invocations not timed: the first imports what a consumer loads on its first batch, the second (a
-    # warm one, one page) runs under tracemalloc for the peak memory of a message.
-    with quiet():
-        one(pending.popleft())
-        tracemalloc.start()
-        one(pending.popleft())
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+    peak = _common.warm_up_and_peak(lambda: one(pending.popleft()))
     revoking.update(seconds=0.0, count=0)
     stub.stub_seconds, stub.served = 0.0, 0
     invocations = 2
