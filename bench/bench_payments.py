@@ -17,22 +17,23 @@ moto on this 2-core machine the emulator's CPU would be what is measured (bench_
 says nothing of DynamoDB, which answers in milliseconds whatever the load. The payment's read answers QUEUED the
 first time and PAID after, as the table would.
 
-The cap: `--runs C@RPS` sets C containers and the ceiling RPS per second; the client's share per container is
-RPS / C (PAYMENT_MAX_CONCURRENCY is set to C in each container, as raising the constant in resources.py would do;
-the deployed pair is 2@20). Each container first pays one payment untimed (imports, clients, the data key), then
+The cap: `--runs C@RPS` sets C containers and the provider's ceiling RPS per second; the payments take their share
+of it (PAYMENT_SHARE_OF_PROVIDER: the account checks have the rest), split among the containers
+(PAYMENT_MAX_CONCURRENCY is set to C in each container, as raising the constant in resources.py would do; the
+deployed pair is 2@20). Each container first pays one payment untimed (imports, clients, the data key), then
 all start at once.
 
 Figures per run:
   payments/s, steady   payments between the 10% and the 90% marks over the time between them (the judged figure);
   payments/s, whole    all of them over start to the last one paid;
-  limit                min(C / latency, RPS); also with the measured round trip (one transfer status at latency 0
-                       through the app's own client) added to the latency;
+  limit                min(C / latency, the payments' share of RPS); also with the measured round trip (one
+                       transfer status at latency 0 through the app's own client) added to the latency;
   CPU per payment      the containers' CPU (time.process_time in each) and the provider's (/proc), per payment;
   per payment per container beyond the latency   C / rate - latency: our CPU, the round trip and any wait for CPU;
   a payment            per container: the transfer's wall time (the bucket, the round trip, the provider's latency),
                        the rest of the cycle, our CPU, and the time runnable but waiting for a core (the kernel's
                        /proc/self/schedstat: on a shared machine under load, the part that is not ours);
-  less the wait        min(C / (C / rate - that wait), RPS): the same run with a core free when it is wanted;
+  less the wait        min(C / (C / rate - that wait), the share): the same run with a core free when it is wanted;
   max in flight        the provider's own count (cap: C).
 
 Run: .venv/bin/python bench/bench_payments.py [--runs 2@20,2@1000,8@1000,8@40] [--seconds 5]
@@ -60,6 +61,8 @@ from typing import Any
 
 import _common
 from _common import CannedAWS, item_json, quiet, table, table_of
+
+from functions.resources import PAYMENT_SHARE_OF_PROVIDER
 
 TARGET_SHARE = 0.80
 BATCH = 10  # the payments consumer's batch size (functions/select)
@@ -200,8 +203,9 @@ def container(work: Container, ready: Any, go: Any, results: Any) -> None:
     from tests.helpers import FakeLambdaContext, sqs_record
 
     caches.reset_all()  # settings read again: the provider's URL and this run's ceiling
-    # Each container's client takes RPS / C, as PAYMENT_MAX_CONCURRENCY = C in resources.py would give it.
-    incentive_payments._provider = functools.partial(payment_provider, work.cap)
+    # Each container's client takes the payments' share of RPS / C, as PAYMENT_MAX_CONCURRENCY = C in resources.py
+    # would give it.
+    incentive_payments.payments_provider = functools.partial(payment_provider, work.cap, PAYMENT_SHARE_OF_PROVIDER)
     pay_record, transfer = incentive_payments.pay_record, incentive_payments._transfer
 
     def timed_pay(record: Any, sends: Any) -> None:
@@ -310,11 +314,16 @@ class Run:
 
     @property
     def limit(self) -> float:
-        return min(self.cap / (self.latency_ms / 1000), self.rps)
+        return min(self.cap / (self.latency_ms / 1000), self.ceiling)
+
+    @property
+    def ceiling(self) -> float:
+        """The payments' share of the provider's ceiling (the account checks have the rest)."""
+        return self.rps * PAYMENT_SHARE_OF_PROVIDER
 
     @property
     def limit_with_round_trip(self) -> float:
-        return min(self.cap / ((self.latency_ms + self.round_trip_ms) / 1000), self.rps)
+        return min(self.cap / ((self.latency_ms + self.round_trip_ms) / 1000), self.ceiling)
 
     @property
     def marks(self) -> list[float]:
@@ -333,7 +342,7 @@ class Run:
     @property
     def bound(self) -> str:
         by_latency = self.cap / (self.latency_ms / 1000)
-        return "the ceiling (RPS)" if self.rps < by_latency else "latency x cap"
+        return "the ceiling (the payments' share of RPS)" if self.ceiling < by_latency else "latency x cap"
 
 
 def one_run(provider: LocalProvider, cap: int, rps: float, latency_ms: float, ids: list[str]) -> Run:
@@ -370,7 +379,10 @@ def report(run: Run) -> list[str]:
     rate = run.steady_rate
     cpu = sum(c.cpu_seconds for c in run.containers)
     overhead = (run.cap / rate - run.latency_ms / 1000) * 1000
-    print(f"\n=== cap {run.cap}, ceiling {run.rps:g}/s, provider {run.latency_ms:g} ms, {run.payments} payments ===")
+    print(
+        f"\n=== cap {run.cap}, ceiling {run.rps:g}/s (payments' share {run.ceiling:g}/s), "
+        f"provider {run.latency_ms:g} ms, {run.payments} payments ==="
+    )
     each = {
         "transfer": sum(c.transfer_seconds for c in run.containers) / run.payments * 1000,
         "cpu": cpu / run.payments * 1000,
@@ -378,7 +390,7 @@ def report(run: Run) -> list[str]:
     }
     rest = run.cap / rate * 1000 - each["transfer"]
     parts = f"{each['transfer']:.1f} / {rest:.1f} / {each['cpu']:.1f} / {each['run queue']:.1f} ms"
-    idle = min(run.cap / (run.cap / rate - each["run queue"] / 1000), run.rps)  # the bucket still holds
+    idle = min(run.cap / (run.cap / rate - each["run queue"] / 1000), run.ceiling)  # the bucket still holds
     per_payment = f"{cpu / run.payments * 1000:.2f} / {run.provider_cpu / run.payments * 1000:.2f} ms"
     cores = f"{cpu * rate / run.payments:.2f} / {run.provider_cpu * rate / run.payments:.2f}"
     seen = run.provider

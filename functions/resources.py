@@ -30,6 +30,15 @@ PAYMENT_MAX_CONCURRENCY = 2
 INCENTIVES_QUEUE = "prakerja-incentives"
 INCENTIVE_MAX_CONCURRENCY = 4
 
+# An outside service's requests-per-second ceiling is shared by every consumer that calls it (each container keeps
+# its own bucket): each caller takes its share of the ceiling, split among its containers, so that together they
+# never exceed it. The NIK checks keep most of the registry's (a launch's backlog drains at it), the incentive
+# screening (one look-up per member due, once a day) the rest; payments and account checks halve the provider's.
+NIK_CHECK_SHARE_OF_REGISTRY = 0.8
+SCREENING_SHARE_OF_REGISTRY = 1 - NIK_CHECK_SHARE_OF_REGISTRY
+PAYMENT_SHARE_OF_PROVIDER = 0.5
+PAYOUT_CHECK_SHARE_OF_PROVIDER = 1 - PAYMENT_SHARE_OF_PROVIDER
+
 # Publication fans a wave's ranked list out in chunks; this many consumers work through them at once.
 PUBLISH_MAX_CONCURRENCY = 4
 

@@ -14,7 +14,12 @@ from typing import Any, Protocol
 from functions import caches
 from functions.adapters.http_client import JsonService
 from functions.domain.eligibility import RegistryPerson
-from functions.resources import NIK_CHECK_MAX_CONCURRENCY
+from functions.resources import (
+    INCENTIVE_MAX_CONCURRENCY,
+    NIK_CHECK_MAX_CONCURRENCY,
+    NIK_CHECK_SHARE_OF_REGISTRY,
+    SCREENING_SHARE_OF_REGISTRY,
+)
 
 LOOKUP_PATH = "/v1/nik-lookups"
 
@@ -60,4 +65,11 @@ class HttpCivilRegistry(JsonService):
 
 @caches.per_process
 def registry() -> CivilRegistry:
-    return HttpCivilRegistry.from_settings("registry", NIK_CHECK_MAX_CONCURRENCY)
+    """The NIK checks' client: their share of the registry's ceiling."""
+    return HttpCivilRegistry.from_settings("registry", NIK_CHECK_MAX_CONCURRENCY, NIK_CHECK_SHARE_OF_REGISTRY)
+
+
+@caches.per_process
+def screening_registry() -> CivilRegistry:
+    """The incentive screening's client: the rest of the registry's ceiling."""
+    return HttpCivilRegistry.from_settings("registry", INCENTIVE_MAX_CONCURRENCY, SCREENING_SHARE_OF_REGISTRY)

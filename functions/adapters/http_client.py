@@ -93,10 +93,11 @@ class JsonService:
         self.bucket = TokenBucket(requests_per_second)
 
     @classmethod
-    def from_settings(cls, name: str, containers: int) -> Self:
+    def from_settings(cls, name: str, containers: int, share: float = 1.0) -> Self:
         """The client the settings `<name>_url`, `<name>_timeout_seconds`, `<name>_retries`,
-        `<name>_requests_per_second` and `<name>_breaker_*` describe, for a consumer that runs at most `containers`
-        containers at once: each has its own bucket, so each gets that share of the ceiling."""
+        `<name>_requests_per_second` and `<name>_breaker_*` describe, for a consumer that takes `share` of the
+        ceiling and runs at most `containers` containers at once: each has its own bucket, so each gets that part
+        of its share."""
         current = settings()
 
         def setting(suffix: str) -> Any:
@@ -106,7 +107,7 @@ class JsonService:
             setting("url"),
             timeout_seconds=setting("timeout_seconds"),
             retries=setting("retries"),
-            requests_per_second=setting("requests_per_second") / containers,
+            requests_per_second=setting("requests_per_second") * share / containers,
             breaker_failures=setting("breaker_failures"),
             breaker_reset_seconds=setting("breaker_reset_seconds"),
         )

@@ -165,6 +165,7 @@ def _answered(status: int, data: bytes) -> bytes:
 
 
 @caches.per_process
-def payment_provider(containers: int) -> PaymentProvider:
-    """The provider client of a consumer that runs at most `containers` containers at once."""
-    return HttpPaymentProvider.from_settings("payment_provider", containers)
+def payment_provider(containers: int, share: float = 1.0) -> PaymentProvider:
+    """The provider client of a consumer that takes `share` of the provider's ceiling and runs at most
+    `containers` containers at once."""
+    return HttpPaymentProvider.from_settings("payment_provider", containers, share)

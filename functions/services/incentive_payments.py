@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions import clock
 from functions.adapters import personal_data, queues
-from functions.adapters.civil_registry import RegistryUnavailable
+from functions.adapters.civil_registry import RegistryUnavailable, screening_registry
 from functions.adapters.payment_provider import PaymentProvider, payment_provider
 from functions.domain.calendar import JAKARTA
 from functions.domain.incentives import (
@@ -41,7 +41,7 @@ from functions.domain.messages import IncentiveShard, NotificationRequest, Payme
 from functions.domain.payments import TransferResult
 from functions.domain.wave import WaveState
 from functions.observability import logger, metrics
-from functions.resources import PAYMENT_MAX_CONCURRENCY
+from functions.resources import PAYMENT_MAX_CONCURRENCY, PAYMENT_SHARE_OF_PROVIDER
 from functions.services import nik_check, notifications
 from functions.services.cohort_walk import CohortWalk, Visit
 from functions.services.time_budget import OutOfTime
@@ -97,7 +97,9 @@ def _screen(applicant_id: str, today: dt.date) -> str | None:
     applicant = applicants.find(applicant_id)
     if applicant is None:
         raise LookupError("a member without its applicant record")
-    declared, registered = nik_check.look_up(applicant)  # RegistryUnavailable: the shard is handed on
+    declared, registered = nik_check.look_up(
+        applicant, screening_registry()
+    )  # RegistryUnavailable: the shard is handed on
     return screening(declared, registered, applicant.employment_status, today, nik_check.rules())
 
 
@@ -164,8 +166,9 @@ class ShardPayer(CohortWalk[IncentiveShard, IncentiveStanding]):
 # --- the payments consumer ------------------------------------------------------------------------------------
 
 
-def _provider() -> PaymentProvider:
-    return payment_provider(PAYMENT_MAX_CONCURRENCY)
+def payments_provider() -> PaymentProvider:
+    """The payment consumer's provider client, with the payments' share of the provider's ceiling."""
+    return payment_provider(PAYMENT_MAX_CONCURRENCY, PAYMENT_SHARE_OF_PROVIDER)
 
 
 def _transfer(payment: Payment) -> TransferResult:
@@ -176,7 +179,7 @@ def _transfer(payment: Payment) -> TransferResult:
         raise LookupError("a queued payment for a member without a payout account")
     provider, sealed = account
     number = personal_data.open_text(sealed, payment.applicant_id)
-    return _provider().transfer(
+    return payments_provider().transfer(
         payment.payment_id, provider, number, payment.amount, f"Insentif Kartu Prakerja ke-{payment.number}"
     )
 
@@ -222,7 +225,7 @@ def pay_record(record: PaymentQueueRecord, sends: notifications.BatchSends) -> N
     elif payment.status is PaymentStatus.QUEUED:
         payment = payments.find(found_id) or payment  # another delivery sent it first
     if payment.status is PaymentStatus.SENT:
-        known = _provider().transfer_status(found_id) if asked_first else None
+        known = payments_provider().transfer_status(found_id) if asked_first else None
         # Only a PAID answer is final for a key: a FAILED one may be an earlier attempt's, before the account
         # changed, and the provider tries a failed key again (never a paid one).
         result = known if known is not None and known.paid else _transfer(payment)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from functions import clock
 from functions.adapters import personal_data
-from functions.adapters.civil_registry import registry
+from functions.adapters.civil_registry import CivilRegistry, registry
 from functions.domain.eligibility import Decision, DeclaredPerson, EligibilityRules, RegistryPerson, verify_and_decide
 from functions.domain.lifecycle import REGISTRY_DECISIONS, Applicant, Status
 from functions.domain.messages import NikCheckRequest
@@ -57,7 +57,7 @@ class BatchLookAhead:
             found = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-lookahead")
         self._ahead: dict[str, tuple[Applicant, Future[LookedUp]]] = {
-            applicant.applicant_id: (applicant, self._executor.submit(look_up, applicant))
+            applicant.applicant_id: (applicant, self._executor.submit(look_up, applicant, registry()))
             for applicant in found.values()
             if applicant.status is Status.EMAIL_VERIFIED
         }
@@ -78,7 +78,7 @@ class BatchLookAhead:
             raise LookupError("a NIK check for an applicant that is not stored")
         status, reason = applicant.status, applicant.reason
         if status is Status.EMAIL_VERIFIED:
-            decision = _decide(applicant, ahead[1].result() if ahead else look_up(applicant))
+            decision = _decide(applicant, ahead[1].result() if ahead else look_up(applicant, registry()))
             if decision is None:  # another consumer decided first
                 latest = applicants.find(applicant_id) or applicant
                 status, reason = latest.status, latest.reason
@@ -90,13 +90,14 @@ class BatchLookAhead:
             sends.for_message(record.messageId).send([request])
 
 
-def look_up(applicant: Applicant) -> LookedUp:
-    """What the applicant declared, and what the registry holds for its NIK."""
+def look_up(applicant: Applicant, civil_registry: CivilRegistry) -> LookedUp:
+    """What the applicant declared, and what the registry holds for its NIK (asked through the caller's client,
+    with the caller's share of the registry's ceiling)."""
     person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
     declared = DeclaredPerson(
         person["nik"], person["kk_number"], person["full_name"], dt.date.fromisoformat(person["birth_date"])
     )
-    return declared, registry().lookup(declared.nik)  # RegistryUnavailable fails the record: SQS brings it back
+    return declared, civil_registry.lookup(declared.nik)  # RegistryUnavailable fails the record: SQS brings it back
 
 
 def _decide(applicant: Applicant, looked_up: LookedUp) -> Decision | None:

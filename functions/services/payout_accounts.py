@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions import clock
 from functions.adapters import personal_data, queues
-from functions.adapters.payment_provider import payment_provider
+from functions.adapters.payment_provider import PaymentProvider, payment_provider
 from functions.domain.errors import Conflict, NotFound, Refusal, TooManyRequests
 from functions.domain.incentives import PayoutAccount, PayoutAccountStatus
 from functions.domain.lifecycle import Status
@@ -21,7 +21,7 @@ from functions.domain.messages import PayoutAccountRequest, PayoutCheckRequest
 from functions.domain.payments import AccountRejection, account_check, last4
 from functions.domain.requests import parse_body
 from functions.observability import logger, metrics
-from functions.resources import PAYOUT_CHECK_MAX_CONCURRENCY
+from functions.resources import PAYOUT_CHECK_MAX_CONCURRENCY, PAYOUT_CHECK_SHARE_OF_PROVIDER
 from functions.services import incentive_payments, notifications
 from functions.services.applicant_view import authorised_applicant
 from functions.settings import settings
@@ -116,5 +116,10 @@ def _inquire(applicant_id: str, account: PayoutAccount) -> AccountRejection | No
         raise LookupError("a payout check for an applicant that is not stored")
     person = personal_data.open_json(applicant.personal_data, applicant_id)
     number = personal_data.open_text(account.sealed_number, applicant_id)
-    inquiry = payment_provider(PAYOUT_CHECK_MAX_CONCURRENCY).inquire(account.provider, number)
+    inquiry = inquiry_provider().inquire(account.provider, number)
     return account_check(person["full_name"], person["nik"], inquiry)
+
+
+def inquiry_provider() -> PaymentProvider:
+    """The payout-check consumer's provider client, with the account checks' share of the provider's ceiling."""
+    return payment_provider(PAYOUT_CHECK_MAX_CONCURRENCY, PAYOUT_CHECK_SHARE_OF_PROVIDER)
