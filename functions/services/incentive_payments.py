@@ -287,7 +287,7 @@ def reconcile_due(now: dt.datetime) -> list[str]:
 # --- what the admin ledger and the member view show -------------------------------------------------------------
 
 
-def ledger_incentives(now: dt.datetime) -> dict[str, Any]:
+def ledger_incentives() -> dict[str, Any]:
     """`GET /admin/ledger`'s part: incentives due (queued or sent), paid, held and failed (count and amount), and
     the last reconciliation with its differences."""
     totals = payments.totals()
@@ -298,12 +298,9 @@ def ledger_incentives(now: dt.datetime) -> dict[str, Any]:
         "held": totals[PaymentStatus.HELD],
         "failed": totals[PaymentStatus.FAILED],
     }
-    days = [now.astimezone(JAKARTA).date(), *_days_before(now)]
-    stored = payments.reconciliations(days)
-    last = stored[max(stored)] if stored else None
     return {
         "incentives": {name: {"count": count, "amount": amount} for name, (count, amount) in shown.items()},
-        "last_reconciliation": last,
+        "last_reconciliation": payments.last_reconciliation(),
     }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions import clock
 from functions.domain.incentives import PayoutAccount
 from functions.domain.membership import LedgerKind, LedgerTotals
 from functions.services import incentive_payments
@@ -78,5 +77,5 @@ def ledger() -> dict[str, Any]:
             "holds_in_total": programme.identity_holds(),
             "members_where_it_fails": failing,
         },
-        **incentive_payments.ledger_incentives(clock.now()),
+        **incentive_payments.ledger_incentives(),
     }

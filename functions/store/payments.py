@@ -35,6 +35,9 @@ from functions.store.models import MemberRecord, PaymentRecord, bind
 from functions.store.transactions import Build, committed, transact, update_if
 
 RECONCILIATION_PREFIX = "reconciliation#"
+# The newest day's report is kept under this key too: the admin's ledger reads it without working out, from its own
+# clock, which day was reconciled last (locally the schedules run on a clock of their own, days ahead of the API's).
+LAST_RECONCILIATION = "last-reconciliation"
 
 
 def incentive_ref(number: int) -> str:
@@ -280,10 +283,23 @@ def paid_on(day: dt.date) -> dict[str, int]:
 
 
 def save_reconciliation(day: dt.date, report: dict[str, Any], now: dt.datetime) -> None:
-    """The day's report, replaced whole when the day is reconciled again."""
+    """The day's report, replaced whole when the day is reconciled again, and kept as the last reconciliation (a
+    run reconciles its days oldest first, so the last saved is the newest day)."""
     bind()
-    key = f"{RECONCILIATION_PREFIX}{day.isoformat()}"
-    PaymentRecord(payment_id=key, report=json.dumps(report), updated_at=now).save()
+    text = json.dumps(report)
+    for key in (f"{RECONCILIATION_PREFIX}{day.isoformat()}", LAST_RECONCILIATION):
+        PaymentRecord(payment_id=key, report=text, updated_at=now).save()
+
+
+def last_reconciliation() -> dict[str, Any] | None:
+    """The report of the newest day reconciled, or None before the first reconciliation."""
+    bind()
+    try:
+        record = PaymentRecord.get(LAST_RECONCILIATION, consistent_read=True)
+    except DoesNotExist:
+        return None
+    found: dict[str, Any] = json.loads(record.report)
+    return found
 
 
 def reconciliations(days: list[dt.date]) -> dict[dt.date, dict[str, Any]]:

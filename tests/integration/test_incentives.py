@@ -368,7 +368,7 @@ def test_reconciliation_is_clean_then_catches_a_difference_on_either_side(
         ("made-at-the-provider", "PAID_THERE_NOT_HERE"),
         ("ours-only", "PAID_HERE_NOT_THERE"),
     }
-    shown = incentive_payments.ledger_incentives(now)
+    shown = incentive_payments.ledger_incentives()
     assert shown["last_reconciliation"] == report
     assert shown["incentives"]["paid"] == {"count": 2, "amount": 2 * AMOUNT}
     assert shown["incentives"]["due"] == {"count": 0, "amount": 0}
