@@ -241,6 +241,14 @@ USES: dict[str, list[Use]] = {
             "lambda:InvokeFunction",
             why="services.closing: POST /admin/waves/{number}/close runs in the closing function",
         ),
+        use(
+            "PaymentsTable",
+            "dynamodb:GetItem",
+            "dynamodb:Scan",
+            "dynamodb:Query",
+            why="GET /applicants/{id}: payments.of_member queries the by-member index (only the index); GET "
+            "/admin/ledger: payments.totals scans, last_reconciliation reads the newest report",
+        ),
     ],
     "AdminAuthorizer": [
         use(
