@@ -46,7 +46,8 @@ def post_email_code_resend() -> Any:
 def notification_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     from functions.services import sqs_records  # on the first batch, not at every cold start
 
-    return web.process_batch(event, notifications.deliver_record, sqs_records.NotificationRecord)
+    batch = notifications.BatchDelivery(record.body for record in event)
+    return web.process_batch(event, batch.deliver_record, sqs_records.NotificationRecord)
 
 
 @verify.on_sqs_message(

@@ -25,7 +25,7 @@ from functions.settings import settings
 from functions.store import applicants
 from functions.store import waves as wave_store
 from functions.verify_draw import verify
-from tests.helpers import reset_app_state
+from tests.helpers import counted, reset_app_state
 from tests.integration.conftest import queue_messages, run_consumers
 
 JSON = {"Content-Type": "application/json"}
@@ -165,14 +165,6 @@ def test_a_join_reads_only_the_applicant_and_a_closed_wave_still_refuses_it(
         201,
         "ALREADY_JOINED",
     )
-
-
-def counted(call: Any, name: str, reads: list[str]) -> Any:
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        reads.append(name)
-        return call(*args, **kwargs)
-
-    return counting
 
 
 def test_two_weekly_cycles_reruns_change_nothing_and_carry_over_is_exact(
