@@ -90,12 +90,33 @@ def capacity(args: argparse.Namespace) -> None:
     model.main(["--calls", args.calls])
 
 
+def cost(args: argparse.Namespace) -> None:
+    from devstack import costs
+    from devstack.programme_week import COST_STAGES, TOOLING_REQUESTS
+
+    def priced(path: str) -> tuple[dict[str, costs.Snapshot], int]:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        stages = {name: s for name, s in costs.from_json(document).items() if name in COST_STAGES}
+        return stages, int(document["registrations"])
+
+    after, registrations = priced(args.calls)
+    print(costs.report(after, registrations, exclude=TOOLING_REQUESTS))
+    if args.before:
+        before, before_registrations = priced(args.before)
+        print(f"\nAgainst {args.before}:")
+        print(costs.compare(before, after, (before_registrations, registrations), exclude=TOOLING_REQUESTS))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     capacity_parser = commands.add_parser("capacity", help="the launch-day capacity model (docs/capacity.md)")
     capacity_parser.add_argument("--calls", default=str(local_dir() / "aws-calls.json"), help="a week's metered calls")
     capacity_parser.set_defaults(run=capacity)
+    cost_parser = commands.add_parser("costs", help="a kept run's cost per million registrations, or two compared")
+    cost_parser.add_argument("--calls", default=str(local_dir() / "aws-calls.json"), help="a week's metered calls")
+    cost_parser.add_argument("--before", default=None, help="another week's metered calls, to compare with")
+    cost_parser.set_defaults(run=cost)
     faults_parser = commands.add_parser("faults", help="registrations under injected faults; checks nothing is lost")
     faults_parser.add_argument("--count", type=int, default=10_000)
     faults_parser.add_argument("--throttle", type=float, default=0.15, help="share of DynamoDB calls throttled")

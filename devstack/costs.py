@@ -183,9 +183,7 @@ def report(stages: dict[str, Snapshot], registrations: int, exclude: Iterable[st
     registration by service and operation."""
     excluded = tuple(exclude)
     scale = PER / max(1, registrations)
-    whole = Snapshot()
-    for snapshot in stages.values():
-        whole = _plus(whole, snapshot)
+    whole = _whole(stages)
     total = bill(whole, excluded)
     meta = prices()["meta"]
     unsure = sorted(name for name, spec in prices().items() if isinstance(spec, dict) and spec.get("sure") is False)
@@ -242,6 +240,56 @@ def as_json(stages: dict[str, Snapshot], funnel: dict[str, int]) -> dict[str, An
             for name, snapshot in stages.items()
         },
     }
+
+
+def from_json(document: dict[str, Any]) -> dict[str, Snapshot]:
+    """The stages of a kept run (`as_json`'s document) as snapshots again, to price or compare them later."""
+    return {
+        name: Snapshot(
+            {
+                (row["origin"], row["kind"]): [row["calls"], row["read_units"], row["write_units"]]
+                for row in stage["calls"]
+            },
+            {origin: Invocations(**invoked) for origin, invoked in stage["invocations"].items()},
+            Counter(stage["messages"]),
+        )
+        for name, stage in document["stages"].items()
+    }
+
+
+def compare(
+    before: dict[str, Snapshot], after: dict[str, Snapshot], registrations: tuple[int, int], exclude: Iterable[str] = ()
+) -> str:
+    """Two runs side by side, per registration: the calls by service and operation that changed, and USD per
+    1,000,000 registrations by service (messages apart)."""
+    bills = [bill(_whole(stages), tuple(exclude)) for stages in (before, after)]
+    per = [max(1, count) for count in registrations]
+    lines = ["  AWS calls per registration that changed (before, after):"]
+    for operation in sorted(set(bills[0].calls) | set(bills[1].calls), key=lambda o: -bills[0].calls[o]):
+        was, now = (bills[i].calls[operation] / per[i] for i in (0, 1))
+        if round(was, 3) != round(now, 3):
+            lines.append(f"    {operation:<40}{was:>10.3f}{now:>10.3f}")
+    lines.append("  USD per 1M registrations (before, after):")
+    for service in sorted(set(bills[0].usd) | set(bills[1].usd), key=lambda s: -bills[0].usd.get(s, 0.0)):
+        was, now = (bills[i].usd.get(service, 0.0) * PER / per[i] for i in (0, 1))
+        lines.append(f"    {service:<40}{was:>10,.2f}{now:>10,.2f}")
+    was, now = (bills[i].aws * PER / per[i] for i in (0, 1))
+    lines.append(f"    {'AWS total':<40}{was:>10,.2f}{now:>10,.2f}")
+    lines.append("  AWS USD per 1M registrations by stage (before, after):")
+    for name in after:
+        was, now = (
+            bill(stages.get(name, Snapshot()), tuple(exclude)).aws * PER / per[i]
+            for i, stages in enumerate((before, after))
+        )
+        lines.append(f"    {name:<40}{was:>10,.2f}{now:>10,.2f}")
+    return "\n".join(lines)
+
+
+def _whole(stages: dict[str, Snapshot]) -> Snapshot:
+    whole = Snapshot()
+    for snapshot in stages.values():
+        whole = _plus(whole, snapshot)
+    return whole
 
 
 def _plus(a: Snapshot, b: Snapshot) -> Snapshot:

@@ -3,7 +3,8 @@ the records that succeeded, and let the failures come back (after maxReceiveCoun
 the dead-letter queue, as on AWS).
 
 One poller process runs one handler invocation at a time, as one Lambda container does; the stack starts as many
-processes for a queue as its event source's maximum concurrency.
+processes for a queue as its event source's maximum concurrency. A source with a batching window gathers records as
+Lambda does: after the first ones, it keeps receiving until the batch is full or the window has passed.
 
 Run as `python -m devstack.poller <handler name>` with the stack's environment.
 """
@@ -46,6 +47,7 @@ class EventSource:
     batch_size: int
     maximum_concurrency: int  # 0: no cap (Lambda scales the consumers out)
     handler_string: str
+    batching_window_seconds: int = 0
 
 
 def sqs_event_sources() -> list[EventSource]:
@@ -62,6 +64,7 @@ def sqs_event_sources() -> list[EventSource]:
                     batch_size=source.batch_size,
                     maximum_concurrency=source.maximum_concurrency or 0,
                     handler_string=source.handler_string,
+                    batching_window_seconds=source.maximum_batching_window_in_seconds,
                 )
             )
     return sources
@@ -140,15 +143,12 @@ class Poller:
         self.running = True
         metering.set_origin(source.name)  # the event source's own receives and deletes, as Lambda's poller makes
 
-    def poll_once(self, wait_seconds: int = 1) -> int:
-        messages = self.sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=self.source.batch_size,
-            WaitTimeSeconds=wait_seconds,
-            VisibilityTimeout=VISIBILITY_SECONDS,
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+    def poll_once(self, wait_seconds: int = 1, batching_window: float = 0.0) -> int:
+        """One invocation with the records there are; with `batching_window` (seconds), the records that come
+        within that time of the first, up to a full batch."""
+        messages = self._receive(self.source.batch_size, wait_seconds)
+        if messages and batching_window:
+            messages = self._fill(messages, time.monotonic() + batching_window)
         if not messages:
             return 0
         event = lambda_event(messages, self.queue_arn, self.region)
@@ -161,6 +161,24 @@ class Poller:
             failed = {message["MessageId"] for message in messages}
         self._settle(messages, failed)
         return len(messages)
+
+    def _receive(self, count: int, wait_seconds: int) -> list[dict[str, Any]]:
+        received: list[dict[str, Any]] = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=wait_seconds,
+            VisibilityTimeout=VISIBILITY_SECONDS,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        return received
+
+    def _fill(self, messages: list[dict[str, Any]], window_closes: float) -> list[dict[str, Any]]:
+        while len(messages) < self.source.batch_size and (left := window_closes - time.monotonic()) > 0:
+            if left < 1:
+                time.sleep(left)  # SQS waits in whole seconds: the window's last part is slept, then what came is taken
+            messages += self._receive(self.source.batch_size - len(messages), int(left))
+        return messages
 
     def _settle(self, messages: list[dict[str, Any]], failed: set[str]) -> None:
         done = [m for m in messages if m["MessageId"] not in failed]
@@ -193,7 +211,7 @@ class Poller:
     def run(self) -> None:
         while self.running:
             try:
-                self.poll_once()
+                self.poll_once(batching_window=self.source.batching_window_seconds)
             except Exception:
                 # The emulator refusing a call is no reason to stop polling; the batch comes back by itself.
                 logger.exception("poll failed", extra={"handler": self.source.name})

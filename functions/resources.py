@@ -13,6 +13,12 @@ NIK_CHECK_QUEUE = "prakerja-nik-checks"
 # How many NIK-check consumers may run at once (Lambda's maximum concurrency for the event source, 2-1000):
 # together with the requests-per-second ceiling this is what protects the civil registry.
 NIK_CHECK_MAX_CONCURRENCY = 4
+
+# Outside peaks NIK checks and notices arrive one or two at a time. Lambda may then wait this long for a fuller batch
+# (its MaximumBatchingWindowInSeconds), so that each invocation's fixed calls (the receive, the delete, the batch's
+# read or send, the invocation itself) serve more records; at a launch's rates batches fill at once. Not on intake
+# or the code queues: an email or purchase code follows them, and codes must arrive at once.
+BATCHING_WINDOW_SECONDS = 2
 PUBLISH_QUEUE = "prakerja-publish"
 
 # The daily revocation fans out over a wave's members in shards; this many consumers work through them at once.

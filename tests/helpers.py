@@ -75,3 +75,13 @@ def registration_event(body: str) -> dict[str, Any]:
         "body": body,
         "isBase64Encoded": False,
     }
+
+
+def counted(call: Any, name: str, calls: list[str]) -> Any:
+    """`call`, noting `name` in `calls` each time it is made."""
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(name)
+        return call(*args, **kwargs)
+
+    return counting

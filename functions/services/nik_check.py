@@ -8,8 +8,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
 from functions import clock
 from functions.adapters import personal_data
 from functions.adapters.civil_registry import CivilRegistry, registry
@@ -17,7 +15,7 @@ from functions.domain.eligibility import Decision, DeclaredPerson, EligibilityRu
 from functions.domain.lifecycle import REGISTRY_DECISIONS, Applicant, Status
 from functions.domain.messages import NikCheckRequest
 from functions.observability import logger, metrics
-from functions.services import notifications
+from functions.services import notifications, read_ahead
 from functions.settings import settings
 from functions.store import applicants
 
@@ -44,17 +42,7 @@ class BatchLookAhead:
     bounds it. Use it as a context manager around the batch."""
 
     def __init__(self, bodies: Iterable[str]) -> None:
-        wanted = []
-        for body in bodies:
-            try:
-                wanted.append(NikCheckRequest.model_validate_json(body).applicant_id)
-            except ValidationError:
-                continue  # the batch processor fails this record on its own
-        try:
-            found = applicants.find_many(wanted)
-        except Exception:  # only a head start: without it each record reads its own applicant, as SQS retries would
-            logger.warning("could not read the batch's applicants ahead; checking them one by one")
-            found = {}
+        found = read_ahead.applicants_of(bodies, NikCheckRequest)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-lookahead")
         self._ahead: dict[str, tuple[Applicant, Future[LookedUp]]] = {
             applicant.applicant_id: (applicant, self._executor.submit(look_up, applicant, registry()))

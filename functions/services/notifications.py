@@ -4,7 +4,7 @@ of their own (`queue_url`), so that no backlog of other notices delays them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from functions.adapters import personal_data, queues
@@ -14,6 +14,7 @@ from functions.domain.lifecycle import Applicant
 from functions.domain.membership import Purchase
 from functions.domain.messages import NotificationRequest
 from functions.observability import logger, metrics
+from functions.services import read_ahead
 from functions.settings import settings
 from functions.store import applicants
 
@@ -191,11 +192,21 @@ class _ForMessage:
         self.batch.requests.extend((self.message_id, request) for request in requests)
 
 
-def deliver_record(record: NotificationRecord, _sends: BatchSends) -> None:
+class BatchDelivery:
+    """One SQS batch of notifications, its applicants read ahead in one call. An applicant read ahead serves its
+    first notice in the batch only: a second notice to it reads it again, and so sees the first one noted."""
+
+    def __init__(self, bodies: Iterable[str]) -> None:
+        self._ahead = read_ahead.applicants_of(bodies, NotificationRequest)
+
+    def deliver_record(self, record: NotificationRecord, _sends: BatchSends) -> None:
+        wanted = record.body
+        _deliver(wanted, self._ahead.pop(wanted.applicant_id, None) or applicants.find(wanted.applicant_id))
+
+
+def _deliver(wanted: NotificationRequest, applicant: Applicant | None) -> None:
     """Delivers one notification, at least once and, unless the consumer stops between sending and noting it,
     once only: each applicant record notes the notifications it has been sent."""
-    wanted = record.body
-    applicant = applicants.find(wanted.applicant_id)
     if applicant is None:
         raise LookupError("the applicant is not stored yet")  # the message comes back once it is
     if wanted.notification_id in applicant.notified:

@@ -92,25 +92,35 @@ def current() -> dict[str, Any]:
 
 
 def join(wave_number: int, body: bytes, token: str) -> dict[str, Any]:
+    """ELIGIBLE -> JOINED. The wave is not read first: the join's transaction checks that it is open, and only
+    when the transaction refuses is the applicant read again, to say whether it or the wave was the reason."""
     request = parse_body(ApplicantIdRequest, body)
-    applicant = authorised_applicant(request.applicant_id, token)
-    if applicant is None or applicant.status is not Status.ELIGIBLE:
-        if applicant is not None and applicant.status is Status.JOINED:
-            raise Conflict("ALREADY_JOINED", f"already in wave {applicant.wave}")
-        status = Status.PENDING if applicant is None else applicant.status
-        raise Conflict("NOT_ELIGIBLE", f"only ELIGIBLE applicants may join a wave (status {status})")
-    wave = store.find(wave_number)
-    if wave is None and wave_number == 1:  # a fresh deployment: wave 1 opens on first use
-        wave = open_wave(clock.now())
-    if wave is None or not wave.is_open:
+    applicant = _may_join(authorised_applicant(request.applicant_id, token))
+    now = clock.now()
+    if not store.join(applicant, wave_number, now) and not _joined_first_wave(applicant, wave_number, now):
+        _may_join(applicants.find(applicant.applicant_id))
         raise Conflict("WAVE_NOT_OPEN", f"wave {wave_number} is not open", "number")
-    if not store.join(applicant, wave_number, clock.now()):
-        latest = applicants.find(applicant.applicant_id)
-        if latest is not None and latest.status is Status.JOINED:
-            raise Conflict("ALREADY_JOINED", f"already in wave {latest.wave}")
-        raise Conflict("WAVE_NOT_OPEN", f"wave {wave_number} closed meanwhile", "number")
     metrics.add_metric(name="WaveJoined", unit="Count", value=1)
     return {"applicant_id": applicant.applicant_id, "status": Status.JOINED.value, "wave": wave_number}
+
+
+def _may_join(applicant: Applicant | None) -> Applicant:
+    """The applicant when it is ELIGIBLE; otherwise the refusal that says why (409)."""
+    if applicant is not None and applicant.status is Status.ELIGIBLE:
+        return applicant
+    if applicant is not None and applicant.status is Status.JOINED:
+        raise Conflict("ALREADY_JOINED", f"already in wave {applicant.wave}")
+    status = Status.PENDING if applicant is None else applicant.status
+    raise Conflict("NOT_ELIGIBLE", f"only ELIGIBLE applicants may join a wave (status {status})")
+
+
+def _joined_first_wave(applicant: Applicant, wave_number: int, now: dt.datetime) -> bool:
+    """A fresh deployment opens wave 1 on first use: a join into wave 1 refused because no wave exists yet opens
+    it and tries once more."""
+    if wave_number != 1 or store.current_number() is not None:
+        return False
+    open_wave(now)
+    return store.join(applicant, wave_number, now)
 
 
 # --- the schedule: whatever is due, in order ------------------------------------------------------------------

@@ -10,6 +10,7 @@ from chalice.app import Blueprint, SQSEvent
 from functions import web
 from functions.observability import traced
 from functions.resources import (
+    BATCHING_WINDOW_SECONDS,
     EMAIL_CODES_QUEUE,
     NIK_CHECK_MAX_CONCURRENCY,
     NIK_CHECK_QUEUE,
@@ -38,15 +39,23 @@ def post_email_code_resend() -> Any:
     return web.json_response(202, email_codes.resend(web.raw_body(request), web.bearer_token(request)))
 
 
-@verify.on_sqs_message(queue=NOTIFICATIONS_QUEUE, batch_size=10)
+@verify.on_sqs_message(
+    queue=NOTIFICATIONS_QUEUE, batch_size=10, maximum_batching_window_in_seconds=BATCHING_WINDOW_SECONDS
+)
 @traced
 def notification_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     from functions.services import sqs_records  # on the first batch, not at every cold start
 
-    return web.process_batch(event, notifications.deliver_record, sqs_records.NotificationRecord)
+    batch = notifications.BatchDelivery(record.body for record in event)
+    return web.process_batch(event, batch.deliver_record, sqs_records.NotificationRecord)
 
 
-@verify.on_sqs_message(queue=NIK_CHECK_QUEUE, batch_size=10, maximum_concurrency=NIK_CHECK_MAX_CONCURRENCY)
+@verify.on_sqs_message(
+    queue=NIK_CHECK_QUEUE,
+    batch_size=10,
+    maximum_batching_window_in_seconds=BATCHING_WINDOW_SECONDS,
+    maximum_concurrency=NIK_CHECK_MAX_CONCURRENCY,
+)
 @traced
 def nik_check_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     from functions.services import sqs_records  # on the first batch, not at every cold start

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -9,6 +10,7 @@ import boto3
 
 from devstack import poller
 from devstack.poller import EventSource, Poller, failed_message_ids
+from functions.resources import BATCHING_WINDOW_SECONDS
 
 SEEN: list[dict[str, Any]] = []
 
@@ -25,6 +27,14 @@ def exploding_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def source(handler: str) -> EventSource:
     return EventSource("test", "prakerja-intake", 10, 1, f"{__name__}.{handler}")
+
+
+INVOCATIONS: list[list[str]] = []
+
+
+def counting_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    INVOCATIONS.append([r["body"] for r in event["Records"]])
+    return {"batchItemFailures": []}
 
 
 def depth(url: str) -> int:
@@ -70,6 +80,37 @@ def test_a_handler_that_raises_fails_the_whole_batch(aws: dict[str, str], monkey
         sqs.send_message(QueueUrl=intake, MessageBody=body)
     assert Poller(source("exploding_handler")).poll_once(wait_seconds=0) == 2
     assert depth(intake) == 2
+
+
+def test_a_batching_window_gathers_what_comes_within_it_into_one_invocation(aws: dict[str, str]) -> None:
+    INVOCATIONS.clear()
+    sqs = boto3.client("sqs")
+    intake = sqs.get_queue_url(QueueName="prakerja-intake")["QueueUrl"]
+    local = Poller(source("counting_handler"))
+    # Given one record waiting, and two more sent while the poller waits for a fuller batch
+    sqs.send_message(QueueUrl=intake, MessageBody="first")
+    later = threading.Timer(0.5, lambda: [sqs.send_message(QueueUrl=intake, MessageBody=b) for b in ("2", "3")])
+    later.start()
+    started = time.monotonic()
+    # When it polls with a window of 2 s
+    assert local.poll_once(wait_seconds=0, batching_window=2) == 3
+    later.join()
+    # Then one invocation takes all three, after the whole window (the batch of 10 never filled)
+    assert INVOCATIONS == [["first", "2", "3"]]
+    assert 2 <= time.monotonic() - started < 5
+    # And a full batch goes at once, without waiting out the window
+    for number in range(12):
+        sqs.send_message(QueueUrl=intake, MessageBody=f"m{number}")
+    started = time.monotonic()
+    assert local.poll_once(wait_seconds=0, batching_window=5) == 10
+    assert time.monotonic() - started < 2.5
+    assert depth(intake) == 2
+
+
+def test_the_local_sources_take_their_batching_windows_from_the_app() -> None:
+    windows = {s.name: s.batching_window_seconds for s in poller.sqs_event_sources()}
+    assert windows["nik_check_consumer"] == windows["notification_consumer"] == BATCHING_WINDOW_SECONDS > 0
+    assert windows["intake_consumer"] == windows["email_code_consumer"] == 0  # codes follow these at once
 
 
 def test_an_unknown_item_identifier_fails_the_whole_batch_as_lambda_does() -> None:

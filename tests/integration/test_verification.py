@@ -19,6 +19,7 @@ from functions.app import app
 from functions.settings import settings
 from functions.store import applicants
 from ops.redrive import redrive
+from tests.helpers import counted
 from tests.integration.conftest import run_consumers
 
 JSON = {"Content-Type": "application/json"}
@@ -166,6 +167,27 @@ def test_a_notification_delivered_twice_is_sent_once(client: Any, people: Popula
     SEND_NOW.send([request, request])
     run_consumers("email_code_consumer")
     assert codes_for(applicant["applicant_id"]) == [code]
+
+
+def test_a_batch_of_notices_reads_its_applicants_in_one_call_and_a_repeated_notice_goes_once(
+    client: Any, people: PopulationGenerator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.services.notifications import SEND_NOW, nik_result_request
+
+    # Given three stored applicants with a notice each, one of them queued twice in the same batch
+    answers = [register(client, person) for person in people.people(3)]
+    notices = [nik_result_request(answer["applicant_id"], "ELIGIBLE", None) for answer in answers]
+    SEND_NOW.send([*notices, notices[0]])
+    reads: list[str] = []
+    for name in ("find", "find_many"):
+        monkeypatch.setattr(applicants, name, counted(getattr(applicants, name), name, reads))
+    # When one consumer takes the batch
+    run_consumers("notification_consumer")
+    # Then one call read the batch's applicants, only the repeated notice read its applicant again, and it saw
+    # the first one noted: each applicant is told once
+    assert sorted(reads) == ["find", "find_many"]
+    told = [m["applicant_id"] for m in outbox() if m["kind"] == "nik_result"]
+    assert sorted(told) == sorted(answer["applicant_id"] for answer in answers)
 
 
 def registered_without_its_code(client: Any, person: Person) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from functions.settings import settings
 from functions.store import applicants
 from functions.store import waves as wave_store
 from functions.verify_draw import verify
-from tests.helpers import reset_app_state
+from tests.helpers import counted, reset_app_state
 from tests.integration.conftest import queue_messages, run_consumers
 
 JSON = {"Content-Type": "application/json"}
@@ -140,6 +140,31 @@ def test_join_only_eligible_only_open_only_once(client: Any, registry_service: R
     ).json_body
     refused = join(client, stranger)
     assert (refused.status_code, refused.json_body["error"]["code"]) == (409, "NOT_ELIGIBLE")
+
+
+def test_a_join_reads_only_the_applicant_and_a_closed_wave_still_refuses_it(
+    client: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, late = eligible(client, registry_service, 2, seed=48)
+    wave = current(client)
+    reads: list[str] = []
+    for module, name in ((applicants, "find"), (wave_store, "find"), (wave_store, "current_number")):
+        monkeypatch.setattr(module, name, counted(getattr(module, name), f"{module.__name__}.{name}", reads))
+    # When an eligible applicant joins the open wave, the wave is left to the transaction's condition check
+    assert join(client, first).status_code == 201
+    assert reads == ["functions.store.applicants.find"]
+    # Given the wave has closed, a join into it is refused as before, and the next wave takes it
+    tick(dt.datetime.fromisoformat(wave["closes_at"]))
+    refused = join(client, late)
+    assert (refused.status_code, refused.json_body["error"]) == (
+        409,
+        {"code": "WAVE_NOT_OPEN", "message": "wave 1 is not open", "field": "number"},
+    )
+    assert applicants.find(late["applicant_id"]).status == "ELIGIBLE"  # type: ignore[union-attr]
+    assert (join(client, late, wave=2).status_code, join(client, first, wave=2).json_body["error"]["code"]) == (
+        201,
+        "ALREADY_JOINED",
+    )
 
 
 def test_two_weekly_cycles_reruns_change_nothing_and_carry_over_is_exact(

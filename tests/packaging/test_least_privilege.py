@@ -284,8 +284,9 @@ USES: dict[str, list[Use]] = {
         use(
             "ApplicantsTable",
             "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
             "dynamodb:UpdateItem",
-            why="deliver_record: find the applicant; mark_notified",
+            why="BatchDelivery: find_many ahead, find again; mark_notified",
         ),
         use(
             "PersonalDataKey",

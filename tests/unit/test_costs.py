@@ -92,3 +92,29 @@ def test_a_snapshot_is_priced_by_service_with_messages_apart() -> None:
     assert bill.usd["SES email"] == pytest.approx(1000 * price["ses"]["per_thousand_emails"] / 1000)
     assert bill.messages == pytest.approx(bill.usd["SES email"] + bill.usd["SNS SMS"])
     assert "USD per 1M" in costs.report({"registration": after}, 1000, exclude=["GET /admin/stats"])
+
+
+def test_a_kept_run_is_priced_again_and_two_runs_compared() -> None:
+    def run(gets: int) -> dict[str, costs.Snapshot]:
+        calls = [
+            {
+                "origin": "POST /w",
+                "kind": "DynamoDB_20120810.GetItem",
+                "calls": gets,
+                "read_units": gets,
+                "write_units": 0,
+            },
+            {"origin": "POST /w", "kind": "AmazonSQS.SendMessage", "calls": 100, "read_units": 0, "write_units": 0},
+        ]
+        return {"joining": costs.Snapshot.take(calls, {"POST /w": Invocations(100, 1.0, 0.5, 1000)}, [])}
+
+    # Given a run kept as JSON, and another that reads half as often
+    before, after = run(200), run(100)
+    kept = costs.from_json(costs.as_json(before, {"registered": 100}))
+    # Then the kept run prices as it did, and the comparison shows only what changed, per registration
+    assert costs.report(kept, 100) == costs.report(before, 100)
+    compared = costs.compare(kept, after, (100, 100)).splitlines()
+    changed = compared[1 : compared.index("  USD per 1M registrations (before, after):")]
+    assert [line.split() for line in changed] == [["DynamoDB", "GetItem", "2.000", "1.000"]]
+    dynamodb = costs.prices()["dynamodb"]["per_million_read_units"]
+    assert ["DynamoDB", f"{2 * dynamodb:,.2f}", f"{dynamodb:,.2f}"] in [line.split() for line in compared]

@@ -37,6 +37,7 @@ def test_every_sqs_handler_has_its_function_with_partial_batch_responses() -> No
         properties = event["Properties"]
         assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert properties["BatchSize"] == source.batch_size
+        assert properties.get("MaximumBatchingWindowInSeconds", 0) == source.maximum_batching_window_in_seconds
         assert properties["Queue"] == {"Fn::Sub": f"${{{queue_resource(source.queue)}.Arn}}"}
         if source.maximum_concurrency:
             assert properties["ScalingConfig"]["MaximumConcurrency"] == source.maximum_concurrency
