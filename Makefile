@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run up replay faults wrk test lint typecheck security audit unit integration e2e bench package clean
+.PHONY: run up replay faults payment-faults wrk test lint typecheck security audit unit integration e2e bench package clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ replay: $(INSTALLED) wrk
 COUNT ?= 10000
 faults: $(INSTALLED)
 	$(BIN)/python -m devstack faults --count $(COUNT)
+
+## The payment path under the same faults (1,000 members through four incentives; MEMBERS=... to change).
+MEMBERS ?= 1000
+payment-faults: $(INSTALLED)
+	$(BIN)/python -m devstack payment-faults --count $(MEMBERS)
 
 wrk:
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
