@@ -9,7 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import requests
+from requests.adapters import HTTPAdapter
 from tqdm import tqdm
+from urllib3.util.retry import Retry
 
 Item = TypeVar("Item")
 Outcome = TypeVar("Outcome")
@@ -23,6 +25,21 @@ def each(label: str, items: Sequence[Item], work: Callable[[Item], Outcome], wor
             outcomes.append(outcome)
             bar.update()
         return outcomes
+
+
+def app_session(pool_maxsize: int = 10, attempts: int = 20) -> requests.Session:
+    """A session that retries every request answered 429 (busy) after its Retry-After, as an applicant's app does
+    (urllib3's Retry; a 429 means the request was not taken, so any method may go again); the last answer."""
+    retry = Retry(
+        total=attempts,
+        status_forcelist=(429,),
+        allowed_methods=None,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(pool_maxsize=pool_maxsize, max_retries=retry))
+    return session
 
 
 def post_as_app(
