@@ -274,6 +274,9 @@ class Week:
 
     def later_wave(self, wave: dict[str, Any], market: Market) -> dict[str, Any]:
         """A wave after the first: closed and drawn, published, its draw verified, its members served; its manifest."""
+        # Drawn before Friday's publication fires: on a busy machine a draw still running then would wait for a
+        # catch-up firing that a stopped clock never brings.
+        self.stack.close_wave(dt.datetime.fromisoformat(wave["closes_at"]))
         self.stack.advance_clock(wave["publish_at"])
         self.published(wave["number"])
         manifest, verdict = self.verify_draw(wave["number"])
