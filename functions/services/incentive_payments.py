@@ -97,9 +97,8 @@ def _screen(applicant_id: str, today: dt.date) -> str | None:
     applicant = applicants.find(applicant_id)
     if applicant is None:
         raise LookupError("a member without its applicant record")
-    declared, registered = nik_check.look_up(
-        applicant, screening_registry()
-    )  # RegistryUnavailable: the shard is handed on
+    # RegistryUnavailable: the shard is handed on
+    declared, registered = nik_check.look_up(applicant, screening_registry())
     return screening(declared, registered, applicant.employment_status, today, nik_check.rules())
 
 

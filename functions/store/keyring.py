@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist
 
 from functions.store.models import KeyringRecord, bind
+from functions.store.transactions import save_if
 
 
 def read_sealed(name: str) -> bytes | None:
@@ -17,13 +18,8 @@ def read_sealed(name: str) -> bytes | None:
 
 def store_sealed_once(name: str, sealed: bytes) -> bytes:
     """Stores `sealed` unless another process stored a value first; returns whichever value is kept."""
-    bind()
-    try:
-        KeyringRecord(name=name, sealed=sealed).save(condition=KeyringRecord.name.does_not_exist())
-    except PutError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        kept = read_sealed(name)
-        assert kept is not None, "a keyring entry vanished after a conditional write failed"
-        return kept
-    return sealed
+    if save_if(KeyringRecord(name=name, sealed=sealed), KeyringRecord.name.does_not_exist()):
+        return sealed
+    kept = read_sealed(name)
+    assert kept is not None, "a keyring entry vanished after a conditional write failed"
+    return kept

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist
 
 from functions.domain.partners import Partner
 from functions.store.models import PartnerRecord, bind
+from functions.store.transactions import save_if
 
 _SEEN = "seen#"
 
@@ -44,13 +45,5 @@ def save(partner: Partner) -> None:
 
 def first_sighting(replay_key: str, forget_after: dt.datetime) -> bool:
     """Remembers a signature until `forget_after`; False when it was seen already (a replay)."""
-    bind()
-    try:
-        PartnerRecord(partner_id=_SEEN + replay_key, expires_at=int(forget_after.timestamp())).save(
-            condition=PartnerRecord.partner_id.does_not_exist()
-        )
-    except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    seen = PartnerRecord(partner_id=_SEEN + replay_key, expires_at=int(forget_after.timestamp()))
+    return save_if(seen, PartnerRecord.partner_id.does_not_exist())

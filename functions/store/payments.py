@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
 from functions.domain.incentives import (
@@ -32,7 +32,7 @@ from functions.domain.lifecycle import FunnelStage, incentive_stage
 from functions.domain.membership import MEMBERSHIP_TRANSITIONS, LedgerKind, MembershipEvent, MembershipState
 from functions.store import funnel, members
 from functions.store.models import MemberRecord, PaymentRecord, bind
-from functions.store.transactions import Build, committed, transact, update_if
+from functions.store.transactions import Build, committed, save_if, transact, update_if
 
 RECONCILIATION_PREFIX = "reconciliation#"
 LATEST_RECONCILIATION = f"{RECONCILIATION_PREFIX}latest"
@@ -309,11 +309,7 @@ def save_reconciliation(day: dt.date, report: dict[str, Any], now: dt.datetime) 
 
     stored(f"{RECONCILIATION_PREFIX}{day.isoformat()}").save()
     newest = PaymentRecord.reconciled_day.does_not_exist() | (PaymentRecord.reconciled_day <= day.isoformat())
-    try:
-        stored(LATEST_RECONCILIATION).save(condition=newest)
-    except PutError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
+    save_if(stored(LATEST_RECONCILIATION), newest)  # an older day's catch-up leaves the newest copy as it is
 
 
 def latest_reconciliation() -> dict[str, Any] | None:

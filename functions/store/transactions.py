@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -56,6 +56,18 @@ def committed(codes: list[str | None], what: str) -> bool:
     if CONDITION_FAILED in codes:
         return False
     raise RuntimeError(f"{what} transaction cancelled: {codes}")
+
+
+def save_if(item: Model, condition: Condition) -> bool:
+    """One conditional put of `item`; False when the condition did not hold (nothing written)."""
+    bind()
+    try:
+        item.save(condition=condition)
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def update_if(item: Model, actions: Sequence[Any], condition: Condition) -> bool:
