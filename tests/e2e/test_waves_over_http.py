@@ -145,5 +145,7 @@ def test_two_weekly_cycles_publish_verifiable_draws_and_the_funnel_adds_up(
     }
     percent = {row["stage"]: row["percent_of_registered"] for row in funnel.json()["funnel"]}
     assert percent["accepted"] == round(100 * 2 * QUOTA / registered, 2)
+    # Publication queues the notices; they are sent after the results are readable, so wait for the queues first
+    wave_stack.wait_until_idle(timeout_seconds=120)
     told = [m for m in wave_stack.outbox() if m["kind"] in ("acceptance", "not_selected")]
     assert sum(m["kind"] == "acceptance" and m["channel"] == "email" for m in told) == 2 * QUOTA
