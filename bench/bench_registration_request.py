@@ -124,7 +124,6 @@ def component_costs(people: Any, count: int, clock: Callable[[], float]) -> list
 
     from functions.adapters import personal_data, queues
     from functions.domain.registration import PersonalData, identity_keys, parse_registration
-    from functions.observability import logger, metrics
     from functions.services import registration
     from functions.settings import settings
     from functions.store import claims
@@ -148,11 +147,6 @@ def component_costs(people: Any, count: int, clock: Callable[[], float]) -> list
                 fn(i)
 
         return run
-
-    def observability(_: int) -> None:
-        logger.info("registration accepted", extra={"applicant_id": "0" * 32})
-        metrics.add_metric(name="RegistrationAccepted", unit="Count", value=1)
-        metrics.flush_metrics()
 
     def bare_batch_get(i: int) -> None:
         keys = [{"guard": {"S": claims.guard_key(kind, hashes[i][kind])}} for kind in ("nik", "email", "phone")]
@@ -180,7 +174,6 @@ def component_costs(people: Any, count: int, clock: Callable[[], float]) -> list
             lambda i: personal_data.seal_text(PersonalData.from_form(forms[i]).model_dump_json(), "0" * 32),
         ),
         ("queues.send_now (our SQS client)", lambda i: queues.send_now(url, messages[i])),
-        ("Logger.info + add_metric + flush_metrics", observability),
         (
             "bare: sqs.send_message (bare app's client)",
             lambda i: bare_app.sqs.send_message(QueueUrl=url, MessageBody=bodies[i].decode()),
