@@ -275,6 +275,11 @@ def compare(
         lines.append(f"    {service:<40}{was:>10,.2f}{now:>10,.2f}")
     was, now = (bills[i].aws * PER / per[i] for i in (0, 1))
     lines.append(f"    {'AWS total':<40}{was:>10,.2f}{now:>10,.2f}")
+    # Lambda's GB-seconds come from local durations, which the machine's load moves run to run; every other
+    # figure is a count of calls, units or invocations, so this total compares two runs on their own work.
+    per_gb_second = prices()["lambda"]["per_gb_second"]
+    was, now = ((bills[i].aws - bills[i].gb_seconds * per_gb_second) * PER / per[i] for i in (0, 1))
+    lines.append(f"    {'AWS total without Lambda GB-s':<40}{was:>10,.2f}{now:>10,.2f}")
     lines.append("  AWS USD per 1M registrations by stage (before, after):")
     for name in after:
         was, now = (

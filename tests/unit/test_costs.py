@@ -118,3 +118,9 @@ def test_a_kept_run_is_priced_again_and_two_runs_compared() -> None:
     assert [line.split() for line in changed] == [["DynamoDB", "GetItem", "2.000", "1.000"]]
     dynamodb = costs.prices()["dynamodb"]["per_million_read_units"]
     assert ["DynamoDB", f"{2 * dynamodb:,.2f}", f"{dynamodb:,.2f}"] in [line.split() for line in compared]
+    # And the total without Lambda's GB-seconds (durations move with the load) differs by the reads alone
+    without_duration = next(line.split()[-2:] for line in compared if "without Lambda GB-s" in line)
+    total = next(line.split()[-2:] for line in compared if line.split()[:2] == ["AWS", "total"])
+    gb_usd = costs.bill(after["joining"]).gb_seconds * costs.prices()["lambda"]["per_gb_second"] * costs.PER / 100
+    assert [float(v) for v in without_duration] == pytest.approx([float(v) - gb_usd for v in total], abs=0.01)
+    assert float(without_duration[0]) - float(without_duration[1]) == pytest.approx(dynamodb, abs=0.01)
