@@ -13,12 +13,14 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 # The notification kinds the app writes (functions/services/notifications.py names them inline).
 EMAIL_CODE = "email_code"
 NIK_RESULT = "nik_result"
 PURCHASE_CODE = "purchase_code"  # sent by email and SMS, each with `purchase_id` and `code`
+
+Found = TypeVar("Found")
 
 
 class OutboxFollower:
@@ -70,6 +72,18 @@ class OutboxFollower:
             lambda: self.purchase_code_for(purchase_id), f"no code for purchase {purchase_id}", timeout_seconds
         )
 
+    def wait_for_messages(
+        self, kind: str, count: int, timeout_seconds: float = 60, **fields: str
+    ) -> list[dict[str, Any]]:
+        """The messages of `kind` whose `fields` are these values, once there are at least `count` of them: a
+        notice by email and SMS is two lines, written one after the other, so one may be read before the other."""
+
+        def look() -> list[dict[str, Any]] | None:
+            found = [m for m in self.messages(kind) if all(m.get(k) == v for k, v in fields.items())]
+            return found if len(found) >= count else None
+
+        return _waiting(look, f"fewer than {count} {kind} messages with {fields}", timeout_seconds)
+
     def _read_new_lines(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
@@ -99,7 +113,7 @@ class OutboxFollower:
         return message
 
 
-def _waiting(look: Callable[[], str | None], missing: str, timeout_seconds: float) -> str:
+def _waiting(look: Callable[[], Found | None], missing: str, timeout_seconds: float) -> Found:
     """What `look` finds, looking again until it finds something or `timeout_seconds` pass."""
     deadline = time.monotonic() + timeout_seconds
     while (found := look()) is None:

@@ -156,11 +156,7 @@ def checked_account(api: Api, member: dict[str, Any], number: str) -> dict[str, 
 def told(stack: EmbeddedStack, kind: str, member: dict[str, Any], channels: int = 2) -> list[dict[str, Any]]:
     """The member's notices of this kind, once the outbox holds at least `channels` of them (they are delivered
     after what they tell of)."""
-    deadline = time.monotonic() + 60
-    while len(found := [m for m in stack.outbox(kind) if m["applicant_id"] == member["applicant_id"]]) < channels:
-        assert time.monotonic() < deadline, f"no {kind} notice for {member['applicant_id']}: {found}"
-        time.sleep(0.3)
-    return found
+    return stack.outbox_reader.wait_for_messages(kind, channels, applicant_id=member["applicant_id"])
 
 
 # --- the provider, the scheduler and the admin ------------------------------------------------------------------

@@ -107,7 +107,7 @@ def test_a_purchase_is_confirmed_with_the_members_code_and_a_repeat_gets_the_sam
 
     # Then the member is sent one code by email and by SMS
     code = member_api.stack.outbox_reader.wait_for_purchase_code(purchase_id, 60)
-    told = [m for m in member_api.stack.outbox("purchase_code") if m["purchase_id"] == purchase_id]
+    told = member_api.stack.outbox_reader.wait_for_messages("purchase_code", 2, purchase_id=purchase_id)
     assert sorted(m["channel"] for m in told) == ["email", "sms"]
     assert {m["code"] for m in told} == {code}
 
