@@ -200,6 +200,26 @@ def test_a_provider_that_is_down_opens_the_circuit(
     assert requests_served(payment_provider_service) == 3 * (current.payment_provider_retries + 1)
 
 
+def test_an_open_circuit_fails_at_once_without_waiting_for_the_ceiling(
+    provider: PaymentProvider, payment_provider_service: ProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a provider that is down, and the client's ceiling counting what it lets through
+    control(payment_provider_service, mode="down", reset_stats=True)
+    tokens = []
+    acquire = provider.bucket.acquire
+    monkeypatch.setattr(provider.bucket, "acquire", lambda: tokens.append(1) or acquire())
+    for _ in range(3):  # the failures that open the circuit
+        with pytest.raises(ProviderUnavailable):
+            provider.transfer_status("payment-in-an-outage")
+    assert len(tokens) == 3
+    # When more calls come while the circuit is open
+    for _ in range(20):
+        with pytest.raises(ProviderUnavailable, match="circuit is open"):
+            provider.transfer_status("payment-in-an-outage")
+    # Then none of them waited for a token: they sent nothing
+    assert len(tokens) == 3
+
+
 def test_an_erroring_provider_gets_reads_retried_but_a_transfer_sent_once(
     provider: PaymentProvider, payment_provider_service: ProviderServer
 ) -> None:
