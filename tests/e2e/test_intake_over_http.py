@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Collection
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,11 @@ from typing import Any
 import pytest
 import requests
 
-from devstack.outbox import EMAIL_CODE, PURCHASE_CODE, OutboxFollower
-from devstack.population import Person, PopulationGenerator
+from devstack.population import PopulationGenerator
 from devstack.stack import EmbeddedStack
-from functions.domain.card import is_valid as is_card_number
 from functions.domain.card import new_card_number
 from tests.e2e.conftest import Api
+from tests.e2e.leaks import leaks_in_logs, personal_data_in, secrets_in_a_log, stack_logs
 
 VALID_COUNT = 200
 
@@ -117,60 +115,6 @@ def test_bad_input_gets_a_4xx_json_error_naming_the_field(
         assert error["field"] == field
 
 
-PII_PATTERNS = {
-    "a NIK or KK (16 digits)": re.compile(r"(?<![0-9A-Za-z])[0-9]{16}(?![0-9A-Za-z])"),
-    "an email address": re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+"),
-    "an Indonesian mobile number": re.compile(r"(?<![0-9A-Za-z.])(?:\+62|0)8[0-9]{8,11}(?![0-9A-Za-z])"),
-}
-
-
-def personal_data_in(text: str, people: list[Person], operators: Collection[str] = ()) -> list[str]:
-    """What in `text` looks like, or is, personal data of the people the tests used (shown truncated). The
-    operators' accounts an admin action records by name (who released a claim, who forced a close) are not."""
-    for operator in operators:
-        text = text.replace(operator, "")
-    found = [
-        f"{what}: {m.group()[:4]}..."
-        for what, pattern in PII_PATTERNS.items()
-        for m in pattern.finditer(text)
-        if not is_card_number(m.group())  # Kartu Prakerja numbers are public to their holder, not personal data
-    ]
-    for person in people:
-        if person.full_name in text:
-            found.append(f"a name: {person.full_name[:3]}...")
-    return found
-
-
-# What no log line may hold either, though the store keeps them (sealed, hashed, or as the holder's own).
-SECRET_PATTERNS = {
-    "a voucher code (16 base32 characters)": re.compile(r"(?<![A-Za-z0-9_])[A-Z2-7]{16}(?![A-Za-z0-9_])"),
-    "a partner secret or a signature (64 hex digits)": re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{64}(?![0-9A-Za-z])"),
-}
-CARD_SHAPE = PII_PATTERNS["a NIK or KK (16 digits)"]
-SIX_DIGITS = re.compile(r"(?<![0-9A-Za-z.])[0-9]{6}(?![0-9A-Za-z])")  # after a "." a fraction of a second
-
-
-def codes_sent(outboxes: list[Path]) -> set[str]:
-    """Every email and purchase code the stacks of the run sent to applicants and members."""
-    return {
-        message["code"]
-        for path in outboxes
-        for message in OutboxFollower(path).messages(EMAIL_CODE, PURCHASE_CODE)
-        if message.get("code")
-    }
-
-
-def secrets_in_a_log(text: str, codes: Collection[str]) -> list[str]:
-    """What in a log's `text` is a card number, a voucher code, a partner's secret or a request's signature, or one
-    of the `codes` sent."""
-    found = [f"a card number: {m.group()[:4]}..." for m in CARD_SHAPE.finditer(text) if is_card_number(m.group())]
-    found += [
-        f"{what}: {m.group()[:4]}..." for what, pattern in SECRET_PATTERNS.items() for m in pattern.finditer(text)
-    ]
-    found += [f"a code sent: {m.group()[:2]}..." for m in SIX_DIGITS.finditer(text) if m.group() in codes]
-    return found
-
-
 def test_the_log_scan_finds_each_secret_and_passes_what_logs_hold() -> None:
     # Given a log line of each kind that must never be written, with what a log line does hold beside it
     card = new_card_number()
@@ -189,22 +133,43 @@ def test_the_log_scan_finds_each_secret_and_passes_what_logs_hold() -> None:
     assert {what: len(secrets_in_a_log(line, {"493027"})) for what, line in leaked.items()} == dict.fromkeys(leaked, 1)
 
 
+def test_the_scan_of_a_stacks_logs_finds_the_codes_and_account_numbers_that_stack_was_given() -> None:
+    # Given a stack's folder whose outbox sent a code and whose payment provider holds an account, and two logs
+    # (outside the run's temporary folder, which the test of what the run left behind reads)
+    with tempfile.TemporaryDirectory() as folder:
+        scanned = leaks_in_stack_folder(Path(folder))
+    # Then only the leaky log is named, with both of its leaks
+    assert scanned == {"stack/logs/leaky.log": ["a code sent: 49...", "an account number: 73..."]}
+
+
+def leaks_in_stack_folder(root: Path) -> dict[str, list[str]]:
+    """Plants a stack's folder under `root` (an outbox that sent a code, a provider given an account, a clean log and
+    a leaky one) and scans it."""
+    stack = root / "stack"
+    (stack / "logs").mkdir(parents=True)
+    (stack / "outbox.jsonl").write_text(
+        json.dumps({"kind": "email_code", "applicant_id": "a1", "code": "493027"}) + "\n"
+    )
+    (stack / "payout-accounts.csv").write_text(
+        "provider,account_number,holder_name,nik,kyc,status\nBCA,7301234567,Dewi Lestari,x,true,ACTIVE\n"
+    )
+    (stack / "logs" / "clean.log").write_text('{"message":"payment paid","amount":600000,"account_last4":"4567"}\n')
+    (stack / "logs" / "leaky.log").write_text('{"code":"493027","account":"7301234567"}\n')
+    assert len(stack_logs(root)) == 2
+    return leaks_in_logs(root)
+
+
 @pytest.mark.after_all_e2e
 def test_nothing_the_e2e_run_left_behind_holds_personal_data_in_clear(
     stack: EmbeddedStack, api: Api, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """Every log line of every local stack of the run, every item in the store, every message on the queues; and
-    in no log line a card number, a voucher code, a code sent to a member or a partner's secret."""
+    """Every log line of every local stack this test process ran, every item in the store, every message on the
+    queues; and in no log line a card number, a voucher code, a code sent to a member or a partner's secret. (The
+    self-contained runs, which may run in another process, check their own stack's logs the same way.)"""
     people = [*api.people_used, PopulationGenerator(seed=40).person(gender="F")]
-    logs = [p for p in tmp_path_factory.getbasetemp().rglob("*.log") if p.parent.name == "logs"]
-    assert any(p.read_text(errors="replace").count("registration stored") for p in logs)
-    codes = codes_sent(list(tmp_path_factory.getbasetemp().rglob("outbox.jsonl")))
-
-    def in_log(path: Path) -> list[str]:
-        text = path.read_text(errors="replace")
-        return [*personal_data_in(text, people), *secrets_in_a_log(text, codes)]
-
-    leaks = {str(p.relative_to(tmp_path_factory.getbasetemp())): in_log(p) for p in logs}
+    base = tmp_path_factory.getbasetemp()
+    assert any(p.read_text(errors="replace").count("registration stored") for p in stack_logs(base))
+    leaks = leaks_in_logs(base, people)
     dynamodb = stack.client("dynamodb")
     for table in dynamodb.list_tables()["TableNames"]:
         for page in dynamodb.get_paginator("scan").paginate(TableName=table):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from devstack import programme_week
+from tests.e2e.leaks import leaks_in_logs, stack_logs
 
 
 def test_a_programme_week_and_month_of_300_match_what_the_population_implies(tmp_path: Path) -> None:
@@ -32,3 +33,4 @@ def test_a_programme_week_and_month_of_300_match_what_the_population_implies(tmp
     assert result.funnel["incentive_4"] == result.funnel["account_verified"] - incentives.held
     assert result.matches
     assert (tmp_path / "report.html").read_text().count("<rect") == len(result.funnel)
+    assert stack_logs(tmp_path) and leaks_in_logs(tmp_path) == {}

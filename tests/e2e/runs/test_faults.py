@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from devstack import fault_run, payment_fault_run
+from tests.e2e.leaks import leaks_in_logs, stack_logs
 
 
 def test_under_injected_faults_nothing_is_lost_duplicated_or_stranded(tmp_path: Path) -> None:
@@ -17,6 +18,7 @@ def test_under_injected_faults_nothing_is_lost_duplicated_or_stranded(tmp_path: 
     assert not any(result.settled.dead_letters_after.values())
     assert result.wave.startswith("OK"), result.wave
     assert not [answer for answer in result.answers if answer.endswith((" 500", " 502", " 503", " 504"))]
+    assert stack_logs(tmp_path) and leaks_in_logs(tmp_path) == {}
 
 
 def test_under_injected_faults_each_incentive_is_paid_exactly_once(tmp_path: Path) -> None:
@@ -33,3 +35,5 @@ def test_under_injected_faults_each_incentive_is_paid_exactly_once(tmp_path: Pat
     assert result.settled.clean, result.settled.lines()
     assert result.incentives.differences == [] and result.incentives.matches, result.incentives.line()
     assert result.kills > 0 and result.throttles > 0 and result.incentives.timed_out_after_commit > 0
+    # And no log line holds personal data, an account's number or a code sent
+    assert stack_logs(tmp_path) and leaks_in_logs(tmp_path) == {}

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from devstack import replay
+from tests.e2e.leaks import leaks_in_logs, stack_logs
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk comes from Debian's packages (`make wrk`)")
@@ -21,3 +22,4 @@ def test_a_replay_of_1000_registrations_loses_nothing(tmp_path: Path) -> None:
     assert result.accepted == result.status["202"]
     assert result.lost == 0
     assert result.drain_seconds is not None
+    assert stack_logs(tmp_path) and leaks_in_logs(tmp_path) == {}
