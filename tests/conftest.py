@@ -34,6 +34,14 @@ def pytest_xdist_make_scheduler(config: Any, log: Any) -> Any:
                 numbered.append(nodeid if seen[nodeid] == 1 else f"{nodeid} #{seen[nodeid]}")
             super().add_node_collection(node, numbered)
 
+        def _assign_work_unit(self, node: Any) -> None:
+            # The longest units first, so that the short modules fill in at the end: the tests on the shared stacks,
+            # then the own-stack runs (xdist's own order, by number of tests, would leave the runs to the last).
+            ordered = sorted(self.workqueue.items(), key=lambda unit: _rank(unit[0]))
+            self.workqueue.clear()
+            self.workqueue.update(ordered)
+            super()._assign_work_unit(node)
+
         def _split_scope(self, nodeid: str) -> str:
             if nodeid.startswith(_OWN_STACK_RUNS):
                 return nodeid
@@ -42,3 +50,7 @@ def pytest_xdist_make_scheduler(config: Any, log: Any) -> Any:
             return str(super()._split_scope(nodeid))
 
     return SharedStacksTogether(config, log)
+
+
+def _rank(scope: str) -> int:
+    return 0 if scope == SHARED_STACKS else 1 if scope.startswith(_OWN_STACK_RUNS) else 2
