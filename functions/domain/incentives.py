@@ -10,7 +10,7 @@ once per incentive. Before each payment the member is screened again; one who fa
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -61,6 +61,9 @@ PAYMENT_TRANSITIONS: Mapping[PaymentEvent, Move] = {
 
 # A payment between these is in flight: the member's payout account cannot change under it.
 IN_FLIGHT = frozenset({PaymentStatus.QUEUED, PaymentStatus.SENT})
+
+# Why a payment FAILED without a transfer: the member's account is no longer the verified one it was queued for.
+ACCOUNT_CHANGED = "ACCOUNT_CHANGED"
 
 
 def payment_id(applicant_id: str, number: int) -> str:
@@ -118,9 +121,19 @@ PAYOUT_ACCOUNT_TRANSITIONS: Mapping[PayoutAccountEvent, Move] = {
 
 
 @dataclass(frozen=True)
+class PinnedAccount:
+    """The verified payout account a payment is for: the account check's id, and a keyed hash of the provider and
+    number (what reconciliation compares the provider's statement with, without opening any account number)."""
+
+    check_id: str
+    account_hash: str
+
+
+@dataclass(frozen=True)
 class PayoutAccount:
-    """A member's payout account as stored: the number only sealed (and its last 4 digits), the provider's verdict,
-    and the id of the inquiry queued for it (a verdict counts only for the account as it is now)."""
+    """A member's payout account as stored: the number only sealed (and its last 4 digits, and its keyed hash), the
+    provider's verdict, and the id of the inquiry queued for it (a verdict counts only for the account as it is
+    now)."""
 
     provider: str
     sealed_number: str
@@ -129,6 +142,21 @@ class PayoutAccount:
     reason: AccountRejection | None
     check_id: str
     verified_at: dt.datetime | None
+    account_hash: str = ""
+
+    @property
+    def pinned(self) -> PinnedAccount | None:
+        """The account as a payment may be pinned to it: only once the provider verified it."""
+        if self.status is not PayoutAccountStatus.VERIFIED:
+            return None
+        return PinnedAccount(self.check_id, self.account_hash)
+
+
+def still_pinned(pinned: PinnedAccount | None, account: PayoutAccount | None) -> bool:
+    """Whether a payment pinned to `pinned` may be sent to the member's `account` as it is now: only while it is
+    still that account and still verified (a payment without a pin goes nowhere); otherwise it fails with
+    ACCOUNT_CHANGED."""
+    return pinned is not None and account is not None and account.pinned == pinned
 
 
 @dataclass(frozen=True)
@@ -151,6 +179,7 @@ class IncentiveStanding:
     settled: int
     last_due_at: dt.datetime | None
     payment_in_flight: str | None
+    account: PinnedAccount | None = None  # the verified payout account, as read with the rest
 
     def due(self, now: dt.datetime, rules: IncentiveRules) -> tuple[int, dt.datetime] | None:
         """The incentive due by `now`, if any: only an active member with no payment in flight is paid."""
@@ -202,6 +231,7 @@ class Payment:
     sent_at: dt.datetime | None = None
     paid_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
+    account: PinnedAccount | None = None  # the verified account it is for; a transfer goes only there
 
 
 def paid_day(moment: dt.datetime) -> str:
@@ -219,6 +249,15 @@ class DifferenceKind(StrEnum):
     PAID_THERE_NOT_HERE = "PAID_THERE_NOT_HERE"  # the provider paid it; we have no PAID payment for it that day
     PAID_HERE_NOT_THERE = "PAID_HERE_NOT_THERE"  # we hold it PAID; the provider's statement has no such payment
     AMOUNT_DIFFERS = "AMOUNT_DIFFERS"
+    ACCOUNT_DIFFERS = "ACCOUNT_DIFFERS"  # the provider paid another account than the verified one we pinned
+
+
+@dataclass(frozen=True)
+class PaidLine:
+    """What was paid for one payment id: the amount, and the keyed hash of the account it went to."""
+
+    amount: int
+    account_hash: str
 
 
 @dataclass(frozen=True)
@@ -229,18 +268,25 @@ class Difference:
     theirs: int | None
 
 
-def reconcile(statement: Iterable[StatementLine], ours: Mapping[str, int]) -> list[Difference]:
-    """Every difference between the provider's statement for a day and our PAID payments of that day (payment id
-    -> amount), by payment id (the idempotency key)."""
+def reconcile(
+    statement: Iterable[StatementLine], ours: Mapping[str, PaidLine], account_hash: Callable[[StatementLine], str]
+) -> list[Difference]:
+    """Every difference between the provider's statement for a day and our PAID payments of that day, by payment
+    id (the idempotency key): paid on one side only, another amount, or another account than the one pinned
+    (`account_hash` hashes a statement line's provider and number as our pins are hashed)."""
     theirs: dict[str, int] = {}
+    accounts: dict[str, set[str]] = {}
     for line in statement:
         theirs[line.idempotency_key] = theirs.get(line.idempotency_key, 0) + line.amount
+        accounts.setdefault(line.idempotency_key, set()).add(account_hash(line))
     found = []
     for key in sorted(set(theirs) | set(ours)):
         if key not in ours:
             found.append(Difference(key, DifferenceKind.PAID_THERE_NOT_HERE, None, theirs[key]))
         elif key not in theirs:
-            found.append(Difference(key, DifferenceKind.PAID_HERE_NOT_THERE, ours[key], None))
-        elif ours[key] != theirs[key]:
-            found.append(Difference(key, DifferenceKind.AMOUNT_DIFFERS, ours[key], theirs[key]))
+            found.append(Difference(key, DifferenceKind.PAID_HERE_NOT_THERE, ours[key].amount, None))
+        elif ours[key].amount != theirs[key]:
+            found.append(Difference(key, DifferenceKind.AMOUNT_DIFFERS, ours[key].amount, theirs[key]))
+        elif accounts[key] != {ours[key].account_hash}:
+            found.append(Difference(key, DifferenceKind.ACCOUNT_DIFFERS, ours[key].amount, theirs[key]))
     return found

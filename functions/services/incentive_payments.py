@@ -27,18 +27,21 @@ from functions.adapters.civil_registry import RegistryUnavailable, screening_reg
 from functions.adapters.payment_provider import PaymentProvider, payment_provider
 from functions.domain.calendar import JAKARTA
 from functions.domain.incentives import (
+    ACCOUNT_CHANGED,
     IN_FLIGHT,
     IncentiveRules,
     IncentiveStanding,
     Payment,
     PaymentStatus,
+    PinnedAccount,
     payment_id,
     reconcile,
     screening,
+    still_pinned,
     wib_day_bounds,
 )
 from functions.domain.messages import IncentiveShard, NotificationRequest, PaymentRequest
-from functions.domain.payments import TransferResult
+from functions.domain.payments import StatementLine, TransferResult, TransferStatus
 from functions.domain.wave import WaveState
 from functions.observability import logger, metrics
 from functions.resources import PAYMENT_MAX_CONCURRENCY, PAYMENT_SHARE_OF_PROVIDER
@@ -46,7 +49,7 @@ from functions.services import nik_check, notifications
 from functions.services.cohort_walk import CohortWalk, Visit
 from functions.services.time_budget import OutOfTime
 from functions.settings import settings
-from functions.store import applicants, members, payments, waves
+from functions.store import applicants, members, payments, payout_accounts, waves
 
 if TYPE_CHECKING:
     from functions.services.sqs_records import PaymentQueueRecord
@@ -129,6 +132,8 @@ def _pay_if_due(member: IncentiveStanding, now: dt.datetime, rules: IncentiveRul
     found = payments.find(payment_id(member.applicant_id, number))
     if found is not None:  # HELD, or FAILED waiting for the account to change
         return [_held_notice(found)] if found.status is PaymentStatus.HELD and found.updated_at == now else []
+    if member.account is None:  # `due` needs a verified account; read with it, so never None here
+        raise LookupError("a member due an incentive without a verified payout account")
     reason = _screen(member.applicant_id, now.astimezone(JAKARTA).date())
     if reason is not None:
         if not payments.hold(member.applicant_id, number, amount=rules.amount, due_at=due_at, reason=reason, now=now):
@@ -137,7 +142,9 @@ def _pay_if_due(member: IncentiveStanding, now: dt.datetime, rules: IncentiveRul
         logger.info("incentive held", extra={"applicant_id": member.applicant_id, "number": number, "reason": reason})
         held_id = payment_id(member.applicant_id, number)
         return [notifications.incentive_held_request(member.applicant_id, held_id, number, reason)]
-    if payments.queue(member.applicant_id, number, amount=rules.amount, due_at=due_at, now=now):
+    # Pinned to the account read before the screening: if the member changes it meanwhile, the transfer fails
+    # ACCOUNT_CHANGED instead of paying an account nobody checked.
+    if payments.queue(member.applicant_id, number, account=member.account, amount=rules.amount, due_at=due_at, now=now):
         _queue_payment(payment_id(member.applicant_id, number))
         metrics.add_metric(name="IncentiveQueued", unit="Count", value=1)
     return []
@@ -171,15 +178,19 @@ def payments_provider() -> PaymentProvider:
 
 
 def _transfer(payment: Payment) -> TransferResult:
-    """Sends the payment with its id as the idempotency key. `TransferOutcomeUnknown` and `ProviderUnavailable`
-    propagate: the payment stays SENT, SQS brings the message back, and that delivery asks the provider first."""
-    account = payments.payout_account(payment.applicant_id)
-    if account is None:
-        raise LookupError("a queued payment for a member without a payout account")
-    provider, sealed = account
-    number = personal_data.open_text(sealed, payment.applicant_id)
+    """Sends the payment with its id as the idempotency key, to the verified account it is pinned to and nowhere
+    else: a member whose account is no longer that one, verified, fails it ACCOUNT_CHANGED with nothing sent (the
+    account cannot change again between this read and the transfer: the payment is in flight on the member).
+    `TransferOutcomeUnknown` and `ProviderUnavailable` propagate: the payment stays SENT, SQS brings the message
+    back, and that delivery asks the provider first."""
+    member = payout_accounts.find(payment.applicant_id)
+    account = None if member is None else member.account
+    if account is None or not still_pinned(payment.account, account):
+        logger.warning("incentive payment's account changed", extra={"payment_id": payment.payment_id})
+        return TransferResult(payment.payment_id, TransferStatus.FAILED, payment.amount, reason=ACCOUNT_CHANGED)
+    number = personal_data.open_text(account.sealed_number, payment.applicant_id)
     return payments_provider().transfer(
-        payment.payment_id, provider, number, payment.amount, f"Insentif Kartu Prakerja ke-{payment.number}"
+        payment.payment_id, account.provider, number, payment.amount, f"Insentif Kartu Prakerja ke-{payment.number}"
     )
 
 
@@ -233,13 +244,14 @@ def pay_record(record: PaymentQueueRecord, sends: notifications.BatchSends) -> N
     sends.for_message(record.messageId).send(_told(payment))
 
 
-def account_verified(applicant_id: str) -> list[str]:
-    """The member's payout account has become VERIFIED: its FAILED payment is queued again (FAILED -> QUEUED);
-    returns the ids queued. Due incentives need nothing more: the next daily run finds them."""
+def account_verified(applicant_id: str, account: PinnedAccount) -> list[str]:
+    """The member's payout account has become VERIFIED (`account`): its FAILED payment is queued again, pinned to
+    it (FAILED -> QUEUED); returns the ids queued. Due incentives need nothing more: the next daily run finds
+    them."""
     now = clock.now()
     queued = []
     for payment in payments.of_member(applicant_id):
-        if payment.status is PaymentStatus.FAILED and payments.requeue(payment, now):
+        if payment.status is PaymentStatus.FAILED and payments.requeue(payment, account, now):
             _queue_payment(payment.payment_id)
             queued.append(payment.payment_id)
     return queued
@@ -254,12 +266,12 @@ def reconcile_day(day: dt.date, now: dt.datetime) -> dict[str, Any]:
     since, until = wib_day_bounds(day)
     statement = payment_provider(1).statement(since, until)
     ours = payments.paid_on(day)
-    differences = reconcile(statement, ours)
+    differences = reconcile(statement, ours, statement_account_hash)
     report = {
         "day": day.isoformat(),
         "reconciled_at": now.isoformat(),
         "provider": {"count": len(statement), "amount": sum(line.amount for line in statement)},
-        "ours": {"count": len(ours), "amount": sum(ours.values())},
+        "ours": {"count": len(ours), "amount": sum(line.amount for line in ours.values())},
         "differences": [
             {"payment_id": d.payment_id, "kind": d.kind.value, "ours": d.ours, "theirs": d.theirs} for d in differences
         ],
@@ -269,6 +281,16 @@ def reconcile_day(day: dt.date, now: dt.datetime) -> dict[str, Any]:
     log = logger.warning if differences else logger.info
     log("payments reconciled", extra={"day": day.isoformat(), "differences": len(differences)})
     return report
+
+
+def payout_account_hash(provider: str, account_number: str) -> str:
+    """The keyed hash a payout account is known by outside its sealed number: pinned to payments when queued,
+    compared with the provider's statement by reconciliation."""
+    return personal_data.lookup_hash("payout-account", f"{provider}:{account_number}")
+
+
+def statement_account_hash(line: StatementLine) -> str:
+    return payout_account_hash(line.provider, line.account_number)
 
 
 def _days_before(now: dt.datetime) -> list[dt.date]:

@@ -51,7 +51,13 @@ def change_account(applicant_id: str, body: bytes, token: str) -> dict[str, Any]
     ending = last4(request.account_number)
     sealed = personal_data.seal_text(request.account_number, applicant_id)
     changed = store.change(
-        applicant_id, check_id, provider=request.provider, sealed_number=sealed, last4=ending, now=clock.now()
+        applicant_id,
+        check_id,
+        provider=request.provider,
+        sealed_number=sealed,
+        last4=ending,
+        account_hash=incentive_payments.payout_account_hash(request.provider, request.account_number),
+        now=clock.now(),
     )
     if changed is not store.Changed.DONE:
         raise _REFUSED[changed]
@@ -94,9 +100,12 @@ def check_record(record: PayoutCheckRecord, sends: notifications.BatchSends) -> 
             "payout account checked",
             extra={"applicant_id": wanted.applicant_id, "status": status.value, "reason": reason},
         )
-    if status is PayoutAccountStatus.VERIFIED:
-        # A payment that failed on the old account goes again (also on a redelivery: requeueing is conditional).
-        incentive_payments.account_verified(wanted.applicant_id)
+    verified = store.find(wanted.applicant_id) if status is PayoutAccountStatus.VERIFIED else None
+    pinned = None if verified is None or verified.account is None else verified.account.pinned
+    if pinned is not None and pinned.check_id == wanted.check_id:
+        # A payment that failed on the old account goes again, pinned to this one (also on a redelivery:
+        # requeueing is conditional on the account still being this one, verified).
+        incentive_payments.account_verified(wanted.applicant_id, pinned)
     # Also on a redelivery after the verdict: the notification consumer delivers each notice once.
     notice = notifications.payout_account_checked_request(
         wanted.applicant_id,

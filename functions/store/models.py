@@ -215,6 +215,7 @@ class MemberRecord(Model):
     payout_status = UnicodeAttribute(null=True)
     payout_reason = UnicodeAttribute(null=True)
     payout_check_id = UnicodeAttribute(null=True)  # the inquiry queued for the account as it is now
+    payout_account_hash = UnicodeAttribute(null=True)  # keyed hash of provider and number: what reconciliation sees
     payout_verified_at = UTCDateTimeAttribute(null=True)
     first_account_verified_at = UTCDateTimeAttribute(null=True)  # kept through changes: the funnel counts it once
     payment_in_flight = UnicodeAttribute(null=True)
@@ -322,6 +323,8 @@ class PaymentRecord(Model):
     paid_at = UTCDateTimeAttribute(null=True)
     paid_day = UnicodeAttribute(null=True)
     by_paid_day = PaymentsByPaidDayIndex()
+    account_check_id = UnicodeAttribute(null=True)  # the verified payout account it is for (its check's id)
+    account_hash = UnicodeAttribute(null=True)  # and that account's keyed hash
     updated_at = UTCDateTimeAttribute(null=True)
     report = UnicodeAttribute(null=True)  # a reconciliation's differences, as JSON
     reconciled_day = UnicodeAttribute(null=True)  # the WIB day a reconciliation covers (ISO)

@@ -20,10 +20,12 @@ from functions.domain.incentives import (
     PAYMENT_TRANSITIONS,
     Earned,
     IncentiveStanding,
+    PaidLine,
     Payment,
     PaymentEvent,
     PaymentStatus,
     PayoutAccountStatus,
+    PinnedAccount,
     first_reviewed_completion,
     paid_day,
     payment_id,
@@ -32,6 +34,7 @@ from functions.domain.lifecycle import FunnelStage, incentive_stage
 from functions.domain.membership import MEMBERSHIP_TRANSITIONS, LedgerKind, MembershipEvent, MembershipState
 from functions.store import funnel, members
 from functions.store.models import MemberRecord, PaymentRecord, bind
+from functions.store.payout_accounts import account_of
 from functions.store.transactions import Build, committed, save_if, transact, update_if
 
 RECONCILIATION_PREFIX = "reconciliation#"
@@ -45,6 +48,7 @@ def incentive_ref(number: int) -> str:
 
 def _standing(record: MemberRecord) -> IncentiveStanding:
     verified = record.payout_verified_at if record.payout_status == PayoutAccountStatus.VERIFIED.value else None
+    account = account_of(record)
     return IncentiveStanding(
         applicant_id=record.applicant_id,
         state=MembershipState(record.state),
@@ -52,24 +56,13 @@ def _standing(record: MemberRecord) -> IncentiveStanding:
         settled=int(record.incentives_settled or 0),
         last_due_at=record.last_incentive_due_at,
         payment_in_flight=record.payment_in_flight,
+        account=None if account is None else account.pinned,
     )
 
 
 def cohort(wave: int, shard: int, *, after: str | None, limit: int) -> tuple[list[IncentiveStanding], str | None]:
     """One page of a wave's shard of members, as the incentive schedule sees them (`members.cohort`)."""
     return members.cohort_as(_standing, wave, shard, after=after, limit=limit)
-
-
-def payout_account(applicant_id: str) -> tuple[str, str] | None:
-    """The member's payout provider and sealed account number, or None when it has none."""
-    bind()
-    try:
-        record = MemberRecord.get(applicant_id, consistent_read=True)
-    except DoesNotExist:
-        return None
-    if not record.payout_provider or not record.payout_account_sealed:
-        return None
-    return record.payout_provider, record.payout_account_sealed
 
 
 def _entity(record: PaymentRecord) -> Payment:
@@ -86,7 +79,18 @@ def _entity(record: PaymentRecord) -> Payment:
         sent_at=record.sent_at,
         paid_at=record.paid_at,
         updated_at=record.updated_at,
+        account=_pin_of(record),
     )
+
+
+def _pin_of(record: PaymentRecord) -> PinnedAccount | None:
+    if not record.account_check_id:
+        return None
+    return PinnedAccount(record.account_check_id, record.account_hash or "")
+
+
+def _pin(account: PinnedAccount) -> list[Any]:
+    return [PaymentRecord.account_check_id.set(account.check_id), PaymentRecord.account_hash.set(account.account_hash)]
 
 
 def find(found_id: str) -> Payment | None:
@@ -154,17 +158,30 @@ def _payment(payment: Payment, event: PaymentEvent, now: dt.datetime, actions: l
     return moving
 
 
-def queue(applicant_id: str, number: int, *, amount: int, due_at: dt.datetime, now: dt.datetime) -> bool:
-    """Creates incentive `number` QUEUED and marks it in flight on the member, only if the member is active, has
-    no payment in flight and has settled the ones before; False when nothing was written."""
+def queue(
+    applicant_id: str,
+    number: int,
+    *,
+    account: PinnedAccount,
+    amount: int,
+    due_at: dt.datetime,
+    now: dt.datetime,
+) -> bool:
+    """Creates incentive `number` QUEUED, pinned to the verified `account` the schedule read, and marks it in
+    flight on the member, only if the member is active, has no payment in flight and has settled the ones before;
+    False when nothing was written. (An account changed since the read is caught before the transfer: the payment
+    then fails with ACCOUNT_CHANGED, and goes again pinned to the new account once that is verified.)"""
     found_id = payment_id(applicant_id, number)
     condition = (
         (MemberRecord.state == MembershipState.ACTIVE.value)
         & MemberRecord.payment_in_flight.does_not_exist()
         & (MemberRecord.incentives_settled == number - 1)
     )
+    pinned = {"account_check_id": account.check_id, "account_hash": account.account_hash}
     codes = transact(
-        _created(applicant_id, number, PaymentEvent.QUEUE, amount=amount, due_at=due_at, now=now, queued_at=now),
+        _created(
+            applicant_id, number, PaymentEvent.QUEUE, amount=amount, due_at=due_at, now=now, queued_at=now, **pinned
+        ),
         _member(
             applicant_id, [MemberRecord.payment_in_flight.set(found_id), MemberRecord.updated_at.set(now)], condition
         ),
@@ -270,20 +287,31 @@ def fail(payment: Payment, reason: str, now: dt.datetime) -> bool:
     return committed(codes, "incentive failure")
 
 
-def requeue(payment: Payment, now: dt.datetime) -> bool:
-    """FAILED -> QUEUED for another attempt once the member's account changed, in flight again on the member;
-    False when it is no longer FAILED or the member has another payment in flight."""
+def requeue(payment: Payment, account: PinnedAccount, now: dt.datetime) -> bool:
+    """FAILED -> QUEUED for another attempt once the member's account changed, pinned to that newly verified
+    `account` and in flight again on the member; False when it is no longer FAILED, the member has another payment
+    in flight, or its account is no longer that one, verified."""
+    still_verified = (MemberRecord.payout_check_id == account.check_id) & (
+        MemberRecord.payout_status == PayoutAccountStatus.VERIFIED.value
+    )
     codes = transact(
         _payment(
             payment,
             PaymentEvent.REQUEUE,
             now,
-            [PaymentRecord.attempt.add(1), PaymentRecord.queued_at.set(now), PaymentRecord.reason.remove()],
+            [
+                PaymentRecord.attempt.add(1),
+                PaymentRecord.queued_at.set(now),
+                PaymentRecord.reason.remove(),
+                *_pin(account),
+            ],
         ),
         _member(
             payment.applicant_id,
             [MemberRecord.payment_in_flight.set(payment.payment_id), MemberRecord.updated_at.set(now)],
-            (MemberRecord.state == MembershipState.ACTIVE.value) & MemberRecord.payment_in_flight.does_not_exist(),
+            (MemberRecord.state == MembershipState.ACTIVE.value)
+            & MemberRecord.payment_in_flight.does_not_exist()
+            & still_verified,
         ),
     )
     return committed(codes, "incentive requeue")
@@ -292,10 +320,14 @@ def requeue(payment: Payment, now: dt.datetime) -> bool:
 # --- what was paid, and the reconciliation ----------------------------------------------------------------------
 
 
-def paid_on(day: dt.date) -> dict[str, int]:
-    """Our PAID payments of a WIB day: payment id -> amount (the by-paid-day index)."""
+def paid_on(day: dt.date) -> dict[str, PaidLine]:
+    """Our PAID payments of a WIB day: payment id -> amount and the pinned account's hash (the by-paid-day
+    index projects both)."""
     bind()
-    return {record.payment_id: int(record.amount) for record in PaymentRecord.by_paid_day.query(day.isoformat())}
+    return {
+        record.payment_id: PaidLine(int(record.amount), record.account_hash or "")
+        for record in PaymentRecord.by_paid_day.query(day.isoformat())
+    }
 
 
 def save_reconciliation(day: dt.date, report: dict[str, Any], now: dt.datetime) -> None:

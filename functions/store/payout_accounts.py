@@ -42,7 +42,7 @@ class Changed(Enum):
     PAYMENT_IN_FLIGHT = "a payment is in flight"
 
 
-def _account(record: MemberRecord) -> PayoutAccount | None:
+def account_of(record: MemberRecord) -> PayoutAccount | None:
     if record.payout_status is None:
         return None
     return PayoutAccount(
@@ -53,6 +53,7 @@ def _account(record: MemberRecord) -> PayoutAccount | None:
         reason=AccountRejection(record.payout_reason) if record.payout_reason else None,
         check_id=record.payout_check_id or "",
         verified_at=record.payout_verified_at,
+        account_hash=record.payout_account_hash or "",
     )
 
 
@@ -66,13 +67,20 @@ def find(applicant_id: str) -> MemberPayout | None:
     return MemberPayout(
         applicant_id=record.applicant_id,
         state=MembershipState(record.state),
-        account=_account(record),
+        account=account_of(record),
         payment_in_flight=record.payment_in_flight,
     )
 
 
 def change(
-    applicant_id: str, check_id: str, *, provider: str, sealed_number: str, last4: str, now: dt.datetime
+    applicant_id: str,
+    check_id: str,
+    *,
+    provider: str,
+    sealed_number: str,
+    last4: str,
+    account_hash: str,
+    now: dt.datetime,
 ) -> Changed:
     """The member's first account (`link`) or another one (`change`): PENDING under a new check id, the last
     verdict cleared. Refused while the membership is not ACTIVE or a payment is in flight (the condition, so a
@@ -82,6 +90,7 @@ def change(
         MemberRecord.payout_provider.set(provider),
         MemberRecord.payout_account_sealed.set(sealed_number),
         MemberRecord.payout_account_last4.set(last4),
+        MemberRecord.payout_account_hash.set(account_hash),
         MemberRecord.payout_status.set(another.target),  # link's target too
         MemberRecord.payout_check_id.set(check_id),
         MemberRecord.payout_reason.remove(),

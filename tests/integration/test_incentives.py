@@ -23,15 +23,15 @@ from devstack.registry import RegistryServer
 from devstack.scheduler import Schedule, scheduled_event
 from functions.adapters import personal_data
 from functions.adapters.payment_provider import payment_provider
-from functions.domain.incentives import PaymentStatus, PayoutAccountStatus, paid_day, payment_id
+from functions.domain.incentives import PaymentStatus, PayoutAccountStatus, PinnedAccount, paid_day, payment_id
 from functions.domain.lifecycle import INCENTIVE_STAGES, FunnelStage
 from functions.domain.membership import LedgerKind, MembershipState
-from functions.domain.messages import PaymentRequest
+from functions.domain.messages import PaymentRequest, PayoutCheckRequest
 from functions.domain.wave import WaveState
 from functions.select import INCENTIVE_CRON, payment_consumer, queue_due_incentives
 from functions.services import incentive_payments
 from functions.settings import settings
-from functions.store import funnel, members, payments
+from functions.store import funnel, members, payments, payout_accounts
 from functions.store.models import ApplicantRecord, MemberRecord, PaymentRecord, WaveRecord, bind
 from tests.helpers import FakeLambdaContext, sqs_event
 from tests.integration.conftest import run_consumers
@@ -118,6 +118,8 @@ class People:
             payout_account_last4=account[-4:],
             payout_status=PayoutAccountStatus.VERIFIED.value if verified_at else PayoutAccountStatus.PENDING.value,
             payout_verified_at=verified_at,
+            payout_check_id=f"check-{n}",
+            payout_account_hash=incentive_payments.payout_account_hash("OVO", account),
         ).save()
         self.people.append({**person, "occupation": occupation, "student": False, "past_recipient": False})
         self.accounts.append(
@@ -144,6 +146,34 @@ class People:
 @pytest.fixture
 def people(services: tuple[RegistryServer, ProviderServer]) -> People:
     return People(*services)
+
+
+def pinned(applicant_id: str) -> PinnedAccount:
+    """The member's payout account as a payment is pinned to it (it must be verified)."""
+    member = payout_accounts.find(applicant_id)
+    assert member is not None and member.account is not None and member.account.pinned is not None
+    return member.account.pinned
+
+
+def change_account_in_store(applicant_id: str, provider: str, number: str, check_id: str) -> None:
+    """The member's account changed as `PUT .../payout-account` changes it (PENDING under a new check id)."""
+    changed = payout_accounts.change(
+        applicant_id,
+        check_id,
+        provider=provider,
+        sealed_number=personal_data.seal_text(number, applicant_id),
+        last4=number[-4:],
+        account_hash=incentive_payments.payout_account_hash(provider, number),
+        now=T0,
+    )
+    assert changed is payout_accounts.Changed.DONE
+
+
+def payout_check(applicant_id: str, check_id: str) -> None:
+    """The provider's inquiry for that change, through the payout-check consumer."""
+    request = PayoutCheckRequest(applicant_id=applicant_id, check_id=check_id)
+    boto3.client("sqs").send_message(QueueUrl=settings().payout_checks_queue_url, MessageBody=request.model_dump_json())
+    run_consumers("payout_check_consumer", "notification_consumer")
 
 
 def run_schedule(at: dt.datetime) -> list[int]:
@@ -244,7 +274,7 @@ def test_a_failed_payment_goes_again_once_the_account_is_verified_again(
     # When the member fixes it and the account is verified again
     people.accounts[-1]["kyc"] = True
     people.write()
-    assert incentive_payments.account_verified(member) == [payment_id(member, 1)]
+    assert incentive_payments.account_verified(member, pinned(member)) == [payment_id(member, 1)]
     assert MemberRecord.get(member).payment_in_flight == payment_id(member, 1)
     run_consumers(*CONSUMERS)
 
@@ -252,12 +282,12 @@ def test_a_failed_payment_goes_again_once_the_account_is_verified_again(
     (paid,) = payments.of_member(member)
     assert (paid.status, paid.attempt, paid.reason) == (PaymentStatus.PAID, 2, None)
     assert paid_at_provider(payment_provider_service) == 1
-    assert incentive_payments.account_verified(member) == []
+    assert incentive_payments.account_verified(member, pinned(member)) == []
 
 
 def _queued(people: People) -> str:
     member = people.add()
-    assert payments.queue(member, 1, amount=AMOUNT, due_at=T0, now=T0)
+    assert payments.queue(member, 1, account=pinned(member), amount=AMOUNT, due_at=T0, now=T0)
     return payment_id(member, 1)
 
 
@@ -273,7 +303,7 @@ def test_a_revocation_between_the_read_and_the_last_payments_write_stays_a_revoc
     # Given the member's last incentive SENT, and the state read as ACTIVE just before an admin revokes it
     member = people.add()
     MemberRecord(applicant_id=member).update(actions=[MemberRecord.incentives_settled.set(3)])
-    assert payments.queue(member, 4, amount=AMOUNT, due_at=T0, now=T0)
+    assert payments.queue(member, 4, account=pinned(member), amount=AMOUNT, due_at=T0, now=T0)
     last = payments.find(payment_id(member, 4))
     assert last is not None and payments.send(last, T0)
     reads = iter([MembershipState.ACTIVE])
@@ -408,3 +438,56 @@ def test_reconciliation_is_clean_then_catches_a_difference_on_either_side(
     # And a catch-up of an older day leaves the last reconciliation shown as it was
     incentive_payments.reconcile_day(day - DAY, now)
     assert incentive_payments.ledger_incentives()["last_reconciliation"] == report
+
+
+def test_an_account_changed_during_the_screening_is_never_paid_until_it_is_verified(
+    people: People, payment_provider_service: ProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a member due its first incentive on a verified account, and another person's KYC'd account at the
+    # provider (the review's reproduction: the new account is not the member's)
+    member = people.add()
+    own = people.accounts[-1]
+    stranger = people.add(verified_at=None)
+    foreign = people.accounts[-1]
+    verified = pinned(member)
+
+    # When the member's account changes to the stranger's while the daily run screens the member
+    real_screen = incentive_payments._screen
+
+    def screen_while_the_account_changes(applicant_id: str, today: dt.date) -> str | None:
+        if applicant_id == member:
+            change_account_in_store(member, foreign["provider"], foreign["account_number"], "check-changed")
+        return real_screen(applicant_id, today)
+
+    monkeypatch.setattr(incentive_payments, "_screen", screen_while_the_account_changes)
+    run_schedule(T0)
+
+    # Then nothing is sent to the new, unverified account: the payment pinned to the verified one fails
+    # ACCOUNT_CHANGED, and the member is told
+    payment = payments.find(payment_id(member, 1))
+    assert payment is not None and payment.account == verified
+    assert (payment.status, payment.reason) == (PaymentStatus.FAILED, "ACCOUNT_CHANGED")
+    assert paid_at_provider(payment_provider_service) == 0
+    assert [m["reason"] for m in outbox("incentive_failed") if m["applicant_id"] == member][:1] == ["ACCOUNT_CHANGED"]
+
+    # And the provider's check then refuses the stranger's account (not the member's NIK): still nothing paid
+    payout_check(member, "check-changed")
+    assert payout_accounts.find(member).account.status is PayoutAccountStatus.REJECTED  # type: ignore[union-attr]
+    assert paid_at_provider(payment_provider_service) == 0
+    assert MemberRecord.get(stranger).payment_in_flight is None
+
+    # When the member puts its own account back and the provider verifies it, the payment goes again, pinned to
+    # that account, and is paid once, there
+    change_account_in_store(member, own["provider"], own["account_number"], "check-own")
+    payout_check(member, "check-own")
+    run_consumers(*CONSUMERS)
+    paid = payments.find(payment_id(member, 1))
+    assert paid is not None and (paid.status, paid.attempt) == (PaymentStatus.PAID, 2)
+    assert paid.account is not None and paid.account.check_id == "check-own"
+    (line,) = payment_provider_service.stand_in.paid
+    assert (line.idempotency_key, line.account_number) == (payment_id(member, 1), own["account_number"])
+
+    # And the reconciliation of that day compares the account paid as well as the amount: clean
+    assert line.paid_at is not None
+    report = incentive_payments.reconcile_day(dt.date.fromisoformat(paid_day(line.paid_at)), T0 + DAY)
+    assert report["differences"] == []

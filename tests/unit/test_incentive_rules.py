@@ -15,11 +15,16 @@ from functions.domain.incentives import (
     Earned,
     IncentiveRules,
     IncentiveStanding,
+    PaidLine,
+    PayoutAccount,
+    PayoutAccountStatus,
+    PinnedAccount,
     first_reviewed_completion,
     next_due,
     paid_day,
     reconcile,
     screening,
+    still_pinned,
     wib_day_bounds,
 )
 from functions.domain.membership import MembershipState
@@ -104,15 +109,49 @@ def _line(key: str, amount: int) -> StatementLine:
     return StatementLine(key, "OVO", "081234567890", amount, T0)
 
 
+def _ours(**amounts: int) -> dict[str, PaidLine]:
+    return {key: PaidLine(amount, "hash-of-OVO:081234567890") for key, amount in amounts.items()}
+
+
+def _hashed(line: StatementLine) -> str:
+    return f"hash-of-{line.provider}:{line.account_number}"
+
+
 def test_reconciliation_lists_every_difference_by_payment_id() -> None:
     statement = [_line("a", 600_000), _line("b", 600_000), _line("c", 500_000)]
-    assert reconcile(statement, {"a": 600_000, "b": 600_000, "c": 500_000}) == []
-    assert reconcile(statement, {"a": 600_000, "c": 600_000, "d": 600_000}) == [
+    assert reconcile(statement, _ours(a=600_000, b=600_000, c=500_000), _hashed) == []
+    assert reconcile(statement, _ours(a=600_000, c=600_000, d=600_000), _hashed) == [
         Difference("b", DifferenceKind.PAID_THERE_NOT_HERE, None, 600_000),
         Difference("c", DifferenceKind.AMOUNT_DIFFERS, 600_000, 500_000),
         Difference("d", DifferenceKind.PAID_HERE_NOT_THERE, 600_000, None),
     ]
     # A key the provider paid twice (it never should) shows as an amount that differs
-    assert reconcile([_line("a", 600_000), _line("a", 600_000)], {"a": 600_000}) == [
+    assert reconcile([_line("a", 600_000), _line("a", 600_000)], _ours(a=600_000), _hashed) == [
         Difference("a", DifferenceKind.AMOUNT_DIFFERS, 600_000, 1_200_000)
     ]
+
+
+def test_reconciliation_compares_the_account_paid_with_the_one_pinned() -> None:
+    # The right amount to the right id, but into another account than the verified one the payment was pinned to
+    elsewhere = StatementLine("a", "OVO", "089999999999", 600_000, T0)
+    assert reconcile([elsewhere, _line("b", 600_000)], _ours(a=600_000, b=600_000), _hashed) == [
+        Difference("a", DifferenceKind.ACCOUNT_DIFFERS, 600_000, 600_000)
+    ]
+
+
+def _account(check_id: str, status: PayoutAccountStatus) -> PayoutAccount:
+    return PayoutAccount("OVO", "sealed", "7890", status, None, check_id, T0, account_hash=f"hash-{check_id}")
+
+
+def test_a_payment_goes_only_to_the_verified_account_it_was_pinned_to() -> None:
+    pinned = PinnedAccount("check-1", "hash-check-1")
+    assert still_pinned(pinned, _account("check-1", PayoutAccountStatus.VERIFIED))
+    # changed since (another check, pending or verified), no longer verified, no account, or no pin: not sent
+    assert not still_pinned(pinned, _account("check-2", PayoutAccountStatus.PENDING))
+    assert not still_pinned(pinned, _account("check-2", PayoutAccountStatus.VERIFIED))
+    assert not still_pinned(pinned, _account("check-1", PayoutAccountStatus.REJECTED))
+    assert not still_pinned(pinned, None)
+    assert not still_pinned(None, _account("check-1", PayoutAccountStatus.VERIFIED))
+    # only a verified account can be pinned
+    assert _account("check-1", PayoutAccountStatus.PENDING).pinned is None
+    assert _account("check-1", PayoutAccountStatus.VERIFIED).pinned == pinned
