@@ -527,6 +527,18 @@ USES: dict[str, list[Use]] = {
             why="payments.paid_on queries the by-paid-day index; reconciliations reads the stored reports, "
             "save_reconciliation writes the day's",
         ),
+        use(
+            "KeyringTable",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            why="payout_account_hash: the look-up pepper hashes each statement line's account",
+        ),
+        use(
+            "PersonalDataKey",
+            "kms:GenerateDataKey",
+            "kms:Decrypt",
+            why="the look-up pepper is sealed under the personal-data key (context keyring:lookup-pepper only)",
+        ),
     ],
     # The three schedules run the same code, waves.advance (whatever is due: close, draw, publish); the
     # Thursday one also runs the admin close the API hands over (services.closing).
