@@ -22,6 +22,7 @@ from functions.domain.eligibility import (
     RegistryPerson,
     verify_and_decide,
 )
+from functions.domain.email_code import IssuedCode
 from functions.domain.lifecycle import Status
 from functions.domain.membership import MembershipState, Move
 from functions.domain.payments import AccountRejection, StatementLine
@@ -161,12 +162,15 @@ def still_pinned(pinned: PinnedAccount | None, account: PayoutAccount | None) ->
 
 @dataclass(frozen=True)
 class MemberPayout:
-    """What a change of payout account depends on: the membership's state, the account, the payment in flight."""
+    """What a change of payout account depends on: the membership's state, the account, the payment in flight,
+    and the one-time code the member asked for to change it (with the tries counted against it)."""
 
     applicant_id: str
     state: MembershipState
     account: PayoutAccount | None
     payment_in_flight: str | None
+    code: IssuedCode | None = None
+    code_tries: int = 0
 
 
 @dataclass(frozen=True)

@@ -298,8 +298,9 @@ def new_voucher_code() -> str:
     return base64.b32encode(secrets.token_bytes(10)).decode()
 
 
-def purchase_code_policy(ttl_seconds: int, max_wrong_tries: int) -> CodePolicy:
-    """A purchase code's life and tries, judged like an email code's (`email_code.judge`); it is never resent."""
+def single_use_code_policy(ttl_seconds: int, max_wrong_tries: int) -> CodePolicy:
+    """A purchase code's or a payout-account code's life and tries, judged like an email code's
+    (`email_code.judge`); it is never resent (a new one is asked for instead)."""
     return CodePolicy(
         ttl=dt.timedelta(seconds=ttl_seconds),
         max_wrong_tries=max_wrong_tries,

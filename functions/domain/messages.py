@@ -232,6 +232,7 @@ class PayoutAccountRequest(BaseModel):
 
     provider: str
     account_number: Annotated[str, checked(payments.valid_account_number)]
+    code: str  # the one-time code sent to the member's email and phone (`POST .../payout-account/code`)
 
     @field_validator("provider")
     @classmethod

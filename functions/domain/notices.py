@@ -158,6 +158,16 @@ _ACCOUNT_REJECTIONS = {
 }
 
 
+def payout_account_code(code: str, valid_minutes: int) -> Notice:
+    """Sent by email and SMS when the member asks to change its payout account: a change needs this code too, so
+    whoever holds only the access token (an agent who registered the member) cannot redirect the incentives."""
+    return Notice(
+        "Kode perubahan rekening pembayaran Kartu Prakerja",
+        f"Kode untuk mengubah rekening pembayaran insentif Anda: {code}. Berlaku {valid_minutes} menit. Jika Anda "
+        "tidak sedang mengubah rekening, abaikan pesan ini dan jangan berikan kode ini kepada siapa pun.",
+    )
+
+
 def payout_account_changed(provider: str, last4: str) -> Notice:
     """Sent by email and SMS on every change: a change the member did not make is an account takeover, and this
     is how the member hears of it. Only the last 4 digits of the number."""

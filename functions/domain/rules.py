@@ -53,6 +53,10 @@ REVOCATION_TIME: Final = "00:05"
 # Purchase codes (the member's consent): fifteen minutes' life, five wrong tries.
 PURCHASE_CODE_TTL_SECONDS: Final = 15 * 60
 PURCHASE_CODE_MAX_WRONG_TRIES: Final = 5
+# A payout account changes only with a fresh code sent to the member's verified email and phone.
+PAYOUT_ACCOUNT_CODE_TTL_SECONDS: Final = 10 * 60
+PAYOUT_ACCOUNT_CODE_MAX_WRONG_TRIES: Final = 5
+PAYOUT_ACCOUNT_CODES_PER_HOUR: Final = 3
 # A partner's signed request is good this long either side of now, and a signature is never taken twice in it.
 PARTNER_SIGNATURE_WINDOW_SECONDS: Final = 300
 # Reviews: a rating of 1-5 and a comment of at most this many characters.

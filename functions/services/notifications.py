@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 EMAIL_CODE = "email_code"
 PURCHASE_CODE = "purchase_code"
+PAYOUT_ACCOUNT_CODE = "payout_account_code"
 # Codes people wait for go on the code queue, ahead of any backlog of other notices.
-CODE_KINDS = frozenset({EMAIL_CODE, PURCHASE_CODE})
+CODE_KINDS = frozenset({EMAIL_CODE, PURCHASE_CODE, PAYOUT_ACCOUNT_CODE})
 
 
 def email_code_request(applicant_id: str) -> NotificationRequest:
@@ -45,6 +46,13 @@ def purchase_code_request(purchase_id: str, applicant_id: str) -> NotificationRe
         kind=PURCHASE_CODE,
         applicant_id=applicant_id,
         purchase_id=purchase_id,
+    )
+
+
+def payout_account_code_request(applicant_id: str, code_id: str) -> NotificationRequest:
+    """Asks for the member's current payout-account code to be sent, if it has not been (sent once)."""
+    return NotificationRequest(
+        notification_id=f"{PAYOUT_ACCOUNT_CODE}:{code_id}", kind=PAYOUT_ACCOUNT_CODE, applicant_id=applicant_id
     )
 
 
@@ -292,20 +300,35 @@ def deliver_email_code(applicant: Applicant, sealed_code: str) -> None:
 
 def deliver_purchase_code(applicant: Applicant, purchase: Purchase, sealed_code: str) -> None:
     """Sends the member a purchase's code by email and SMS (opened here, never logged): the member's consent."""
-    person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
     code = personal_data.open_text(sealed_code, purchase.purchase_id)
     notice = notices.purchase_code(
         code, purchase.course_title, purchase.price, settings().purchase_code_ttl_seconds // 60
     )
+    _deliver_code_to_email_and_phone(
+        applicant, PURCHASE_CODE, notice, {"purchase_id": purchase.purchase_id, "code": code}
+    )
+
+
+def deliver_payout_account_code(applicant: Applicant, sealed_code: str) -> None:
+    """Sends the member the code a change of payout account needs, by email and SMS (opened here, never logged)."""
+    code = personal_data.open_text(sealed_code, applicant.applicant_id)
+    notice = notices.payout_account_code(code, settings().payout_account_code_ttl_seconds // 60)
+    _deliver_code_to_email_and_phone(applicant, PAYOUT_ACCOUNT_CODE, notice, {"code": code})
+
+
+def _deliver_code_to_email_and_phone(
+    applicant: Applicant, kind: str, notice: notices.Notice, details: dict[str, Any]
+) -> None:
+    person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
     for channel, to in (("email", person["email"]), ("sms", person["phone"])):
         deliver(
             Notification(
                 to=to,
                 channel=channel,
-                kind=PURCHASE_CODE,
+                kind=kind,
                 applicant_id=applicant.applicant_id,
                 subject=notice.subject,
                 text=notice.text,
-                details={"purchase_id": purchase.purchase_id, "code": code},
+                details=details,
             )
         )

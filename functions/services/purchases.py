@@ -28,7 +28,7 @@ from functions.domain.membership import (
     check_comment,
     check_completion_time,
     new_voucher_code,
-    purchase_code_policy,
+    single_use_code_policy,
 )
 from functions.domain.messages import (
     CompletionRequest,
@@ -56,7 +56,7 @@ _ATTEMPTS = 8
 
 def policy() -> CodePolicy:
     current = settings()
-    return purchase_code_policy(current.purchase_code_ttl_seconds, current.purchase_code_max_wrong_tries)
+    return single_use_code_policy(current.purchase_code_ttl_seconds, current.purchase_code_max_wrong_tries)
 
 
 def _code_hash(purchase_id: str, code: str) -> str:

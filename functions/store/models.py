@@ -216,6 +216,14 @@ class MemberRecord(Model):
     payout_reason = UnicodeAttribute(null=True)
     payout_check_id = UnicodeAttribute(null=True)  # the inquiry queued for the account as it is now
     payout_account_hash = UnicodeAttribute(null=True)  # keyed hash of provider and number: what reconciliation sees
+    # The one-time code a change of account needs: its keyed hash, sealed until sent, tries counted before compared
+    payout_code_id = UnicodeAttribute(null=True)
+    payout_code_hash = UnicodeAttribute(null=True)
+    payout_code_sealed = UnicodeAttribute(null=True)
+    payout_code_issued_at = UTCDateTimeAttribute(null=True)
+    payout_code_expires_at = UTCDateTimeAttribute(null=True)
+    payout_code_sent_at = UTCDateTimeAttribute(null=True)
+    payout_code_tries = NumberAttribute(null=True)
     payout_verified_at = UTCDateTimeAttribute(null=True)
     first_account_verified_at = UTCDateTimeAttribute(null=True)  # kept through changes: the funnel counts it once
     payment_in_flight = UnicodeAttribute(null=True)

@@ -80,6 +80,13 @@ def put_payout_account(applicant_id: str) -> Any:
     return web.json_response(202, answer)
 
 
+@verify.route("/applicants/{applicant_id}/payout-account/code", methods=["POST"])
+@web.api_view
+def post_payout_account_code(applicant_id: str) -> Any:
+    request = verify.current_request
+    return web.json_response(202, payout_accounts.request_code(applicant_id, web.bearer_token(request)))
+
+
 @verify.on_sqs_message(queue=PAYOUT_CHECKS_QUEUE, batch_size=10, maximum_concurrency=PAYOUT_CHECK_MAX_CONCURRENCY)
 @traced
 def payout_check_consumer(event: SQSEvent) -> PartialItemFailureResponse:

@@ -23,6 +23,7 @@ from devstack.registry import RegistryServer
 from devstack.scheduler import Schedule, scheduled_event
 from functions.adapters import personal_data
 from functions.adapters.payment_provider import payment_provider
+from functions.domain.email_code import IssuedCode
 from functions.domain.incentives import PaymentStatus, PayoutAccountStatus, PinnedAccount, paid_day, payment_id
 from functions.domain.lifecycle import INCENTIVE_STAGES, FunnelStage
 from functions.domain.membership import LedgerKind, MembershipState
@@ -156,10 +157,14 @@ def pinned(applicant_id: str) -> PinnedAccount:
 
 
 def change_account_in_store(applicant_id: str, provider: str, number: str, check_id: str) -> None:
-    """The member's account changed as `PUT .../payout-account` changes it (PENDING under a new check id)."""
+    """The member's account changed as `PUT .../payout-account` changes it (PENDING under a new check id), with
+    the one-time code the member was sent."""
+    code = IssuedCode(f"code-{check_id}", "-", T0, T0 + DAY, sealed="-")
+    assert payout_accounts.issue_code(applicant_id, code)
     changed = payout_accounts.change(
         applicant_id,
         check_id,
+        code.code_id,
         provider=provider,
         sealed_number=personal_data.seal_text(number, applicant_id),
         last4=number[-4:],

@@ -540,9 +540,10 @@ def test_after_acceptance_answers(client: Any, tmp_path: Path, monkeypatch: pyte
 
 def test_payout_account_answers(client: Any, registry_service: RegistryServer) -> None:
     from functions.store.models import MemberRecord
-    from tests.integration.test_payout_accounts import accepted
+    from tests.integration.test_payout_accounts import accepted, code_for
 
     path = "/applicants/{applicant_id}/payout-account"
+    code_path = f"{path}/code"
     (member, *_), _ = accepted(client, registry_service, seed=81)
     own = path.replace("{applicant_id}", member["applicant_id"])
     headers = {**JSON, **bearer(member["access_token"])}
@@ -550,19 +551,35 @@ def test_payout_account_answers(client: Any, registry_service: RegistryServer) -
     def put(body: dict[str, Any], at: str = own, sent: dict[str, str] = headers) -> Any:
         return client.http.put(at, headers=sent, body=json.dumps(body))
 
-    ovo = {"provider": "OVO", "account_number": "081234567890"}
+    def ask(at: str = own, sent: dict[str, str] = headers) -> Any:
+        return client.http.post(f"{at}/code", headers=sent)
+
+    check(ask(), "POST", code_path, 202)
+    ovo = {"provider": "OVO", "account_number": "081234567890", "code": code_for(client, member)}
     check(put(ovo), "PUT", path, 202)
+    check(put(ovo), "PUT", path, 409, code="CODE_NOT_REQUESTED", field="code")  # each code changes it once
     check(put({**ovo, "provider": "PAYPAL"}), "PUT", path, 400, code="UNKNOWN_PROVIDER", field="provider")
     check(put({**ovo, "account_number": "12"}), "PUT", path, 400, code="INVALID_ACCOUNT_NUMBER", field="account_number")
     check(put(ovo, sent=JSON), "PUT", path, 401)
+    check(ask(sent=JSON), "POST", code_path, 401)
+    # Wrong codes lock the code
+    fresh = {**ovo, "code": code_for(client, member)}
+    wrong = {**fresh, "code": f"{(int(fresh['code']) + 1) % 10**6:06d}"}
+    for _ in range(5):
+        check(put(wrong), "PUT", path, 400, code="WRONG_CODE", field="code")
+    check(put(fresh), "PUT", path, 429, code="CODE_LOCKED", field="code")
+    check(ask(), "POST", code_path, 429, code="TOO_MANY_CODES")  # the hour's codes are used up
     # A registration still queued is no member
     queued = register(client, PopulationGenerator(seed=82).people(1)[0]).json_body
     elsewhere = path.replace("{applicant_id}", queued["applicant_id"])
-    check(put(ovo, elsewhere, {**JSON, **bearer(queued["access_token"])}), "PUT", path, 404, code="NOT_A_MEMBER")
+    stranger = {**JSON, **bearer(queued["access_token"])}
+    check(put(ovo, elsewhere, stranger), "PUT", path, 404, code="NOT_A_MEMBER")
+    check(ask(elsewhere, stranger), "POST", code_path, 404, code="NOT_A_MEMBER")
     MemberRecord(applicant_id=member["applicant_id"]).update(
         actions=[MemberRecord.payment_in_flight.set(f"{member['applicant_id']}-incentive-1")]
     )
     check(put(ovo), "PUT", path, 409, code="PAYMENT_IN_FLIGHT")
+    check(ask(), "POST", code_path, 409, code="PAYMENT_IN_FLIGHT")
     FINISHED.add("test_payout_account_answers")
 
 

@@ -59,11 +59,25 @@ def account(applicant_id: str, provider: str, number: str, **change: Any) -> dic
     return row | {"kyc": True, "status": "ACTIVE"} | change
 
 
-def put(client: Any, member: dict[str, Any], provider: str, number: str) -> Any:
+def bearer(member: dict[str, Any]) -> dict[str, str]:
+    return {**JSON, "Authorization": f"Bearer {member['access_token']}"}
+
+
+def code_for(client: Any, member: dict[str, Any]) -> str:
+    """Asks for the one-time code a change needs and reads it as the member would, from its email."""
+    asked = client.http.post(f"/applicants/{member['applicant_id']}/payout-account/code", headers=bearer(member))
+    assert asked.status_code == 202, asked.body
+    run_consumers("email_code_consumer")
+    sent = [m for m in outbox("payout_account_code") if m["applicant_id"] == member["applicant_id"]]
+    assert sorted(m["channel"] for m in sent[-2:]) == ["email", "sms"]  # to the verified email and phone
+    return str(sent[-1]["code"])
+
+
+def put(client: Any, member: dict[str, Any], provider: str, number: str, code: str | None = None) -> Any:
+    """Changes the account with a fresh code (asked for here unless `code` is given)."""
+    body = {"provider": provider, "account_number": number, "code": code or code_for(client, member)}
     return client.http.put(
-        f"/applicants/{member['applicant_id']}/payout-account",
-        headers={**JSON, "Authorization": f"Bearer {member['access_token']}"},
-        body=json.dumps({"provider": provider, "account_number": number}),
+        f"/applicants/{member['applicant_id']}/payout-account", headers=bearer(member), body=json.dumps(body)
     )
 
 
@@ -180,13 +194,17 @@ def test_a_change_while_a_payment_is_in_flight_is_refused_and_so_are_non_members
     assert put(client, paid, "OVO", "081234567890").status_code == 202
     checked()
 
-    # Given a payment in flight to the verified account
+    # Given a code asked for, then a payment in flight to the verified account
+    code = code_for(client, paid)
     MemberRecord(applicant_id=paid["applicant_id"]).update(
         actions=[MemberRecord.payment_in_flight.set(f"{paid['applicant_id']}-incentive-1")]
     )
-    # When the member (or whoever holds its token) changes the account: refused, nothing queued, nobody told
-    refused = put(client, paid, "DANA", "085700001111")
+    # When the member (or whoever holds its token) changes the account: refused, nothing queued, nobody told; nor
+    # is a new code sent meanwhile
+    refused = put(client, paid, "DANA", "085700001111", code)
     assert refused.status_code == 409 and refused.json_body["error"]["code"] == "PAYMENT_IN_FLIGHT"
+    asked = client.http.post(f"/applicants/{paid['applicant_id']}/payout-account/code", headers=bearer(paid))
+    assert asked.status_code == 409 and asked.json_body["error"]["code"] == "PAYMENT_IN_FLIGHT"
     assert verdict(paid["applicant_id"]) == (PayoutAccountStatus.VERIFIED, None)
     assert queue_messages(settings().payout_checks_queue_url) == []
     assert len(outbox("payout_account_changed")) == 2  # the first link's email and SMS only
@@ -198,9 +216,11 @@ def test_a_change_while_a_payment_is_in_flight_is_refused_and_so_are_non_members
     member = members.find(revoked["applicant_id"])
     assert member is not None
     assert revocations.revoke(member, MembershipReason.FRAUD, member.accepted_at, overdue_only=False)
-    answer = put(client, revoked, "OVO", "081234567890")
+    answer = put(client, revoked, "OVO", "081234567890", "000000")
     assert answer.status_code == 409 and answer.json_body["error"]["code"] == "MEMBERSHIP_NOT_ACTIVE"
-    answer = put(client, others[0], "OVO", "081234567890")
+    asked = client.http.post(f"/applicants/{revoked['applicant_id']}/payout-account/code", headers=bearer(revoked))
+    assert asked.status_code == 409 and asked.json_body["error"]["code"] == "MEMBERSHIP_NOT_ACTIVE"
+    answer = put(client, others[0], "OVO", "081234567890", "000000")
     assert answer.status_code == 404 and answer.json_body["error"]["code"] == "NOT_A_MEMBER"
 
 
@@ -235,3 +255,55 @@ def test_of_two_quick_changes_only_the_last_verdict_counts_and_an_outage_defers_
     control(provider, mode="up")
     assert payout_check_consumer(sqs_event(check["Body"]), FakeLambdaContext()) == {"batchItemFailures": []}
     assert verdict(applicant_id) == (PayoutAccountStatus.VERIFIED, None)
+
+
+def test_a_change_needs_a_fresh_code_sent_to_the_members_email_and_phone(
+    client: Any, registry_service: RegistryServer, provider: ProviderServer
+) -> None:
+    (member, *_), _ = accepted(client, registry_service, seed=74)
+    applicant_id = member["applicant_id"]
+    write_csv(provider.stand_in.csv_path, [account(applicant_id, "OVO", "081234567890")])
+
+    def error(answer: Any) -> tuple[int, str, str | None]:
+        found = answer.json_body["error"]
+        return answer.status_code, found["code"], found.get("field")
+
+    # The access token alone changes nothing: no code, or a code never asked for
+    body = {"provider": "OVO", "account_number": "081234567890"}
+    answer = client.http.put(
+        f"/applicants/{applicant_id}/payout-account", headers=bearer(member), body=json.dumps(body)
+    )
+    assert error(answer) == (400, "MISSING_FIELD", "code")
+    assert error(put(client, member, "OVO", "081234567890", "123456")) == (409, "CODE_NOT_REQUESTED", "code")
+    assert error(put(client, member, "OVO", "081234567890", "12345")) == (400, "INVALID_CODE", "code")
+
+    # A wrong code is counted before it is compared: five wrong tries, then even the right code is refused
+    code = code_for(client, member)
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    for _ in range(settings().payout_account_code_max_wrong_tries):
+        assert error(put(client, member, "OVO", "081234567890", wrong)) == (400, "WRONG_CODE", "code")
+    locked = put(client, member, "OVO", "081234567890", code)
+    assert error(locked) == (429, "CODE_LOCKED", "code") and int(locked.headers["Retry-After"]) > 0
+    assert verdict_or_none(applicant_id) is None  # nothing changed
+
+    # A fresh code changes the account once; used again, it changes nothing
+    code = code_for(client, member)
+    assert put(client, member, "OVO", "081234567890", code).status_code == 202
+    assert error(put(client, member, "DANA", "085700001111", code)) == (409, "CODE_NOT_REQUESTED", "code")
+    assert verdict(applicant_id) == (PayoutAccountStatus.PENDING, None)
+
+    # And the member's phone cannot be flooded: a few codes an hour (two asked above, one more allowed)
+    for _ in range(settings().payout_account_codes_per_hour - 2):
+        code_for(client, member)
+    asked = client.http.post(f"/applicants/{applicant_id}/payout-account/code", headers=bearer(member))
+    assert asked.status_code == 429 and asked.json_body["error"]["code"] == "TOO_MANY_CODES"
+    assert int(asked.headers["Retry-After"]) > 0
+    # The codes never reach a log line or the stored record in the clear
+    record = MemberRecord.get(applicant_id)
+    assert record.payout_code_sealed is None or code not in record.payout_code_sealed
+
+
+def verdict_or_none(applicant_id: str) -> PayoutAccountStatus | None:
+    member = payout_store.find(applicant_id)
+    assert member is not None
+    return None if member.account is None else member.account.status

@@ -50,7 +50,7 @@ EVERY_FUNCTION = {
 OUTSIDE_DATA = {
     "EmailCodeConsumer": {
         "ses:SendEmail",  # adapters.notifier: the code's email through SES
-        "sns:Publish",  # a purchase code goes by SMS too
+        "sns:Publish",  # a purchase code and a payout-account code go by SMS too
     },
     "NotificationConsumer": {
         "ses:SendEmail",  # adapters.notifier: email through SES
@@ -309,6 +309,12 @@ USES: dict[str, list[Use]] = {
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
             why="purchases.deliver_code: find the purchase; mark_code_sent, and unmark_code_sent when sending fails",
+        ),
+        use(
+            "MembersTable",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            why="payout_accounts.deliver_code: the member's code; mark_code_sent, and unmark_code_sent on failure",
         ),
         use("PersonalDataKey", "kms:Decrypt", why="opens the email and the sealed code; the queue's encryption"),
     ],
