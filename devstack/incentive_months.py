@@ -166,12 +166,16 @@ class Months:
         return dt.datetime.now(dt.UTC)
 
     def put_account(self, member: Member, attempt: int) -> None:
-        answer = self.week.http.put(
-            self.week.url(f"/applicants/{member.applicant_id}/payout-account"),
-            json={"provider": "OVO", "account_number": account_number(member, attempt)},
-            headers=member.bearer(),
-            timeout=60,
+        """Links (attempt 0) or changes the member's account as the member does: asks for the one-time code, reads
+        it from its email, and sends it with the account."""
+        path = f"/applicants/{member.applicant_id}/payout-account"
+        asked = self.week.http.post(self.week.url(f"{path}/code"), headers=member.bearer(), timeout=60)
+        expect("payout account code", asked, 202)
+        sent = self.stack.outbox_reader.wait_for_messages(
+            "payout_account_code", attempt + 1, 600, applicant_id=member.applicant_id, channel="email"
         )
+        body = {"provider": "OVO", "account_number": account_number(member, attempt), "code": sent[-1]["code"]}
+        answer = self.week.http.put(self.week.url(path), json=body, headers=member.bearer(), timeout=60)
         expect("payout account", answer, 202)
 
     def wait_for_verdicts(self, total: int) -> None:

@@ -540,7 +540,7 @@ GOOD_COMPLETION = {
     "certificate_id": "C-1",
 }
 GOOD_REVIEW = {"purchase_id": UNKNOWN_PURCHASE, "rating": 4, "comment": "Materinya jelas."}
-GOOD_ACCOUNT = {"provider": "BNI", "account_number": "1234567890"}
+GOOD_ACCOUNT = {"provider": "BNI", "account_number": "1234567890", "code": "123456"}
 TEN_THOUSAND = "a" * 10_000
 
 
@@ -645,6 +645,9 @@ BAD_VALUES = [
         ),
         ("account number as a number", {**A, "account_number": 1_234_567_890}, "WRONG_TYPE", "account_number"),
         ("unknown field", {**A, "holder": "x"}, "UNKNOWN_FIELD", "holder"),
+        ("no code", {k: v for k, v in A.items() if k != "code"}, "MISSING_FIELD", "code"),
+        ("code as a number", {**A, "code": 123456}, "WRONG_TYPE", "code"),
+        ("code of 5 digits", {**A, "code": "12345"}, "INVALID_CODE", "code"),
     ),
     *refused(
         REVOKE,

@@ -123,12 +123,18 @@ def accounts(pay_stack: EmbeddedStack) -> Accounts:
 
 
 def put_account(api: Api, member: dict[str, Any], number: str) -> requests.Response:
-    return api.http.put(
-        f"{api.base_url}/applicants/{member['applicant_id']}/payout-account",
-        json={"provider": "OVO", "account_number": number},
-        headers={"Authorization": f"Bearer {member['access_token']}"},
-        timeout=30,
-    )
+    """Links or changes the account as the member does: asks for the one-time code (its refusal, if refused),
+    reads it from the member's email, and sends it with the account."""
+    path = f"{api.base_url}/applicants/{member['applicant_id']}/payout-account"
+    headers = {"Authorization": f"Bearer {member['access_token']}"}
+    mine = {"applicant_id": member["applicant_id"], "channel": "email"}
+    before = [m for m in api.stack.outbox("payout_account_code") if all(m[k] == v for k, v in mine.items())]
+    asked = api.http.post(f"{path}/code", headers=headers, timeout=30)
+    if asked.status_code != 202:
+        return asked
+    sent = api.stack.outbox_reader.wait_for_messages("payout_account_code", len(before) + 1, **mine)
+    body = {"provider": "OVO", "account_number": number, "code": sent[-1]["code"]}
+    return api.http.put(path, json=body, headers=headers, timeout=30)
 
 
 def seen_when(
