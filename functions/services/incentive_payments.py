@@ -25,6 +25,7 @@ from functions import clock
 from functions.adapters import personal_data, queues
 from functions.adapters.civil_registry import RegistryUnavailable, screening_registry
 from functions.adapters.payment_provider import PaymentProvider, payment_provider
+from functions.adapters.purposes import Purpose
 from functions.domain.calendar import JAKARTA
 from functions.domain.incentives import (
     IN_FLIGHT,
@@ -177,7 +178,7 @@ def _transfer(payment: Payment) -> TransferResult:
     if account is None:
         raise LookupError("a queued payment for a member without a payout account")
     provider, sealed = account
-    number = personal_data.open_text(sealed, payment.applicant_id)
+    number = personal_data.open_text(sealed, payment.applicant_id, Purpose.PAYOUT_ACCOUNT)
     return payments_provider().transfer(
         payment.payment_id, provider, number, payment.amount, f"Insentif Kartu Prakerja ke-{payment.number}"
     )

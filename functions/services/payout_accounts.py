@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from functions import clock
 from functions.adapters import personal_data, queues
 from functions.adapters.payment_provider import PaymentProvider, payment_provider
+from functions.adapters.purposes import Purpose
 from functions.domain.errors import Conflict, NotFound, Refusal, TooManyRequests
 from functions.domain.incentives import PayoutAccount, PayoutAccountStatus
 from functions.domain.lifecycle import Status
@@ -49,7 +50,7 @@ def change_account(applicant_id: str, body: bytes, token: str) -> dict[str, Any]
         raise _REFUSED[store.Changed.NOT_A_MEMBER]
     check_id = uuid.uuid4().hex
     ending = last4(request.account_number)
-    sealed = personal_data.seal_text(request.account_number, applicant_id)
+    sealed = personal_data.seal_text(request.account_number, applicant_id, Purpose.PAYOUT_ACCOUNT)
     changed = store.change(
         applicant_id, check_id, provider=request.provider, sealed_number=sealed, last4=ending, now=clock.now()
     )
@@ -114,8 +115,8 @@ def _inquire(applicant_id: str, account: PayoutAccount) -> AccountRejection | No
     applicant = applicants.find(applicant_id)
     if applicant is None:
         raise LookupError("a payout check for an applicant that is not stored")
-    person = personal_data.open_json(applicant.personal_data, applicant_id)
-    number = personal_data.open_text(account.sealed_number, applicant_id)
+    person = personal_data.open_json(applicant.personal_data, applicant_id, Purpose.APPLICANT_DATA)
+    number = personal_data.open_text(account.sealed_number, applicant_id, Purpose.PAYOUT_ACCOUNT)
     inquiry = inquiry_provider().inquire(account.provider, number)
     return account_check(person["full_name"], person["nik"], inquiry)
 
