@@ -112,7 +112,8 @@ _SCHEDULE = [
         "DrawSeedKey",
         "kms:GenerateDataKey",
         "kms:Decrypt",
-        why="draw_seeds: new_seed for the wave that opens at a close (and wave 1), reveal at the draw",
+        why="draw_seeds: new_seed for the wave that opens at a close (and wave 1, at the first run), reveal at "
+        "the draw",
     ),
 ]
 
@@ -163,13 +164,11 @@ USES: dict[str, list[Use]] = {
         use(
             "WavesTable",
             "dynamodb:GetItem",
-            "dynamodb:PutItem",
             "dynamodb:UpdateItem",
             "dynamodb:ConditionCheckItem",
-            why="waves.find (current, join, results, PROCESSING in the applicant view); open_first puts wave 1 "
-            "on a fresh deployment's first request; admin publish's plan_publication, chunks_queued, "
-            "mark_published_if_complete; the join transaction and the admin revocation check the wave is still "
-            "open",
+            why="waves.find (current, join, results, PROCESSING in the applicant view); admin publish's "
+            "plan_publication, chunks_queued, mark_published_if_complete; the join transaction and the admin "
+            "revocation check the wave is still open (it never opens a wave: the closing schedules do)",
         ),
         use(
             "WaveMembersTable",
@@ -233,11 +232,6 @@ USES: dict[str, list[Use]] = {
             why="seals registrations and email codes, opens keyring secrets, partners' signing secrets "
             "(partner_secrets.open_secret) and the sealed idempotent answer; the encryption of the queues it "
             "sends to",
-        ),
-        use(
-            "DrawSeedKey",
-            "kms:GenerateDataKey",
-            why="open_first: wave 1's seed and commitment on a fresh deployment's first request; never Decrypt",
         ),
         use(
             "CloseDueWaves",
@@ -567,7 +561,7 @@ KEY_PURPOSES: dict[str, list[Use]] = {
         use(P.PURCHASE_CODE, SEAL, why="purchases._new_purchase seals the purchase's code"),
         use(P.IDEMPOTENCY_ANSWER, SEAL, OPEN, why="registration._SealedAnswer keeps a keyed answer sealed"),
         use(P.PARTNER_SECRET, OPEN, why="partner_auth.authenticate: partner_secrets.open_secret"),
-        use(P.WAVE_SECRET, SEAL, OPEN, why="open_first: wave 1's; the applicant view's draw ids; admin publish"),
+        use(P.WAVE_SECRET, OPEN, why="the applicant view's draw ids; admin publish's chunks"),
         use(P.LOOKUP_PEPPER, SEAL, OPEN, why="lookup_hash: identities, request digests, code hashes (made once)"),
         use(P.ACCESS_TOKEN_KEY, SEAL, OPEN, why="new_access_token, token_was_issued_for (made once)"),
         use(VIA_SQS, SEAL, OPEN, why="the queues it sends to"),
@@ -912,20 +906,22 @@ def test_the_check_fails_a_role_that_lacks_a_permission_its_function_needs(packa
     ), found
 
 
-def test_the_api_cannot_decrypt_a_draw_seed(packaged: Packaged) -> None:
+def test_the_api_can_neither_make_nor_open_a_draw_seed(packaged: Packaged) -> None:
     permissions = Permissions(packaged.template)
     role = permissions.role_of("APIHandler")
     # Neither its own policies (on the key or on any resource) ...
     for statement in permissions.role_statements(role):
         resources = {permissions.resource_id(r) for r in as_list(statement["Resource"])}
         if resources & {"DrawSeedKey", "*"}:
-            assert not matches(set(as_list(statement["Action"])), "kms:Decrypt"), statement
-    # ... nor the key policy, which names it nowhere and lets no IAM policy grant Decrypt.
+            actions = set(as_list(statement["Action"]))
+            assert not matches(actions, "kms:Decrypt") and not matches(actions, "kms:GenerateDataKey"), statement
+    # ... nor the key policy, which names it nowhere and lets no IAM policy grant a use of the key.
     named, delegated = permissions.key_policy("DrawSeedKey", role)
     assert named == set()
-    assert not matches(delegated, "kms:Decrypt") and not matches(delegated, "kms:CreateGrant")
+    for use_of_key in ("kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:CreateGrant"):
+        assert not matches(delegated, use_of_key), use_of_key
     data, _ = permissions.of_function("APIHandler")
-    assert data["DrawSeedKey"] == {"kms:GenerateDataKey"}
+    assert "DrawSeedKey" not in data
 
 
 def test_only_the_closing_functions_may_decrypt_a_draw_seed_and_only_a_seed(packaged: Packaged) -> None:
