@@ -70,6 +70,7 @@ class Standings(_common.CohortPages):
     def __init__(self, members: int, due_share: float, held_share: float, seed: int = 11) -> None:
         super().__init__(members, seed)
         from functions.adapters import personal_data
+        from functions.adapters.purposes import Purpose
         from functions.domain.incentives import PayoutAccountStatus
         from functions.domain.membership import MembershipState
         from functions.settings import settings
@@ -79,7 +80,7 @@ class Standings(_common.CohortPages):
         self.held = {i for i in self.due if self.rng.random() < held_share}
         self.applicants_table = settings().applicants_table
         self.answered["DynamoDB_20120810.GetItem"] = self._get_item
-        self.sealed_account = personal_data.seal_text("081234560001", "template")
+        self.sealed_account = personal_data.seal_text("081234560001", "template", Purpose.PAYOUT_ACCOUNT)
         member = MemberRecord(
             applicant_id="template",
             card_number="7000000000000000",
@@ -140,13 +141,14 @@ class Standings(_common.CohortPages):
     def _get_item(self, request: Any) -> Any:
         from devstack.hooks import JSON10, answer, respond
         from functions.adapters import personal_data
+        from functions.adapters.purposes import Purpose
 
         if table_of(request) != self.applicants_table:
             return respond(request, self.answers["DynamoDB_20120810.GetItem"])  # no payment yet
         applicant_id = json.loads(request.body)["Key"]["applicant_id"]["S"]
         nik = HELD_NIK if applicant_id in self.held else NIK
         self.applicant.applicant_id = applicant_id
-        self.applicant.personal_data = personal_data.seal_json(_person(nik), applicant_id)
+        self.applicant.personal_data = personal_data.seal_json(_person(nik), applicant_id, Purpose.APPLICANT_DATA)
         return respond(request, answer({"Item": item_json(self.applicant)}, JSON10))
 
 

@@ -445,12 +445,15 @@ def main() -> None:
     print(f"before: {_common.load()}", flush=True)
 
     from functions.adapters import personal_data
+    from functions.adapters.purposes import Purpose
     from functions.domain.incentives import payment_id
 
     _common.clean_environment(_common.stub_environment())
     _common.install_canned_aws(CannedAWS())  # answers the sealing's KMS call
     applicants = [f"{i:032x}" for i in range(sum(sizes))]
-    sealed = {a: personal_data.seal_text(account_number(i), a) for i, a in enumerate(applicants)}
+    sealed = {
+        a: personal_data.seal_text(account_number(i), a, Purpose.PAYOUT_ACCOUNT) for i, a in enumerate(applicants)
+    }
     _common.install_canned_aws(Payments(sealed))
     ids = [payment_id(a, 1) for a in applicants]
     workdir = Path(tempfile.mkdtemp(prefix="bench-payments-"))

@@ -123,6 +123,7 @@ def component_costs(people: Any, count: int, clock: Callable[[], float]) -> list
     import bare_app
 
     from functions.adapters import personal_data, queues
+    from functions.adapters.purposes import Purpose
     from functions.domain.registration import PersonalData, identity_keys, parse_registration
     from functions.services import registration
     from functions.settings import settings
@@ -171,7 +172,9 @@ def component_costs(people: Any, count: int, clock: Callable[[], float]) -> list
         ("new_access_token + token_hash", lambda i: personal_data.token_hash(personal_data.new_access_token("0" * 32))),
         (
             "seal_text(PersonalData json) (AES-GCM)",
-            lambda i: personal_data.seal_text(PersonalData.from_form(forms[i]).model_dump_json(), "0" * 32),
+            lambda i: personal_data.seal_text(
+                PersonalData.from_form(forms[i]).model_dump_json(), "0" * 32, Purpose.APPLICANT_DATA
+            ),
         ),
         ("queues.send_now (our SQS client)", lambda i: queues.send_now(url, messages[i])),
         (

@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from functions.adapters.aws import client
+from functions.adapters.purposes import Purpose
 from functions.domain.draw import commitment
 from functions.settings import settings
 
 
 def _context(wave: int) -> dict[str, str]:
-    return {"purpose": "draw-seed", "wave": str(wave)}
+    return {"purpose": Purpose.DRAW_SEED.value, "wave": str(wave)}
 
 
 def new_seed(wave: int) -> tuple[str, bytes]:

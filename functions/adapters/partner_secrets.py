@@ -8,13 +8,12 @@ from typing import Any
 
 from functions import caches
 from functions.adapters.aws import client
+from functions.adapters.purposes import Purpose
 from functions.settings import settings
-
-PURPOSE = "partner-secret"
 
 
 def _context(partner_id: str) -> dict[str, str]:
-    return {"purpose": PURPOSE, "partner": partner_id}
+    return {"purpose": Purpose.PARTNER_SECRET.value, "partner": partner_id}
 
 
 def seal(partner_id: str, secret: str) -> bytes:

@@ -4,7 +4,9 @@ Envelope encryption is written here with `cryptography`'s AES-GCM rather than th
 registrations needs one KMS data key to seal many records (the SDK does that only through its caching materials
 manager, another dependency), and its message header would add some 400 bytes to each record and queue message.
 The scheme is the standard one: a KMS-generated AES-256 data key, a fresh 96-bit nonce per record, the record's
-owner (applicant id) as associated data, and the KMS-encrypted data key stored beside the ciphertext.
+owner (applicant id) as associated data, and the KMS-encrypted data key stored beside the ciphertext. Each kind of
+secret has data keys of its own, generated under its purpose (`adapters.purposes`), so a role allowed to open one
+kind cannot open another.
 
 Secrets that must stay the same across processes (the look-up pepper, the token key) are data keys too,
 generated once, stored sealed in the keyring table and opened with KMS on a cold start.
@@ -28,6 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from functions import caches
 from functions.adapters.aws import client
+from functions.adapters.purposes import Purpose
 from functions.settings import settings
 from functions.store import keyring
 
@@ -50,8 +53,15 @@ class _DataKey:
     uses: int = 0
 
 
+def _context(purpose: Purpose) -> dict[str, str]:
+    return {"purpose": purpose.value}
+
+
 class _Envelope:
-    def __init__(self) -> None:
+    """The data keys of one kind of secret."""
+
+    def __init__(self, purpose: Purpose) -> None:
+        self._purpose = purpose
         self._lock = threading.Lock()
         self._current: _DataKey | None = None
 
@@ -62,7 +72,7 @@ class _Envelope:
                 answer = _kms().generate_data_key(
                     KeyId=settings().personal_data_key_id,
                     KeySpec="AES_256",
-                    EncryptionContext={"purpose": "personal-data"},
+                    EncryptionContext=_context(self._purpose),
                 )
                 key = _DataKey(answer["Plaintext"], answer["CiphertextBlob"], time.monotonic())
                 self._current = key
@@ -82,51 +92,57 @@ class _Envelope:
         sealed_key = sealed[3 : 3 + key_length]
         nonce = sealed[3 + key_length : 3 + key_length + _NONCE_BYTES]
         ciphertext = sealed[3 + key_length + _NONCE_BYTES :]
-        return AESGCM(_open_data_key(sealed_key)).decrypt(nonce, ciphertext, owner.encode())
+        return AESGCM(_open_data_key(sealed_key, self._purpose)).decrypt(nonce, ciphertext, owner.encode())
 
 
 @functools.lru_cache(maxsize=256)
-def _open_data_key(sealed_key: bytes) -> bytes:
-    answer = _kms().decrypt(CiphertextBlob=sealed_key, EncryptionContext={"purpose": "personal-data"})
+def _open_data_key(sealed_key: bytes, purpose: Purpose) -> bytes:
+    answer = _kms().decrypt(CiphertextBlob=sealed_key, EncryptionContext=_context(purpose))
     plaintext: bytes = answer["Plaintext"]
     return plaintext
 
 
-_envelope = _Envelope()
+_envelopes: dict[Purpose, _Envelope] = {}
+_envelopes_lock = threading.Lock()
 
 
-def seal_json(payload: dict[str, Any], owner: str) -> bytes:
-    return _envelope.seal(json.dumps(payload, separators=(",", ":")).encode(), owner)
+def _envelope(purpose: Purpose) -> _Envelope:
+    with _envelopes_lock:
+        return _envelopes.setdefault(purpose, _Envelope(purpose))
 
 
-def open_json(sealed: bytes, owner: str) -> dict[str, Any]:
-    opened: dict[str, Any] = json.loads(_envelope.open(sealed, owner))
+def seal_json(payload: dict[str, Any], owner: str, purpose: Purpose) -> bytes:
+    return _envelope(purpose).seal(json.dumps(payload, separators=(",", ":")).encode(), owner)
+
+
+def open_json(sealed: bytes, owner: str, purpose: Purpose) -> dict[str, Any]:
+    opened: dict[str, Any] = json.loads(_envelope(purpose).open(sealed, owner))
     return opened
 
 
-def seal_text(value: str, owner: str) -> str:
-    """For queue messages: the sealed bytes as base64 text."""
-    return base64.b64encode(_envelope.seal(value.encode(), owner)).decode()
+def seal_text(value: str, owner: str, purpose: Purpose) -> str:
+    """For queue messages and string attributes: the sealed bytes as base64 text."""
+    return base64.b64encode(_envelope(purpose).seal(value.encode(), owner)).decode()
 
 
-def open_text(sealed: str, owner: str) -> str:
-    return _envelope.open(base64.b64decode(sealed), owner).decode()
+def open_text(sealed: str, owner: str, purpose: Purpose) -> str:
+    return _envelope(purpose).open(base64.b64decode(sealed), owner).decode()
 
 
 _keyring_lock = threading.Lock()
 
 
 @caches.per_process
-def keyring_secret(name: str) -> bytes:
+def keyring_secret(purpose: Purpose) -> bytes:
     """A 32-byte secret shared by every process, created on first use and kept sealed in the keyring table."""
     with _keyring_lock:
-        context = {"purpose": f"keyring:{name}"}
-        sealed = keyring.read_sealed(name)
+        context = _context(purpose)
+        sealed = keyring.read_sealed(purpose.keyring_name)
         if sealed is None:
             generated = _kms().generate_data_key(
                 KeyId=settings().personal_data_key_id, KeySpec="AES_256", EncryptionContext=context
             )
-            sealed = keyring.store_sealed_once(name, generated["CiphertextBlob"])
+            sealed = keyring.store_sealed_once(purpose.keyring_name, generated["CiphertextBlob"])
         plaintext: bytes = _kms().decrypt(CiphertextBlob=sealed, EncryptionContext=context)["Plaintext"]
         return plaintext
 
@@ -136,7 +152,7 @@ def lookup_hash(kind: str, value: str) -> str:
 
     The pepper never rotates: every stored look-up would change with it.
     """
-    return hmac.new(keyring_secret("lookup-pepper"), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+    return hmac.new(keyring_secret(Purpose.LOOKUP_PEPPER), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
 _TOKEN_NONCE_BYTES = 16
@@ -144,7 +160,7 @@ _TOKEN_MAC_BYTES = 16
 
 
 def _token_mac(applicant_id: str, nonce: bytes) -> bytes:
-    return hmac.new(keyring_secret("access-token"), applicant_id.encode() + nonce, hashlib.sha256).digest()[
+    return hmac.new(keyring_secret(Purpose.ACCESS_TOKEN_KEY), applicant_id.encode() + nonce, hashlib.sha256).digest()[
         :_TOKEN_MAC_BYTES
     ]
 
@@ -179,8 +195,8 @@ def token_was_issued_for(token: str, applicant_id: str) -> bool:
 
 def _forget_keys() -> None:
     """Forgets the data keys held in memory (tests that switch to another local stack)."""
-    global _envelope  # noqa: PLW0603
-    _envelope = _Envelope()
+    with _envelopes_lock:
+        _envelopes.clear()
     _open_data_key.cache_clear()
 
 

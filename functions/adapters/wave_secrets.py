@@ -13,14 +13,13 @@ from typing import Any
 
 from functions import caches
 from functions.adapters.aws import client
+from functions.adapters.purposes import Purpose
 from functions.domain.wave import Wave
 from functions.settings import settings
 
-PURPOSE = "wave-secret"
-
 
 def _context(wave: int) -> dict[str, str]:
-    return {"purpose": PURPOSE, "wave": str(wave)}
+    return {"purpose": Purpose.WAVE_SECRET.value, "wave": str(wave)}
 
 
 def new_secret(wave: int) -> bytes:

@@ -10,6 +10,7 @@ import datetime as dt
 
 from functions import clock
 from functions.adapters import personal_data
+from functions.adapters.purposes import Purpose
 from functions.settings import settings
 
 ISSUER = "prakerja"
@@ -17,7 +18,7 @@ ROLE = "admin"
 
 
 def _key() -> bytes:
-    return personal_data.keyring_secret("admin-token")
+    return personal_data.keyring_secret(Purpose.ADMIN_TOKEN_KEY)
 
 
 def mint(subject: str, hours: float) -> str:

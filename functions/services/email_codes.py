@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from functions import clock
 from functions.adapters import personal_data, queues
 from functions.adapters.aws import is_transient
+from functions.adapters.purposes import Purpose
 from functions.domain import notices
 from functions.domain.email_code import (
     CODE_SHAPE,
@@ -64,7 +65,7 @@ def issue(applicant_id: str, now: dt.datetime) -> IssuedCode:
     code = new_code()
     code_id = uuid.uuid4().hex
     hashed = _code_hash(applicant_id, code_id, code)
-    sealed = personal_data.seal_text(code, applicant_id)
+    sealed = personal_data.seal_text(code, applicant_id, Purpose.EMAIL_CODE)
     return IssuedCode(code_id, hashed, now, now + policy().ttl, sealed=sealed)
 
 

@@ -25,6 +25,7 @@ from functions import clock
 from functions.adapters import personal_data, queues
 from functions.adapters.civil_registry import RegistryUnavailable, screening_registry
 from functions.adapters.payment_provider import PaymentProvider, payment_provider
+from functions.adapters.purposes import Purpose
 from functions.domain.calendar import JAKARTA
 from functions.domain.incentives import (
     ACCOUNT_CHANGED,
@@ -188,7 +189,7 @@ def _transfer(payment: Payment) -> TransferResult:
     if account is None or not still_pinned(payment.account, account):
         logger.warning("incentive payment's account changed", extra={"payment_id": payment.payment_id})
         return TransferResult(payment.payment_id, TransferStatus.FAILED, payment.amount, reason=ACCOUNT_CHANGED)
-    number = personal_data.open_text(account.sealed_number, payment.applicant_id)
+    number = personal_data.open_text(account.sealed_number, payment.applicant_id, Purpose.PAYOUT_ACCOUNT)
     return payments_provider().transfer(
         payment.payment_id, account.provider, number, payment.amount, f"Insentif Kartu Prakerja ke-{payment.number}"
     )

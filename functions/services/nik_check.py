@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from functions import clock
 from functions.adapters import personal_data
 from functions.adapters.civil_registry import CivilRegistry, registry
+from functions.adapters.purposes import Purpose
 from functions.domain.eligibility import Decision, DeclaredPerson, EligibilityRules, RegistryPerson, verify_and_decide
 from functions.domain.lifecycle import REGISTRY_DECISIONS, Applicant, Status
 from functions.domain.messages import NikCheckRequest
@@ -81,7 +82,7 @@ class BatchLookAhead:
 def look_up(applicant: Applicant, civil_registry: CivilRegistry) -> LookedUp:
     """What the applicant declared, and what the registry holds for its NIK (asked through the caller's client,
     with the caller's share of the registry's ceiling)."""
-    person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
+    person = personal_data.open_json(applicant.personal_data, applicant.applicant_id, Purpose.APPLICANT_DATA)
     declared = DeclaredPerson(
         person["nik"], person["kk_number"], person["full_name"], dt.date.fromisoformat(person["birth_date"])
     )

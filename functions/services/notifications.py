@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from functions.adapters import personal_data, queues
 from functions.adapters.notifier import Notification, deliver
+from functions.adapters.purposes import Purpose
 from functions.domain import notices
 from functions.domain.lifecycle import Applicant
 from functions.domain.membership import Purchase
@@ -219,7 +220,7 @@ def _deliver(wanted: NotificationRequest, applicant: Applicant | None) -> None:
         raise LookupError("the applicant is not stored yet")  # the message comes back once it is
     if wanted.notification_id in applicant.notified:
         return
-    person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
+    person = personal_data.open_json(applicant.personal_data, applicant.applicant_id, Purpose.APPLICANT_DATA)
     details: dict[str, Any]
     channels = ["email"]
     if wanted.kind == "nik_result":
@@ -282,8 +283,8 @@ def _deliver(wanted: NotificationRequest, applicant: Applicant | None) -> None:
 
 def deliver_email_code(applicant: Applicant, sealed_code: str) -> None:
     """Emails the applicant its code (opened here, never logged)."""
-    person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
-    code = personal_data.open_text(sealed_code, applicant.applicant_id)
+    person = personal_data.open_json(applicant.personal_data, applicant.applicant_id, Purpose.APPLICANT_DATA)
+    code = personal_data.open_text(sealed_code, applicant.applicant_id, Purpose.EMAIL_CODE)
     notice = notices.email_code(code, settings().email_code_ttl_seconds // 3600)
     deliver(
         Notification(
@@ -300,7 +301,7 @@ def deliver_email_code(applicant: Applicant, sealed_code: str) -> None:
 
 def deliver_purchase_code(applicant: Applicant, purchase: Purchase, sealed_code: str) -> None:
     """Sends the member a purchase's code by email and SMS (opened here, never logged): the member's consent."""
-    code = personal_data.open_text(sealed_code, purchase.purchase_id)
+    code = personal_data.open_text(sealed_code, purchase.purchase_id, Purpose.PURCHASE_CODE)
     notice = notices.purchase_code(
         code, purchase.course_title, purchase.price, settings().purchase_code_ttl_seconds // 60
     )
@@ -311,7 +312,7 @@ def deliver_purchase_code(applicant: Applicant, purchase: Purchase, sealed_code:
 
 def deliver_payout_account_code(applicant: Applicant, sealed_code: str) -> None:
     """Sends the member the code a change of payout account needs, by email and SMS (opened here, never logged)."""
-    code = personal_data.open_text(sealed_code, applicant.applicant_id)
+    code = personal_data.open_text(sealed_code, applicant.applicant_id, Purpose.PAYOUT_ACCOUNT_CODE)
     notice = notices.payout_account_code(code, settings().payout_account_code_ttl_seconds // 60)
     _deliver_code_to_email_and_phone(applicant, PAYOUT_ACCOUNT_CODE, notice, {"code": code})
 
@@ -319,7 +320,7 @@ def deliver_payout_account_code(applicant: Applicant, sealed_code: str) -> None:
 def _deliver_code_to_email_and_phone(
     applicant: Applicant, kind: str, notice: notices.Notice, details: dict[str, Any]
 ) -> None:
-    person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
+    person = personal_data.open_json(applicant.personal_data, applicant.applicant_id, Purpose.APPLICANT_DATA)
     for channel, to in (("email", person["email"]), ("sms", person["phone"])):
         deliver(
             Notification(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from functions import clock
 from functions.adapters import personal_data, queues
 from functions.adapters.payment_provider import PaymentProvider, payment_provider
+from functions.adapters.purposes import Purpose
 from functions.domain.email_code import CODE_SHAPE, CodePolicy, IssuedCode, Verdict, judge, new_code
 from functions.domain.errors import Conflict, InvalidField, NotFound, Refusal, TooManyRequests
 from functions.domain.incentives import MemberPayout, PayoutAccount, PayoutAccountStatus
@@ -94,7 +95,7 @@ def request_code(applicant_id: str, token: str) -> dict[str, Any]:
         code_hash=_code_hash(code_id, code),
         issued_at=now,
         expires_at=now + code_policy().ttl,
-        sealed=personal_data.seal_text(code, applicant_id),
+        sealed=personal_data.seal_text(code, applicant_id, Purpose.PAYOUT_ACCOUNT_CODE),
     )
     if not store.issue_code(applicant_id, issued):
         raise _REFUSED[store.Changed.NOT_ACTIVE]
@@ -167,7 +168,7 @@ def change_account(applicant_id: str, body: bytes, token: str) -> dict[str, Any]
     code_id = _code_accepted(member, request.code, clock.now())
     check_id = uuid.uuid4().hex
     ending = last4(request.account_number)
-    sealed = personal_data.seal_text(request.account_number, applicant_id)
+    sealed = personal_data.seal_text(request.account_number, applicant_id, Purpose.PAYOUT_ACCOUNT)
     changed = store.change(
         applicant_id,
         check_id,
@@ -240,8 +241,8 @@ def _inquire(applicant_id: str, account: PayoutAccount) -> AccountRejection | No
     applicant = applicants.find(applicant_id)
     if applicant is None:
         raise LookupError("a payout check for an applicant that is not stored")
-    person = personal_data.open_json(applicant.personal_data, applicant_id)
-    number = personal_data.open_text(account.sealed_number, applicant_id)
+    person = personal_data.open_json(applicant.personal_data, applicant_id, Purpose.APPLICANT_DATA)
+    number = personal_data.open_text(account.sealed_number, applicant_id, Purpose.PAYOUT_ACCOUNT)
     inquiry = inquiry_provider().inquire(account.provider, number)
     return account_check(person["full_name"], person["nik"], inquiry)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions import clock
 from functions.adapters import personal_data
+from functions.adapters.purposes import Purpose
 from functions.domain.email_code import CODE_SHAPE, Verdict, judge, new_code
 from functions.domain.errors import Conflict, InvalidField, NotFound, TooManyRequests
 from functions.domain.membership import (
@@ -166,7 +167,7 @@ def _new_purchase(request: PurchaseRequest, member: Membership, partner_id: str)
         created_at=now,
         code_hash=_code_hash(purchase_id, code),
         code_expires_at=now + policy().ttl,
-        code_sealed=personal_data.seal_text(code, purchase_id),
+        code_sealed=personal_data.seal_text(code, purchase_id, Purpose.PURCHASE_CODE),
     )
 
 

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseI
 
 from functions import caches, clock
 from functions.adapters import personal_data, queues
+from functions.adapters.purposes import Purpose
 from functions.domain.errors import Conflict, InvalidField, PayloadTooLarge, TooManyRequests, Unprocessable
 from functions.domain.lifecycle import Status
 from functions.domain.messages import IntakeMessage
@@ -116,18 +117,23 @@ def intake_message(form: RegistrationForm, applicant_id: str, token: str, hashes
         regency_code=form.regency_code,
         employment_status=form.employment_status,
         declared_social_aid=form.receives_social_aid,
-        personal_data=personal_data.seal_text(PersonalData.from_form(form).model_dump_json(), applicant_id),
+        personal_data=personal_data.seal_text(
+            PersonalData.from_form(form).model_dump_json(), applicant_id, Purpose.APPLICANT_DATA
+        ),
     )
+
+
+_ANSWER = Purpose.IDEMPOTENCY_ANSWER
 
 
 class _SealedAnswer(BaseIdempotencySerializer):
     """Keeps the access token sealed in the idempotency table: tokens are never stored in clear."""
 
     def to_dict(self, data: Any) -> dict[str, Any]:
-        return {**data, "access_token": personal_data.seal_text(data["access_token"], data["applicant_id"])}
+        return {**data, "access_token": personal_data.seal_text(data["access_token"], data["applicant_id"], _ANSWER)}
 
     def from_dict(self, data: dict[str, Any]) -> Any:
-        return {**data, "access_token": personal_data.open_text(data["access_token"], data["applicant_id"])}
+        return {**data, "access_token": personal_data.open_text(data["access_token"], data["applicant_id"], _ANSWER)}
 
 
 @caches.per_process

@@ -62,7 +62,8 @@ def _new_wave(number: int, opens_at: dt.datetime) -> Wave:
 
 
 def open_wave(now: dt.datetime) -> Wave:
-    """The wave open now; a fresh deployment opens wave 1 (its commitment published) on first use."""
+    """The wave open now. Only the closing functions call this: a fresh deployment's wave 1 (its seed made, its
+    commitment published) is opened by their first run, never by the API, which may not make draw seeds."""
     number = store.current_number()
     if number is None:
         store.open_first(_new_wave(1, now))
@@ -85,7 +86,11 @@ def public_view(wave: Wave) -> dict[str, Any]:
 
 
 def current() -> dict[str, Any]:
-    return public_view(open_wave(clock.now()))
+    number = store.current_number()
+    wave = store.find(number) if number is not None else None
+    if wave is None:
+        raise NotFound("NO_OPEN_WAVE", "no wave is open yet: the closing schedule opens wave 1")
+    return public_view(wave)
 
 
 # --- join -----------------------------------------------------------------------------------------------------
@@ -97,7 +102,7 @@ def join(wave_number: int, body: bytes, token: str) -> dict[str, Any]:
     request = parse_body(ApplicantIdRequest, body)
     applicant = _may_join(authorised_applicant(request.applicant_id, token))
     now = clock.now()
-    if not store.join(applicant, wave_number, now) and not _joined_first_wave(applicant, wave_number, now):
+    if not store.join(applicant, wave_number, now):
         _may_join(applicants.find(applicant.applicant_id))
         raise Conflict("WAVE_NOT_OPEN", f"wave {wave_number} is not open", "number")
     metrics.add_metric(name="WaveJoined", unit="Count", value=1)
@@ -112,15 +117,6 @@ def _may_join(applicant: Applicant | None) -> Applicant:
         raise Conflict("ALREADY_JOINED", f"already in wave {applicant.wave}")
     status = Status.PENDING if applicant is None else applicant.status
     raise Conflict("NOT_ELIGIBLE", f"only ELIGIBLE applicants may join a wave (status {status})")
-
-
-def _joined_first_wave(applicant: Applicant, wave_number: int, now: dt.datetime) -> bool:
-    """A fresh deployment opens wave 1 on first use: a join into wave 1 refused because no wave exists yet opens
-    it and tries once more."""
-    if wave_number != 1 or store.current_number() is not None:
-        return False
-    open_wave(now)
-    return store.join(applicant, wave_number, now)
 
 
 # --- the schedule: whatever is due, in order ------------------------------------------------------------------

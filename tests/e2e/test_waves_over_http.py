@@ -91,6 +91,9 @@ def run_week(api: Api, stack: EmbeddedStack, tmp_path: Path) -> dict[str, Any]:
 def test_two_weekly_cycles_publish_verifiable_draws_and_the_funnel_adds_up(
     wave_api: Api, wave_stack: EmbeddedStack, tmp_path: Path
 ) -> None:
+    # The stack opened wave 1 as a new deployment does, at the wave schedules' first run, before any request
+    opened = wave_api.http.get(f"{wave_api.base_url}/waves/current", timeout=10).json()
+    assert (opened["number"], opened["state"], len(opened["commitment"])) == (1, "OPEN", 64)
     people = PopulationGenerator(seed=404)
     eligible_first = [people.person() for _ in range(16)]
     barred = [people.person() for _ in range(3)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import threading
 from collections.abc import Iterator
@@ -117,3 +118,14 @@ def run_consumers(*names: str, rounds: int = 50) -> None:
     for _ in range(rounds):
         if sum(p.poll_once(wait_seconds=0) for p in pollers) == 0:
             return
+
+
+def open_first_wave(at: dt.datetime | None = None) -> list[str]:
+    """Wave 1 opened as on a fresh deployment: by the closing schedule's first run (the API never opens a wave)."""
+    from devstack.scheduler import Schedule, scheduled_event
+    from functions import clock
+    from functions.select import catch_up_waves
+
+    event = scheduled_event(Schedule("catch_up_waves", "rate(1 hour)", ""), at or clock.now())
+    done: list[str] = catch_up_waves(event, None)
+    return done

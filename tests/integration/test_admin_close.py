@@ -17,7 +17,7 @@ from functions.select import close_due_waves
 from functions.services import admin
 from functions.store import waves as wave_store
 from tests.helpers import FakeLambdaContext, reset_app_state
-from tests.integration.conftest import run_consumers
+from tests.integration.conftest import open_first_wave, run_consumers
 
 CLOSE_FUNCTION = "prakerja-close-due-waves"
 
@@ -63,6 +63,7 @@ def deployed(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, F
         return reveal(wave, sealed)
 
     monkeypatch.setattr(draw_seeds, "reveal", reveal_only_in_the_closing_function)
+    open_first_wave()
     with Client(app) as client:
         yield client, fake
 

@@ -23,6 +23,7 @@ from devstack.registry import RegistryServer
 from devstack.scheduler import Schedule, scheduled_event
 from functions.adapters import personal_data
 from functions.adapters.payment_provider import payment_provider
+from functions.adapters.purposes import Purpose
 from functions.domain.email_code import IssuedCode
 from functions.domain.incentives import PaymentStatus, PayoutAccountStatus, PinnedAccount, paid_day, payment_id
 from functions.domain.lifecycle import INCENTIVE_STAGES, FunnelStage
@@ -89,7 +90,7 @@ class People:
             applicant_id=applicant_id,
             status="ACCEPTED",
             token_hash="-",
-            personal_data=personal_data.seal_json(person, applicant_id),
+            personal_data=personal_data.seal_json(person, applicant_id, Purpose.APPLICANT_DATA),
             nik_hash=f"nik-{n}",
             email_hash=f"email-{n}",
             phone_hash=f"phone-{n}",
@@ -115,7 +116,7 @@ class People:
             first_reviewed_at=reviewed_at,
             updated_at=T0 - 5 * DAY,
             payout_provider="OVO",
-            payout_account_sealed=personal_data.seal_text(account, applicant_id),
+            payout_account_sealed=personal_data.seal_text(account, applicant_id, Purpose.PAYOUT_ACCOUNT),
             payout_account_last4=account[-4:],
             payout_status=PayoutAccountStatus.VERIFIED.value if verified_at else PayoutAccountStatus.PENDING.value,
             payout_verified_at=verified_at,
@@ -166,7 +167,7 @@ def change_account_in_store(applicant_id: str, provider: str, number: str, check
         check_id,
         code.code_id,
         provider=provider,
-        sealed_number=personal_data.seal_text(number, applicant_id),
+        sealed_number=personal_data.seal_text(number, applicant_id, Purpose.PAYOUT_ACCOUNT),
         last4=number[-4:],
         account_hash=incentive_payments.payout_account_hash(provider, number),
         now=T0,

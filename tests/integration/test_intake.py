@@ -11,6 +11,7 @@ from chalice.test import Client
 
 from devstack.population import Person, PopulationGenerator
 from functions.adapters import personal_data, queues
+from functions.adapters.purposes import Purpose
 from functions.app import app
 from functions.domain.lifecycle import FunnelStage
 from functions.register import intake_consumer
@@ -191,11 +192,11 @@ def test_personal_data_is_stored_only_sealed(aws: Any, people: PopulationGenerat
         assert secret not in dumped
     record = applicants.find(answer["applicant_id"])
     assert record is not None
-    opened = personal_data.open_json(record.personal_data, record.applicant_id)
+    opened = personal_data.open_json(record.personal_data, record.applicant_id, Purpose.APPLICANT_DATA)
     assert (opened["nik"], opened["full_name"], opened["phone"]) == (
         person.nik,
         person.full_name,
         "+62" + person.phone[1:],
     )
     with pytest.raises(Exception):  # noqa: B017 - any failure will do: sealed data is bound to its owner
-        personal_data.open_json(record.personal_data, "someone-else")
+        personal_data.open_json(record.personal_data, "someone-else", Purpose.APPLICANT_DATA)

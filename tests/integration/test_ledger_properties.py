@@ -13,6 +13,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 
 from functions import clock
 from functions.adapters import personal_data
+from functions.adapters.purposes import Purpose
 from functions.domain.errors import Refusal
 from functions.domain.membership import LedgerKind, LedgerTotals, PurchaseStatus
 from functions.services import purchases
@@ -56,7 +57,7 @@ class Ledger(RuleBasedStateMachine):
         purchase_id = str(answer["purchase_id"])
         stored = purchase_store.find(purchase_id)
         assert stored is not None and stored.code_sealed is not None
-        self.codes[purchase_id] = personal_data.open_text(stored.code_sealed, purchase_id)
+        self.codes[purchase_id] = personal_data.open_text(stored.code_sealed, purchase_id, Purpose.PURCHASE_CODE)
         return purchase_id
 
     @rule(purchase_id=bought)

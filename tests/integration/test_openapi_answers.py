@@ -27,7 +27,7 @@ from functions.domain.registration import MAX_BODY_BYTES
 from functions.services import admin
 from functions.settings import settings
 from tests.helpers import reset_app_state
-from tests.integration.conftest import run_consumers
+from tests.integration.conftest import open_first_wave, run_consumers
 
 SPEC: dict[str, Any] = yaml.safe_load((Path(__file__).resolve().parents[2] / "openapi.yaml").read_text())
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -316,6 +316,9 @@ def test_wave_result_and_admin_answers(
 ) -> None:
     monkeypatch.setenv("PRAKERJA_WAVE_QUOTA", "1")
     reset_app_state()
+    # Before the closing schedule's first run no wave is open; the API does not open one.
+    check(client.http.get("/waves/current"), "GET", "/waves/current", 404, code="NO_OPEN_WAVE")
+    open_first_wave()
     wave = check(client.http.get("/waves/current"), "GET", "/waves/current", 200)
     assert (wave["number"], wave["state"]) == (1, "OPEN")
     people = PopulationGenerator(seed=503)

@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from devstack.payment_provider import ProviderServer, write_csv
 from devstack.registry import RegistryServer
 from functions.adapters import personal_data
+from functions.adapters.purposes import Purpose
 from functions.domain.incentives import PayoutAccountStatus
 from functions.domain.lifecycle import FunnelStage
 from functions.domain.membership import MembershipReason
@@ -49,7 +50,7 @@ def accepted(
 def holder(applicant_id: str) -> dict[str, Any]:
     applicant = applicants.find(applicant_id)
     assert applicant is not None
-    return personal_data.open_json(applicant.personal_data, applicant_id)
+    return personal_data.open_json(applicant.personal_data, applicant_id, Purpose.APPLICANT_DATA)
 
 
 def account(applicant_id: str, provider: str, number: str, **change: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from chalice.test import Client
 from devstack.population import PopulationGenerator, registry_row
 from devstack.registry import RegistryServer, write_csv
 from devstack.scheduler import Schedule, scheduled_event
+from functions.adapters import draw_seeds
 from functions.app import app
 from functions.domain.card import is_valid, luhn_digit
 from functions.select import catch_up_waves
@@ -26,19 +27,27 @@ from functions.store import applicants
 from functions.store import waves as wave_store
 from functions.verify_draw import verify
 from tests.helpers import counted, reset_app_state
-from tests.integration.conftest import queue_messages, run_consumers
+from tests.integration.conftest import open_first_wave, queue_messages, run_consumers
 
 JSON = {"Content-Type": "application/json"}
 QUOTA = 4
 
 
 @pytest.fixture
-def client(aws: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def fresh_client(aws: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A fresh deployment before the closing schedule's first run: no wave yet."""
     monkeypatch.setenv("PRAKERJA_WAVE_QUOTA", str(QUOTA))
     monkeypatch.setenv("PRAKERJA_PUBLISH_CHUNK_SIZE", "3")
     reset_app_state()
     with Client(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def client(fresh_client: Any) -> Any:
+    """A deployment whose closing schedule has run once: wave 1 open."""
+    open_first_wave()
+    return fresh_client
 
 
 def eligible(client: Any, registry_service: RegistryServer, count: int, seed: int = 41) -> list[dict[str, Any]]:
@@ -120,7 +129,28 @@ def s3_text(key: str) -> str:
     return str(body.decode())
 
 
-def test_a_fresh_deployment_has_wave_1_open_with_its_commitment(client: Any) -> None:
+def test_a_fresh_deployment_opens_wave_1_at_the_closing_schedules_first_run_never_at_the_api(
+    fresh_client: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = fresh_client
+    (applicant,) = eligible(client, registry_service, 1, seed=52)
+    made: list[int] = []
+    new_seed = draw_seeds.new_seed
+
+    def counted_seed(wave: int) -> tuple[str, bytes]:
+        made.append(wave)
+        return new_seed(wave)
+
+    monkeypatch.setattr(draw_seeds, "new_seed", counted_seed)
+    # Before the first run the API answers that no wave is open, and neither it nor a join opens one
+    none_yet = client.http.get("/waves/current")
+    assert (none_yet.status_code, none_yet.json_body["error"]["code"]) == (404, "NO_OPEN_WAVE")
+    refused = join(client, applicant)
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (409, "WAVE_NOT_OPEN")
+    assert (made, wave_store.current_number(), wave_store.find(1)) == ([], None, None)
+    # The closing schedule's first run opens wave 1, with its seed made there and its commitment published
+    open_first_wave()
+    assert made == [1]
     wave = current(client)
     assert (wave["number"], wave["state"], wave["quota"]) == (1, "OPEN", QUOTA)
     assert len(wave["commitment"]) == 64

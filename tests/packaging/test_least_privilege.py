@@ -9,7 +9,9 @@ here and the permission in `template.yaml`; a permission nobody uses any more fa
 How permissions are read: a role's inline and managed policies (`Allow` only; the template has no `Deny`), and
 each KMS key's policy. A key policy grants directly to the roles it names; it lets IAM policies grant only the
 actions its statements for the account root allow (the draw-seed key lets them grant no kms:Decrypt). Conditions
-narrow a grant; here a conditional grant counts as a grant, and the conditions that matter have tests of their own.
+narrow a grant; in `USES` a conditional grant counts as a grant, and the conditions that matter have tests of their
+own: `KEY_PURPOSES` is, per function, which kinds of secret (the encryption context's purpose) it may seal and open
+with the personal-data key.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 import pytest
 
 from devstack.provision import load_template
+from functions.adapters.purposes import Purpose
 from functions.resources import ADMIN_AUTHORIZER_TTL_SECONDS
 from infra.package import package
 
@@ -109,7 +112,8 @@ _SCHEDULE = [
         "DrawSeedKey",
         "kms:GenerateDataKey",
         "kms:Decrypt",
-        why="draw_seeds: new_seed for the wave that opens at a close (and wave 1), reveal at the draw",
+        why="draw_seeds: new_seed for the wave that opens at a close (and wave 1, at the first run), reveal at "
+        "the draw",
     ),
 ]
 
@@ -160,13 +164,11 @@ USES: dict[str, list[Use]] = {
         use(
             "WavesTable",
             "dynamodb:GetItem",
-            "dynamodb:PutItem",
             "dynamodb:UpdateItem",
             "dynamodb:ConditionCheckItem",
-            why="waves.find (current, join, results, PROCESSING in the applicant view); open_first puts wave 1 "
-            "on a fresh deployment's first request; admin publish's plan_publication, chunks_queued, "
-            "mark_published_if_complete; the join transaction and the admin revocation check the wave is still "
-            "open",
+            why="waves.find (current, join, results, PROCESSING in the applicant view); admin publish's "
+            "plan_publication, chunks_queued, mark_published_if_complete; the join transaction and the admin "
+            "revocation check the wave is still open (it never opens a wave: the closing schedules do)",
         ),
         use(
             "WaveMembersTable",
@@ -230,11 +232,6 @@ USES: dict[str, list[Use]] = {
             why="seals registrations and email codes, opens keyring secrets, partners' signing secrets "
             "(partner_secrets.open_secret) and the sealed idempotent answer; the encryption of the queues it "
             "sends to",
-        ),
-        use(
-            "DrawSeedKey",
-            "kms:GenerateDataKey",
-            why="open_first: wave 1's seed and commitment on a fresh deployment's first request; never Decrypt",
         ),
         use(
             "CloseDueWaves",
@@ -554,6 +551,90 @@ USES: dict[str, list[Use]] = {
 }
 
 DRAW_SEED_READERS = {"CloseDueWaves", "PublishDueWaves", "CatchUpWaves"}
+USES_OF_KEY = {
+    function: {action for u in uses if u.resource == "PersonalDataKey" for action in u.actions}
+    for function, uses in USES.items()
+}
+
+# What each function may do with the personal-data key, per purpose of the encryption context
+# (functions/adapters/purposes.py) or through SQS (its queues' encryption): the secrets its code seals (with
+# GenerateDataKey, or Encrypt) and opens (Decrypt). A function absent here may not use the key at all.
+SEAL = "kms:GenerateDataKey"
+OPEN = "kms:Decrypt"
+VIA_SQS = "through SQS"
+ANY_PURPOSE = "any purpose"
+P = Purpose
+_SCHEDULE_KEY = [
+    use(
+        P.WAVE_SECRET, SEAL, OPEN, why="wave_secrets.new_secret for the wave that opens; secret_of at draw and publish"
+    ),
+    use(VIA_SQS, SEAL, OPEN, why="the publish and pool-part queues"),
+]
+_QUEUES_ONLY = [use(VIA_SQS, SEAL, OPEN, why="its queues; no secret is opened")]
+KEY_PURPOSES: dict[str, list[Use]] = {
+    "APIHandler": [
+        use(P.APPLICANT_DATA, SEAL, why="registration.intake_message seals the person for the intake queue"),
+        use(P.PAYOUT_ACCOUNT, SEAL, why="payout_accounts.change_account seals the new account number (never opens)"),
+        use(P.EMAIL_CODE, SEAL, why="the resend: email_codes.issue seals the new code"),
+        use(P.PURCHASE_CODE, SEAL, why="purchases._new_purchase seals the purchase's code"),
+        use(P.PAYOUT_ACCOUNT_CODE, SEAL, why="payout_accounts.request_code seals the member's code"),
+        use(P.IDEMPOTENCY_ANSWER, SEAL, OPEN, why="registration._SealedAnswer keeps a keyed answer sealed"),
+        use(P.PARTNER_SECRET, OPEN, why="partner_auth.authenticate: partner_secrets.open_secret"),
+        use(P.WAVE_SECRET, OPEN, why="the applicant view's draw ids; admin publish's chunks"),
+        use(P.LOOKUP_PEPPER, SEAL, OPEN, why="lookup_hash: identities, request digests, code hashes (made once)"),
+        use(P.ACCESS_TOKEN_KEY, SEAL, OPEN, why="new_access_token, token_was_issued_for (made once)"),
+        use(VIA_SQS, SEAL, OPEN, why="the queues it sends to"),
+    ],
+    "AdminAuthorizer": [use(P.ADMIN_TOKEN_KEY, SEAL, OPEN, why="admin.subject_of's key (made once)")],
+    "IntakeConsumer": [
+        use(P.EMAIL_CODE, SEAL, why="email_codes.issue seals the first code"),
+        use(P.LOOKUP_PEPPER, SEAL, OPEN, why="the email code's hash"),
+        use(VIA_SQS, SEAL, OPEN, why="its queue and the email-code queue"),
+    ],
+    "NotificationConsumer": [
+        use(P.APPLICANT_DATA, OPEN, why="notifications._deliver: the email and phone"),
+        use(VIA_SQS, OPEN, why="its queue"),
+    ],
+    "EmailCodeConsumer": [
+        use(P.APPLICANT_DATA, OPEN, why="the email and phone the code goes to"),
+        use(P.EMAIL_CODE, OPEN, why="notifications.deliver_email_code"),
+        use(P.PURCHASE_CODE, OPEN, why="notifications.deliver_purchase_code"),
+        use(P.PAYOUT_ACCOUNT_CODE, OPEN, why="notifications.deliver_payout_account_code"),
+        use(VIA_SQS, OPEN, why="its queue"),
+    ],
+    "NikCheckConsumer": [
+        use(P.APPLICANT_DATA, OPEN, why="nik_check.look_up: what the applicant declared"),
+        use(P.LOOKUP_PEPPER, SEAL, OPEN, why="the family-card hash"),
+        use(VIA_SQS, SEAL, OPEN, why="its queue and the notifications queue"),
+    ],
+    "PayoutCheckConsumer": [
+        use(P.APPLICANT_DATA, OPEN, why="payout_accounts._inquire: the member's name and NIK"),
+        use(P.PAYOUT_ACCOUNT, OPEN, why="payout_accounts._inquire: the number to ask the provider about"),
+        use(VIA_SQS, SEAL, OPEN, why="its queue, the notifications and payments queues"),
+    ],
+    "IncentiveConsumer": [
+        use(P.APPLICANT_DATA, OPEN, why="the screening (nik_check.look_up); never an account number"),
+        use(VIA_SQS, SEAL, OPEN, why="its queue, the payments and notifications queues"),
+    ],
+    "PaymentConsumer": [
+        use(P.PAYOUT_ACCOUNT, OPEN, why="incentive_payments._transfer: the number to pay into"),
+        use(VIA_SQS, SEAL, OPEN, why="its queue and the notifications queue"),
+    ],
+    "PublishConsumer": _QUEUES_ONLY,
+    "RevokeOverdueMemberships": _QUEUES_ONLY,
+    "RevocationConsumer": _QUEUES_ONLY,
+    "QueueDueIncentives": _QUEUES_ONLY,
+    "PoolPartConsumer": [
+        use(P.WAVE_SECRET, OPEN, why="pool_reading.read_part: the draw ids"),
+        use(VIA_SQS, OPEN, why="its queue"),
+    ],
+    "ReconcilePayments": [
+        use(P.LOOKUP_PEPPER, SEAL, OPEN, why="payout_account_hash: each statement line's account, hashed as pinned"),
+    ],
+    "CloseDueWaves": _SCHEDULE_KEY,
+    "PublishDueWaves": _SCHEDULE_KEY,
+    "CatchUpWaves": _SCHEDULE_KEY,
+}
 
 
 # --- reading the template -------------------------------------------------------------------------------------
@@ -633,6 +714,19 @@ class Permissions:
                     assert isinstance(principal, dict) and "Fn::GetAtt" in principal, (key, principal)
         return named, delegated
 
+    def key_purposes(self, function: str, key: str = "PersonalDataKey") -> dict[str, set[str]]:
+        """{purpose (or VIA_SQS, or ANY_PURPOSE): the KMS actions} that `function`'s role allows on `key`."""
+        named, _ = self.key_policy(key, self.role_of(function))
+        assert not named, f"{key}'s policy names {function}'s role: its grants would bypass these conditions"
+        found: dict[str, set[str]] = defaultdict(set)
+        for statement in self.role_statements(self.role_of(function)):
+            if not {self.resource_id(r) for r in as_list(statement["Resource"])} & {key, "*"}:
+                continue
+            actions = {a for a in as_list(statement["Action"]) if a.startswith("kms:")}
+            for purpose in _purposes_of(statement):
+                found[purpose] |= actions
+        return {purpose: actions for purpose, actions in found.items() if actions}
+
     def of_function(self, function: str) -> tuple[dict[str, set[str]], set[str]]:
         """({resource: data actions}, the other actions) that `function` may do."""
         role = self.role_of(function)
@@ -654,6 +748,35 @@ class Permissions:
             if allowed:
                 data[key] = allowed
         return {resource: actions for resource, actions in data.items() if actions}, other
+
+
+def _purposes_of(statement: dict[str, Any]) -> list[str]:
+    """The purposes a statement's condition allows: only an exact `kms:EncryptionContext:purpose` (StringEquals,
+    one value or a list: a single-valued key) or SQS's own calls narrow it; any other condition counts as none."""
+    condition = statement.get("Condition", {})
+    equals = condition.get("StringEquals", {}) if set(condition) == {"StringEquals"} else {}
+    if set(equals) == {"kms:ViaService"} and str(equals["kms:ViaService"].get("Fn::Sub", "")).startswith("sqs."):
+        return [VIA_SQS]
+    if set(equals) == {"kms:EncryptionContext:purpose"}:
+        return [str(purpose) for purpose in as_list(equals["kms:EncryptionContext:purpose"])]
+    return [ANY_PURPOSE]
+
+
+def purpose_differences(template: dict[str, Any]) -> list[str]:
+    """Every way in which the roles' use of the personal-data key differs from `KEY_PURPOSES`; [] when they agree."""
+    permissions = Permissions(template)
+    found: list[str] = []
+    for function in sorted(set(permissions.of_type(FUNCTION)) & set(KEY_PURPOSES)):
+        allowed = permissions.key_purposes(function)
+        wanted = {u.resource: set(u.actions) for u in KEY_PURPOSES[function]}
+        for purpose in sorted(set(allowed) | set(wanted)):
+            extra = allowed.get(purpose, set()) - wanted.get(purpose, set())
+            missing = wanted.get(purpose, set()) - allowed.get(purpose, set()) - allowed.get(ANY_PURPOSE, set())
+            if extra:
+                found.append(f"{function} may {sorted(extra)} under {purpose}, which its code does not")
+            if missing:
+                found.append(f"{function} lacks {sorted(missing)} under {purpose}, which its code needs")
+    return found
 
 
 def differences(template: dict[str, Any]) -> list[str]:
@@ -720,6 +843,70 @@ def test_each_role_allows_exactly_what_its_function_uses(packaged: Packaged) -> 
     assert differences(packaged.template) == []
 
 
+def test_each_role_seals_and_opens_only_the_purposes_its_code_does(packaged: Packaged) -> None:
+    assert set(KEY_PURPOSES) == set(USES)
+    assert purpose_differences(packaged.template) == []
+
+
+def test_the_purposes_specified_are_the_codes_own(packaged: Packaged) -> None:
+    specified = {u.resource for uses in KEY_PURPOSES.values() for u in uses} - {VIA_SQS}
+    # Every kind of secret sealed under the personal-data key is opened by someone (draw seeds have their own key)
+    assert specified == set(Purpose) - {Purpose.DRAW_SEED}
+    for function, uses in KEY_PURPOSES.items():
+        personal_data = {action for u in uses for action in u.actions}
+        assert personal_data == USES_OF_KEY.get(function, set()), function
+
+
+def test_only_the_payment_functions_open_an_account_number_and_only_the_authorizer_the_admin_key(
+    packaged: Packaged,
+) -> None:
+    permissions = Permissions(packaged.template)
+
+    def openers(purpose: Purpose) -> set[str]:
+        return {
+            function
+            for function in permissions.of_type(FUNCTION)
+            if any(
+                OPEN in actions and name in (purpose, ANY_PURPOSE)
+                for name, actions in permissions.key_purposes(function).items()
+            )
+        }
+
+    assert openers(Purpose.PAYOUT_ACCOUNT) == {"PayoutCheckConsumer", "PaymentConsumer"}
+    assert openers(Purpose.ADMIN_TOKEN_KEY) == {"AdminAuthorizer"}
+    assert openers(Purpose.APPLICANT_DATA) == {
+        "NotificationConsumer",
+        "EmailCodeConsumer",
+        "NikCheckConsumer",
+        "PayoutCheckConsumer",
+        "IncentiveConsumer",
+    }
+
+
+def test_the_purpose_check_fails_a_grant_without_a_purpose(packaged: Packaged) -> None:
+    template = copy.deepcopy(packaged.template)
+    for role, sid in (("APIHandlerRole", "Open"), ("IncentiveConsumerRole", "Open")):
+        statements = template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        (statement,) = [s for s in statements if s.get("Sid") == sid]
+        del statement["Condition"]  # as every role's key grant was before purposes
+    payments = template["Resources"]["PaymentConsumerRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    (opens,) = [s for s in payments["Statement"] if s.get("Sid") == "Open"]
+    opens["Condition"] = {"StringLike": {"kms:EncryptionContext:purpose": "*"}}
+    found = purpose_differences(template)
+    assert "APIHandler may ['kms:Decrypt'] under any purpose, which its code does not" in found
+    assert "IncentiveConsumer may ['kms:Decrypt'] under any purpose, which its code does not" in found
+    assert "PaymentConsumer may ['kms:Decrypt'] under any purpose, which its code does not" in found
+    assert len(found) == 3, found
+    # A role that may open no account number is refused one: the incentive consumer before and after.
+    without = copy.deepcopy(packaged.template)
+    incentive = without["Resources"]["IncentiveConsumerRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    (opens,) = [s for s in incentive["Statement"] if s.get("Sid") == "Open"]
+    opens["Condition"]["StringEquals"]["kms:EncryptionContext:purpose"] = ["applicant-data", "payout-account"]
+    assert purpose_differences(without) == [
+        "IncentiveConsumer may ['kms:Decrypt'] under payout-account, which its code does not"
+    ]
+
+
 def test_the_check_fails_a_role_that_allows_a_resource_its_function_does_not_use(packaged: Packaged) -> None:
     template = copy.deepcopy(packaged.template)
     api = template["Resources"]["APIHandlerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
@@ -741,20 +928,22 @@ def test_the_check_fails_a_role_that_lacks_a_permission_its_function_needs(packa
     ), found
 
 
-def test_the_api_cannot_decrypt_a_draw_seed(packaged: Packaged) -> None:
+def test_the_api_can_neither_make_nor_open_a_draw_seed(packaged: Packaged) -> None:
     permissions = Permissions(packaged.template)
     role = permissions.role_of("APIHandler")
     # Neither its own policies (on the key or on any resource) ...
     for statement in permissions.role_statements(role):
         resources = {permissions.resource_id(r) for r in as_list(statement["Resource"])}
         if resources & {"DrawSeedKey", "*"}:
-            assert not matches(set(as_list(statement["Action"])), "kms:Decrypt"), statement
-    # ... nor the key policy, which names it nowhere and lets no IAM policy grant Decrypt.
+            actions = set(as_list(statement["Action"]))
+            assert not matches(actions, "kms:Decrypt") and not matches(actions, "kms:GenerateDataKey"), statement
+    # ... nor the key policy, which names it nowhere and lets no IAM policy grant a use of the key.
     named, delegated = permissions.key_policy("DrawSeedKey", role)
     assert named == set()
-    assert not matches(delegated, "kms:Decrypt") and not matches(delegated, "kms:CreateGrant")
+    for use_of_key in ("kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:CreateGrant"):
+        assert not matches(delegated, use_of_key), use_of_key
     data, _ = permissions.of_function("APIHandler")
-    assert data["DrawSeedKey"] == {"kms:GenerateDataKey"}
+    assert "DrawSeedKey" not in data
 
 
 def test_only_the_closing_functions_may_decrypt_a_draw_seed_and_only_a_seed(packaged: Packaged) -> None:
