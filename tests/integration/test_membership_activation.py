@@ -13,9 +13,9 @@ from functions.services import selection
 from functions.settings import settings
 from functions.store import applicants, funnel, members
 from tests.integration.conftest import run_consumers
-from tests.integration.test_waves import QUOTA, client, current, drawn, tick
+from tests.integration.test_waves import QUOTA, client, fresh_client, current, drawn, tick
 
-__all__ = ["client"]  # the fixture, shared with the wave tests
+__all__ = ["client", "fresh_client"]  # the fixture, shared with the wave tests
 
 
 def test_publication_activates_each_accepted_member_once(client: Any, registry_service: RegistryServer) -> None:

@@ -547,6 +547,7 @@ def test_payout_account_answers(client: Any, registry_service: RegistryServer) -
 
     path = "/applicants/{applicant_id}/payout-account"
     code_path = f"{path}/code"
+    open_first_wave()
     (member, *_), _ = accepted(client, registry_service, seed=81)
     own = path.replace("{applicant_id}", member["applicant_id"])
     headers = {**JSON, **bearer(member["access_token"])}

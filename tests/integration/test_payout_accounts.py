@@ -30,9 +30,9 @@ from functions.verify import payout_check_consumer
 from tests.helpers import FakeLambdaContext, sqs_event
 from tests.integration.conftest import queue_messages, run_consumers
 from tests.integration.test_payment_provider import control
-from tests.integration.test_waves import JSON, client, drawn, statuses, tick
+from tests.integration.test_waves import JSON, client, drawn, fresh_client, statuses, tick
 
-__all__ = ["client"]  # the fixture, shared with test_waves
+__all__ = ["client", "fresh_client"]  # the fixtures, shared with test_waves
 
 
 def accepted(

@@ -28,9 +28,20 @@ from functions.store.models import MemberRecord
 from functions.verify_draw import Disagreement, verify
 from tests.helpers import FakeLambdaContext, reset_app_state, sqs_event
 from tests.integration.conftest import queue_messages, run_consumers
-from tests.integration.test_waves import JSON, QUOTA, client, current, drawn, s3_text, statuses, throttled, tick
+from tests.integration.test_waves import (
+    JSON,
+    QUOTA,
+    client,
+    fresh_client,
+    current,
+    drawn,
+    s3_text,
+    statuses,
+    throttled,
+    tick,
+)
 
-__all__ = ["client"]  # the fixture, shared with test_waves
+__all__ = ["client", "fresh_client"]  # the fixture, shared with test_waves
 
 BALANCE = settings().training_balance
 SCHEDULE = Schedule("revoke_overdue_memberships", REVOCATION_CRON.to_string(), "")
