@@ -20,6 +20,7 @@ class Purpose(StrEnum):
     IDEMPOTENCY_ANSWER = "idempotency-answer"  # a keyed registration's first answer (its access token)
     EMAIL_CODE = "email-code"  # an applicant's email code until it is sent
     PURCHASE_CODE = "purchase-code"  # a purchase's consent code until it is sent
+    SIGN_IN_CODE = "sign-in-code"  # a sign-in code, sealed in its message until the code consumer sends it
     PAYOUT_ACCOUNT_CODE = "payout-account-code"  # a member's code to change its payout account, until it is sent
     PARTNER_SECRET = "partner-secret"  # noqa: S105 - a name; a training partner's signing secret
     WAVE_SECRET = "wave-secret"  # noqa: S105 - a name; a wave's secret (draw ids, family pseudonyms)

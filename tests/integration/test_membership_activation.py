@@ -13,7 +13,7 @@ from functions.services import selection
 from functions.settings import settings
 from functions.store import applicants, funnel, members
 from tests.integration.conftest import run_consumers
-from tests.integration.test_waves import QUOTA, client, fresh_client, current, drawn, tick
+from tests.integration.test_waves import QUOTA, client, current, drawn, fresh_client, tick
 
 __all__ = ["client", "fresh_client"]  # the fixture, shared with the wave tests
 

@@ -578,6 +578,7 @@ KEY_PURPOSES: dict[str, list[Use]] = {
         use(P.EMAIL_CODE, SEAL, why="the resend: email_codes.issue seals the new code"),
         use(P.PURCHASE_CODE, SEAL, why="purchases._new_purchase seals the purchase's code"),
         use(P.PAYOUT_ACCOUNT_CODE, SEAL, why="payout_accounts.request_code seals the member's code"),
+        use(P.SIGN_IN_CODE, SEAL, why="access.ask_for_code seals the sign-in code in its message"),
         use(P.IDEMPOTENCY_ANSWER, SEAL, OPEN, why="registration._SealedAnswer keeps a keyed answer sealed"),
         use(P.PARTNER_SECRET, OPEN, why="partner_auth.authenticate: partner_secrets.open_secret"),
         use(P.WAVE_SECRET, OPEN, why="the applicant view's draw ids; admin publish's chunks"),
@@ -600,6 +601,7 @@ KEY_PURPOSES: dict[str, list[Use]] = {
         use(P.EMAIL_CODE, OPEN, why="notifications.deliver_email_code"),
         use(P.PURCHASE_CODE, OPEN, why="notifications.deliver_purchase_code"),
         use(P.PAYOUT_ACCOUNT_CODE, OPEN, why="notifications.deliver_payout_account_code"),
+        use(P.SIGN_IN_CODE, OPEN, why="notifications.deliver_sign_in_code"),
         use(VIA_SQS, OPEN, why="its queue"),
     ],
     "NikCheckConsumer": [
