@@ -546,6 +546,7 @@ def test_payout_account_answers(client: Any, registry_service: RegistryServer) -
     from tests.integration.test_payout_accounts import accepted
 
     path = "/applicants/{applicant_id}/payout-account"
+    open_first_wave()
     (member, *_), _ = accepted(client, registry_service, seed=81)
     own = path.replace("{applicant_id}", member["applicant_id"])
     headers = {**JSON, **bearer(member["access_token"])}
