@@ -27,10 +27,21 @@ from functions.store import waves as wave_store
 from functions.store.models import MemberRecord
 from functions.verify_draw import Disagreement, verify
 from tests.helpers import FakeLambdaContext, reset_app_state, sqs_event
-from tests.integration.conftest import queue_messages, run_consumers
-from tests.integration.test_waves import JSON, QUOTA, client, current, drawn, s3_text, statuses, throttled, tick
+from tests.integration.conftest import open_first_wave, queue_messages, run_consumers
+from tests.integration.test_waves import (
+    JSON,
+    QUOTA,
+    client,
+    current,
+    drawn,
+    fresh_client,
+    s3_text,
+    statuses,
+    throttled,
+    tick,
+)
 
-__all__ = ["client"]  # the fixture, shared with test_waves
+__all__ = ["client", "fresh_client"]  # the fixtures, shared with test_waves
 
 BALANCE = settings().training_balance
 SCHEDULE = Schedule("revoke_overdue_memberships", REVOCATION_CRON.to_string(), "")
@@ -135,12 +146,14 @@ def test_the_daily_schedule_revokes_the_overdue_returns_the_balance_and_refills_
 
 
 def test_a_shard_hands_its_rest_on_with_a_cursor(
-    client: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch
+    fresh_client: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given five members in one shard and pages of two
+    # Given five members in one shard and pages of two (wave 1 opened with a quota of five)
     monkeypatch.setenv("PRAKERJA_WAVE_QUOTA", "5")
     monkeypatch.setenv("PRAKERJA_COHORT_PAGE_SIZE", "2")
     reset_app_state()
+    open_first_wave()
+    client = fresh_client
     accepted, _ = published(client, registry_service, 5, seed=62)
     assert len(accepted) == 5
     for applicant_id in accepted:  # all in shard 0, as a busy shard would be
