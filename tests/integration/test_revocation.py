@@ -41,7 +41,7 @@ from tests.integration.test_waves import (
     tick,
 )
 
-__all__ = ["client", "fresh_client"]  # the fixture, shared with test_waves
+__all__ = ["client", "fresh_client"]  # the fixtures, shared with test_waves
 
 BALANCE = settings().training_balance
 SCHEDULE = Schedule("revoke_overdue_memberships", REVOCATION_CRON.to_string(), "")
@@ -148,7 +148,7 @@ def test_the_daily_schedule_revokes_the_overdue_returns_the_balance_and_refills_
 def test_a_shard_hands_its_rest_on_with_a_cursor(
     fresh_client: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given five members in one shard and pages of two (wave 1 opened with that quota, as its schedule would)
+    # Given five members in one shard and pages of two (wave 1 opened with a quota of five)
     monkeypatch.setenv("PRAKERJA_WAVE_QUOTA", "5")
     monkeypatch.setenv("PRAKERJA_COHORT_PAGE_SIZE", "2")
     reset_app_state()

@@ -44,10 +44,14 @@ def fresh_client(aws: Any, registry_service: RegistryServer, monkeypatch: pytest
 
 
 @pytest.fixture
-def client(fresh_client: Any) -> Any:
-    """A deployment whose closing schedule has run once: wave 1 open."""
+def client(aws: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A deployment whose closing schedule has run once: wave 1 open. (Self-contained: other modules import it.)"""
+    monkeypatch.setenv("PRAKERJA_WAVE_QUOTA", str(QUOTA))
+    monkeypatch.setenv("PRAKERJA_PUBLISH_CHUNK_SIZE", "3")
+    reset_app_state()
     open_first_wave()
-    return fresh_client
+    with Client(app) as test_client:
+        yield test_client
 
 
 def eligible(client: Any, registry_service: RegistryServer, count: int, seed: int = 41) -> list[dict[str, Any]]:
