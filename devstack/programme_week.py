@@ -341,11 +341,15 @@ class Week:
         self.result.refused[f"{answer.status_code} {answer.json()['error']['code']}"] += 1
 
     def verify_email(self, index: int) -> None:
-        applicant_id = self.accepted[index]["applicant_id"]
+        accepted = self.accepted[index]
+        applicant_id = accepted["applicant_id"]
         code = self.outbox.wait_for_code(applicant_id)
         # A 429 (the NIK-check queue did not take the check) asks for the same code again shortly: the session does.
         answer = self.http.post(
-            self.url("/verifications/email"), json={"applicant_id": applicant_id, "code": code}, timeout=60
+            self.url("/verifications/email"),
+            json={"applicant_id": applicant_id, "code": code},
+            headers={"Authorization": f"Bearer {accepted['access_token']}"},
+            timeout=60,
         )
         if answer.status_code != 200:
             raise RuntimeError(f"email verification refused: {answer.status_code} {answer.text}")

@@ -30,7 +30,7 @@ from functions.observability import logger, metrics
 from functions.services import notifications, purchases
 from functions.services.applicant_view import authorised_applicant
 from functions.settings import settings
-from functions.store import applicants, throttle
+from functions.store import applicants
 
 if TYPE_CHECKING:
     from functions.services.sqs_records import NotificationRecord
@@ -115,20 +115,18 @@ def _waited(code: IssuedCode, now: dt.datetime) -> float:
     return round((now - code.issued_at).total_seconds(), 3)
 
 
-def check_code(body: bytes) -> dict[str, str]:
-    """`POST /verifications/email`: an unknown applicant and a wrong code get the same answer."""
+def check_code(body: bytes, token: str) -> dict[str, str]:
+    """`POST /verifications/email`, with the applicant's own token: it is checked before a try is counted, so a
+    stranger cannot spend the owner's tries (an unknown id and a wrong token get the same 401)."""
     request = parse_body(EmailCodeRequest, body)
+    applicant = authorised_applicant(request.applicant_id, token)
+    if applicant is None:
+        raise Conflict("NOT_YET_REGISTERED", "the registration is still being processed; try again shortly")
     if not CODE_SHAPE.fullmatch(request.code):
         raise InvalidField("INVALID_CODE", "code must be six digits", "code")
     now = clock.now()
     rules = policy()
-    applicant = applicants.find(request.applicant_id) if len(request.applicant_id) == 32 else None
-    if applicant is None or applicant.email_code is None:
-        # The same work and the same answers as for a known applicant: wrong, wrong, ..., then locked.
-        _code_hash(request.applicant_id, "none", request.code)
-        failures = throttle.count_failure("email-code", request.applicant_id, int(rules.ttl.total_seconds()), now)
-        if failures > rules.max_wrong_tries:
-            raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new one", _locked_wait(rules), "code")
+    if applicant.email_code is None:
         raise InvalidField(*_WRONG_CODE)
     current = applicant.email_code
     # Counted before it is compared, in one conditional write: concurrent guesses each get a number of their own.

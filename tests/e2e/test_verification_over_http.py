@@ -55,7 +55,8 @@ def register_and_verify(api: Api, person: Person) -> dict[str, Any]:
     assert answer.status_code == 202, answer.text
     applicant: dict[str, Any] = answer.json()
     code = api.email_code(applicant["applicant_id"])
-    verified = api.post("/verifications/email", {"applicant_id": applicant["applicant_id"], "code": code})
+    body = {"applicant_id": applicant["applicant_id"], "code": code}
+    verified = api.post("/verifications/email", body, applicant["access_token"])
     assert (verified.status_code, verified.json()["status"]) == (200, "EMAIL_VERIFIED"), verified.text
     return applicant
 

@@ -66,9 +66,12 @@ def register(client: Any, person: Person) -> dict[str, Any]:
     return dict(answer.json_body)
 
 
-def verify(client: Any, applicant_id: str, code: str) -> Any:
+def verify(client: Any, applicant: dict[str, Any], code: str) -> Any:
+    """The applicant enters a code, with its own token."""
     return client.http.post(
-        "/verifications/email", headers=JSON, body=json.dumps({"applicant_id": applicant_id, "code": code})
+        "/verifications/email",
+        headers={**JSON, "Authorization": f"Bearer {applicant['access_token']}"},
+        body=json.dumps({"applicant_id": applicant["applicant_id"], "code": code}),
     )
 
 
@@ -90,7 +93,7 @@ def test_a_registered_applicant_is_sent_a_code_and_verifies_with_it(client: Any,
     (message,) = [m for m in outbox() if m["applicant_id"] == applicant["applicant_id"]]
     assert (message["kind"], message["channel"], message["to"]) == ("email_code", "email", person.email)
     assert len(message["code"]) == 6
-    answer = verify(client, applicant["applicant_id"], message["code"])
+    answer = verify(client, applicant, message["code"])
     assert (answer.status_code, answer.json_body["status"]) == (200, "EMAIL_VERIFIED")
     stored = applicants.find(applicant["applicant_id"])
     assert stored is not None and stored.email_code and message["code"] not in stored.email_code.code_hash
@@ -99,7 +102,7 @@ def test_a_registered_applicant_is_sent_a_code_and_verifies_with_it(client: Any,
 def test_five_wrong_codes_are_400_the_sixth_is_429_and_locks(client: Any, people: PopulationGenerator) -> None:
     applicant = register(client, people.person())
     (code,) = codes_for(applicant["applicant_id"])
-    answers = [verify(client, applicant["applicant_id"], wrong(code)) for _ in range(6)]
+    answers = [verify(client, applicant, wrong(code)) for _ in range(6)]
     assert [a.status_code for a in answers] == [400] * 5 + [429]
     assert answers[0].json_body["error"] == {
         "code": "INVALID_CODE",
@@ -108,23 +111,35 @@ def test_five_wrong_codes_are_400_the_sixth_is_429_and_locks(client: Any, people
     }
     assert answers[5].json_body["error"]["code"] == "CODE_LOCKED"
     assert int(answers[5].headers["Retry-After"]) >= 1
-    locked = verify(client, applicant["applicant_id"], code)
+    locked = verify(client, applicant, code)
     assert locked.status_code == 429
 
 
-def test_an_unknown_applicant_gets_the_same_answer_as_a_wrong_code(client: Any, people: PopulationGenerator) -> None:
+def test_a_code_needs_the_applicants_token_and_a_stranger_spends_none_of_its_tries(
+    client: Any, people: PopulationGenerator
+) -> None:
     applicant = register(client, people.person())
     (code,) = codes_for(applicant["applicant_id"])
-    known = verify(client, applicant["applicant_id"], wrong(code))
-    unknown = verify(client, "f" * 32, code)
-    assert (known.status_code, known.json_body) == (unknown.status_code, unknown.json_body)
+    stranger = {**applicant, "access_token": "x" * 43}
+    unknown = {"applicant_id": "f" * 32, "access_token": "x" * 43}
+    body = json.dumps({"applicant_id": applicant["applicant_id"], "code": wrong(code)})
+    # Without a token, with a wrong one, or for an unknown id: the same 401, before any try is counted
+    tokenless = client.http.post("/verifications/email", headers=JSON, body=body)
+    guesses = [verify(client, stranger, wrong(code)) for _ in range(5)]
+    assert tokenless.status_code == 401
+    assert [(a.status_code, a.json_body) for a in guesses] == [(401, tokenless.json_body)] * 5
+    assert verify(client, unknown, wrong(code)).json_body == tokenless.json_body
+    stored = applicants.find(applicant["applicant_id"])
+    assert stored is not None and stored.email_code_tries == 0
+    # And the owner still verifies with its code
+    assert verify(client, applicant, code).status_code == 200
 
 
 def test_a_code_expires_after_24_hours(client: Any, people: PopulationGenerator, frozen: FrozenClock) -> None:
     applicant = register(client, people.person())
     (code,) = codes_for(applicant["applicant_id"])
     frozen.advance(hours=24, seconds=1)
-    answer = verify(client, applicant["applicant_id"], code)
+    answer = verify(client, applicant, code)
     assert (answer.status_code, answer.json_body["error"]["code"]) == (400, "CODE_EXPIRED")
 
 
@@ -147,8 +162,8 @@ def test_resend_once_a_minute_five_times_a_day(client: Any, people: PopulationGe
     assert len(codes) == 6
     # only the newest code works
     if first != codes[-1]:
-        assert verify(client, applicant["applicant_id"], first).status_code == 400
-    assert verify(client, applicant["applicant_id"], codes[-1]).status_code == 200
+        assert verify(client, applicant, first).status_code == 400
+    assert verify(client, applicant, codes[-1]).status_code == 200
 
 
 def test_resend_needs_the_applicants_own_token(client: Any, people: PopulationGenerator) -> None:
@@ -225,7 +240,7 @@ def test_a_resend_during_a_backlog_issues_no_code_and_queues_nothing(
     sent = resend(client, applicant)  # sent a moment ago: reused, still nothing new
     assert sent.status_code == 202 and sent.json_body["code_sent_at"] == frozen.now.isoformat()
     assert code_queue_depth() == 0
-    assert verify(client, applicant["applicant_id"], code).status_code == 200
+    assert verify(client, applicant, code).status_code == 200
 
 
 def test_a_stale_message_sends_the_current_code(client: Any, people: PopulationGenerator, frozen: FrozenClock) -> None:
@@ -243,7 +258,7 @@ def test_a_stale_message_sends_the_current_code(client: Any, people: PopulationG
     assert current is not None and current.email_code is not None
     assert current.email_code.code_id == replacement.code_id and current.email_code.sent_at == frozen.now
     assert current.email_code.sealed is None  # once sent, only its keyed hash stays
-    assert verify(client, applicant["applicant_id"], code).status_code == 200
+    assert verify(client, applicant, code).status_code == 200
 
 
 def test_a_registration_whose_code_message_was_lost_gets_its_code_when_redelivered(
@@ -262,7 +277,7 @@ def test_a_registration_whose_code_message_was_lost_gets_its_code_when_redeliver
     sqs.send_message(QueueUrl=settings().intake_queue_url, MessageBody=registration["Body"])
     run_consumers("intake_consumer", "email_code_consumer")
     (code,) = codes_for(applicant["applicant_id"])
-    assert verify(client, applicant["applicant_id"], code).status_code == 200
+    assert verify(client, applicant, code).status_code == 200
 
 
 def test_a_code_the_mail_service_refused_stays_unsent_and_goes_out_later(
@@ -285,7 +300,7 @@ def test_a_code_the_mail_service_refused_stays_unsent_and_goes_out_later(
     notifications.SEND_NOW.send([notifications.email_code_request(applicant["applicant_id"])])  # SQS's retry
     run_consumers("email_code_consumer")
     (code,) = codes_for(applicant["applicant_id"])
-    assert verify(client, applicant["applicant_id"], code).status_code == 200
+    assert verify(client, applicant, code).status_code == 200
 
 
 def test_codes_are_delivered_ahead_of_a_backlog_of_other_notices(client: Any, people: PopulationGenerator) -> None:
@@ -319,7 +334,7 @@ def test_codes_are_delivered_ahead_of_a_backlog_of_other_notices(client: Any, pe
 def verified_applicant(client: Any, person: Person) -> dict[str, Any]:
     applicant = register(client, person)
     (code,) = codes_for(applicant["applicant_id"])
-    assert verify(client, applicant["applicant_id"], code).status_code == 200
+    assert verify(client, applicant, code).status_code == 200
     return applicant
 
 
@@ -519,8 +534,8 @@ def test_an_email_is_claimed_by_the_first_to_verify_it_one_mailbox_whatever_its_
     # When the first verifies, it claims the mailbox; the second, verifying later, is refused
     (code_one,) = codes_for(one["applicant_id"])
     (code_other,) = codes_for(other["applicant_id"])
-    assert verify(client, one["applicant_id"], code_one).json_body["status"] == "EMAIL_VERIFIED"
-    refused = verify(client, other["applicant_id"], code_other)
+    assert verify(client, one, code_one).json_body["status"] == "EMAIL_VERIFIED"
+    refused = verify(client, other, code_other)
     assert (refused.status_code, refused.json_body["status"], refused.json_body["reason"]) == (
         200,
         "REJECTED",
@@ -561,7 +576,7 @@ def test_concurrent_guesses_are_each_counted_and_the_sixth_try_is_locked(
     def guess(_: int) -> str:
         body = json.dumps({"applicant_id": applicant["applicant_id"], "code": wrong(code)}).encode()
         try:
-            email_codes.check_code(body)
+            email_codes.check_code(body, applicant["access_token"])
         except Exception as refusal:
             return str(getattr(refusal, "code", refusal))
         return "VERIFIED"
@@ -574,7 +589,7 @@ def test_concurrent_guesses_are_each_counted_and_the_sixth_try_is_locked(
     assert stored is not None and stored.email_code_tries == 5
     assert answers == ["INVALID_CODE"] * 5
     # And the sixth try is 429 even with the right code, until a resend starts a new count
-    assert verify(client, applicant["applicant_id"], code).status_code == 429
+    assert verify(client, applicant, code).status_code == 429
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert set(pool.map(guess, range(8))) == {"CODE_LOCKED"}
 
@@ -582,12 +597,12 @@ def test_concurrent_guesses_are_each_counted_and_the_sixth_try_is_locked(
 def test_a_resend_starts_a_new_count(client: Any, people: PopulationGenerator, frozen: FrozenClock) -> None:
     applicant = register(client, people.person())
     (code,) = codes_for(applicant["applicant_id"])
-    assert [verify(client, applicant["applicant_id"], wrong(code)).status_code for _ in range(6)] == [400] * 5 + [429]
+    assert [verify(client, applicant, wrong(code)).status_code for _ in range(6)] == [400] * 5 + [429]
     frozen.advance(seconds=61)
     assert resend(client, applicant).status_code == 202
     run_consumers("email_code_consumer")
     newest = codes_for(applicant["applicant_id"])[-1]
-    assert verify(client, applicant["applicant_id"], newest).status_code == 200
+    assert verify(client, applicant, newest).status_code == 200
 
 
 def test_repeated_verifications_queue_one_nik_check(client: Any, people: PopulationGenerator) -> None:
@@ -595,7 +610,7 @@ def test_repeated_verifications_queue_one_nik_check(client: Any, people: Populat
 
     applicant = register(client, people.person())
     (code,) = codes_for(applicant["applicant_id"])
-    answers = [verify(client, applicant["applicant_id"], code) for _ in range(5)]
+    answers = [verify(client, applicant, code) for _ in range(5)]
     assert {(a.status_code, a.json_body["status"]) for a in answers} == {(200, "EMAIL_VERIFIED")}
     assert len(queue_messages(settings().nik_check_queue_url)) == 1
 
