@@ -149,6 +149,13 @@ def resend_limit(interval: dt.timedelta, per_day: int) -> str:
     return f"a new code can be sent {_once_every(interval)} and {_TIMES.get(per_day, f'{per_day} times')} a day"
 
 
+def mailbox_limit(per_hour: int, per_day: int) -> str:
+    """The refusal's message when a mailbox has had its code emails: (3, 10) -> 'this mailbox can be sent three
+    times an hour and 10 times a day'."""
+    hourly, daily = (_TIMES.get(count, f"{count} times") for count in (per_hour, per_day))
+    return f"this mailbox can be sent a code {hourly} an hour and {daily} a day"
+
+
 _ACCOUNT_REJECTIONS = {
     "NOT_FOUND": "Rekening atau akun e-wallet tersebut tidak ditemukan.",
     "NIK_MISMATCH": "NIK pemilik rekening tidak sama dengan NIK Anda.",

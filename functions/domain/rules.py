@@ -44,6 +44,10 @@ EMAIL_CODE_TTL_SECONDS: Final = 24 * 3600
 EMAIL_CODE_MAX_WRONG_TRIES: Final = 5
 EMAIL_CODE_RESEND_INTERVAL_SECONDS: Final = 60
 EMAIL_CODE_RESENDS_PER_DAY: Final = 5
+# Code emails one mailbox may be sent, across all registrations naming it and their resends (nobody can make the
+# programme spam someone).
+MAILBOX_CODES_PER_HOUR: Final = 3
+MAILBOX_CODES_PER_DAY: Final = 10
 
 # After acceptance: the training balance granted on acceptance (rupiah), and the days the member has to buy a first
 # training before the membership is revoked; the daily revocation runs at 00:05 WIB.

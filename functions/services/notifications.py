@@ -273,9 +273,9 @@ def _deliver(wanted: NotificationRequest, applicant: Applicant | None) -> None:
 
 
 def deliver_email_code(applicant: Applicant, sealed_code: str) -> None:
-    """Emails the applicant its code (opened here, never logged)."""
+    """Emails the applicant its code (opened here, never logged; sealed to its mailbox)."""
     person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
-    code = personal_data.open_text(sealed_code, applicant.applicant_id)
+    code = personal_data.open_text(sealed_code, applicant.email_hash)
     notice = notices.email_code(code, settings().email_code_ttl_seconds // 3600)
     deliver(
         Notification(

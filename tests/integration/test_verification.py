@@ -151,10 +151,10 @@ def test_resend_once_a_minute_five_times_a_day(client: Any, people: PopulationGe
     assert too_soon.status_code == 202 and too_soon.json_body["code_sent_at"] is not None
     assert codes_for(applicant["applicant_id"]) == [first]
     for _ in range(5):
-        frozen.advance(seconds=61)
+        frozen.advance(minutes=20, seconds=1)  # within the mailbox's three code emails an hour
         assert resend(client, applicant).status_code == 202
         run_consumers("email_code_consumer")
-    frozen.advance(seconds=61)
+    frozen.advance(minutes=20, seconds=1)
     sixth = resend(client, applicant)
     assert sixth.status_code == 429
     assert int(sixth.headers["Retry-After"]) > 3600  # the day's five are used up
@@ -250,7 +250,7 @@ def test_a_stale_message_sends_the_current_code(client: Any, people: PopulationG
     stored = applicants.find(applicant["applicant_id"])
     assert stored is not None and stored.email_code is not None
     # The code is replaced before its message is taken (the replacement's own message lost on the way).
-    replacement = email_codes.issue(applicant["applicant_id"], frozen.now)
+    replacement = email_codes.issue(stored.email_hash, frozen.now)
     assert applicants.replace_email_code(applicant["applicant_id"], stored.email_code.code_id, replacement, [])
     run_consumers("email_code_consumer")
     (code,) = codes_for(applicant["applicant_id"])
@@ -531,16 +531,60 @@ def test_an_email_is_claimed_by_the_first_to_verify_it_one_mailbox_whatever_its_
     local, _, domain = first.email.partition("@")
     second = people.person().but(email=alias.format(local=local, LOCAL=local.upper(), domain=domain))
     one, other = register(client, first), register(client, second)
-    # When the first verifies, it claims the mailbox; the second, verifying later, is refused
-    (code_one,) = codes_for(one["applicant_id"])
-    (code_other,) = codes_for(other["applicant_id"])
-    assert verify(client, one, code_one).json_body["status"] == "EMAIL_VERIFIED"
-    refused = verify(client, other, code_other)
+    # Then the mailbox was sent one code, which the second registration was given too
+    (code,) = codes_for(one["applicant_id"])
+    assert codes_for(other["applicant_id"]) == []
+    # When the second enters it, it verifies the second only; the first, verifying later, is refused
+    assert verify(client, other, code).json_body["status"] == "EMAIL_VERIFIED"
+    assert status_of(one) == ("REGISTERED", None)
+    refused = verify(client, one, code)
     assert (refused.status_code, refused.json_body["status"], refused.json_body["reason"]) == (
         200,
         "REJECTED",
         "DUPLICATE_EMAIL",
     )
+
+
+def mailbox_emails(email: str) -> list[str]:
+    return [m["code"] for m in outbox() if m["kind"] == "email_code" and m["to"] == email]
+
+
+def test_registrations_naming_one_mailbox_send_it_one_code_then_three_an_hour_and_ten_a_day(
+    client: Any, people: PopulationGenerator, frozen: FrozenClock
+) -> None:
+    # Given six registrations naming one mailbox within seconds
+    owner = people.person()
+    named = [owner, *(people.person().but(email=owner.email) for _ in range(5))]
+    answers = [registration_answer(client, person) for person in named]
+    assert [answer.status_code for answer in answers] == [202] * 6
+    registered = [dict(answer.json_body) for answer in answers]
+    run_consumers("intake_consumer", "email_code_consumer")
+    # Then the mailbox got one code email
+    assert len(mailbox_emails(owner.email)) == 1
+
+    def resends(applicants_asking: list[dict[str, Any]]) -> list[Any]:
+        answered = [resend(client, applicant) for applicant in applicants_asking]
+        run_consumers("email_code_consumer")
+        return answered
+
+    # When the registrations ask again a minute later: the mailbox has three code emails in the hour, no more
+    frozen.advance(seconds=61)
+    answered = resends(registered[1:])
+    assert [answer.status_code for answer in answered] == [202, 202, 429, 429, 429]
+    assert answered[2].json_body["error"]["code"] == "RESEND_LIMIT"
+    assert 3500 <= int(answered[2].headers["Retry-After"]) <= 3600 - 61
+    assert len(mailbox_emails(owner.email)) == 3
+    # And ten in a day: three more in each of the next hours, then none until a day after the first
+    for hour, sent in ((1, 6), (2, 9), (3, 10)):
+        frozen.advance(hours=1, seconds=1)
+        before = len(mailbox_emails(owner.email))
+        statuses = [answer.status_code for answer in resends([registered[(hour * 3 + i) % 6] for i in range(3)])]
+        assert statuses == [202] * (sent - before) + [429] * (3 - sent + before)
+        assert len(mailbox_emails(owner.email)) == sent
+    refused = resends([registered[0]])[0]
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (429, "RESEND_LIMIT")
+    assert int(refused.headers["Retry-After"]) > 20 * 3600
+    assert len(mailbox_emails(owner.email)) == 10
 
 
 def test_gmail_dots_are_one_mailbox() -> None:

@@ -137,9 +137,11 @@ USES: dict[str, list[Use]] = {
         ),
         use(
             "CountersTable",
+            "dynamodb:GetItem",
             "dynamodb:UpdateItem",
             "dynamodb:BatchGetItem",
-            why="throttle.count_failure (wrong tokens and codes) and the funnel counts of verify and join; "
+            why="throttle.count_failure (wrong tokens) and the funnel counts of verify and join; the mailbox's code "
+            "emails and current code (mailboxes.find, note_code: resend); "
             "funnel_totals for GET /admin/stats; the admin revocation counts REVOKED, the RETURN total and the "
             "open wave's refill",
         ),
@@ -270,13 +272,19 @@ USES: dict[str, list[Use]] = {
             "EmailCodesQueue", "sqs:SendMessage", why="the batch's email-code messages (notifications.BatchSends.flush)"
         ),
         use("ApplicantsTable", "dynamodb:PutItem", why="the registration transaction puts the applicant"),
-        use("CountersTable", "dynamodb:UpdateItem", why="the registration transaction counts REGISTERED"),
+        use(
+            "CountersTable",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            why="the registration transaction counts REGISTERED; the mailbox's current code and code emails "
+            "(mailboxes.find, note_code)",
+        ),
         use("KeyringTable", "dynamodb:GetItem", "dynamodb:PutItem", why="the pepper of email-code hashes"),
         use(
             "PersonalDataKey",
             "kms:GenerateDataKey",
             "kms:Decrypt",
-            why="seals the email code on the applicant's record, opens keyring secrets; the queues' encryption",
+            why="seals the email code to its mailbox, opens keyring secrets; the queues' encryption",
         ),
     ],
     "NotificationConsumer": [
@@ -719,7 +727,7 @@ def test_the_check_fails_a_role_that_lacks_a_permission_its_function_needs(packa
     intake["Statement"] = [s for s in intake["Statement"] if s.get("Sid") != "Counters"]
     found = differences(template)
     assert len(found) == 1 and found[0].startswith(
-        "IntakeConsumer lacks ['dynamodb:UpdateItem'] on CountersTable, which it needs"
+        "IntakeConsumer lacks ['dynamodb:GetItem', 'dynamodb:UpdateItem'] on CountersTable, which it needs"
     ), found
 
 
