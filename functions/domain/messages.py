@@ -57,6 +57,8 @@ class NotificationRequest(BaseModel):
     account_last4: str | None = None
     number: int | None = None  # an incentive's number and amount
     amount: int | None = None
+    # A `registration_attempt`: which of the holder's contacts ("email", "phone") another registration named.
+    named: tuple[str, ...] = ()
 
 
 class NikCheckRequest(BaseModel):

@@ -5,6 +5,7 @@ from the settings; none is written here."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 _REASONS = {
@@ -27,6 +28,21 @@ def email_code(code: str, valid_hours: int) -> Notice:
     return Notice(
         "Kode verifikasi Kartu Prakerja",
         f"Kode verifikasi Anda: {code}. Berlaku {valid_hours} jam. Jangan berikan kode ini kepada siapa pun.",
+    )
+
+
+_CONTACTS = {"email": "alamat email", "phone": "nomor ponsel"}
+
+
+def registration_attempt(named: Sequence[str]) -> Notice:
+    """To the holder of an email or phone that another registration named: that it was tried and refused. Nothing
+    of the other registration (who, its NIK, its other contacts) is told."""
+    what = " dan ".join(_CONTACTS[kind] for kind in named)
+    return Notice(
+        "Percobaan pendaftaran Kartu Prakerja dengan data Anda",
+        f"Seseorang mencoba mendaftar Kartu Prakerja dengan {what} Anda. Pendaftaran itu ditolak dan akun Anda "
+        "tidak berubah. Jika itu bukan Anda, jangan berikan kode apa pun kepada siapa pun dan hubungi layanan "
+        "pengaduan Kartu Prakerja.",
     )
 
 

@@ -25,14 +25,14 @@ from functions.domain.email_code import (
     seconds_until_resend,
 )
 from functions.domain.errors import Conflict, InvalidField, TooManyRequests
-from functions.domain.lifecycle import Applicant, Status
+from functions.domain.lifecycle import Applicant, Reason, Status
 from functions.domain.messages import ApplicantIdRequest, EmailCodeRequest, NikCheckRequest
 from functions.domain.requests import parse_body
 from functions.observability import logger, metrics
 from functions.services import notifications, purchases
 from functions.services.applicant_view import authorised_applicant
 from functions.settings import settings
-from functions.store import applicants, mailboxes
+from functions.store import applicants, claims, mailboxes
 
 if TYPE_CHECKING:
     from functions.services.sqs_records import NotificationRecord
@@ -202,7 +202,17 @@ def _verified(applicant: Applicant, code_id: str, now: dt.datetime) -> dict[str,
         and applicants.claim_nik_check(applicant.applicant_id, now)
     ):
         _queue_nik_check(applicant.applicant_id, now)
+    if applicant.reason in _CONTACT_DUPLICATES:
+        # Also when the same code comes again: a notice is delivered once, so asking again only makes up for a
+        # queue that did not take it.
+        _tell_holders(applicant)
     return {"applicant_id": applicant.applicant_id, "status": applicant.status.value, "reason": applicant.reason}
+
+
+def _busy() -> TooManyRequests:
+    return TooManyRequests(
+        "BUSY", "verification is busy; send the same code again shortly", settings().retry_after_seconds
+    )
 
 
 def _queue_nik_check(applicant_id: str, claimed_at: dt.datetime) -> None:
@@ -212,9 +222,29 @@ def _queue_nik_check(applicant_id: str, claimed_at: dt.datetime) -> None:
         queues.send_now(settings().nik_check_queue_url, NikCheckRequest(applicant_id=applicant_id).model_dump_json())
     except queues.QueueUnavailable:
         applicants.give_back_nik_check(applicant_id, claimed_at)
-        raise TooManyRequests(
-            "BUSY", "verification is busy; send the same code again shortly", settings().retry_after_seconds
-        ) from None
+        raise _busy() from None
+
+
+_CONTACT_DUPLICATES = frozenset({Reason.DUPLICATE_EMAIL.value, Reason.DUPLICATE_PHONE.value})
+
+
+def _tell_holders(refused: Applicant) -> None:
+    """A registration refused for an email or phone another registration holds (registration reveals nobody, so
+    this is where a duplicate is found): each holder is told that someone tried to register with its email or
+    phone, once per refused registration, and nothing of it."""
+    named: dict[str, list[str]] = {}
+    for kind, holder_id in claims.holders(refused.identity_hashes(), ("email", "phone")).items():
+        if holder_id != refused.applicant_id:
+            named.setdefault(holder_id, []).append(kind)
+    try:
+        notifications.SEND_NOW.send(
+            [
+                notifications.registration_attempt_request(holder_id, refused.applicant_id, kinds)
+                for holder_id, kinds in named.items()
+            ]
+        )
+    except queues.QueueUnavailable:
+        raise _busy() from None
 
 
 def _resent(applicant: Applicant, now: dt.datetime) -> list[dt.datetime]:

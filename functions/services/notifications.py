@@ -106,6 +106,17 @@ def payout_account_checked_request(
     )
 
 
+def registration_attempt_request(holder_id: str, attempt_id: str, named: Sequence[str]) -> NotificationRequest:
+    """Tells the holder of a claimed email or phone that another registration (`attempt_id`, never shown) named
+    it: once per attempting registration (noted on the holder's record)."""
+    return NotificationRequest(
+        notification_id=f"registration_attempt:{attempt_id}",
+        kind="registration_attempt",
+        applicant_id=holder_id,
+        named=tuple(named),
+    )
+
+
 def incentive_paid_request(applicant_id: str, payment_id: str, number: int, amount: int) -> NotificationRequest:
     """A payment is paid once, so one notice per payment."""
     return NotificationRequest(
@@ -245,6 +256,11 @@ def _deliver(wanted: NotificationRequest, applicant: Applicant | None) -> None:
             "status": wanted.status,
             "reason": wanted.reason,
         }
+    elif wanted.kind == "registration_attempt":
+        notice = notices.registration_attempt(wanted.named)
+        details = {"named": list(wanted.named)}
+        # Told where it was named: a phone another registration named hears of it on the phone too.
+        channels = ["email", "sms"] if "phone" in wanted.named else ["email"]
     elif wanted.kind == "incentive_paid":
         notice = notices.incentive_paid(wanted.number or 0, wanted.amount or 0)
         details = {"number": wanted.number, "amount": wanted.amount}

@@ -203,8 +203,8 @@ def test_registration_answers(client: Any, registry_service: RegistryServer, mon
     huge = through_gateway("POST", path, body=b" " * (1024 * 1024 + 1))
     check(huge, "POST", path, 413, code="BODY_TOO_LARGE")
 
-    # A 409 only for what another registration claimed: its email and phone once verified, its NIK once confirmed
-    check(register(client, first), "POST", path, 202)
+    # Never a 409 for what another registration claimed (its email and phone once verified, its NIK once
+    # confirmed): the same 202 as for anyone
     write_csv(registry_service.registry.csv_path, [registry_row(first)])
     run_consumers("intake_consumer", "email_code_consumer")
     (code,) = outbox_codes(first_answer["applicant_id"])
@@ -212,8 +212,25 @@ def test_registration_answers(client: Any, registry_service: RegistryServer, mon
     own = {**JSON, **bearer(first_answer["access_token"])}
     check(client.http.post("/verifications/email", headers=own, body=body), "POST", "/verifications/email", 200)
     run_consumers("nik_check_consumer")
-    check(register(client, first), "POST", path, 409, code="DUPLICATE_NIK", field="nik")
-    check(register(client, people.person().but(email=first.email)), "POST", path, 409, field="email")
+    check(register(client, first), "POST", path, 202)
+    check(register(client, people.person().but(email=first.email)), "POST", path, 202)
+
+    # A 409 while a request with the same Idempotency-Key is still being handled
+    from functions.adapters import queues
+
+    send_now = queues.send_now
+    during: list[Any] = []
+
+    def meanwhile(url: str, message: str) -> None:
+        if not during:  # the same request again, while the first is putting its registration on the queue
+            during.append(register(client, third, **{"Idempotency-Key": "openapi-0002"}))
+        send_now(url, message)
+
+    third = people.person()
+    monkeypatch.setattr(queues, "send_now", meanwhile)
+    check(register(client, third, **{"Idempotency-Key": "openapi-0002"}), "POST", path, 202)
+    check(during[0], "POST", path, 409, code="REQUEST_IN_PROGRESS", field="Idempotency-Key")
+    monkeypatch.setattr(queues, "send_now", send_now)
 
     monkeypatch.setenv("PRAKERJA_INTAKE_QUEUE_URL", settings().intake_queue_url + "-gone")
     reset_app_state()

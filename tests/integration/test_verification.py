@@ -496,30 +496,69 @@ def test_the_first_confirmed_registration_of_a_nik_takes_it(
     refused = next(a for a in (first, second) if status_of(a)[0] == "REJECTED")
     (told,) = [m for m in outbox() if m["applicant_id"] == refused["applicant_id"] and m["kind"] == "nik_result"]
     assert (told["status"], told["reason"]) == ("REJECTED", "DUPLICATE_NIK")
-    # And only now is a new registration of that NIK refused at once
-    answer = registration_answer(client, person.but(email="third." + person.email, phone=people.person().phone))
-    assert (answer.status_code, answer.json_body["error"]["code"], answer.json_body["error"]["field"]) == (
-        409,
-        "DUPLICATE_NIK",
-        "nik",
-    )
+    # And a new registration of that NIK, confirmed too, ends REJECTED the same way
+    third = verified_applicant(client, person.but(email="third." + person.email, phone=people.person().phone))
+    assert nik_checked(client, third) == ("REJECTED", "DUPLICATE_NIK")
+
+
+def status_page(client: Any, applicant: dict[str, Any]) -> tuple[str, str | None]:
+    seen = client.http.get(
+        f"/applicants/{applicant['applicant_id']}", headers={"Authorization": f"Bearer {applicant['access_token']}"}
+    ).json_body
+    return seen["status"], seen["reason"]
+
+
+def attempts_told(holder: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
+    return [
+        (m["channel"], m["to"], m["named"])
+        for m in outbox()
+        if m["kind"] == "registration_attempt" and m["applicant_id"] == holder["applicant_id"]
+    ]
 
 
 @pytest.mark.parametrize(
-    ("field", "code"), [("nik", "DUPLICATE_NIK"), ("email", "DUPLICATE_EMAIL"), ("phone", "DUPLICATE_PHONE")]
+    ("field", "reason"), [("nik", "DUPLICATE_NIK"), ("email", "DUPLICATE_EMAIL"), ("phone", "DUPLICATE_PHONE")]
 )
-def test_a_claimed_identity_is_refused_with_409_naming_it(
-    client: Any, people: PopulationGenerator, registry_service: RegistryServer, field: str, code: str
+def test_a_held_identity_is_answered_like_a_free_one_then_rejected_on_its_own_status_page(
+    client: Any, people: PopulationGenerator, registry_service: RegistryServer, field: str, reason: str
 ) -> None:
-    first = people.person()
-    write_csv(registry_service.registry.csv_path, [registry_row(first)])
-    assert nik_checked(client, verified_applicant(client, first)) == ("ELIGIBLE", None)
-    clash = people.person(birth_date=None).but(**{field: getattr(first, field)})
-    if field == "nik":
-        clash = clash.but(birth_date=first.birth_date, gender=first.gender)
-    answer = registration_answer(client, clash)
-    assert answer.status_code == 409
-    assert (answer.json_body["error"]["code"], answer.json_body["error"]["field"]) == (code, field)
+    # Given a registration the registry confirmed: its NIK, email and phone are claimed
+    owner = people.person()
+    free = people.person()
+    write_csv(registry_service.registry.csv_path, [registry_row(owner), registry_row(free)])
+    holder = verified_applicant(client, owner)
+    assert nik_checked(client, holder) == ("ELIGIBLE", None)
+    clash = people.person().but(**{field: getattr(owner, field)})
+    if field == "nik":  # a duplicate NIK is found only when the registry confirms the owner's details
+        clash = owner.but(email=clash.email, phone=clash.phone)
+    # When the held identity and a free one register
+    held_answer, free_answer = registration_answer(client, clash), registration_answer(client, free)
+    # Then both get the same answer: nothing tells who is in the programme
+    assert (held_answer.status_code, sorted(held_answer.json_body), held_answer.json_body["status"]) == (
+        free_answer.status_code,
+        sorted(free_answer.json_body),
+        free_answer.json_body["status"],
+    )
+    assert (held_answer.status_code, held_answer.json_body["status"]) == (202, "PENDING")
+    # And the duplicate ends REJECTED with its reason once its email is verified (with the code its mailbox got)
+    attempt = dict(held_answer.json_body)
+    run_consumers("intake_consumer", "email_code_consumer")
+    code = mailbox_emails(clash.email)[-1]
+    assert verify(client, attempt, code).status_code == 200
+    run_consumers("nik_check_consumer", "notification_consumer")
+    assert status_page(client, attempt) == ("REJECTED", reason)
+    # And the holder of a claimed email or phone is told, once, where it was named; a NIK's holder is not
+    assert verify(client, attempt, code).status_code == 200  # the same code again tells nobody twice
+    run_consumers("notification_consumer")
+    from functions.domain.identity import normalise_phone
+
+    told = {
+        "nik": [],
+        "email": [("email", owner.email, ["email"])],
+        "phone": [("email", owner.email, ["phone"]), ("sms", normalise_phone(owner.phone), ["phone"])],
+    }
+    assert attempts_told(holder) == told[field]
+    assert status_of(holder) == ("ELIGIBLE", None)
 
 
 @pytest.mark.parametrize("alias", ["{local}+prakerja@{domain}", "{LOCAL}@{domain}"])
@@ -672,7 +711,8 @@ def test_an_operator_releases_a_nik_an_agent_had_confirmed(
     agents = owner.but(email="agent." + owner.email, phone=people.person().phone)
     agent = verified_applicant(client, agents)
     assert nik_checked(client, agent) == ("ELIGIBLE", None)
-    assert registration_answer(client, owner).status_code == 409
+    tried = verified_applicant(client, owner.but(email="own." + owner.email, phone=people.person().phone))
+    assert nik_checked(client, tried) == ("REJECTED", "DUPLICATE_NIK")
     token = admin.mint("ops@kemnaker.go.id", 1)
     release = {"nik": owner.nik, "reason": "owner proved identity at the Disnaker office"}
     # Then nobody but an admin may release it, and a bad body names its field

@@ -129,9 +129,9 @@ USES: dict[str, list[Use]] = {
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
             why="members.find_by_card reads a card's guard (POST /partners/purchases, the admin revocation); a "
-            "confirmation claims its voucher (voucher#<code>); POST /registrations: claims.held_identity_keys answers "
-            "409 for a claimed key; verify_email claims "
-            "the email and phone (a duplicate gives nothing back); POST /admin/claims/release reads the holder, "
+            "confirmation claims its voucher (voucher#<code>); verify_email claims the email and phone (a "
+            "duplicate gives nothing back, and claims.holders reads whom to tell); POST /admin/claims/release "
+            "reads the holder, "
             "gives its claims back and records the release; the admin revocation's find_by_card reads the card's "
             "guard",
         ),

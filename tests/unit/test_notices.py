@@ -34,3 +34,16 @@ def test_the_resend_limit_with_the_regulations_values_is_the_documented_message(
 )
 def test_the_resend_limit_states_the_configured_limits(seconds: int, per_day: int, text: str) -> None:
     assert notices.resend_limit(dt.timedelta(seconds=seconds), per_day) == f"a new code can be sent {text}"
+
+
+@pytest.mark.parametrize(
+    ("named", "what"),
+    [(("email",), "alamat email"), (("phone",), "nomor ponsel"), (("email", "phone"), "alamat email dan nomor ponsel")],
+)
+def test_a_registration_attempt_tells_the_holder_what_was_named_and_nothing_of_the_attempt(
+    named: tuple[str, ...], what: str
+) -> None:
+    notice = notices.registration_attempt(named)
+    assert f"dengan {what} Anda." in notice.text
+    # Only fixed words: the notice is given nothing of the other registration to show
+    assert not re.search(r"[0-9@+]", notice.subject + notice.text)
