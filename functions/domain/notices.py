@@ -15,6 +15,9 @@ _REASONS = {
     "AGE": "Usia Anda di luar batas usia program ({min_age}-{max_age} tahun).",
     "STUDENT": "Peserta didik pendidikan formal tidak termasuk penerima program.",
     "PAST_RECIPIENT": "Anda sudah pernah menerima Kartu Prakerja.",
+    # The registry confirmed these details for an account that already holds the NIK: how to report "this was not me".
+    "DUPLICATE_NIK": "NIK Anda sudah terdaftar pada akun lain. Jika akun itu bukan milik Anda, laporkan ke layanan "
+    "pengaduan Kartu Prakerja atau Disnaker setempat dengan membawa KTP dan KK Anda.",
 }
 
 

@@ -47,3 +47,8 @@ def test_a_registration_attempt_tells_the_holder_what_was_named_and_nothing_of_t
     assert f"dengan {what} Anda." in notice.text
     # Only fixed words: the notice is given nothing of the other registration to show
     assert not re.search(r"[0-9@+]", notice.subject + notice.text)
+
+
+def test_a_duplicate_nik_is_told_how_to_report_that_it_was_not_them() -> None:
+    text = notices.nik_result("REJECTED", "DUPLICATE_NIK", min_age=18, max_age=64).text
+    assert "sudah terdaftar pada akun lain" in text and "laporkan" in text
