@@ -29,9 +29,9 @@ def guard_key(kind: str, keyed_hash: str) -> str:
 def held_identity_keys(hashes: Mapping[str, str], except_for: str | None = None) -> list[str]:
     """Which of the identity keys (in reporting order) an applicant other than `except_for` has claimed.
 
-    Every registration asks this, so it is the same BatchGetItem (eventually consistent, as pynamodb's
+    A claim that failed asks this (`store.applicants`): a BatchGetItem (eventually consistent, as pynamodb's
     `batch_get` made it) sent with the process's boto3 client rather than through pynamodb's model layer and its
-    own second client: about 20 µs less a request (`bench/bench_registration_request.py`). Only two attributes
+    own second client (about 20 µs less a call, measured when every registration asked it). Only two attributes
     are read, so no model is needed to decode them."""
     table = settings().identity_guards_table
     keys = [guard_key(kind, hashes[kind]) for kind in UNIQUE_KEYS]
