@@ -178,7 +178,10 @@ class Population:
         applicant_id = accepted["applicant_id"]
         code = self.stack.outbox_reader.wait_for_code(applicant_id)
         answer = self.http.post(
-            f"{self.stack.api_url}/verifications/email", json={"applicant_id": applicant_id, "code": code}, timeout=60
+            f"{self.stack.api_url}/verifications/email",
+            json={"applicant_id": applicant_id, "code": code},
+            headers={"Authorization": f"Bearer {accepted['access_token']}"},
+            timeout=60,
         )
         if answer.status_code != 200 or answer.json()["status"] != Status.EMAIL_VERIFIED.value:
             raise RuntimeError(f"email verification refused: {answer.status_code} {answer.text}")

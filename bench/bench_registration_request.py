@@ -1,5 +1,5 @@
-"""Per-request cost of `POST /registrations` in-process, against a bare Chalice route that makes the same two AWS
-calls (a BatchGetItem of the three identity guards, a SendMessage of the body), so the ratio is our own code's.
+"""Per-request cost of `POST /registrations` in-process, against a bare Chalice route that makes the same AWS call
+(a SendMessage of the body; registration reads no claim), so the ratio is our own code's.
 
 Both apps are called in-process, as Lambda calls them (an API Gateway proxy event and a context), and also
 through `chalice.test.Client` (Chalice's local gateway: routing and event building on top). Every AWS call, in
@@ -104,7 +104,6 @@ COMPONENTS = [
     ("  of which normalise_phone (phonenumbers)", "functions/domain/identity.py", "normalise_phone"),
     ("  of which validate_nik (stdnum)", "functions/domain/identity.py", "validate_nik"),
     ("lookup_hash x4 (HMAC)", "functions/adapters/personal_data.py", "lookup_hash"),
-    ("held_identity_keys (boto3 BatchGetItem)", "functions/store/claims.py", "held_identity_keys"),
     ("new_access_token", "functions/adapters/personal_data.py", "new_access_token"),
     ("seal_text (AES-GCM)", "functions/adapters/personal_data.py", "seal_text"),
     ("send_now (boto3 SendMessage)", "functions/adapters/queues.py", "send_now"),
@@ -127,14 +126,12 @@ def component_costs(people: Any, count: int, clock: Callable[[], float]) -> list
     from functions.domain.registration import PersonalData, identity_keys, parse_registration
     from functions.services import access, registration
     from functions.settings import settings
-    from functions.store import claims
 
     bodies = [body.encode() for body in bodies_from(people, count)]
     forms = [parse_registration(body) for body in bodies]
     hashes = [
         {kind: personal_data.lookup_hash(kind, value) for kind, value in identity_keys(form).items()} for form in forms
     ]
-    guards_table = settings().identity_guards_table
     url = settings().intake_queue_url
     messages = []
     for form, keyed in zip(forms, hashes, strict=True):
@@ -148,10 +145,6 @@ def component_costs(people: Any, count: int, clock: Callable[[], float]) -> list
 
         return run
 
-    def bare_batch_get(i: int) -> None:
-        keys = [{"guard": {"S": claims.guard_key(kind, hashes[i][kind])}} for kind in ("nik", "email", "phone")]
-        bare_app.dynamodb.batch_get_item(RequestItems={guards_table: {"Keys": keys}})
-
     steps: list[tuple[str, Callable[[int], Any]]] = [
         (
             "parse_registration(body): pydantic + NIK/KK/email/phone/regency checks",
@@ -163,11 +156,6 @@ def component_costs(people: Any, count: int, clock: Callable[[], float]) -> list
             "4 x lookup_hash (HMAC-SHA256)",
             lambda i: [personal_data.lookup_hash(k, v) for k, v in identity_keys(forms[i]).items()],
         ),
-        (
-            "held_identity_keys: BatchGetItem of 3 keys (our boto3 client)",
-            lambda i: claims.held_identity_keys(hashes[i]),
-        ),
-        ("  same BatchGetItem with the bare app's client (boto3 defaults)", bare_batch_get),
         ("new_token (access token)", lambda i: access.new_token("0" * 32, generation=0)),
         (
             "seal_text(PersonalData json) (AES-GCM)",

@@ -6,8 +6,8 @@ fault run report it.
 - Sent: the earliest `sent_at` of the applicant's `email_code` lines in the outbox, stamped by the notification
   consumer as it hands the code to the mailer (the outbox locally, SES deployed).
 
-Both stamps come from the same machine's clock. Applicants stored as REJECTED (a duplicate that raced past the
-API's check) get no code and are not counted; the rest without a code sent yet are counted as waiting.
+Both stamps come from the same machine's clock. Applicants stored as REJECTED (a duplicate, which may have used
+the code its mailbox already had) are not counted; the rest without a code sent yet are counted as waiting.
 """
 
 from __future__ import annotations

@@ -309,7 +309,7 @@ def _verify(client: Client, stack: EmbeddedStack, applicant: dict[str, Any], sec
             code = stack.outbox_reader.code_for(applicant_id, besides=tried)
             locked = False
             if code is not None:
-                answer = client.post("/verifications/email", {"applicant_id": applicant_id, "code": code})
+                answer = client.post("/verifications/email", {"applicant_id": applicant_id, "code": code}, bearer)
                 if answer.status_code == 200:
                     return None
                 tried.add(code)

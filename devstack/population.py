@@ -222,7 +222,7 @@ class Shares:
     in_large_family: float = 0.15  # shares a family card with two to three others
     never_verify_email: float = 0.25  # 2020 lost about a quarter of registrants here
     typo_first: float = 0.03  # first submission has a mistake (400), then corrected
-    submits_twice: float = 0.02  # registers again once confirmed (409)
+    submits_twice: float = 0.02  # registers again once confirmed (ends REJECTED, a duplicate)
 
 
 BARRED_EXAMPLES = [

@@ -10,6 +10,7 @@ from enum import Enum
 
 CODE_SHAPE = re.compile(r"[0-9]{6}")
 DAY = dt.timedelta(days=1)
+HOUR = dt.timedelta(hours=1)
 
 
 def new_code() -> str:
@@ -35,6 +36,25 @@ class CodePolicy:
     max_wrong_tries: int
     resend_interval: dt.timedelta
     resends_per_day: int
+    mailbox_codes_per_hour: int = 0  # 0: email codes only (purchase codes go to a member, not a mailbox)
+    mailbox_codes_per_day: int = 0
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """What the programme keeps of one mailbox (known by its lookup hash): its current code, if one was issued and
+    is not yet gone, sealed for as long as it lives so that it can be sent again, and when code emails went to
+    it (`sent_at`, the last day's); `version` counts its changes, each a conditional write on the one before."""
+
+    code: IssuedCode | None = None
+    sent_at: tuple[dt.datetime, ...] = ()
+    version: int = 0
+
+    def live_code(self, now: dt.datetime) -> IssuedCode | None:
+        return self.code if self.code is not None and now < self.code.expires_at else None
+
+    def sent_today(self, now: dt.datetime) -> list[dt.datetime]:
+        return sorted(moment for moment in self.sent_at if now - moment < DAY)
 
 
 class Verdict(Enum):
@@ -59,14 +79,30 @@ def seconds_until_resend(
     last_sent_at: dt.datetime, resent_at: list[dt.datetime], now: dt.datetime, policy: CodePolicy
 ) -> int:
     """0 when a new code may be sent now; otherwise how long to wait (once a minute, so many a day)."""
-    waits = [0.0]
+    waits = [0.0, _window_wait(resent_at, now, DAY, policy.resends_per_day)]
     since_last = now - last_sent_at
     if since_last < policy.resend_interval:
         waits.append((policy.resend_interval - since_last).total_seconds())
-    today = sorted(t for t in resent_at if now - t < DAY)
-    if len(today) >= policy.resends_per_day:
-        waits.append((today[len(today) - policy.resends_per_day] + DAY - now).total_seconds())
     return int(max(waits) + 0.999)
+
+
+def seconds_until_mailbox_code(mailbox: Mailbox, now: dt.datetime, policy: CodePolicy) -> int:
+    """0 when the mailbox may be sent another code email now; otherwise how long until it may (so many an hour and
+    so many a day, whichever registration or resend asks)."""
+    sent = mailbox.sent_today(now)
+    waits = [
+        _window_wait(sent, now, HOUR, policy.mailbox_codes_per_hour),
+        _window_wait(sent, now, DAY, policy.mailbox_codes_per_day),
+    ]
+    return int(max(waits) + 0.999)
+
+
+def _window_wait(moments: list[dt.datetime], now: dt.datetime, window: dt.timedelta, allowed: int) -> float:
+    """Seconds until fewer than `allowed` of `moments` fall within the last `window`."""
+    recent = sorted(moment for moment in moments if now - moment < window)
+    if len(recent) < allowed:
+        return 0.0
+    return (recent[len(recent) - allowed] + window - now).total_seconds()
 
 
 # A code whose email was refused for the moment (SES throttling) comes back soon, sooner than any other message:

@@ -59,6 +59,8 @@ class NotificationRequest(BaseModel):
     # A `sign_in_code` request carries its code, sealed to the applicant, and the code's id: sent only while current.
     code_id: str | None = None
     sealed_code: str | None = None
+    # A `registration_attempt`: which of the holder's contacts ("email", "phone") another registration named.
+    named: tuple[str, ...] = ()
 
 
 class NikCheckRequest(BaseModel):

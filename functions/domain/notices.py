@@ -5,6 +5,7 @@ from the settings; none is written here."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 _REASONS = {
@@ -14,6 +15,9 @@ _REASONS = {
     "AGE": "Usia Anda di luar batas usia program ({min_age}-{max_age} tahun).",
     "STUDENT": "Peserta didik pendidikan formal tidak termasuk penerima program.",
     "PAST_RECIPIENT": "Anda sudah pernah menerima Kartu Prakerja.",
+    # The registry confirmed these details for an account that already holds the NIK: how to report "this was not me".
+    "DUPLICATE_NIK": "NIK Anda sudah terdaftar pada akun lain. Jika akun itu bukan milik Anda, laporkan ke layanan "
+    "pengaduan Kartu Prakerja atau Disnaker setempat dengan membawa KTP dan KK Anda.",
 }
 
 
@@ -48,6 +52,21 @@ def claim_released(applicant_id: str) -> Notice:
         "Anda daftarkan telah membuktikan identitasnya kepada pengelola program. Jika NIK tersebut milik Anda, "
         "ajukan keberatan melalui layanan pengaduan Kartu Prakerja atau Dinas Tenaga Kerja setempat dengan "
         "menyebutkan nomor pendaftaran ini.",
+    )
+
+
+_CONTACTS = {"email": "alamat email", "phone": "nomor ponsel"}
+
+
+def registration_attempt(named: Sequence[str]) -> Notice:
+    """To the holder of an email or phone that another registration named: that it was tried and refused. Nothing
+    of the other registration (who, its NIK, its other contacts) is told."""
+    what = " dan ".join(_CONTACTS[kind] for kind in named)
+    return Notice(
+        "Percobaan pendaftaran Kartu Prakerja dengan data Anda",
+        f"Seseorang mencoba mendaftar Kartu Prakerja dengan {what} Anda. Pendaftaran itu ditolak dan akun Anda "
+        "tidak berubah. Jika itu bukan Anda, jangan berikan kode apa pun kepada siapa pun dan hubungi layanan "
+        "pengaduan Kartu Prakerja.",
     )
 
 
@@ -168,6 +187,13 @@ def _once_every(interval: dt.timedelta) -> str:
 def resend_limit(interval: dt.timedelta, per_day: int) -> str:
     """The resend refusal's message: (60 s, 5) -> 'a new code can be sent once a minute and five times a day'."""
     return f"a new code can be sent {_once_every(interval)} and {_TIMES.get(per_day, f'{per_day} times')} a day"
+
+
+def mailbox_limit(per_hour: int, per_day: int) -> str:
+    """The refusal's message when a mailbox has had its code emails: (3, 10) -> 'this mailbox can be sent three
+    times an hour and 10 times a day'."""
+    hourly, daily = (_TIMES.get(count, f"{count} times") for count in (per_hour, per_day))
+    return f"this mailbox can be sent a code {hourly} an hour and {daily} a day"
 
 
 _ACCOUNT_REJECTIONS = {

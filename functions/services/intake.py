@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def store_intake_record(record: IntakeRecord, sends: notifications.BatchSends) -> None:
     message = record.body
     now = clock.now()
-    issued = email_codes.issue(message.applicant_id, now)
+    issued = email_codes.code_for_registration(message.email_hash, now)
     outcome = applicants.register(message, sealed=base64.b64decode(message.personal_data), code=issued, now=now)
     # Stored now or before: either way the code message may go (again). It sends the applicant's current code if
     # that is still unsent and nothing otherwise, so a registration whose first message was lost gets its code.

@@ -134,6 +134,17 @@ def payout_account_checked_request(
     )
 
 
+def registration_attempt_request(holder_id: str, attempt_id: str, named: Sequence[str]) -> NotificationRequest:
+    """Tells the holder of a claimed email or phone that another registration (`attempt_id`, never shown) named
+    it: once per attempting registration (noted on the holder's record)."""
+    return NotificationRequest(
+        notification_id=f"registration_attempt:{attempt_id}",
+        kind="registration_attempt",
+        applicant_id=holder_id,
+        named=tuple(named),
+    )
+
+
 def incentive_paid_request(applicant_id: str, payment_id: str, number: int, amount: int) -> NotificationRequest:
     """A payment is paid once, so one notice per payment."""
     return NotificationRequest(
@@ -240,6 +251,26 @@ def _deliver(wanted: NotificationRequest, applicant: Applicant | None) -> None:
     if wanted.notification_id in applicant.notified:
         return
     person = personal_data.open_json(applicant.personal_data, applicant.applicant_id, Purpose.APPLICANT_DATA)
+    notice, details, channels = _rendered(wanted, applicant)
+    for channel in channels:
+        deliver(
+            Notification(
+                to=person["email"] if channel == "email" else person["phone"],
+                channel=channel,
+                kind=wanted.kind,
+                applicant_id=applicant.applicant_id,
+                subject=notice.subject,
+                text=notice.text,
+                details=details,
+            )
+        )
+    applicants.mark_notified(applicant.applicant_id, wanted.notification_id)
+    metrics.add_metric(name="NotificationSent", unit="Count", value=1)
+    logger.info("notification sent", extra={"applicant_id": applicant.applicant_id, "kind": wanted.kind})
+
+
+def _rendered(wanted: NotificationRequest, applicant: Applicant) -> tuple[notices.Notice, dict[str, Any], list[str]]:
+    """A request's notice, the details the outbox shows with it, and the channels it goes by."""
     details: dict[str, Any]
     channels = ["email"]
     if wanted.kind == "nik_result":
@@ -277,6 +308,11 @@ def _deliver(wanted: NotificationRequest, applicant: Applicant | None) -> None:
         notice = notices.claim_released(applicant.applicant_id)
         details = {}
         channels = ["email", "sms"]  # a registration ended by an operator must not go unseen
+    elif wanted.kind == "registration_attempt":
+        notice = notices.registration_attempt(wanted.named)
+        details = {"named": list(wanted.named)}
+        # Told where it was named: a phone another registration named hears of it on the phone too.
+        channels = ["email", "sms"] if "phone" in wanted.named else ["email"]
     elif wanted.kind == "incentive_paid":
         notice = notices.incentive_paid(wanted.number or 0, wanted.amount or 0)
         details = {"number": wanted.number, "amount": wanted.amount}
@@ -287,26 +323,12 @@ def _deliver(wanted: NotificationRequest, applicant: Applicant | None) -> None:
         channels = ["email", "sms"]  # money the member counted on is not coming: the phone hears of it too
     else:
         raise ValueError(f"unknown notification kind {wanted.kind}")
-    for channel in channels:
-        deliver(
-            Notification(
-                to=person["email"] if channel == "email" else person["phone"],
-                channel=channel,
-                kind=wanted.kind,
-                applicant_id=applicant.applicant_id,
-                subject=notice.subject,
-                text=notice.text,
-                details=details,
-            )
-        )
-    applicants.mark_notified(applicant.applicant_id, wanted.notification_id)
-    metrics.add_metric(name="NotificationSent", unit="Count", value=1)
-    logger.info("notification sent", extra={"applicant_id": applicant.applicant_id, "kind": wanted.kind})
+    return notice, details, channels
 
 
 def deliver_email_code(applicant: Applicant, sealed_code: str) -> None:
-    """Emails the applicant its code (opened here, never logged)."""
-    code = personal_data.open_text(sealed_code, applicant.applicant_id, Purpose.EMAIL_CODE)
+    """Emails the applicant its code (opened here, never logged; sealed to its mailbox)."""
+    code = personal_data.open_text(sealed_code, applicant.email_hash, Purpose.EMAIL_CODE)
     _email_code(applicant, EMAIL_CODE, code, notices.email_code(code, settings().email_code_ttl_seconds // 3600))
 
 

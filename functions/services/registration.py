@@ -1,6 +1,8 @@
-"""`POST /registrations`: validate, refuse known identities, seal the person, put it on the intake queue.
+"""`POST /registrations`: validate, seal the person, put it on the intake queue.
 
-The answer (202) is given only once the message is on the queue; the queue and its consumer absorb the burst.
+The answer (202) is given only once the message is on the queue; the queue and its consumer absorb the burst. It
+is the same whether or not another registration holds the NIK, email or phone (registration reveals nobody): a
+duplicate ends `REJECTED` with its reason later, when verifying its email or the registry's confirmation finds it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from functions.domain.registration import (
 from functions.observability import logger, metrics
 from functions.services import access
 from functions.settings import settings
-from functions.store import claims, idempotency
+from functions.store import idempotency
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_KEY_SHAPE = re.compile(r"[A-Za-z0-9_.:\-]{8,128}")
@@ -83,12 +85,6 @@ def _queued(form: RegistrationForm, applicant: dict[str, str]) -> dict[str, str]
     """Puts the registration of `applicant` on the intake queue; the 202 answer, or 429 when the queue is busy."""
     applicant_id = applicant["applicant_id"]
     hashes = {kind: personal_data.lookup_hash(kind, value) for kind, value in identity_keys(form).items()}
-    # Only claimed identities are refused (claims are taken on verification); what this same applicant claimed
-    # is a keyed retry's own, not a duplicate.
-    held = claims.held_identity_keys(hashes, except_for=applicant_id)
-    if held:
-        metrics.add_metric(name="RegistrationDuplicate", unit="Count", value=1)
-        raise Conflict(f"DUPLICATE_{held[0].upper()}", f"an account with this {held[0]} already exists", held[0])
     message = intake_message(form, applicant_id, hashes)
     try:
         queues.send_now(settings().intake_queue_url, message.model_dump_json())

@@ -233,7 +233,8 @@ def _new_record(message: IntakeMessage, sealed: bytes, now: dt.datetime) -> Appl
 
 
 def register(message: IntakeMessage, sealed: bytes, code: IssuedCode, now: dt.datetime) -> Outcome:
-    """Stores the applicant with its first email code, counted once; a redelivered message changes nothing.
+    """Stores the applicant with its first email code (sealed to be sent, or noted as sent: see
+    `email_codes.code_for_registration`), counted once; a redelivered message changes nothing.
 
     It claims nothing: any number of registrations may name the same NIK, email or phone until one is verified
     (`verify_email`, `record_registry_decision`).
@@ -245,6 +246,7 @@ def register(message: IntakeMessage, sealed: bytes, code: IssuedCode, now: dt.da
     record.email_code_issued_at = code.issued_at
     record.email_code_expires_at = code.expires_at
     record.email_code_sealed = code.sealed
+    record.email_code_sent_at = code.sent_at
 
     def store(transaction: TransactWrite) -> None:
         transaction.save(record, condition=ApplicantRecord.applicant_id.does_not_exist())

@@ -29,9 +29,9 @@ def guard_key(kind: str, keyed_hash: str) -> str:
 def held_identity_keys(hashes: Mapping[str, str], except_for: str | None = None) -> list[str]:
     """Which of the identity keys (in reporting order) an applicant other than `except_for` has claimed.
 
-    Every registration asks this, so it is the same BatchGetItem (eventually consistent, as pynamodb's
+    A claim that failed asks this (`store.applicants`): a BatchGetItem (eventually consistent, as pynamodb's
     `batch_get` made it) sent with the process's boto3 client rather than through pynamodb's model layer and its
-    own second client: about 20 µs less a request (`bench/bench_registration_request.py`). Only two attributes
+    own second client (about 20 µs less a call, measured when every registration asked it). Only two attributes
     are read, so no model is needed to decode them."""
     table = settings().identity_guards_table
     keys = [guard_key(kind, hashes[kind]) for kind in UNIQUE_KEYS]
@@ -48,11 +48,16 @@ def held_identity_keys(hashes: Mapping[str, str], except_for: str | None = None)
     return [kind for kind, key in zip(UNIQUE_KEYS, keys, strict=True) if key in held]
 
 
+def holders(hashes: Mapping[str, str], kinds: Sequence[str]) -> dict[str, str]:
+    """Which applicant claimed each of `kinds` that is claimed (kind -> applicant id), in one read."""
+    bind()
+    by_key = {guard_key(kind, hashes[kind]): kind for kind in kinds}
+    return {by_key[found.guard]: found.applicant_id for found in IdentityGuardRecord.batch_get(list(by_key))}
+
+
 def holder(kind: str, keyed_hash: str) -> str | None:
     """The applicant that claimed the key, if any."""
-    bind()
-    found = list(IdentityGuardRecord.batch_get([guard_key(kind, keyed_hash)]))
-    return found[0].applicant_id if found else None
+    return holders({kind: keyed_hash}, (kind,)).get(kind)
 
 
 def _unclaimed_or(applicant_id: str) -> Any:

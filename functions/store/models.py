@@ -8,6 +8,7 @@ from typing import Any
 from pynamodb.attributes import (
     BinaryAttribute,
     BooleanAttribute,
+    ListAttribute,
     NumberAttribute,
     NumberSetAttribute,
     UnicodeAttribute,
@@ -163,6 +164,25 @@ class CounterRecord(Model):
     counter = UnicodeAttribute(hash_key=True)
     total = NumberAttribute(default=0)
     expires_at = NumberAttribute(null=True)  # epoch seconds, for DynamoDB's TTL (attempt counts only)
+
+
+class MailboxRecord(Model):
+    """One mailbox's email code and the code emails it was sent (`mailbox#<email lookup hash>`, never the address),
+    kept with the counters: the per-mailbox limits (`services.email_codes`). Gone through the TTL a day after its
+    last email or code."""
+
+    class Meta:
+        table_name = "counters"
+
+    counter = UnicodeAttribute(hash_key=True)
+    code_id = UnicodeAttribute(null=True)
+    code_hash = UnicodeAttribute(null=True)
+    code_issued_at = UTCDateTimeAttribute(null=True)
+    code_expires_at = UTCDateTimeAttribute(null=True)
+    code_sealed = UnicodeAttribute(null=True)  # sealed to the mailbox, so that it can be sent again while it lives
+    sent_at: ListAttribute[str] = ListAttribute(null=True)  # ISO timestamps of the last day's code emails
+    version = NumberAttribute(default=0)
+    expires_at = NumberAttribute(null=True)  # epoch seconds, for DynamoDB's TTL
 
 
 class KeyringRecord(Model):
@@ -365,6 +385,7 @@ _TABLES: dict[type[Model], str] = {
     ApplicantRecord: "applicants_table",
     IdentityGuardRecord: "identity_guards_table",
     CounterRecord: "counters_table",
+    MailboxRecord: "counters_table",
     KeyringRecord: "keyring_table",
     WaveRecord: "waves_table",
     WaveMemberRecord: "wave_members_table",

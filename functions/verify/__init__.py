@@ -31,7 +31,8 @@ verify = Blueprint(__name__)
 @verify.route("/verifications/email", methods=["POST"], content_types=["application/json"])
 @web.api_view
 def post_email_verification() -> Any:
-    return email_codes.check_code(web.raw_body(verify.current_request))
+    request = verify.current_request
+    return email_codes.check_code(web.raw_body(request), web.bearer_token(request))
 
 
 @verify.route("/verifications/email/resend", methods=["POST"], content_types=["application/json"])

@@ -205,7 +205,7 @@ REVOKE: Route = ("POST", f"/admin/memberships/{UNHELD_CARD}/revoke", "admin")
 ROUTES: list[Route] = [
     ("POST", "/registrations", None),
     ("GET", "/applicants/{id}", "applicant"),
-    ("POST", "/verifications/email", None),
+    ("POST", "/verifications/email", "applicant"),
     ("POST", "/verifications/email/resend", "applicant"),
     ("PUT", "/applicants/{id}/payout-account", "applicant"),  # its body is checked before membership
     ("POST", "/applicants/{id}/reviews", "applicant"),  # its body is checked before the purchase

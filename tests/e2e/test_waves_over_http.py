@@ -42,10 +42,8 @@ def enrol(api: Api, person: Person, verify_email: bool = True) -> dict[str, Any]
     applicant: dict[str, Any] = answer.json()
     if verify_email:
         code = api.email_code(applicant["applicant_id"])
-        assert (
-            api.post("/verifications/email", {"applicant_id": applicant["applicant_id"], "code": code}).status_code
-            == 200
-        )
+        body = {"applicant_id": applicant["applicant_id"], "code": code}
+        assert api.post("/verifications/email", body, applicant["access_token"]).status_code == 200
         final = api.wait_for_status(
             applicant["applicant_id"], applicant["access_token"], {"ELIGIBLE", "INELIGIBLE", "NIK_REJECTED"}
         )

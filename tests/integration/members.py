@@ -54,7 +54,7 @@ def _accepted(form: RegistrationForm, wave: int, terms: MembershipTerms, now: dt
     hashes = {kind: personal_data.lookup_hash(kind, value) for kind, value in identity_keys(form).items()}
     message = intake_message(form, applicant_id, hashes)
     sealed = base64.b64decode(message.personal_data)
-    code = email_codes.issue(applicant_id, now)
+    code = email_codes.issue(message.email_hash, now)
     applicants.register(message, sealed, code, now)
     registered = applicants.find(applicant_id)
     assert registered is not None

@@ -203,16 +203,34 @@ def test_registration_answers(client: Any, registry_service: RegistryServer, mon
     huge = through_gateway("POST", path, body=b" " * (1024 * 1024 + 1))
     check(huge, "POST", path, 413, code="BODY_TOO_LARGE")
 
-    # A 409 only for what another registration claimed: its email and phone once verified, its NIK once confirmed
-    check(register(client, first), "POST", path, 202)
+    # Never a 409 for what another registration claimed (its email and phone once verified, its NIK once
+    # confirmed): the same 202 as for anyone
     write_csv(registry_service.registry.csv_path, [registry_row(first)])
     run_consumers("intake_consumer", "email_code_consumer")
     (code,) = outbox_codes(first_answer["applicant_id"])
     body = json.dumps({"applicant_id": first_answer["applicant_id"], "code": code})
-    check(client.http.post("/verifications/email", headers=JSON, body=body), "POST", "/verifications/email", 200)
+    own = {**JSON, **bearer(first_answer["access_token"])}
+    check(client.http.post("/verifications/email", headers=own, body=body), "POST", "/verifications/email", 200)
     run_consumers("nik_check_consumer")
-    check(register(client, first), "POST", path, 409, code="DUPLICATE_NIK", field="nik")
-    check(register(client, people.person().but(email=first.email)), "POST", path, 409, field="email")
+    check(register(client, first), "POST", path, 202)
+    check(register(client, people.person().but(email=first.email)), "POST", path, 202)
+
+    # A 409 while a request with the same Idempotency-Key is still being handled
+    from functions.adapters import queues
+
+    send_now = queues.send_now
+    during: list[Any] = []
+
+    def meanwhile(url: str, message: str) -> None:
+        if not during:  # the same request again, while the first is putting its registration on the queue
+            during.append(register(client, third, **{"Idempotency-Key": "openapi-0002"}))
+        send_now(url, message)
+
+    third = people.person()
+    monkeypatch.setattr(queues, "send_now", meanwhile)
+    check(register(client, third, **{"Idempotency-Key": "openapi-0002"}), "POST", path, 202)
+    check(during[0], "POST", path, 409, code="REQUEST_IN_PROGRESS", field="Idempotency-Key")
+    monkeypatch.setattr(queues, "send_now", send_now)
 
     monkeypatch.setenv("PRAKERJA_INTAKE_QUEUE_URL", settings().intake_queue_url + "-gone")
     reset_app_state()
@@ -239,6 +257,9 @@ def test_applicant_and_email_code_answers(
     assert pending == {"applicant_id": me["applicant_id"], "status": "PENDING", "reason": None}
     queued = client.http.post(resend, headers={**JSON, **bearer(me["access_token"])}, body=own_id)
     check(queued, "POST", resend, 409, code="NOT_YET_REGISTERED")
+    early = {"applicant_id": me["applicant_id"], "code": "123456"}
+    too_early = client.http.post(verify, headers={**JSON, **bearer(me["access_token"])}, body=json.dumps(early))
+    check(too_early, "POST", verify, 409, code="NOT_YET_REGISTERED")
 
     run_consumers("intake_consumer", "email_code_consumer")
     stored = check(client.http.get(mine, headers=bearer(me["access_token"])), "GET", view, 200)
@@ -253,8 +274,9 @@ def test_applicant_and_email_code_answers(
     empty = client.http.post(resend, headers={**JSON, **bearer(me["access_token"])}, body=b"{}")
     check(empty, "POST", resend, 400, code="MISSING_FIELD", field="applicant_id")
 
-    def try_code(applicant_id: str, code: str) -> Any:
-        return client.http.post(verify, headers=JSON, body=json.dumps({"applicant_id": applicant_id, "code": code}))
+    def try_code(applicant: dict[str, Any], code: str, token: str | None = None) -> Any:
+        body = json.dumps({"applicant_id": applicant["applicant_id"], "code": code})
+        return client.http.post(verify, headers={**JSON, **bearer(token or applicant["access_token"])}, body=body)
 
     # The code sent at registration, sent less than a minute ago: reused, nothing issued or queued.
     reused = client.http.post(resend, headers={**JSON, **bearer(me["access_token"])}, body=own_id)
@@ -262,7 +284,7 @@ def test_applicant_and_email_code_answers(
     # Spent on wrong tries, it may be replaced, but by a code issued at most once a minute.
     (my_first,) = outbox_codes(me["applicant_id"])
     for _ in range(6):
-        try_code(me["applicant_id"], f"{(int(my_first) + 1) % 10**6:06d}")
+        try_code(me, f"{(int(my_first) + 1) % 10**6:06d}")
     too_soon = client.http.post(resend, headers={**JSON, **bearer(me["access_token"])}, body=own_id)
     check(too_soon, "POST", resend, 429, code="RESEND_LIMIT")
     now[0] += dt.timedelta(seconds=61)
@@ -279,15 +301,23 @@ def test_applicant_and_email_code_answers(
     (their_code,) = outbox_codes(them["applicant_id"])
     wrong = f"{(int(their_code) + 1) % 10**6:06d}"
     for _ in range(5):
-        check(try_code(them["applicant_id"], wrong), "POST", verify, 400, code="INVALID_CODE", field="code")
-    check(try_code(them["applicant_id"], wrong), "POST", verify, 429, code="CODE_LOCKED", field="code")
-    check(try_code(me["applicant_id"], "12ab"), "POST", verify, 400, code="INVALID_CODE", field="code")
-    check(try_code("f" * 32, "123456"), "POST", verify, 400, code="INVALID_CODE", field="code")
-    no_code = client.http.post(verify, headers=JSON, body=json.dumps({"applicant_id": me["applicant_id"]}))
+        check(try_code(them, wrong), "POST", verify, 400, code="INVALID_CODE", field="code")
+    check(try_code(them, wrong), "POST", verify, 429, code="CODE_LOCKED", field="code")
+    check(try_code(me, "12ab"), "POST", verify, 400, code="INVALID_CODE", field="code")
+    unknown = {"applicant_id": "f" * 32, "access_token": me["access_token"]}
+    check(try_code(unknown, "123456"), "POST", verify, 401, code="UNAUTHORISED")
+    check(try_code(me, "123456", token=them["access_token"]), "POST", verify, 401, code="UNAUTHORISED")
+    tokenless = client.http.post(
+        verify, headers=JSON, body=json.dumps({"applicant_id": me["applicant_id"], "code": "1"})
+    )
+    check(tokenless, "POST", verify, 401, code="UNAUTHORISED")
+    no_code = client.http.post(
+        verify, headers={**JSON, **bearer(me["access_token"])}, body=json.dumps({"applicant_id": me["applicant_id"]})
+    )
     check(no_code, "POST", verify, 400, code="MISSING_FIELD", field="code")
     check(client.http.post(verify, headers={"Content-Type": "text/plain"}, body=b"{}"), "POST", verify, 415)
     newest = outbox_codes(me["applicant_id"])[-1]
-    verified = check(try_code(me["applicant_id"], newest), "POST", verify, 200)
+    verified = check(try_code(me, newest), "POST", verify, 200)
     assert verified == {"applicant_id": me["applicant_id"], "status": "EMAIL_VERIFIED", "reason": None}
 
     done = client.http.post(resend, headers={**JSON, **bearer(me["access_token"])}, body=own_id)
@@ -306,7 +336,10 @@ def eligible(client: Any, registry_service: RegistryServer, people: list[Person]
     for applicant in answers:
         (code,) = outbox_codes(applicant["applicant_id"])
         body = json.dumps({"applicant_id": applicant["applicant_id"], "code": code})
-        check(client.http.post("/verifications/email", headers=JSON, body=body), "POST", "/verifications/email", 200)
+        verified = client.http.post(
+            "/verifications/email", headers={**JSON, **bearer(applicant["access_token"])}, body=body
+        )
+        check(verified, "POST", "/verifications/email", 200)
     run_consumers("nik_check_consumer", "notification_consumer")
     return answers
 

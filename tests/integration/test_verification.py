@@ -66,9 +66,12 @@ def register(client: Any, person: Person) -> dict[str, Any]:
     return dict(answer.json_body)
 
 
-def verify(client: Any, applicant_id: str, code: str) -> Any:
+def verify(client: Any, applicant: dict[str, Any], code: str) -> Any:
+    """The applicant enters a code, with its own token."""
     return client.http.post(
-        "/verifications/email", headers=JSON, body=json.dumps({"applicant_id": applicant_id, "code": code})
+        "/verifications/email",
+        headers={**JSON, "Authorization": f"Bearer {applicant['access_token']}"},
+        body=json.dumps({"applicant_id": applicant["applicant_id"], "code": code}),
     )
 
 
@@ -90,7 +93,7 @@ def test_a_registered_applicant_is_sent_a_code_and_verifies_with_it(client: Any,
     (message,) = [m for m in outbox() if m["applicant_id"] == applicant["applicant_id"]]
     assert (message["kind"], message["channel"], message["to"]) == ("email_code", "email", person.email)
     assert len(message["code"]) == 6
-    answer = verify(client, applicant["applicant_id"], message["code"])
+    answer = verify(client, applicant, message["code"])
     assert (answer.status_code, answer.json_body["status"]) == (200, "EMAIL_VERIFIED")
     stored = applicants.find(applicant["applicant_id"])
     assert stored is not None and stored.email_code and message["code"] not in stored.email_code.code_hash
@@ -99,7 +102,7 @@ def test_a_registered_applicant_is_sent_a_code_and_verifies_with_it(client: Any,
 def test_five_wrong_codes_are_400_the_sixth_is_429_and_locks(client: Any, people: PopulationGenerator) -> None:
     applicant = register(client, people.person())
     (code,) = codes_for(applicant["applicant_id"])
-    answers = [verify(client, applicant["applicant_id"], wrong(code)) for _ in range(6)]
+    answers = [verify(client, applicant, wrong(code)) for _ in range(6)]
     assert [a.status_code for a in answers] == [400] * 5 + [429]
     assert answers[0].json_body["error"] == {
         "code": "INVALID_CODE",
@@ -108,23 +111,35 @@ def test_five_wrong_codes_are_400_the_sixth_is_429_and_locks(client: Any, people
     }
     assert answers[5].json_body["error"]["code"] == "CODE_LOCKED"
     assert int(answers[5].headers["Retry-After"]) >= 1
-    locked = verify(client, applicant["applicant_id"], code)
+    locked = verify(client, applicant, code)
     assert locked.status_code == 429
 
 
-def test_an_unknown_applicant_gets_the_same_answer_as_a_wrong_code(client: Any, people: PopulationGenerator) -> None:
+def test_a_code_needs_the_applicants_token_and_a_stranger_spends_none_of_its_tries(
+    client: Any, people: PopulationGenerator
+) -> None:
     applicant = register(client, people.person())
     (code,) = codes_for(applicant["applicant_id"])
-    known = verify(client, applicant["applicant_id"], wrong(code))
-    unknown = verify(client, "f" * 32, code)
-    assert (known.status_code, known.json_body) == (unknown.status_code, unknown.json_body)
+    stranger = {**applicant, "access_token": "x" * 43}
+    unknown = {"applicant_id": "f" * 32, "access_token": "x" * 43}
+    body = json.dumps({"applicant_id": applicant["applicant_id"], "code": wrong(code)})
+    # Without a token, with a wrong one, or for an unknown id: the same 401, before any try is counted
+    tokenless = client.http.post("/verifications/email", headers=JSON, body=body)
+    guesses = [verify(client, stranger, wrong(code)) for _ in range(5)]
+    assert tokenless.status_code == 401
+    assert [(a.status_code, a.json_body) for a in guesses] == [(401, tokenless.json_body)] * 5
+    assert verify(client, unknown, wrong(code)).json_body == tokenless.json_body
+    stored = applicants.find(applicant["applicant_id"])
+    assert stored is not None and stored.email_code_tries == 0
+    # And the owner still verifies with its code
+    assert verify(client, applicant, code).status_code == 200
 
 
 def test_a_code_expires_after_24_hours(client: Any, people: PopulationGenerator, frozen: FrozenClock) -> None:
     applicant = register(client, people.person())
     (code,) = codes_for(applicant["applicant_id"])
     frozen.advance(hours=24, seconds=1)
-    answer = verify(client, applicant["applicant_id"], code)
+    answer = verify(client, applicant, code)
     assert (answer.status_code, answer.json_body["error"]["code"]) == (400, "CODE_EXPIRED")
 
 
@@ -136,10 +151,10 @@ def test_resend_once_a_minute_five_times_a_day(client: Any, people: PopulationGe
     assert too_soon.status_code == 202 and too_soon.json_body["code_sent_at"] is not None
     assert codes_for(applicant["applicant_id"]) == [first]
     for _ in range(5):
-        frozen.advance(seconds=61)
+        frozen.advance(minutes=20, seconds=1)  # within the mailbox's three code emails an hour
         assert resend(client, applicant).status_code == 202
         run_consumers("email_code_consumer")
-    frozen.advance(seconds=61)
+    frozen.advance(minutes=20, seconds=1)
     sixth = resend(client, applicant)
     assert sixth.status_code == 429
     assert int(sixth.headers["Retry-After"]) > 3600  # the day's five are used up
@@ -147,8 +162,8 @@ def test_resend_once_a_minute_five_times_a_day(client: Any, people: PopulationGe
     assert len(codes) == 6
     # only the newest code works
     if first != codes[-1]:
-        assert verify(client, applicant["applicant_id"], first).status_code == 400
-    assert verify(client, applicant["applicant_id"], codes[-1]).status_code == 200
+        assert verify(client, applicant, first).status_code == 400
+    assert verify(client, applicant, codes[-1]).status_code == 200
 
 
 def test_resend_needs_the_applicants_own_token(client: Any, people: PopulationGenerator) -> None:
@@ -225,7 +240,7 @@ def test_a_resend_during_a_backlog_issues_no_code_and_queues_nothing(
     sent = resend(client, applicant)  # sent a moment ago: reused, still nothing new
     assert sent.status_code == 202 and sent.json_body["code_sent_at"] == frozen.now.isoformat()
     assert code_queue_depth() == 0
-    assert verify(client, applicant["applicant_id"], code).status_code == 200
+    assert verify(client, applicant, code).status_code == 200
 
 
 def test_a_stale_message_sends_the_current_code(client: Any, people: PopulationGenerator, frozen: FrozenClock) -> None:
@@ -235,7 +250,7 @@ def test_a_stale_message_sends_the_current_code(client: Any, people: PopulationG
     stored = applicants.find(applicant["applicant_id"])
     assert stored is not None and stored.email_code is not None
     # The code is replaced before its message is taken (the replacement's own message lost on the way).
-    replacement = email_codes.issue(applicant["applicant_id"], frozen.now)
+    replacement = email_codes.issue(stored.email_hash, frozen.now)
     assert applicants.replace_email_code(applicant["applicant_id"], stored.email_code.code_id, replacement, [])
     run_consumers("email_code_consumer")
     (code,) = codes_for(applicant["applicant_id"])
@@ -243,7 +258,7 @@ def test_a_stale_message_sends_the_current_code(client: Any, people: PopulationG
     assert current is not None and current.email_code is not None
     assert current.email_code.code_id == replacement.code_id and current.email_code.sent_at == frozen.now
     assert current.email_code.sealed is None  # once sent, only its keyed hash stays
-    assert verify(client, applicant["applicant_id"], code).status_code == 200
+    assert verify(client, applicant, code).status_code == 200
 
 
 def test_a_registration_whose_code_message_was_lost_gets_its_code_when_redelivered(
@@ -262,7 +277,7 @@ def test_a_registration_whose_code_message_was_lost_gets_its_code_when_redeliver
     sqs.send_message(QueueUrl=settings().intake_queue_url, MessageBody=registration["Body"])
     run_consumers("intake_consumer", "email_code_consumer")
     (code,) = codes_for(applicant["applicant_id"])
-    assert verify(client, applicant["applicant_id"], code).status_code == 200
+    assert verify(client, applicant, code).status_code == 200
 
 
 def test_a_code_the_mail_service_refused_stays_unsent_and_goes_out_later(
@@ -285,7 +300,7 @@ def test_a_code_the_mail_service_refused_stays_unsent_and_goes_out_later(
     notifications.SEND_NOW.send([notifications.email_code_request(applicant["applicant_id"])])  # SQS's retry
     run_consumers("email_code_consumer")
     (code,) = codes_for(applicant["applicant_id"])
-    assert verify(client, applicant["applicant_id"], code).status_code == 200
+    assert verify(client, applicant, code).status_code == 200
 
 
 def test_codes_are_delivered_ahead_of_a_backlog_of_other_notices(client: Any, people: PopulationGenerator) -> None:
@@ -319,7 +334,7 @@ def test_codes_are_delivered_ahead_of_a_backlog_of_other_notices(client: Any, pe
 def verified_applicant(client: Any, person: Person) -> dict[str, Any]:
     applicant = register(client, person)
     (code,) = codes_for(applicant["applicant_id"])
-    assert verify(client, applicant["applicant_id"], code).status_code == 200
+    assert verify(client, applicant, code).status_code == 200
     return applicant
 
 
@@ -481,30 +496,69 @@ def test_the_first_confirmed_registration_of_a_nik_takes_it(
     refused = next(a for a in (first, second) if status_of(a)[0] == "REJECTED")
     (told,) = [m for m in outbox() if m["applicant_id"] == refused["applicant_id"] and m["kind"] == "nik_result"]
     assert (told["status"], told["reason"]) == ("REJECTED", "DUPLICATE_NIK")
-    # And only now is a new registration of that NIK refused at once
-    answer = registration_answer(client, person.but(email="third." + person.email, phone=people.person().phone))
-    assert (answer.status_code, answer.json_body["error"]["code"], answer.json_body["error"]["field"]) == (
-        409,
-        "DUPLICATE_NIK",
-        "nik",
-    )
+    # And a new registration of that NIK, confirmed too, ends REJECTED the same way
+    third = verified_applicant(client, person.but(email="third." + person.email, phone=people.person().phone))
+    assert nik_checked(client, third) == ("REJECTED", "DUPLICATE_NIK")
+
+
+def status_page(client: Any, applicant: dict[str, Any]) -> tuple[str, str | None]:
+    seen = client.http.get(
+        f"/applicants/{applicant['applicant_id']}", headers={"Authorization": f"Bearer {applicant['access_token']}"}
+    ).json_body
+    return seen["status"], seen["reason"]
+
+
+def attempts_told(holder: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
+    return [
+        (m["channel"], m["to"], m["named"])
+        for m in outbox()
+        if m["kind"] == "registration_attempt" and m["applicant_id"] == holder["applicant_id"]
+    ]
 
 
 @pytest.mark.parametrize(
-    ("field", "code"), [("nik", "DUPLICATE_NIK"), ("email", "DUPLICATE_EMAIL"), ("phone", "DUPLICATE_PHONE")]
+    ("field", "reason"), [("nik", "DUPLICATE_NIK"), ("email", "DUPLICATE_EMAIL"), ("phone", "DUPLICATE_PHONE")]
 )
-def test_a_claimed_identity_is_refused_with_409_naming_it(
-    client: Any, people: PopulationGenerator, registry_service: RegistryServer, field: str, code: str
+def test_a_held_identity_is_answered_like_a_free_one_then_rejected_on_its_own_status_page(
+    client: Any, people: PopulationGenerator, registry_service: RegistryServer, field: str, reason: str
 ) -> None:
-    first = people.person()
-    write_csv(registry_service.registry.csv_path, [registry_row(first)])
-    assert nik_checked(client, verified_applicant(client, first)) == ("ELIGIBLE", None)
-    clash = people.person(birth_date=None).but(**{field: getattr(first, field)})
-    if field == "nik":
-        clash = clash.but(birth_date=first.birth_date, gender=first.gender)
-    answer = registration_answer(client, clash)
-    assert answer.status_code == 409
-    assert (answer.json_body["error"]["code"], answer.json_body["error"]["field"]) == (code, field)
+    # Given a registration the registry confirmed: its NIK, email and phone are claimed
+    owner = people.person()
+    free = people.person()
+    write_csv(registry_service.registry.csv_path, [registry_row(owner), registry_row(free)])
+    holder = verified_applicant(client, owner)
+    assert nik_checked(client, holder) == ("ELIGIBLE", None)
+    clash = people.person().but(**{field: getattr(owner, field)})
+    if field == "nik":  # a duplicate NIK is found only when the registry confirms the owner's details
+        clash = owner.but(email=clash.email, phone=clash.phone)
+    # When the held identity and a free one register
+    held_answer, free_answer = registration_answer(client, clash), registration_answer(client, free)
+    # Then both get the same answer: nothing tells who is in the programme
+    assert (held_answer.status_code, sorted(held_answer.json_body), held_answer.json_body["status"]) == (
+        free_answer.status_code,
+        sorted(free_answer.json_body),
+        free_answer.json_body["status"],
+    )
+    assert (held_answer.status_code, held_answer.json_body["status"]) == (202, "PENDING")
+    # And the duplicate ends REJECTED with its reason once its email is verified (with the code its mailbox got)
+    attempt = dict(held_answer.json_body)
+    run_consumers("intake_consumer", "email_code_consumer")
+    code = mailbox_emails(clash.email)[-1]
+    assert verify(client, attempt, code).status_code == 200
+    run_consumers("nik_check_consumer", "notification_consumer")
+    assert status_page(client, attempt) == ("REJECTED", reason)
+    # And the holder of a claimed email or phone is told, once, where it was named; a NIK's holder is not
+    assert verify(client, attempt, code).status_code == 200  # the same code again tells nobody twice
+    run_consumers("notification_consumer")
+    from functions.domain.identity import normalise_phone
+
+    told = {
+        "nik": [],
+        "email": [("email", owner.email, ["email"])],
+        "phone": [("email", owner.email, ["phone"]), ("sms", normalise_phone(owner.phone), ["phone"])],
+    }
+    assert attempts_told(holder) == told[field]
+    assert status_of(holder) == ("ELIGIBLE", None)
 
 
 @pytest.mark.parametrize("alias", ["{local}+prakerja@{domain}", "{LOCAL}@{domain}"])
@@ -516,16 +570,60 @@ def test_an_email_is_claimed_by_the_first_to_verify_it_one_mailbox_whatever_its_
     local, _, domain = first.email.partition("@")
     second = people.person().but(email=alias.format(local=local, LOCAL=local.upper(), domain=domain))
     one, other = register(client, first), register(client, second)
-    # When the first verifies, it claims the mailbox; the second, verifying later, is refused
-    (code_one,) = codes_for(one["applicant_id"])
-    (code_other,) = codes_for(other["applicant_id"])
-    assert verify(client, one["applicant_id"], code_one).json_body["status"] == "EMAIL_VERIFIED"
-    refused = verify(client, other["applicant_id"], code_other)
+    # Then the mailbox was sent one code, which the second registration was given too
+    (code,) = codes_for(one["applicant_id"])
+    assert codes_for(other["applicant_id"]) == []
+    # When the second enters it, it verifies the second only; the first, verifying later, is refused
+    assert verify(client, other, code).json_body["status"] == "EMAIL_VERIFIED"
+    assert status_of(one) == ("REGISTERED", None)
+    refused = verify(client, one, code)
     assert (refused.status_code, refused.json_body["status"], refused.json_body["reason"]) == (
         200,
         "REJECTED",
         "DUPLICATE_EMAIL",
     )
+
+
+def mailbox_emails(email: str) -> list[str]:
+    return [m["code"] for m in outbox() if m["kind"] == "email_code" and m["to"] == email]
+
+
+def test_registrations_naming_one_mailbox_send_it_one_code_then_three_an_hour_and_ten_a_day(
+    client: Any, people: PopulationGenerator, frozen: FrozenClock
+) -> None:
+    # Given six registrations naming one mailbox within seconds
+    owner = people.person()
+    named = [owner, *(people.person().but(email=owner.email) for _ in range(5))]
+    answers = [registration_answer(client, person) for person in named]
+    assert [answer.status_code for answer in answers] == [202] * 6
+    registered = [dict(answer.json_body) for answer in answers]
+    run_consumers("intake_consumer", "email_code_consumer")
+    # Then the mailbox got one code email
+    assert len(mailbox_emails(owner.email)) == 1
+
+    def resends(applicants_asking: list[dict[str, Any]]) -> list[Any]:
+        answered = [resend(client, applicant) for applicant in applicants_asking]
+        run_consumers("email_code_consumer")
+        return answered
+
+    # When the registrations ask again a minute later: the mailbox has three code emails in the hour, no more
+    frozen.advance(seconds=61)
+    answered = resends(registered[1:])
+    assert [answer.status_code for answer in answered] == [202, 202, 429, 429, 429]
+    assert answered[2].json_body["error"]["code"] == "RESEND_LIMIT"
+    assert 3500 <= int(answered[2].headers["Retry-After"]) <= 3600 - 61
+    assert len(mailbox_emails(owner.email)) == 3
+    # And ten in a day: three more in each of the next hours, then none until a day after the first
+    for hour, sent in ((1, 6), (2, 9), (3, 10)):
+        frozen.advance(hours=1, seconds=1)
+        before = len(mailbox_emails(owner.email))
+        statuses = [answer.status_code for answer in resends([registered[(hour * 3 + i) % 6] for i in range(3)])]
+        assert statuses == [202] * (sent - before) + [429] * (3 - sent + before)
+        assert len(mailbox_emails(owner.email)) == sent
+    refused = resends([registered[0]])[0]
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (429, "RESEND_LIMIT")
+    assert int(refused.headers["Retry-After"]) > 20 * 3600
+    assert len(mailbox_emails(owner.email)) == 10
 
 
 def test_gmail_dots_are_one_mailbox() -> None:
@@ -561,7 +659,7 @@ def test_concurrent_guesses_are_each_counted_and_the_sixth_try_is_locked(
     def guess(_: int) -> str:
         body = json.dumps({"applicant_id": applicant["applicant_id"], "code": wrong(code)}).encode()
         try:
-            email_codes.check_code(body)
+            email_codes.check_code(body, applicant["access_token"])
         except Exception as refusal:
             return str(getattr(refusal, "code", refusal))
         return "VERIFIED"
@@ -574,7 +672,7 @@ def test_concurrent_guesses_are_each_counted_and_the_sixth_try_is_locked(
     assert stored is not None and stored.email_code_tries == 5
     assert answers == ["INVALID_CODE"] * 5
     # And the sixth try is 429 even with the right code, until a resend starts a new count
-    assert verify(client, applicant["applicant_id"], code).status_code == 429
+    assert verify(client, applicant, code).status_code == 429
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert set(pool.map(guess, range(8))) == {"CODE_LOCKED"}
 
@@ -582,12 +680,12 @@ def test_concurrent_guesses_are_each_counted_and_the_sixth_try_is_locked(
 def test_a_resend_starts_a_new_count(client: Any, people: PopulationGenerator, frozen: FrozenClock) -> None:
     applicant = register(client, people.person())
     (code,) = codes_for(applicant["applicant_id"])
-    assert [verify(client, applicant["applicant_id"], wrong(code)).status_code for _ in range(6)] == [400] * 5 + [429]
+    assert [verify(client, applicant, wrong(code)).status_code for _ in range(6)] == [400] * 5 + [429]
     frozen.advance(seconds=61)
     assert resend(client, applicant).status_code == 202
     run_consumers("email_code_consumer")
     newest = codes_for(applicant["applicant_id"])[-1]
-    assert verify(client, applicant["applicant_id"], newest).status_code == 200
+    assert verify(client, applicant, newest).status_code == 200
 
 
 def test_repeated_verifications_queue_one_nik_check(client: Any, people: PopulationGenerator) -> None:
@@ -595,7 +693,7 @@ def test_repeated_verifications_queue_one_nik_check(client: Any, people: Populat
 
     applicant = register(client, people.person())
     (code,) = codes_for(applicant["applicant_id"])
-    answers = [verify(client, applicant["applicant_id"], code) for _ in range(5)]
+    answers = [verify(client, applicant, code) for _ in range(5)]
     assert {(a.status_code, a.json_body["status"]) for a in answers} == {(200, "EMAIL_VERIFIED")}
     assert len(queue_messages(settings().nik_check_queue_url)) == 1
 
@@ -613,7 +711,8 @@ def test_an_operator_releases_a_nik_an_agent_had_confirmed(
     agents = owner.but(email="agent." + owner.email, phone=people.person().phone)
     agent = verified_applicant(client, agents)
     assert nik_checked(client, agent) == ("ELIGIBLE", None)
-    assert registration_answer(client, owner).status_code == 409
+    tried = verified_applicant(client, owner.but(email="own." + owner.email, phone=people.person().phone))
+    assert nik_checked(client, tried) == ("REJECTED", "DUPLICATE_NIK")
     token = admin.mint("ops@kemnaker.go.id", 1)
     release = {"nik": owner.nik, "reason": "owner proved identity at the Disnaker office"}
     # Then nobody but an admin may release it, and a bad body names its field

@@ -68,7 +68,8 @@ def eligible(client: Any, registry_service: RegistryServer, count: int, seed: in
             m["code"] for m in outbox if m["applicant_id"] == applicant["applicant_id"] and m["kind"] == "email_code"
         )
         body = json.dumps({"applicant_id": applicant["applicant_id"], "code": code})
-        assert client.http.post("/verifications/email", headers=JSON, body=body).status_code == 200
+        own = {**JSON, "Authorization": f"Bearer {applicant['access_token']}"}
+        assert client.http.post("/verifications/email", headers=own, body=body).status_code == 200
     run_consumers("nik_check_consumer", "notification_consumer")
     return answers
 

@@ -133,17 +133,19 @@ USES: dict[str, list[Use]] = {
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
             why="members.find_by_card reads a card's guard (POST /partners/purchases, the admin revocation); a "
-            "confirmation claims its voucher (voucher#<code>); POST /registrations: claims.held_identity_keys answers "
-            "409 for a claimed key; verify_email claims "
-            "the email and phone (a duplicate gives nothing back); POST /admin/claims/release reads the holder, "
+            "confirmation claims its voucher (voucher#<code>); verify_email claims the email and phone (a "
+            "duplicate gives nothing back, and claims.holders reads whom to tell); POST /admin/claims/release "
+            "reads the holder, "
             "gives its claims back and records the release; the admin revocation's find_by_card reads the card's "
             "guard",
         ),
         use(
             "CountersTable",
+            "dynamodb:GetItem",
             "dynamodb:UpdateItem",
             "dynamodb:BatchGetItem",
-            why="throttle.count_failure (wrong tokens and codes) and the funnel counts of verify and join; "
+            why="throttle.count_failure (wrong tokens) and the funnel counts of verify and join; the mailbox's code "
+            "emails and current code (mailboxes.find, note_code: resend); "
             "funnel_totals for GET /admin/stats; the admin revocation counts REVOKED, the RETURN total and the "
             "open wave's refill",
         ),
@@ -267,13 +269,19 @@ USES: dict[str, list[Use]] = {
             "EmailCodesQueue", "sqs:SendMessage", why="the batch's email-code messages (notifications.BatchSends.flush)"
         ),
         use("ApplicantsTable", "dynamodb:PutItem", why="the registration transaction puts the applicant"),
-        use("CountersTable", "dynamodb:UpdateItem", why="the registration transaction counts REGISTERED"),
+        use(
+            "CountersTable",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            why="the registration transaction counts REGISTERED; the mailbox's current code and code emails "
+            "(mailboxes.find, note_code)",
+        ),
         use("KeyringTable", "dynamodb:GetItem", "dynamodb:PutItem", why="the pepper of email-code hashes"),
         use(
             "PersonalDataKey",
             "kms:GenerateDataKey",
             "kms:Decrypt",
-            why="seals the email code on the applicant's record, opens keyring secrets; the queues' encryption",
+            why="seals the email code to its mailbox, opens keyring secrets; the queues' encryption",
         ),
     ],
     "NotificationConsumer": [
@@ -926,7 +934,7 @@ def test_the_check_fails_a_role_that_lacks_a_permission_its_function_needs(packa
     intake["Statement"] = [s for s in intake["Statement"] if s.get("Sid") != "Counters"]
     found = differences(template)
     assert len(found) == 1 and found[0].startswith(
-        "IntakeConsumer lacks ['dynamodb:UpdateItem'] on CountersTable, which it needs"
+        "IntakeConsumer lacks ['dynamodb:GetItem', 'dynamodb:UpdateItem'] on CountersTable, which it needs"
     ), found
 
 

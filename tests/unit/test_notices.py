@@ -47,3 +47,21 @@ def test_a_released_claim_tells_the_registration_where_to_object_naming_only_its
 def test_a_sign_in_code_states_its_life() -> None:
     notice = notices.sign_in_code("482913", 10)
     assert "482913" in notice.text and "10 menit" in notice.text
+
+
+@pytest.mark.parametrize(
+    ("named", "what"),
+    [(("email",), "alamat email"), (("phone",), "nomor ponsel"), (("email", "phone"), "alamat email dan nomor ponsel")],
+)
+def test_a_registration_attempt_tells_the_holder_what_was_named_and_nothing_of_the_attempt(
+    named: tuple[str, ...], what: str
+) -> None:
+    notice = notices.registration_attempt(named)
+    assert f"dengan {what} Anda." in notice.text
+    # Only fixed words: the notice is given nothing of the other registration to show
+    assert not re.search(r"[0-9@+]", notice.subject + notice.text)
+
+
+def test_a_duplicate_nik_is_told_how_to_report_that_it_was_not_them() -> None:
+    text = notices.nik_result("REJECTED", "DUPLICATE_NIK", min_age=18, max_age=64).text
+    assert "sudah terdaftar pada akun lain" in text and "laporkan" in text
