@@ -290,12 +290,13 @@ def deliver_email_code(applicant: Applicant, sealed_code: str) -> None:
     )
 
 
-def deliver_purchase_code(applicant: Applicant, purchase: Purchase, sealed_code: str) -> None:
-    """Sends the member a purchase's code by email and SMS (opened here, never logged): the member's consent."""
+def deliver_purchase_code(applicant: Applicant, purchase: Purchase, partner_name: str, sealed_code: str) -> None:
+    """Sends the member a purchase's code by email and SMS (opened here, never logged): the member's consent, naming
+    the partner asking (`partner_name`, its display name as operators set it)."""
     person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
     code = personal_data.open_text(sealed_code, purchase.purchase_id)
     notice = notices.purchase_code(
-        code, purchase.course_title, purchase.price, settings().purchase_code_ttl_seconds // 60
+        code, partner_name, purchase.course_title, purchase.price, settings().purchase_code_ttl_seconds // 60
     )
     for channel, to in (("email", person["email"]), ("sms", person["phone"])):
         deliver(
