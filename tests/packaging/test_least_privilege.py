@@ -139,7 +139,10 @@ USES: dict[str, list[Use]] = {
             "CountersTable",
             "dynamodb:UpdateItem",
             "dynamodb:BatchGetItem",
-            why="throttle.count_failure (wrong tokens and codes) and the funnel counts of verify and join; "
+            "dynamodb:PutItem",
+            why="throttle.count_failure (wrong tokens and codes) and the funnel counts of verify and join; a "
+            "purchase request takes the card's slots (free_slot reads them, taking_slot puts one, release_slot "
+            "frees one); "
             "funnel_totals for GET /admin/stats; the admin revocation counts REVOKED, the RETURN total and the "
             "open wave's refill",
         ),
@@ -183,7 +186,8 @@ USES: dict[str, list[Use]] = {
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             why="partner_auth.authenticate behind every partner route: partners.find reads the signing partner, "
-            "first_sighting remembers its signature for the replay window",
+            "first_sighting remembers its signature for the replay window; PUT /partners/courses lists a course "
+            "and a purchase request reads it (find_course)",
         ),
         use(
             "MembersTable",
@@ -310,6 +314,7 @@ USES: dict[str, list[Use]] = {
             "dynamodb:UpdateItem",
             why="purchases.deliver_code: find the purchase; mark_code_sent, and unmark_code_sent when sending fails",
         ),
+        use("PartnersTable", "dynamodb:GetItem", why="purchases.deliver_code: the partner's display name"),
         use("PersonalDataKey", "kms:Decrypt", why="opens the email and the sealed code; the queue's encryption"),
     ],
     "PayoutCheckConsumer": [
