@@ -117,7 +117,6 @@ class Standings(_common.CohortPages):
         self.applicant = ApplicantRecord(
             applicant_id="template",
             status="ACCEPTED",
-            token_hash="-",
             personal_data=b"",
             nik_hash="-",
             email_hash="-",

@@ -124,7 +124,7 @@ def component_costs(people: Any, count: int, clock: Callable[[], float]) -> list
 
     from functions.adapters import personal_data, queues
     from functions.domain.registration import PersonalData, identity_keys, parse_registration
-    from functions.services import registration
+    from functions.services import access, registration
     from functions.settings import settings
     from functions.store import claims
 
@@ -138,8 +138,7 @@ def component_costs(people: Any, count: int, clock: Callable[[], float]) -> list
     messages = []
     for form, keyed in zip(forms, hashes, strict=True):
         applicant_id = uuid.uuid4().hex
-        token = personal_data.new_access_token(applicant_id)
-        messages.append(registration.intake_message(form, applicant_id, token, keyed).model_dump_json())
+        messages.append(registration.intake_message(form, applicant_id, keyed).model_dump_json())
 
     def each(fn: Callable[[int], Any]) -> Callable[[], None]:
         def run() -> None:
@@ -168,7 +167,7 @@ def component_costs(people: Any, count: int, clock: Callable[[], float]) -> list
             lambda i: claims.held_identity_keys(hashes[i]),
         ),
         ("  same BatchGetItem with the bare app's client (boto3 defaults)", bare_batch_get),
-        ("new_access_token + token_hash", lambda i: personal_data.token_hash(personal_data.new_access_token("0" * 32))),
+        ("new_token (access token)", lambda i: access.new_token("0" * 32, generation=0)),
         (
             "seal_text(PersonalData json) (AES-GCM)",
             lambda i: personal_data.seal_text(PersonalData.from_form(forms[i]).model_dump_json(), "0" * 32),

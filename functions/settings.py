@@ -123,6 +123,12 @@ class Settings(BaseModel):
     email_code_max_wrong_tries: int = Field(rules.EMAIL_CODE_MAX_WRONG_TRIES, ge=1)
     email_code_resend_interval_seconds: int = Field(rules.EMAIL_CODE_RESEND_INTERVAL_SECONDS, ge=1)
     email_code_resends_per_day: int = Field(rules.EMAIL_CODE_RESENDS_PER_DAY, ge=1)
+    mailbox_codes_per_hour: int = Field(rules.MAILBOX_CODES_PER_HOUR, ge=1)
+    mailbox_codes_per_day: int = Field(rules.MAILBOX_CODES_PER_DAY, ge=1)
+    # Access tokens and the sign-in codes that renew them.
+    access_token_days: int = Field(rules.ACCESS_TOKEN_DAYS, ge=1)
+    sign_in_code_ttl_seconds: int = Field(rules.SIGN_IN_CODE_TTL_SECONDS, ge=60)
+    sign_in_code_max_wrong_tries: int = Field(rules.SIGN_IN_CODE_MAX_WRONG_TRIES, ge=1)
     # Eligibility (defaults from the 2020-21 regulations).
     min_age: int = Field(rules.MIN_AGE, ge=0, le=150)
     max_age: int = Field(rules.MAX_AGE, ge=0, le=150)

@@ -13,6 +13,7 @@ generated once, stored sealed in the keyring table and opened with KMS on a cold
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import functools
 import hashlib
 import hmac
@@ -28,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from functions import caches
 from functions.adapters.aws import client
+from functions.domain.access import TokenGrant
 from functions.settings import settings
 from functions.store import keyring
 
@@ -140,32 +142,33 @@ def lookup_hash(kind: str, value: str) -> str:
 
 
 _TOKEN_NONCE_BYTES = 16
+_TOKEN_ISSUED_BYTES = 8  # epoch seconds
+_TOKEN_GENERATION_BYTES = 4
 _TOKEN_MAC_BYTES = 16
+_TOKEN_CLAIMS_BYTES = _TOKEN_NONCE_BYTES + _TOKEN_ISSUED_BYTES + _TOKEN_GENERATION_BYTES
 
 
-def _token_mac(applicant_id: str, nonce: bytes) -> bytes:
-    return hmac.new(keyring_secret("access-token"), applicant_id.encode() + nonce, hashlib.sha256).digest()[
+def _token_mac(applicant_id: str, claims: bytes) -> bytes:
+    return hmac.new(keyring_secret("access-token"), applicant_id.encode() + claims, hashlib.sha256).digest()[
         :_TOKEN_MAC_BYTES
     ]
 
 
-def new_access_token(applicant_id: str) -> str:
-    """A random bearer token bound to its applicant by a MAC, so a registration still in the queue can be answered."""
-    nonce = secrets.token_bytes(_TOKEN_NONCE_BYTES)
-    return base64.urlsafe_b64encode(nonce + _token_mac(applicant_id, nonce)).rstrip(b"=").decode()
+def new_access_token(applicant_id: str, grant: TokenGrant) -> str:
+    """A random bearer token that carries its grant (when issued, which generation), bound to its applicant by a
+    MAC: nothing about it is stored, so a registration still in the queue can be answered and any number of tokens
+    may be valid at once (`domain.access`)."""
+    claims = (
+        secrets.token_bytes(_TOKEN_NONCE_BYTES)
+        + int(grant.issued_at.timestamp()).to_bytes(_TOKEN_ISSUED_BYTES, "big")
+        + grant.generation.to_bytes(_TOKEN_GENERATION_BYTES, "big")
+    )
+    return base64.urlsafe_b64encode(claims + _token_mac(applicant_id, claims)).rstrip(b"=").decode()
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def token_matches_hash(token: str, stored_hash: str) -> bool:
-    return hmac.compare_digest(token_hash(token), stored_hash)
-
-
-def token_was_issued_for(token: str, applicant_id: str) -> bool:
-    """True when the server issued this token for this applicant (checked in constant time)."""
-    expected_length = _TOKEN_NONCE_BYTES + _TOKEN_MAC_BYTES
+def token_grant(token: str, applicant_id: str) -> TokenGrant | None:
+    """The grant of a token the server issued for this applicant; None for any other (checked in constant time)."""
+    expected_length = _TOKEN_CLAIMS_BYTES + _TOKEN_MAC_BYTES
     try:
         raw = base64.urlsafe_b64decode(token.encode("ascii") + b"=" * (-len(token) % 4))
     except ValueError:
@@ -173,8 +176,12 @@ def token_was_issued_for(token: str, applicant_id: str) -> bool:
     well_formed = len(raw) == expected_length
     if not well_formed:
         raw = bytes(expected_length)  # still compute a MAC, so a malformed token takes as long as a wrong one
-    nonce, mac = raw[:_TOKEN_NONCE_BYTES], raw[_TOKEN_NONCE_BYTES:]
-    return hmac.compare_digest(_token_mac(applicant_id, nonce), mac) and well_formed
+    claims, mac = raw[:_TOKEN_CLAIMS_BYTES], raw[_TOKEN_CLAIMS_BYTES:]
+    if not (hmac.compare_digest(_token_mac(applicant_id, claims), mac) and well_formed):
+        return None
+    issued = int.from_bytes(claims[_TOKEN_NONCE_BYTES : _TOKEN_NONCE_BYTES + _TOKEN_ISSUED_BYTES], "big")
+    generation = int.from_bytes(claims[_TOKEN_NONCE_BYTES + _TOKEN_ISSUED_BYTES :], "big")
+    return TokenGrant(dt.datetime.fromtimestamp(issued, dt.UTC), generation)
 
 
 def _forget_keys() -> None:

@@ -166,7 +166,6 @@ class Applicant:
     applicant_id: str
     status: Status
     reason: str | None
-    token_hash: str
     personal_data: bytes
     nik_hash: str
     email_hash: str
@@ -196,6 +195,10 @@ class Applicant:
     accepted_at: dt.datetime | None = None
     previous_wave: int | None = None
     previous_result: str | None = None
+    # Access: the generation of tokens it admits (`domain.access`), and its current sign-in code with its tries.
+    token_generation: int = 0
+    sign_in_code: IssuedCode | None = None
+    sign_in_code_tries: int = 0
 
     def identity_hashes(self) -> dict[str, str]:
         return {"nik": self.nik_hash, "email": self.email_hash, "phone": self.phone_hash}

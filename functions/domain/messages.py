@@ -24,7 +24,6 @@ class IntakeMessage(BaseModel):
     version: int = 1
     applicant_id: str
     submitted_at: dt.datetime
-    token_hash: str
     nik_hash: str
     email_hash: str
     phone_hash: str
@@ -57,6 +56,9 @@ class NotificationRequest(BaseModel):
     account_last4: str | None = None
     number: int | None = None  # an incentive's number and amount
     amount: int | None = None
+    # A `sign_in_code` request carries its code, sealed to the applicant, and the code's id: sent only while current.
+    code_id: str | None = None
+    sealed_code: str | None = None
 
 
 class NikCheckRequest(BaseModel):
@@ -71,6 +73,20 @@ class ApplicantIdRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     applicant_id: str
+
+
+class SignInRequest(BaseModel):
+    """`POST /sign-ins` body."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    email: Annotated[str, checked(identity.normalise_email)]
+
+
+class SignInConfirmation(SignInRequest):
+    """`POST /sign-ins/confirm` body."""
+
+    code: str
 
 
 class EmailCodeRequest(BaseModel):

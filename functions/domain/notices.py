@@ -32,6 +32,27 @@ def email_code(code: str, valid_hours: int) -> Notice:
     )
 
 
+def sign_in_code(code: str, valid_minutes: int) -> Notice:
+    """A code to sign in again (a new access token); the member who did not ask is told what to do."""
+    return Notice(
+        "Kode masuk Kartu Prakerja",
+        f"Kode masuk akun Kartu Prakerja Anda: {code}. Berlaku {valid_minutes} menit. Jangan berikan kode ini kepada "
+        "siapa pun. Jika Anda tidak memintanya, abaikan pesan ini.",
+    )
+
+
+def claim_released(applicant_id: str) -> Notice:
+    """Told to the registration whose NIK claim an operator released: which registration (its id, nothing
+    personal), and where to object or ask."""
+    return Notice(
+        "Pendaftaran Kartu Prakerja Anda dihentikan",
+        f"Pendaftaran Kartu Prakerja Anda (nomor pendaftaran {applicant_id}) dihentikan karena pemilik NIK yang "
+        "Anda daftarkan telah membuktikan identitasnya kepada pengelola program. Jika NIK tersebut milik Anda, "
+        "ajukan keberatan melalui layanan pengaduan Kartu Prakerja atau Dinas Tenaga Kerja setempat dengan "
+        "menyebutkan nomor pendaftaran ini.",
+    )
+
+
 def rupiah(amount: int) -> str:
     """1000000 -> 'Rp1.000.000' (Indonesian thousands separators)."""
     return "Rp" + f"{amount:,}".replace(",", ".")

@@ -44,6 +44,15 @@ EMAIL_CODE_TTL_SECONDS: Final = 24 * 3600
 EMAIL_CODE_MAX_WRONG_TRIES: Final = 5
 EMAIL_CODE_RESEND_INTERVAL_SECONDS: Final = 60
 EMAIL_CODE_RESENDS_PER_DAY: Final = 5
+# Code emails to one mailbox (its keyed hash), whoever asks: at most three an hour and ten a day.
+MAILBOX_CODES_PER_HOUR: Final = 3
+MAILBOX_CODES_PER_DAY: Final = 10
+
+# Access tokens last 30 days; a new one is had by signing in with a code sent to the verified email, which lives
+# ten minutes and allows five wrong tries.
+ACCESS_TOKEN_DAYS: Final = 30
+SIGN_IN_CODE_TTL_SECONDS: Final = 10 * 60
+SIGN_IN_CODE_MAX_WRONG_TRIES: Final = 5
 
 # After acceptance: the training balance granted on acceptance (rupiah), and the days the member has to buy a first
 # training before the membership is revoked; the daily revocation runs at 00:05 WIB.

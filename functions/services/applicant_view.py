@@ -6,12 +6,12 @@ import re
 from typing import Any, NoReturn
 
 from functions import clock
-from functions.adapters import personal_data, wave_secrets
+from functions.adapters import wave_secrets
 from functions.domain.draw import draw_id
 from functions.domain.errors import NotAuthorised, TooManyRequests
 from functions.domain.identity import mask_nik
 from functions.domain.lifecycle import Applicant, Status, shown_status
-from functions.services import membership
+from functions.services import access, membership
 from functions.settings import settings
 from functions.store import applicants, throttle, waves
 
@@ -19,17 +19,15 @@ _APPLICANT_ID_SHAPE = re.compile(r"[0-9a-f]{32}")
 
 
 def authorised_applicant(applicant_id: str, token: str) -> Applicant | None:
-    """The applicant when the token is its own; None while the registration is still queued.
+    """The applicant when the token is its own, unexpired and not ended; None while the registration is still
+    queued.
 
-    Unknown ids, wrong tokens and malformed ids all get the same refusal, after the same work.
+    Unknown ids, wrong, expired or ended tokens and malformed ids all get the same refusal, after the same work.
     """
     known_shape = bool(_APPLICANT_ID_SHAPE.fullmatch(applicant_id))
     applicant = applicants.find(applicant_id) if known_shape else None
-    issued_here = personal_data.token_was_issued_for(token, applicant_id)
-    if applicant is not None and personal_data.token_matches_hash(token, applicant.token_hash):
+    if access.admitted(token, applicant_id, applicant) and known_shape:
         return applicant
-    if applicant is None and known_shape and issued_here:
-        return None
     refuse_token(applicant_id)
 
 

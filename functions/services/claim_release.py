@@ -1,6 +1,7 @@
 """`POST /admin/claims/release`: an operator gives a confirmed NIK back to its owner, who proved who they are
 elsewhere (an agent who knew their details had it confirmed first). The holder ends REJECTED (CLAIM_RELEASED) and
-gives back everything it claimed; who released it, why and when is recorded with the claim."""
+gives back everything it claimed; who released it, why and when is recorded with the claim, and the holder is
+told (by email and SMS, with where to object)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from functions.domain.lifecycle import TRANSITIONS, Event, Reason, Status
 from functions.domain.messages import ClaimReleaseRequest
 from functions.domain.requests import parse_body
 from functions.observability import logger, metrics
+from functions.services import notifications
 from functions.store import applicants, claims, waves
 
 
@@ -29,6 +31,7 @@ def release(body: bytes, admin: str) -> dict[str, Any]:
     if not waves.release_claim(holder, admin, request.reason, now):
         # Its wave closed meanwhile (the holder is in a draw), or it moved on: released after publication.
         raise Conflict("CLAIM_IN_DRAW", "the holder is in a wave being drawn; release it once results are out", "nik")
+    notifications.SEND_NOW.send([notifications.claim_released_request(holder.applicant_id)])
     metrics.add_metric(name="ClaimReleased", unit="Count", value=1)
     logger.info("NIK claim released", extra={"applicant_id": holder.applicant_id})
     return {

@@ -27,7 +27,7 @@ from functions.domain.lifecycle import Applicant, Status
 from functions.domain.messages import ApplicantIdRequest, EmailCodeRequest, NikCheckRequest
 from functions.domain.requests import parse_body
 from functions.observability import logger, metrics
-from functions.services import notifications, purchases
+from functions.services import access, notifications, purchases
 from functions.services.applicant_view import authorised_applicant
 from functions.settings import settings
 from functions.store import applicants, throttle
@@ -78,9 +78,12 @@ def deliver_code(record: NotificationRecord, _sends: notifications.BatchSends) -
     when the message was queued (a message queued for a code since replaced sends the new one; the new code's own
     message then finds it sent). The sending is taken before the email goes, so a code goes out at most once; an
     email that fails gives it back, and SQS brings the message back later (SES throttling is back-pressure here).
-    Purchase codes share the queue and the consumer (`purchases.deliver_code`)."""
+    Purchase and sign-in codes share the queue and the consumer (`purchases.deliver_code`, `access.deliver_code`)."""
     if record.body.kind == notifications.PURCHASE_CODE:
         purchases.deliver_code(record.body)
+        return
+    if record.body.kind == notifications.SIGN_IN_CODE:
+        access.deliver_code(record.body)
         return
     applicant_id = record.body.applicant_id
     applicant = applicants.find(applicant_id)

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 EMAIL_CODE = "email_code"
 PURCHASE_CODE = "purchase_code"
+SIGN_IN_CODE = "sign_in_code"
 # Codes people wait for go on the code queue, ahead of any backlog of other notices.
-CODE_KINDS = frozenset({EMAIL_CODE, PURCHASE_CODE})
+CODE_KINDS = frozenset({EMAIL_CODE, PURCHASE_CODE, SIGN_IN_CODE})
 
 
 def email_code_request(applicant_id: str) -> NotificationRequest:
@@ -45,6 +46,24 @@ def purchase_code_request(purchase_id: str, applicant_id: str) -> NotificationRe
         kind=PURCHASE_CODE,
         applicant_id=applicant_id,
         purchase_id=purchase_id,
+    )
+
+
+def sign_in_code_request(applicant_id: str, code_id: str, sealed_code: str) -> NotificationRequest:
+    """Asks for a sign-in code to be emailed to the applicant's verified email, while it is still its current one."""
+    return NotificationRequest(
+        notification_id=f"{SIGN_IN_CODE}:{code_id}",
+        kind=SIGN_IN_CODE,
+        applicant_id=applicant_id,
+        code_id=code_id,
+        sealed_code=sealed_code,
+    )
+
+
+def claim_released_request(applicant_id: str) -> NotificationRequest:
+    """A NIK claim is released once (its holder ends REJECTED), so one notice per holder."""
+    return NotificationRequest(
+        notification_id=f"claim_released:{applicant_id}", kind="claim_released", applicant_id=applicant_id
     )
 
 
@@ -245,6 +264,10 @@ def _deliver(wanted: NotificationRequest, applicant: Applicant | None) -> None:
             "status": wanted.status,
             "reason": wanted.reason,
         }
+    elif wanted.kind == "claim_released":
+        notice = notices.claim_released(applicant.applicant_id)
+        details = {}
+        channels = ["email", "sms"]  # a registration ended by an operator must not go unseen
     elif wanted.kind == "incentive_paid":
         notice = notices.incentive_paid(wanted.number or 0, wanted.amount or 0)
         details = {"number": wanted.number, "amount": wanted.amount}
@@ -274,14 +297,23 @@ def _deliver(wanted: NotificationRequest, applicant: Applicant | None) -> None:
 
 def deliver_email_code(applicant: Applicant, sealed_code: str) -> None:
     """Emails the applicant its code (opened here, never logged)."""
-    person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
     code = personal_data.open_text(sealed_code, applicant.applicant_id)
-    notice = notices.email_code(code, settings().email_code_ttl_seconds // 3600)
+    _email_code(applicant, EMAIL_CODE, code, notices.email_code(code, settings().email_code_ttl_seconds // 3600))
+
+
+def deliver_sign_in_code(applicant: Applicant, sealed_code: str) -> None:
+    """Emails the applicant a sign-in code, to its verified email (opened here, never logged)."""
+    code = personal_data.open_text(sealed_code, applicant.applicant_id)
+    _email_code(applicant, SIGN_IN_CODE, code, notices.sign_in_code(code, settings().sign_in_code_ttl_seconds // 60))
+
+
+def _email_code(applicant: Applicant, kind: str, code: str, notice: notices.Notice) -> None:
+    person = personal_data.open_json(applicant.personal_data, applicant.applicant_id)
     deliver(
         Notification(
             to=person["email"],
             channel="email",
-            kind=EMAIL_CODE,
+            kind=kind,
             applicant_id=applicant.applicant_id,
             subject=notice.subject,
             text=notice.text,

@@ -30,6 +30,7 @@ from functions.domain.registration import (
     parse_registration,
 )
 from functions.observability import logger, metrics
+from functions.services import access
 from functions.settings import settings
 from functions.store import claims, idempotency
 
@@ -71,14 +72,15 @@ def register(body: bytes, idempotency_key: str | None, lambda_context: Any = Non
 
 
 def _new_applicant() -> dict[str, str]:
-    """A new applicant's id and access token: random, never derived from the request."""
+    """A new applicant's id and access token (and when the token expires): random, never derived from the
+    request."""
     applicant_id = uuid.uuid4().hex
-    return {"applicant_id": applicant_id, "access_token": personal_data.new_access_token(applicant_id)}
+    return {"applicant_id": applicant_id, **access.new_token(applicant_id, generation=0)}
 
 
 def _queued(form: RegistrationForm, applicant: dict[str, str]) -> dict[str, str]:
     """Puts the registration of `applicant` on the intake queue; the 202 answer, or 429 when the queue is busy."""
-    applicant_id, token = applicant["applicant_id"], applicant["access_token"]
+    applicant_id = applicant["applicant_id"]
     hashes = {kind: personal_data.lookup_hash(kind, value) for kind, value in identity_keys(form).items()}
     # Only claimed identities are refused (claims are taken on verification); what this same applicant claimed
     # is a keyed retry's own, not a duplicate.
@@ -86,7 +88,7 @@ def _queued(form: RegistrationForm, applicant: dict[str, str]) -> dict[str, str]
     if held:
         metrics.add_metric(name="RegistrationDuplicate", unit="Count", value=1)
         raise Conflict(f"DUPLICATE_{held[0].upper()}", f"an account with this {held[0]} already exists", held[0])
-    message = intake_message(form, applicant_id, token, hashes)
+    message = intake_message(form, applicant_id, hashes)
     try:
         queues.send_now(settings().intake_queue_url, message.model_dump_json())
     except queues.QueueUnavailable as error:
@@ -99,15 +101,19 @@ def _queued(form: RegistrationForm, applicant: dict[str, str]) -> dict[str, str]
     # docs/benchmarks.md), while API Gateway already counts the answers and the intake consumer counts what it
     # stores (IntakeStored), one flush per batch.
     logger.debug("registration accepted", extra={"applicant_id": applicant_id})
-    return {"applicant_id": applicant_id, "status": Status.PENDING.value, "access_token": token}
+    return {
+        "applicant_id": applicant_id,
+        "status": Status.PENDING.value,
+        "access_token": applicant["access_token"],
+        "expires_at": applicant["expires_at"],
+    }
 
 
-def intake_message(form: RegistrationForm, applicant_id: str, token: str, hashes: dict[str, str]) -> IntakeMessage:
+def intake_message(form: RegistrationForm, applicant_id: str, hashes: dict[str, str]) -> IntakeMessage:
     """What the intake queue carries for an accepted registration: the person sealed, identities keyed hashes."""
     return IntakeMessage(
         applicant_id=applicant_id,
         submitted_at=clock.now(),
-        token_hash=personal_data.token_hash(token),
         nik_hash=hashes["nik"],
         email_hash=hashes["email"],
         phone_hash=hashes["phone"],

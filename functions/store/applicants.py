@@ -55,11 +55,20 @@ def _entity(record: ApplicantRecord) -> Applicant:
         if record.email_code_id and record.email_code_hash and record.email_code_expires_at
         else None
     )
+    sign_in_code = (
+        IssuedCode(
+            record.sign_in_code_id,
+            record.sign_in_code_hash,
+            record.sign_in_code_issued_at,
+            record.sign_in_code_expires_at,
+        )
+        if record.sign_in_code_id and record.sign_in_code_hash and record.sign_in_code_expires_at
+        else None
+    )
     return Applicant(
         applicant_id=record.applicant_id,
         status=Status(record.status),
         reason=record.reason,
-        token_hash=record.token_hash,
         personal_data=record.personal_data,
         nik_hash=record.nik_hash,
         email_hash=record.email_hash,
@@ -88,6 +97,9 @@ def _entity(record: ApplicantRecord) -> Applicant:
         accepted_at=record.accepted_at,
         previous_wave=_int(record.previous_wave),
         previous_result=record.previous_result,
+        token_generation=int(record.token_generation or 0),
+        sign_in_code=sign_in_code,
+        sign_in_code_tries=int(record.sign_in_code_tries or 0),
     )
 
 
@@ -204,7 +216,6 @@ def _new_record(message: IntakeMessage, sealed: bytes, now: dt.datetime) -> Appl
     return ApplicantRecord(
         applicant_id=message.applicant_id,
         status=TRANSITIONS[Event.REGISTER].target.value,
-        token_hash=message.token_hash,
         personal_data=sealed,
         nik_hash=message.nik_hash,
         email_hash=message.email_hash,
@@ -337,6 +348,56 @@ def unmark_code_sent(applicant_id: str, code_id: str, sealed: str, marked_at: dt
         ApplicantRecord(applicant_id=applicant_id),
         [ApplicantRecord.email_code_sealed.set(sealed), ApplicantRecord.email_code_sent_at.remove()],
         (ApplicantRecord.email_code_id == code_id) & (ApplicantRecord.email_code_sent_at == marked_at),
+    )
+
+
+# --- access: sign-in codes and the end of tokens (`domain.access`) ----------------------------------------------
+
+
+# The sign-in code's attributes, set together when one is issued and removed together when it is used.
+_SIGN_IN_CODE: tuple[Any, ...] = (
+    ApplicantRecord.sign_in_code_id,
+    ApplicantRecord.sign_in_code_hash,
+    ApplicantRecord.sign_in_code_issued_at,
+    ApplicantRecord.sign_in_code_expires_at,
+    ApplicantRecord.sign_in_code_tries,
+)
+
+
+def start_sign_in(applicant_id: str, code: IssuedCode) -> bool:
+    """The applicant's new sign-in code (no tries yet), replacing any earlier one. False: no such applicant."""
+    values = (code.code_id, code.code_hash, code.issued_at, code.expires_at, 0)
+    return update_if(
+        ApplicantRecord(applicant_id=applicant_id),
+        [attribute.set(value) for attribute, value in zip(_SIGN_IN_CODE, values, strict=True)],
+        ApplicantRecord.applicant_id.exists(),
+    )
+
+
+def count_sign_in_try(applicant_id: str, code_id: str) -> int | None:
+    """Counts one try at the current sign-in code before it is compared, atomically: the count including this try
+    (None if the code was replaced or spent meanwhile)."""
+    record = ApplicantRecord(applicant_id=applicant_id)
+    if not update_if(record, [ApplicantRecord.sign_in_code_tries.add(1)], ApplicantRecord.sign_in_code_id == code_id):
+        return None
+    return int(record.sign_in_code_tries)
+
+
+def spend_sign_in_code(applicant_id: str, code_id: str) -> bool:
+    """Takes the one use of a right sign-in code: it is gone after, so it yields one token. False: used already."""
+    return update_if(
+        ApplicantRecord(applicant_id=applicant_id),
+        [attribute.remove() for attribute in _SIGN_IN_CODE],
+        ApplicantRecord.sign_in_code_id == code_id,
+    )
+
+
+def end_tokens(applicant_id: str, now: dt.datetime) -> bool:
+    """Ends every access token issued so far, in one write: the generation moves on. False: no such applicant."""
+    return update_if(
+        ApplicantRecord(applicant_id=applicant_id),
+        [ApplicantRecord.token_generation.add(1), ApplicantRecord.tokens_ended_at.set(now)],
+        ApplicantRecord.applicant_id.exists(),
     )
 
 

@@ -30,7 +30,6 @@ class ApplicantRecord(Model):
     applicant_id = UnicodeAttribute(hash_key=True)
     status = UnicodeAttribute()
     reason = UnicodeAttribute(null=True)
-    token_hash = UnicodeAttribute()
     personal_data = BinaryAttribute(legacy_encoding=False)
     nik_hash = UnicodeAttribute()
     email_hash = UnicodeAttribute()
@@ -68,6 +67,15 @@ class ApplicantRecord(Model):
     accepted_at = UTCDateTimeAttribute(null=True)
     previous_wave = NumberAttribute(null=True)
     previous_result = UnicodeAttribute(null=True)
+    # Access (`domain.access`): the generation of access tokens still admitted, moved on when the applicant ends
+    # them all (and when); the current sign-in code as a keyed hash, its id, life and tries.
+    token_generation = NumberAttribute(null=True)
+    tokens_ended_at = UTCDateTimeAttribute(null=True)
+    sign_in_code_id = UnicodeAttribute(null=True)
+    sign_in_code_hash = UnicodeAttribute(null=True)
+    sign_in_code_issued_at = UTCDateTimeAttribute(null=True)
+    sign_in_code_expires_at = UTCDateTimeAttribute(null=True)
+    sign_in_code_tries = NumberAttribute(null=True)  # counted before each is compared
 
 
 class WaveRecord(Model):

@@ -1,5 +1,7 @@
 """Verify blueprint: email codes (their own queue and consumer), the NIK-check consumer (concurrency-capped for the
-registry), notifications, members' payout accounts (their check concurrency-capped for the payment provider)."""
+registry), notifications, members' payout accounts (their check concurrency-capped for the payment provider), and
+applicants' access: signing in again and ending tokens. Access lives here, not with registration, because it is
+proving who one is with a code to the verified email, as email verification is, on the same code queue."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from functions.resources import (
     PAYOUT_CHECK_MAX_CONCURRENCY,
     PAYOUT_CHECKS_QUEUE,
 )
-from functions.services import email_codes, nik_check, notifications, payout_accounts
+from functions.services import access, applicant_view, email_codes, nik_check, notifications, payout_accounts
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -37,6 +39,25 @@ def post_email_verification() -> Any:
 def post_email_code_resend() -> Any:
     request = verify.current_request
     return web.json_response(202, email_codes.resend(web.raw_body(request), web.bearer_token(request)))
+
+
+@verify.route("/sign-ins", methods=["POST"], content_types=["application/json"])
+@web.api_view
+def post_sign_in() -> Any:
+    return web.json_response(202, access.ask_for_code(web.raw_body(verify.current_request)))
+
+
+@verify.route("/sign-ins/confirm", methods=["POST"], content_types=["application/json"])
+@web.api_view
+def post_sign_in_confirmation() -> Any:
+    return access.confirm(web.raw_body(verify.current_request))
+
+
+@verify.route("/applicants/{applicant_id}/tokens/end", methods=["POST"])
+@web.api_view
+def post_tokens_end(applicant_id: str) -> Any:
+    token = web.bearer_token(verify.current_request)
+    return access.end_all(applicant_view.authorised_applicant(applicant_id, token))
 
 
 @verify.on_sqs_message(

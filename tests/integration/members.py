@@ -21,7 +21,7 @@ from functions.domain.lifecycle import Status
 from functions.domain.membership import MembershipTerms
 from functions.domain.partners import sign
 from functions.domain.registration import RegistrationForm, identity_keys, parse_registration
-from functions.services import email_codes, selection
+from functions.services import access, email_codes, selection
 from functions.services.registration import intake_message
 from functions.settings import settings
 from functions.store import applicants, waves
@@ -50,9 +50,9 @@ def accepted_members(count: int, seed: int = 1001) -> list[Member]:
 
 def _accepted(form: RegistrationForm, wave: int, terms: MembershipTerms, now: dt.datetime) -> Member:
     applicant_id = uuid.uuid4().hex
-    token = personal_data.new_access_token(applicant_id)
+    token = access.new_token(applicant_id, generation=0)["access_token"]
     hashes = {kind: personal_data.lookup_hash(kind, value) for kind, value in identity_keys(form).items()}
-    message = intake_message(form, applicant_id, token, hashes)
+    message = intake_message(form, applicant_id, hashes)
     sealed = base64.b64decode(message.personal_data)
     code = email_codes.issue(applicant_id, now)
     applicants.register(message, sealed, code, now)

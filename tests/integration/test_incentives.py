@@ -87,7 +87,6 @@ class People:
         ApplicantRecord(
             applicant_id=applicant_id,
             status="ACCEPTED",
-            token_hash="-",
             personal_data=personal_data.seal_json(person, applicant_id),
             nik_hash=f"nik-{n}",
             email_hash=f"email-{n}",

@@ -584,6 +584,41 @@ def test_payout_account_answers(client: Any, registry_service: RegistryServer) -
     FINISHED.add("test_payout_account_answers")
 
 
+def test_access_answers(client: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.integration.test_verification import verified_applicant
+
+    monkeypatch.setenv("PRAKERJA_MAILBOX_CODES_PER_HOUR", "2")
+    reset_app_state()
+    person = PopulationGenerator(seed=503).person()
+    me = verified_applicant(client, person)
+    sign_in, confirm, end = "/sign-ins", "/sign-ins/confirm", "/applicants/{applicant_id}/tokens/end"
+    mine = end.replace("{applicant_id}", me["applicant_id"])
+
+    def post(path: str, body: dict[str, str]) -> Any:
+        return client.http.post(path, headers=JSON, body=json.dumps(body))
+
+    check(post(sign_in, {"email": "not an address"}), "POST", sign_in, 400, code="INVALID_EMAIL", field="email")
+    check(post(sign_in, {"email": person.email}), "POST", sign_in, 202)
+    run_consumers("email_code_consumer")
+    path = Path(settings().outbox_path)
+    (code,) = [m["code"] for m in map(json.loads, path.read_text().splitlines()) if m["kind"] == "sign_in_code"]
+    wrong = "000000" if code != "000000" else "111111"
+    check(post(confirm, {"email": person.email, "code": "12"}), "POST", confirm, 400, code="INVALID_CODE")
+    signed_in = check(post(confirm, {"email": person.email, "code": code}), "POST", confirm, 200)
+    check(post(sign_in, {"email": person.email}), "POST", sign_in, 202)
+    check(post(sign_in, {"email": person.email}), "POST", sign_in, 429, code="CODE_LIMIT")
+    for _ in range(5):
+        check(post(confirm, {"email": "nobody@example.com", "code": wrong}), "POST", confirm, 400)
+    check(post(confirm, {"email": "nobody@example.com", "code": wrong}), "POST", confirm, 429, code="CODE_LOCKED")
+
+    queued = register(client, PopulationGenerator(seed=504).person()).json_body
+    not_yet = end.replace("{applicant_id}", queued["applicant_id"])
+    check(client.http.post(not_yet, headers=bearer(queued["access_token"])), "POST", end, 409)
+    check(client.http.post(mine, headers=bearer(signed_in["access_token"])), "POST", end, 200)
+    check(client.http.post(mine, headers=bearer(me["access_token"])), "POST", end, 401, code="UNAUTHORISED")
+    FINISHED.add("test_access_answers")
+
+
 def test_every_route_refuses_a_body_that_is_not_json(client: Any) -> None:
     token = admin.mint("ops@kemnaker.go.id", 1)
     for path, item in SPEC["paths"].items():

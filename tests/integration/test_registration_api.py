@@ -44,7 +44,7 @@ def store_queued() -> None:
 def test_accepted_registration_answers_202_pending_with_a_token(client: Any, people: PopulationGenerator) -> None:
     answer = post(client, people.person().registration())
     assert answer.status_code == 202
-    assert set(answer.json_body) == {"applicant_id", "status", "access_token"}
+    assert set(answer.json_body) == {"applicant_id", "status", "access_token", "expires_at"}
     assert answer.json_body["status"] == "PENDING"
     assert len(queue_messages(settings().intake_queue_url)) == 1
 

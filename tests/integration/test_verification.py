@@ -638,6 +638,12 @@ def test_an_operator_releases_a_nik_an_agent_had_confirmed(
     items = boto3.client("dynamodb").scan(TableName=settings().identity_guards_table)["Items"]
     (record,) = [item for item in items if item["guard"]["S"].startswith("release#")]
     assert (record["released_by"]["S"], record["release_reason"]["S"]) == ("ops@kemnaker.go.id", release["reason"])
+    # And the agent's registration is told, by email and SMS (the text: tests/unit/test_notices.py)
+    run_consumers("notification_consumer")
+    told = [m for m in outbox() if m["kind"] == "claim_released"]
+    assert sorted(m["channel"] for m in told) == ["email", "sms"]
+    assert {m["applicant_id"] for m in told} == {agent["applicant_id"]}
+    assert agents.email in {m["to"] for m in told}
     # And the owner registers, verifies and becomes ELIGIBLE
     mine = verified_applicant(client, owner)
     assert nik_checked(client, mine) == ("ELIGIBLE", None)

@@ -34,3 +34,16 @@ def test_the_resend_limit_with_the_regulations_values_is_the_documented_message(
 )
 def test_the_resend_limit_states_the_configured_limits(seconds: int, per_day: int, text: str) -> None:
     assert notices.resend_limit(dt.timedelta(seconds=seconds), per_day) == f"a new code can be sent {text}"
+
+
+def test_a_released_claim_tells_the_registration_where_to_object_naming_only_its_id() -> None:
+    notice = notices.claim_released("6f1c0d6a3b9e4f0c8a2d7e5b1c9f3a47")
+    assert "6f1c0d6a3b9e4f0c8a2d7e5b1c9f3a47" in notice.text
+    assert "layanan pengaduan Kartu Prakerja" in notice.text
+    # Nothing else that identifies anyone: no digits but the registration's id
+    assert re.findall(r"\d+", notice.text.replace("6f1c0d6a3b9e4f0c8a2d7e5b1c9f3a47", "")) == []
+
+
+def test_a_sign_in_code_states_its_life() -> None:
+    notice = notices.sign_in_code("482913", 10)
+    assert "482913" in notice.text and "10 menit" in notice.text

@@ -1,0 +1,159 @@
+"""An applicant's access: access tokens (issued, checked, ended) and signing in again with a code sent to the
+verified email (`POST /sign-ins`, `POST /sign-ins/confirm`, `POST /applicants/{id}/tokens/end`).
+
+Tokens are stateless grants (`domain.access`): a token carries when it was issued and its generation, bound to the
+applicant by a MAC; the applicant record keeps the current generation. Checking a token reads only the applicant
+record that every applicant route reads anyway; ending all of them is one write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import uuid
+from typing import Any, NoReturn
+
+from functions import clock
+from functions.adapters import personal_data
+from functions.domain import access
+from functions.domain.email_code import CODE_SHAPE, CodePolicy, IssuedCode, Verdict, judge, new_code
+from functions.domain.errors import Conflict, InvalidField, TooManyRequests
+from functions.domain.identity import mailbox
+from functions.domain.lifecycle import Applicant
+from functions.domain.messages import NotificationRequest, SignInConfirmation, SignInRequest
+from functions.domain.requests import parse_body
+from functions.observability import logger, metrics
+from functions.services import notifications
+from functions.settings import settings
+from functions.store import applicants, claims, throttle
+
+_WRONG_CODE = ("INVALID_CODE", "the code is not right", "code")
+_HOUR, _DAY = 3600, 86400
+
+
+def new_token(applicant_id: str, generation: int) -> dict[str, str]:
+    """A new access token for the applicant's current generation, and when it expires."""
+    grant = access.TokenGrant(clock.now().replace(microsecond=0), generation)
+    expires_at = access.expires_at(grant.issued_at, settings().access_token_days)
+    return {"access_token": personal_data.new_access_token(applicant_id, grant), "expires_at": expires_at.isoformat()}
+
+
+def admitted(token: str, applicant_id: str, applicant: Applicant | None) -> bool:
+    """True when the token was issued for this applicant, has not expired and has not been ended. A registration
+    still in the queue (`applicant` None) admits the first generation's tokens."""
+    grant = personal_data.token_grant(token, applicant_id)
+    generation = 0 if applicant is None else applicant.token_generation
+    return grant is not None and access.admits(grant, generation, clock.now(), settings().access_token_days)
+
+
+def end_all(applicant: Applicant | None) -> dict[str, str]:
+    """`POST /applicants/{id}/tokens/end`, for an applicant its token admitted: every token issued so far, the one
+    used included, is refused from now on."""
+    if applicant is None:
+        raise Conflict("NOT_YET_REGISTERED", "the registration is still being processed; try again shortly")
+    now = clock.now()
+    applicants.end_tokens(applicant.applicant_id, now)
+    logger.info("access tokens ended", extra={"applicant_id": applicant.applicant_id})
+    return {"ended_at": now.isoformat()}
+
+
+def _policy() -> CodePolicy:
+    current = settings()
+    return access.sign_in_code_policy(current.sign_in_code_ttl_seconds, current.sign_in_code_max_wrong_tries)
+
+
+def _mailbox_hash(email: str) -> str:
+    return personal_data.lookup_hash("email", mailbox(email))
+
+
+def _code_hash(applicant_id: str, code_id: str, code: str) -> str:
+    # Keyed: a plain hash of six digits would fall to a million guesses.
+    return personal_data.lookup_hash("sign-in-code", f"{applicant_id}:{code_id}:{code}")
+
+
+def _signed_in_holder(mailbox_hash: str) -> Applicant | None:
+    """The applicant whose verified email is this mailbox (it holds the email's claim), if any."""
+    holder_id = claims.holder("email", mailbox_hash)
+    return applicants.find(holder_id) if holder_id else None
+
+
+def _count_code_email(mailbox_hash: str, now: dt.datetime) -> None:
+    """Counts a code email to the mailbox, known or not, within its hourly and daily limits (429 beyond)."""
+    current = settings()
+    for window, allowed in ((_HOUR, current.mailbox_codes_per_hour), (_DAY, current.mailbox_codes_per_day)):
+        if throttle.count_failure(f"mailbox-codes-{window}", mailbox_hash, window, now) > allowed:
+            wait = window - int(now.timestamp()) % window
+            raise TooManyRequests(
+                "CODE_LIMIT",
+                f"at most {current.mailbox_codes_per_hour} codes an hour and {current.mailbox_codes_per_day} a day "
+                "are sent to one mailbox",
+                wait,
+                "email",
+            )
+
+
+def ask_for_code(body: bytes) -> dict[str, Any]:
+    """`POST /sign-ins`: the same 202 whether or not the mailbox is a verified applicant's; only when it is does a
+    new code go there (sealed in its message, sent by the code consumer). Counted per mailbox either way."""
+    request = parse_body(SignInRequest, body)
+    now = clock.now()
+    mailbox_hash = _mailbox_hash(request.email)
+    _count_code_email(mailbox_hash, now)
+    rules = _policy()
+    holder = _signed_in_holder(mailbox_hash)
+    if holder is not None:
+        code, code_id = new_code(), uuid.uuid4().hex
+        issued = IssuedCode(code_id, _code_hash(holder.applicant_id, code_id, code), now, now + rules.ttl)
+        if applicants.start_sign_in(holder.applicant_id, issued):
+            sealed = personal_data.seal_text(code, holder.applicant_id)
+            notifications.SEND_NOW.send([notifications.sign_in_code_request(holder.applicant_id, code_id, sealed)])
+            metrics.add_metric(name="SignInCodeIssued", unit="Count", value=1)
+    return {"code_expires_in_seconds": int(rules.ttl.total_seconds())}
+
+
+def _refuse_code(rules: CodePolicy, locked: bool) -> NoReturn:
+    if locked:  # until a new sign-in code replaces this one, or the count's window (the code's life) is over
+        wait = int(rules.ttl.total_seconds())
+        raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new one", wait, "code")
+    raise InvalidField(*_WRONG_CODE)
+
+
+def confirm(body: bytes) -> dict[str, str]:
+    """`POST /sign-ins/confirm`: the right code, once, yields a new access token. An unknown mailbox and a wrong
+    code get the same answers: wrong, wrong, ..., then locked."""
+    request = parse_body(SignInConfirmation, body)
+    if not CODE_SHAPE.fullmatch(request.code):
+        raise InvalidField("INVALID_CODE", "code must be six digits", "code")
+    now = clock.now()
+    rules = _policy()
+    mailbox_hash = _mailbox_hash(request.email)
+    holder = _signed_in_holder(mailbox_hash)
+    current = holder.sign_in_code if holder is not None else None
+    if holder is None or current is None:
+        _code_hash(mailbox_hash, "none", request.code)  # the same work as for a known applicant
+        failures = throttle.count_failure("sign-in-code", mailbox_hash, int(rules.ttl.total_seconds()), now)
+        _refuse_code(rules, failures > rules.max_wrong_tries)
+    # Counted before it is compared, in one conditional write: concurrent guesses each get a number of their own.
+    tries = 0 if now >= current.expires_at else applicants.count_sign_in_try(holder.applicant_id, current.code_id)
+    if tries is None:  # replaced or used meanwhile
+        raise InvalidField(*_WRONG_CODE)
+    matches = hmac.compare_digest(_code_hash(holder.applicant_id, current.code_id, request.code), current.code_hash)
+    verdict = judge(tries, matches, current.expires_at, now, rules)
+    if verdict is Verdict.EXPIRED:
+        raise InvalidField("CODE_EXPIRED", "this code has expired; ask for a new one", "code")
+    if verdict is not Verdict.VERIFIED or not applicants.spend_sign_in_code(holder.applicant_id, current.code_id):
+        _refuse_code(rules, verdict is Verdict.LOCKED)
+    logger.info("signed in", extra={"applicant_id": holder.applicant_id})
+    return {"applicant_id": holder.applicant_id, **new_token(holder.applicant_id, holder.token_generation)}
+
+
+def deliver_code(wanted: NotificationRequest) -> None:
+    """The code consumer's part for sign-in codes: emails the code if it is still the applicant's current one and
+    unexpired (a code replaced, used or expired on the way is dropped: a new sign-in sends a new one)."""
+    applicant = applicants.find(wanted.applicant_id)
+    current = applicant.sign_in_code if applicant is not None else None
+    if applicant is None or current is None or current.code_id != wanted.code_id or clock.now() >= current.expires_at:
+        logger.info("sign-in code no longer current", extra={"applicant_id": wanted.applicant_id})
+        return
+    notifications.deliver_sign_in_code(applicant, wanted.sealed_code or "")
+    metrics.add_metric(name="SignInCodeSent", unit="Count", value=1)
