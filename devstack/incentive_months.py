@@ -163,14 +163,14 @@ class Months:
             account = self.week.status_of(member.index)["membership"]["payout_account"]
             if account["status"] != "VERIFIED":
                 raise RuntimeError(f"a payout account is {account['status']} ({account['reason']}), not VERIFIED")
-        return dt.datetime.now(dt.UTC)
+        return self.stack.programme_now()
 
     def put_account(self, member: Member, attempt: int) -> None:
-        answer = self.week.http.put(
-            self.week.url(f"/applicants/{member.applicant_id}/payout-account"),
+        answer = self.week.tokens.request(
+            member.applicant_id,
+            "PUT",
+            f"/applicants/{member.applicant_id}/payout-account",
             json={"provider": "OVO", "account_number": account_number(member, attempt)},
-            headers=member.bearer(),
-            timeout=60,
         )
         expect("payout account", answer, 202)
 

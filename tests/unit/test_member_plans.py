@@ -76,7 +76,6 @@ def member(index: int, wave: int, *trainings: Training) -> Member:
     return Member(
         index=index,
         applicant_id=f"{index:032x}",
-        access_token="token",
         card_number=f"{index:016d}",
         wave=wave,
         balance=BALANCE,
