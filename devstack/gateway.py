@@ -19,7 +19,7 @@ from chalice.config import Config
 from chalice.local import LocalGateway, LocalGatewayException
 from gunicorn import util as gunicorn_util
 
-from devstack import faults, metering
+from devstack import faults, metering, programme_clock
 from functions.domain.registration import MAX_BODY_BYTES
 
 # Far above the contract's 16 KiB, so the app itself answers 413 with its own message; beyond this the gateway
@@ -73,6 +73,7 @@ def _gateway() -> LocalGateway:
 
         sink.install()
     faults.install()
+    programme_clock.install()
     from functions.app import app
 
     config = Config.create(chalice_stage="prod", app_name="prakerja", lambda_timeout=30, lambda_memory_size=512)

@@ -163,20 +163,18 @@ class Months:
             account = self.week.status_of(member.index)["membership"]["payout_account"]
             if account["status"] != "VERIFIED":
                 raise RuntimeError(f"a payout account is {account['status']} ({account['reason']}), not VERIFIED")
-        return dt.datetime.now(dt.UTC)
+        return self.stack.programme_now()
 
     def put_account(self, member: Member, attempt: int) -> None:
-        """Links (attempt 0) or changes the member's account as the member does: asks for the one-time code, reads
-        it from its email, and sends it with the account."""
+        """Links (attempt 0) or changes the member's account as the member does: asks for the one-time code (with
+        its token, signing in again if it expired), reads the code from its email, and sends it with the account."""
         path = f"/applicants/{member.applicant_id}/payout-account"
-        asked = self.week.http.post(self.week.url(f"{path}/code"), headers=member.bearer(), timeout=60)
-        expect("payout account code", asked, 202)
+        expect("payout account code", self.week.tokens.request(member.applicant_id, "POST", f"{path}/code"), 202)
         sent = self.stack.outbox_reader.wait_for_messages(
             "payout_account_code", attempt + 1, 600, applicant_id=member.applicant_id, channel="email"
         )
         body = {"provider": "OVO", "account_number": account_number(member, attempt), "code": sent[-1]["code"]}
-        answer = self.week.http.put(self.week.url(path), json=body, headers=member.bearer(), timeout=60)
-        expect("payout account", answer, 202)
+        expect("payout account", self.week.tokens.request(member.applicant_id, "PUT", path, json=body), 202)
 
     def wait_for_verdicts(self, total: int) -> None:
         self.week.wait("payout accounts checked", lambda: len(self.verdicts_told()), total, self.idle_seconds)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -19,17 +20,25 @@ from functions.domain.partners import sign
 
 
 class PartnerClient:
-    def __init__(self, api_url: str, partner_id: str, secret: str, http: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        partner_id: str,
+        secret: str,
+        http: requests.Session | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
         self.api_url = api_url
         self.partner_id = partner_id
         self.secret = secret
         self.http = http or requests.Session()
+        self.now = now  # unix seconds, on the server's clock
         self._signed: set[tuple[int, str]] = set()  # (timestamp, signature) sent in the current second
         self._lock = threading.Lock()
 
     def signed_headers(self, method: str, path: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
         """The three headers for this request, signed at `timestamp` (unix seconds; default: now)."""
-        moment = str(int(time.time()) if timestamp is None else timestamp)
+        moment = str(int(self.now()) if timestamp is None else timestamp)
         return {
             "Content-Type": "application/json",
             "X-Partner-Id": self.partner_id,
@@ -41,21 +50,29 @@ class PartnerClient:
         """Signed headers this client has not sent before: a repeat within one second waits for the next."""
         while True:
             with self._lock:
-                now = int(time.time())
+                now = int(self.now())
                 headers = self.signed_headers(method, path, body, now)
                 key = (now, headers["X-Signature"])
                 if key not in self._signed:
                     self._signed = {seen for seen in self._signed if seen[0] == now} | {key}
                     return headers
-            time.sleep(1.0 - time.time() % 1.0)
+            time.sleep(1.0 - self.now() % 1.0)
 
     def post(self, path: str, document: dict[str, Any]) -> requests.Response:
+        return self.send("POST", path, document)
+
+    def send(self, method: str, path: str, document: dict[str, Any]) -> requests.Response:
         body = json.dumps(document).encode()
-        return self.http.post(
-            f"{self.api_url}{path}", data=body, headers=self.fresh_headers("POST", path, body), timeout=60
+        return self.http.request(
+            method, f"{self.api_url}{path}", data=body, headers=self.fresh_headers(method, path, body), timeout=60
         )
 
     # --- the partner API ---------------------------------------------------------------------------------------
+    def list_course(self, course_id: str, title: str, price: int, minimum_hours: int) -> requests.Response:
+        return self.send(
+            "PUT", f"/partners/courses/{course_id}", {"title": title, "price": price, "minimum_hours": minimum_hours}
+        )
+
     def request_purchase(
         self, card_number: str, course_id: str, course_title: str, price: int, purchase_ref: str
     ) -> requests.Response:

@@ -148,7 +148,7 @@ def run(count: int, workdir: Path, seed: int = 2021, throttle: float = 0.15, wor
     with EmbeddedStack(workdir, gateway_workers=4, settings=settings, uncapped_pollers=3) as stack:
         week = Week(stack, plan, len(plan), workers, seed)
         week.first_wave()
-        market = Market(stack, week.http, week.outbox)
+        market = Market(stack, week.http, week.outbox, week.tokens)
         with week.stage("members buy, complete and review trainings"):
             market.sign_up_partners()
             week.welcome_new_members(market)

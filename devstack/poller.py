@@ -27,7 +27,7 @@ from typing import Any
 import boto3
 from chalice.app import SQSEventConfig
 
-from devstack import faults, metering
+from devstack import faults, metering, programme_clock
 from functions.observability import logger
 
 # AWS leaves a failed record invisible for the queue's whole visibility timeout (six minutes here), so its five
@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("handler", help="name of the app's SQS handler, e.g. intake_consumer")
     args = parser.parse_args(argv)
     faults.install()
+    programme_clock.install()
     sources = {source.name: source for source in sqs_event_sources()}
     if args.handler not in sources:
         sys.exit(f"no SQS handler named {args.handler}; the app has {sorted(sources)}")

@@ -361,10 +361,17 @@ class Training:
     cancelled: bool = False
     completed: bool = False
     rating: int | None = None  # the member's review, if any
+    minimum_hours: int = 1  # the course's, as its partner lists it
 
     @property
     def kept(self) -> bool:
         return not self.cancelled
+
+    @property
+    def listing_id(self) -> str:
+        """The course at this price in its partner's catalogue: prices vary as the platforms' packages did, and a
+        partner sells each package at the one price it lists."""
+        return f"{self.course_id}-{self.price}"
 
 
 @dataclass(frozen=True)
@@ -402,15 +409,16 @@ class MemberPlan:
         return sum(t.price for t in self.trainings if t.kept)
 
 
+# Each with its minimum hours, as its partner lists it: a completion is reported no sooner after the purchase.
 COURSES = [
-    ("digital-marketing", "Pemasaran Digital untuk UMKM"),
-    ("barista", "Menjadi Barista Profesional"),
-    ("excel", "Microsoft Excel untuk Administrasi Perkantoran"),
-    ("tailoring", "Menjahit Busana Muslim"),
-    ("english", "Bahasa Inggris untuk Pelayanan Hotel"),
-    ("web-dev", "Dasar Pemrograman Web"),
-    ("bookkeeping", "Pembukuan Sederhana untuk Usaha Kecil"),
-    ("photography", "Fotografi Produk dengan Ponsel"),
+    ("digital-marketing", "Pemasaran Digital untuk UMKM", 6),
+    ("barista", "Menjadi Barista Profesional", 4),
+    ("excel", "Microsoft Excel untuk Administrasi Perkantoran", 5),
+    ("tailoring", "Menjahit Busana Muslim", 8),
+    ("english", "Bahasa Inggris untuk Pelayanan Hotel", 6),
+    ("web-dev", "Dasar Pemrograman Web", 8),
+    ("bookkeeping", "Pembukuan Sederhana untuk Usaha Kecil", 3),
+    ("photography", "Fotografi Produk dengan Ponsel", 2),
 ]
 # How the registry's record of a member changes when the member becomes barred after acceptance.
 BARRED_LATER: list[dict[str, Any]] = [{"occupation": "ASN"}, {"student": True}]
@@ -446,14 +454,14 @@ def plan_member(seed: int, member: int, balance: int, partners: int, shares: Mem
 
     def buy(cancelled: bool, share_of_what_is_left: float) -> None:
         nonlocal left
-        course_id, title = rng.choice(COURSES)
+        course_id, title, hours = rng.choice(COURSES)
         price = max(PRICE_STEP, int(left * share_of_what_is_left) // PRICE_STEP * PRICE_STEP)
         if cancelled:
-            trainings.append(Training(course_id, title, price, cancelled=True))
+            trainings.append(Training(course_id, title, price, cancelled=True, minimum_hours=hours))
             return
         completed = rng.random() < shares.completes
         rating = rng.randint(1, 5) if completed and rng.random() < shares.reviews else None
-        trainings.append(Training(course_id, title, price, completed=completed, rating=rating))
+        trainings.append(Training(course_id, title, price, completed=completed, rating=rating, minimum_hours=hours))
         left -= price
 
     if rng.random() < shares.cancels_first:

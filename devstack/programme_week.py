@@ -32,6 +32,7 @@ from devstack.after_acceptance import (
     PARTNERS,
     Market,
     Member,
+    Tokens,
     expect,
     expected_after_acceptance,
     expected_ledger,
@@ -129,6 +130,7 @@ class Week:
         self.accepted: dict[int, dict[str, Any]] = {}  # plan index -> 202 answer
         self.result = WeekResult(people=len(plan), quota=quota)
         self.outbox = stack.outbox_reader
+        self.tokens = Tokens(stack, self.http, self.outbox)
         self.admin_token = stack.admin_token("main-job@local", hours=4)
         self.members: list[Member] = []
         self.waves_published = 0
@@ -168,7 +170,9 @@ class Week:
         return {"Authorization": f"Bearer {self.admin_token}"}
 
     def status_of(self, index: int) -> dict[str, Any]:
-        return self.status_page(self.accepted[index])
+        applicant_id = self.accepted[index]["applicant_id"]
+        seen = expect("status", self.tokens.request(applicant_id, "GET", f"/applicants/{applicant_id}"), 200)
+        return seen
 
     def status_page(self, answer: dict[str, Any]) -> dict[str, Any]:
         """What the registration answered by `answer` sees on its status page."""
@@ -239,7 +243,7 @@ class Week:
 
     # --- after acceptance --------------------------------------------------------------------------------------
     def after_acceptance(self, first_wave: int) -> Market:
-        market = Market(self.stack, self.http, self.outbox)
+        market = Market(self.stack, self.http, self.outbox, self.tokens)
         with self.stage("training partners signed up"):
             market.sign_up_partners()
         with self.stage(f"wave {first_wave} members buy, complete and review trainings"):
@@ -292,7 +296,13 @@ class Week:
         told = sorted({m["applicant_id"] for m in self.outbox.messages("acceptance")} - known)
         members: list[Member] = self.each("members read their cards", [by_applicant[a] for a in told], self.member)
         self.members.extend(members)
+        market.list_courses(members)
         self.each("trainings bought", members, market.buy)
+        # The partners report completions once the longest of the courses' minimum hours has passed on the
+        # programme's clock (the schedules due on the way fire).
+        hours = max((t.minimum_hours for m in members for t in m.plan.trainings if t.completed), default=0)
+        if hours:
+            self.stack.advance_clock(self.stack.programme_now() + dt.timedelta(hours=hours, minutes=1))
         self.each("trainings completed and reviewed", members, market.finish)
 
     def member(self, index: int) -> Member:
@@ -301,7 +311,6 @@ class Week:
         return Member(
             index=index,
             applicant_id=seen["applicant_id"],
-            access_token=self.accepted[index]["access_token"],
             card_number=seen["card_number"],
             wave=int(seen["wave"]),
             balance=int(membership["balance"]),
@@ -335,6 +344,7 @@ class Week:
         if answer.status_code != 202:
             raise RuntimeError(f"registration refused: {answer.status_code} {answer.text}")
         self.accepted[index] = answer.json()
+        self.tokens.keep(self.accepted[index]["applicant_id"], self.accepted[index]["access_token"], body["email"])
 
     def second_tries(self) -> list[int]:
         """Those whose plans register again once the registry confirmed them."""

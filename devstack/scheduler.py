@@ -10,6 +10,9 @@ handlers take as "now". Control over HTTP on loopback:
     POST /jump {"to": ISO time}      -> moves the clock there firing nothing on the way (the schedules catch up
                                         at their next firing), so a run skips the days where nothing falls due
 
+Each move is programme time for the whole stack (devstack.programme_clock): written before each firing and at the
+end of a move, so the API and the consumers see the moment the handlers were fired for.
+
 Run as `python -m devstack.scheduler --port PORT [--speed N] [--tick-on-start]`.
 """
 
@@ -29,8 +32,9 @@ from typing import Any
 from chalice.app import ScheduledEventConfig
 from croniter import croniter
 
-from devstack import faults, metering
+from devstack import faults, metering, programme_clock
 from devstack.processes import JsonHandler
+from devstack.programme_clock import ProgrammeClock
 from functions.observability import logger
 from functions.settings import settings
 
@@ -91,10 +95,15 @@ def scheduled_event(schedule: Schedule, moment: dt.datetime) -> dict[str, Any]:
 
 
 class Clock:
-    def __init__(self, start: dt.datetime, schedules: list[Schedule]) -> None:
+    def __init__(self, start: dt.datetime, schedules: list[Schedule], programme: ProgrammeClock | None = None) -> None:
         self.now = start
         self.schedules = schedules
+        self.programme = programme
         self.lock = threading.Lock()
+
+    def _move(self, to: dt.datetime) -> None:
+        if self.programme is not None:
+            self.programme.move_to(to)
 
     def advance(self, to: dt.datetime) -> list[dict[str, Any]]:
         with self.lock:
@@ -106,11 +115,13 @@ class Clock:
             )
             fired = [self._fire(schedule, moment) for moment, schedule in due]
             self.now = to
+            self._move(to)
             return fired
 
     def jump(self, to: dt.datetime) -> None:
         with self.lock:
             self.now = max(self.now, to)
+            self._move(self.now)
 
     def tick(self) -> dict[str, Any]:
         """Fires once at the current moment, as a new deployment's first tick (every schedule does what is due)."""
@@ -120,6 +131,7 @@ class Clock:
     def _fire(self, schedule: Schedule, moment: dt.datetime) -> dict[str, Any]:
         module_name, _, attribute = schedule.handler_string.rpartition(".")
         handler = getattr(importlib.import_module(module_name), attribute)
+        self._move(moment)
         try:
             with metering.invocation(schedule.name):
                 result = handler(scheduled_event(schedule, moment), None)
@@ -164,7 +176,9 @@ def main() -> None:
     args = parser.parse_args()
     faults.install()
     metering.install()
-    clock = Clock(dt.datetime.now(dt.UTC).replace(microsecond=0), app_schedules())
+    programme = programme_clock.install()
+    start = programme.now() if programme else dt.datetime.now(dt.UTC)  # a restarted scheduler goes on from there
+    clock = Clock(start.replace(microsecond=0), app_schedules(), programme)
     if args.tick_on_start:
         clock.tick()
     if args.speed > 0:

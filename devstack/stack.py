@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
-from devstack import metering, provision
+from devstack import metering, programme_clock, provision
 from devstack.code_latency import FIELDS, CodeLatency
 from devstack.outbox import OutboxFollower
 from devstack.poller import EventSource, sqs_event_sources
@@ -68,6 +68,7 @@ class EmbeddedStack:
         self.payout_accounts_csv = self.workdir / "payout-accounts.csv"
         self.outbox_path = self.workdir / "outbox.jsonl"
         self.outbox_reader = OutboxFollower(self.outbox_path)
+        self.programme_clock = programme_clock.ProgrammeClock(self.workdir / "clock.json")
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> EmbeddedStack:
@@ -76,6 +77,7 @@ class EmbeddedStack:
         self.meter_dir.mkdir(parents=True)
         self.outbox_path.unlink(missing_ok=True)
         self.outbox_reader = OutboxFollower(self.outbox_path)
+        self.programme_clock.path.unlink(missing_ok=True)
         try:
             # moto serves a call on one core at a time; SQS gets a server of its own so that both cores work.
             self.aws_endpoint = self._start_moto("moto")
@@ -173,6 +175,8 @@ class EmbeddedStack:
             "PRAKERJA_REGISTRY_BREAKER_RESET_SECONDS": "3",
             # Each invocation's duration, and the function each AWS call is made for (devstack.metering).
             metering.METER_DIR: str(self.meter_dir),
+            # One programme time for the gateway, the pollers and the scheduler (devstack.programme_clock).
+            programme_clock.CLOCK_FILE: str(self.programme_clock.path),
             **self.extra_settings,
         }
 
@@ -293,6 +297,14 @@ class EmbeddedStack:
 
     def invocations(self) -> dict[str, metering.Invocations]:
         return metering.invocations(self.meter_dir)
+
+    def programme_now(self) -> dt.datetime:
+        """The time the app's processes see now: the scheduler's clock, running on in real time since its last move."""
+        return self.programme_clock.now()
+
+    def programme_seconds(self) -> float:
+        """The same, as unix seconds: what a partner signs with (devstack.partners)."""
+        return self.programme_now().timestamp()
 
     def clock(self) -> dt.datetime:
         with urllib.request.urlopen(f"{self.scheduler_url}/clock", timeout=10) as answer:  # noqa: S310 - loopback

@@ -150,6 +150,9 @@ class Settings(BaseModel):
     payout_account_code_ttl_seconds: int = Field(rules.PAYOUT_ACCOUNT_CODE_TTL_SECONDS, ge=60)
     payout_account_code_max_wrong_tries: int = Field(rules.PAYOUT_ACCOUNT_CODE_MAX_WRONG_TRIES, ge=1)
     payout_account_codes_per_hour: int = Field(rules.PAYOUT_ACCOUNT_CODES_PER_HOUR, ge=1)
+    purchases_awaiting_per_card: int = Field(rules.PURCHASES_AWAITING_PER_CARD, ge=1)
+    purchase_codes_per_card: int = Field(rules.PURCHASE_CODES_PER_CARD, ge=1)
+    purchase_codes_window_seconds: int = Field(rules.PURCHASE_CODES_WINDOW_SECONDS, ge=60)
     partner_signature_window_seconds: int = Field(rules.PARTNER_SIGNATURE_WINDOW_SECONDS, ge=1)
     review_comment_max_length: int = Field(rules.REVIEW_COMMENT_MAX_LENGTH, ge=1)
     # Members per page when the daily revocation and incentive runs walk a shard of a wave's members.

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from functions.domain import rules
 from functions.domain.email_code import CodePolicy
-from functions.domain.errors import InvalidField
+from functions.domain.errors import Conflict, InvalidField
 from functions.domain.identity import FieldProblem
 
 
@@ -113,6 +114,11 @@ def return_ref() -> str:
     return "return"
 
 
+def refund_return_ref(purchase_id: str) -> str:
+    """A refund to a revoked member, returned to the programme with it."""
+    return f"return#{purchase_id}"
+
+
 @dataclass(frozen=True)
 class LedgerTotals:
     """Sums of ledger entries by kind and the outstanding balance, for one member or the programme."""
@@ -198,6 +204,7 @@ class Purchase:
     created_at: dt.datetime
     code_hash: str
     code_expires_at: dt.datetime
+    minimum_hours: int = 0  # the course's, as listed when bought
     code_tries: int = 0
     code_sealed: str | None = None  # the code sealed to its purchase until it is sent (opaque here)
     code_sent_at: dt.datetime | None = None
@@ -210,6 +217,18 @@ class Purchase:
     rating: int | None = None
     comment: str | None = None
     reviewed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Course:
+    """One course of a partner's catalogue: what a purchase names, at its listed price."""
+
+    partner_id: str
+    course_id: str
+    title: str
+    price: int
+    minimum_hours: int
+    updated_at: dt.datetime
 
 
 # --- what partners and members send -------------------------------------------------------------------------------
@@ -258,11 +277,52 @@ def partner_reference(field: str) -> Callable[[str], str]:
     return check
 
 
+# A course id is part of the catalogue's path: no slash.
+COURSE_ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+# What an official message shows of a partner's title: letters, digits, spaces and basic punctuation, nothing that
+# makes a link. A dot between a letter or digit and a letter is how a web address is written (phones turn
+# `evil.example` into a link), so it is not kept; `3.5` is.
+_NOT_PLAIN = re.compile(r"[^\w\s.,'()&-]|_")
+_ADDRESS_DOT = re.compile(r"(?<=[^\W_])\.(?=[^\W\d_])")
+
+
+def valid_course_id(value: str) -> str:
+    if not COURSE_ID_SHAPE.fullmatch(value):
+        raise FieldProblem("INVALID_COURSE_ID", "course_id must be 1 to 128 letters, digits or _.-")
+    return value
+
+
+def plain_title(title: str) -> str:
+    """A partner's title as an official message may show it: only letters, digits, spaces and basic punctuation."""
+    return " ".join(_ADDRESS_DOT.sub(" ", _NOT_PLAIN.sub(" ", title)).split())
+
+
 def valid_course_title(value: str) -> str:
+    """A catalogue title: 1 to 200 characters, already plain (a title with a link or other marks is refused
+    rather than shown altered)."""
     title = " ".join(value.split())
     if not title or len(title) > COURSE_TITLE_MAX_LENGTH:
-        raise FieldProblem("INVALID_COURSE_TITLE", f"course_title must be 1 to {COURSE_TITLE_MAX_LENGTH} characters")
+        raise FieldProblem("INVALID_COURSE_TITLE", f"title must be 1 to {COURSE_TITLE_MAX_LENGTH} characters")
+    if plain_title(title) != title:
+        raise FieldProblem(
+            "INVALID_COURSE_TITLE", "title may hold only letters, digits, spaces and . , ' ( ) & - and no web address"
+        )
     return title
+
+
+def valid_minimum_hours(value: Any) -> int:
+    hours = _whole_number(value, "minimum_hours")
+    if not 1 <= hours <= rules.COURSE_MINIMUM_HOURS_MAX:
+        raise FieldProblem(
+            "INVALID_MINIMUM_HOURS", f"minimum_hours must be a whole number from 1 to {rules.COURSE_MINIMUM_HOURS_MAX}"
+        )
+    return hours
+
+
+def check_listed_price(price: int, training_balance: int) -> None:
+    """A catalogue price is within what a card is granted: no member could buy a dearer course."""
+    if price > training_balance:
+        raise InvalidField("PRICE_ABOVE_BALANCE", f"price must be at most {training_balance} rupiah", "price")
 
 
 def valid_instant(value: Any) -> dt.datetime:
@@ -278,14 +338,25 @@ def valid_instant(value: Any) -> dt.datetime:
     return parsed.astimezone(dt.UTC)
 
 
-def check_completion_time(completed_at: dt.datetime, confirmed_at: dt.datetime, now: dt.datetime) -> None:
-    """A training is completed after its purchase was confirmed and not in the future (2020's audits found
-    certificates dated before the training was bought)."""
+def check_completion_time(
+    completed_at: dt.datetime, confirmed_at: dt.datetime, minimum_hours: int, now: dt.datetime
+) -> None:
+    """A training is completed after its purchase was confirmed, not in the future, and not before the course's
+    minimum hours have passed since the confirmation (2020's audits found certificates dated before the training
+    was bought, and incentives unlocked by trainings nobody could have taken). `completed_at` is not after `now`,
+    so the server's clock has passed the minimum hours too."""
     if completed_at > now:
         raise InvalidField("INVALID_COMPLETED_AT", "completed_at is in the future", "completed_at")
     # Partners send whole seconds: a completion in the second of the confirmation is not before it.
     if completed_at < confirmed_at.replace(microsecond=0):
         raise InvalidField("INVALID_COMPLETED_AT", "completed_at is before the purchase was confirmed", "completed_at")
+    earliest = (confirmed_at + dt.timedelta(hours=minimum_hours)).replace(microsecond=0)
+    if completed_at < earliest:
+        raise Conflict(
+            "TOO_EARLY",
+            f"this course takes at least {minimum_hours} hours: it can be completed from {earliest.isoformat()}",
+            "completed_at",
+        )
 
 
 def check_comment(comment: str, max_length: int) -> None:

@@ -199,14 +199,26 @@ class ClaimReleaseRequest(BaseModel):
 # --- after acceptance ---------------------------------------------------------------------------------------------
 
 
+class CourseRequest(BaseModel):
+    """`PUT /partners/courses/{course_id}` body: a course of the partner's catalogue (the price's ceiling is a
+    setting, checked by the service)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    title: Annotated[str, checked(membership.valid_course_title)]
+    price: Annotated[int, checked_before(membership.valid_price)]
+    minimum_hours: Annotated[int, checked_before(membership.valid_minimum_hours)]
+
+
 class PurchaseRequest(BaseModel):
-    """`POST /partners/purchases` body: a partner asks to debit a member's card for a training."""
+    """`POST /partners/purchases` body: a partner asks to debit a member's card for a course of its catalogue, at
+    the listed price. `course_title` is still taken from older clients and ignored: the catalogue's title is used."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     card_number: Annotated[str, checked(membership.valid_card_number)]
-    course_id: Annotated[str, checked(membership.partner_reference("course_id"))]
-    course_title: Annotated[str, checked(membership.valid_course_title)]
+    course_id: Annotated[str, checked(membership.valid_course_id)]
+    course_title: str | None = None
     price: Annotated[int, checked_before(membership.valid_price)]
     purchase_ref: Annotated[str, checked(membership.partner_reference("purchase_ref"))]
 

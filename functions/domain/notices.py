@@ -8,6 +8,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from functions.domain.membership import plain_title
+
 _REASONS = {
     "NOT_FOUND": "NIK Anda tidak ditemukan di data kependudukan (Dukcapil).",
     "MISMATCH": "Nama atau tanggal lahir tidak sesuai dengan data kependudukan (Dukcapil).",
@@ -75,12 +77,15 @@ def rupiah(amount: int) -> str:
     return "Rp" + f"{amount:,}".replace(",", ".")
 
 
-def purchase_code(code: str, course_title: str, price: int, valid_minutes: int) -> Notice:
-    """The member's consent to a purchase: the code goes to the member, who gives it to the partner's checkout."""
+def purchase_code(code: str, partner_name: str, course_title: str, price: int, valid_minutes: int) -> Notice:
+    """The member's consent to a purchase: the code goes to the member, who gives it to the partner's checkout.
+    It names the partner asking (its display name, set by operators) and shows nothing a partner wrote but the
+    catalogue title, reduced to letters, digits and basic punctuation (no link can ride on it)."""
     return Notice(
         "Kode persetujuan pembelian pelatihan Kartu Prakerja",
-        f'Kode persetujuan Anda: {code} untuk pelatihan "{course_title}" seharga {rupiah(price)}. Berlaku '
-        f"{valid_minutes} menit. Berikan kode ini hanya di halaman pembayaran mitra tempat Anda membeli.",
+        f'Kode persetujuan Anda: {code} untuk pembelian pelatihan "{plain_title(course_title)}" oleh mitra '
+        f"{partner_name} seharga {rupiah(price)}. Berlaku {valid_minutes} menit. Berikan kode ini hanya di halaman "
+        f"pembayaran {partner_name}; abaikan jika Anda tidak sedang membeli pelatihan.",
     )
 
 

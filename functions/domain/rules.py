@@ -66,6 +66,13 @@ PURCHASE_CODE_MAX_WRONG_TRIES: Final = 5
 PAYOUT_ACCOUNT_CODE_TTL_SECONDS: Final = 10 * 60
 PAYOUT_ACCOUNT_CODE_MAX_WRONG_TRIES: Final = 5
 PAYOUT_ACCOUNT_CODES_PER_HOUR: Final = 3
+# A card has at most this many purchases awaiting its code, and is sent at most this many codes an hour, across
+# partners (a partner must not be able to flood a member with requests).
+PURCHASES_AWAITING_PER_CARD: Final = 3
+PURCHASE_CODES_PER_CARD: Final = 5
+PURCHASE_CODES_WINDOW_SECONDS: Final = 3600
+# A partner's catalogue: the longest minimum duration a course may declare (hours).
+COURSE_MINIMUM_HOURS_MAX: Final = 1_000
 # A partner's signed request is good this long either side of now, and a signature is never taken twice in it.
 PARTNER_SIGNATURE_WINDOW_SECONDS: Final = 300
 # Reviews: a rating of 1-5 and a comment of at most this many characters.

@@ -127,6 +127,14 @@ def post_admin_publish(number: str) -> Any:
 # Partner routes ask `web.signed_partner` first, with the path as the partner signed it.
 
 
+@select.route("/partners/courses/{course_id}", methods=["PUT"], content_types=["application/json"])
+@web.api_view
+def put_partner_course(course_id: str) -> Any:
+    request = select.current_request
+    partner = web.signed_partner(request, f"/partners/courses/{course_id}")
+    return purchases.list_course(course_id, web.raw_body(request), partner)
+
+
 @select.route("/partners/purchases", methods=["POST"], content_types=["application/json"])
 @web.api_view
 def post_partner_purchase() -> Any:

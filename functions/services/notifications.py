@@ -353,11 +353,12 @@ def _email_code(applicant: Applicant, kind: str, code: str, notice: notices.Noti
     )
 
 
-def deliver_purchase_code(applicant: Applicant, purchase: Purchase, sealed_code: str) -> None:
-    """Sends the member a purchase's code by email and SMS (opened here, never logged): the member's consent."""
+def deliver_purchase_code(applicant: Applicant, purchase: Purchase, partner_name: str, sealed_code: str) -> None:
+    """Sends the member a purchase's code by email and SMS (opened here, never logged): the member's consent, naming
+    the partner asking (`partner_name`, its display name as operators set it)."""
     code = personal_data.open_text(sealed_code, purchase.purchase_id, Purpose.PURCHASE_CODE)
     notice = notices.purchase_code(
-        code, purchase.course_title, purchase.price, settings().purchase_code_ttl_seconds // 60
+        code, partner_name, purchase.course_title, purchase.price, settings().purchase_code_ttl_seconds // 60
     )
     _deliver_code_to_email_and_phone(
         applicant, PURCHASE_CODE, notice, {"purchase_id": purchase.purchase_id, "code": code}

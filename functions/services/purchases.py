@@ -2,6 +2,10 @@
 gets a code by email and SMS, the partner confirms with it and gets a voucher; cancel refunds before completion;
 completion records the certificate; the member reviews a completed training once.
 
+A purchase names a course of the partner's catalogue at its listed price, and is completed no sooner than the
+course's minimum hours after its confirmation. A card has only so many purchases awaiting its code, and is sent
+only so many codes an hour, across partners (the card's slots in the throttle store).
+
 A partner sees and changes only its own purchases: another partner's purchase gets the same 404 as an unknown id.
 Every decision is the store's conditional write; when one finds that something moved, the purchase and the member
 are read again and the decision is made on what they are now.
@@ -21,18 +25,23 @@ from functions.adapters import personal_data
 from functions.adapters.purposes import Purpose
 from functions.domain.email_code import CODE_SHAPE, Verdict, judge, new_code
 from functions.domain.errors import Conflict, InvalidField, NotFound, TooManyRequests
+from functions.domain.identity import FieldProblem
 from functions.domain.membership import (
+    Course,
     Membership,
     MembershipState,
     Purchase,
     PurchaseStatus,
     check_comment,
     check_completion_time,
+    check_listed_price,
     new_voucher_code,
     single_use_code_policy,
+    valid_course_id,
 )
 from functions.domain.messages import (
     CompletionRequest,
+    CourseRequest,
     NotificationRequest,
     PurchaseCodeRequest,
     PurchaseRequest,
@@ -43,7 +52,7 @@ from functions.observability import logger, metrics
 from functions.services import notifications
 from functions.services.applicant_view import authorised_applicant
 from functions.settings import settings
-from functions.store import applicants, members
+from functions.store import applicants, members, partners, throttle
 from functions.store import purchases as store
 
 if TYPE_CHECKING:
@@ -53,6 +62,9 @@ _PURCHASE_ID_SHAPE = re.compile(r"[0-9a-f]{32}")
 # Each retry follows a write that lost to another on the same purchase or member; a purchase's states only move
 # forward, so a few suffice unless the member's balance keeps moving under it.
 _ATTEMPTS = 8
+# The card's slots (per member): purchases awaiting the member's code, and codes sent within the window.
+_AWAITING = "purchase-awaiting"
+_CODES = "purchase-codes"
 
 
 def policy() -> CodePolicy:
@@ -113,6 +125,29 @@ def _member(applicant_id: str) -> Membership:
     return member
 
 
+# --- PUT /partners/courses/{course_id} ----------------------------------------------------------------------------
+
+
+def list_course(course_id: str, body: bytes, partner_id: str) -> dict[str, Any]:
+    """The partner lists a course in its own catalogue, or changes its listing (purchases made keep theirs)."""
+    try:
+        valid_course_id(course_id)
+    except FieldProblem as problem:
+        raise InvalidField(problem.code, problem.message, "course_id") from None
+    request = parse_body(CourseRequest, body)
+    check_listed_price(request.price, settings().training_balance)
+    course = Course(partner_id, course_id, request.title, request.price, request.minimum_hours, clock.now())
+    partners.list_course(course)
+    logger.info("course listed", extra={"partner_id": partner_id, "course_id": course_id})
+    return {
+        "course_id": course.course_id,
+        "title": course.title,
+        "price": course.price,
+        "minimum_hours": course.minimum_hours,
+        "updated_at": course.updated_at.isoformat(),
+    }
+
+
 # --- POST /partners/purchases -------------------------------------------------------------------------------------
 
 
@@ -139,9 +174,10 @@ def request_purchase(body: bytes, partner_id: str) -> dict[str, Any]:
         raise NotFound("CARD_NOT_FOUND", "no member holds this card number", "card_number")
     stored = store.find_by_ref(partner_id, request.purchase_ref)
     if stored is None:
+        course = _listed(partner_id, request)
         _refuse_inactive(member)
         _refuse_short(member, request.price)
-        stored = store.request(_new_purchase(request, member, partner_id))
+        stored = _within_limits(_new_purchase(request, course, member, partner_id))
     _same_request(stored, request, member)
     if stored.status is PurchaseStatus.AWAITING_CONFIRMATION and stored.code_sent_at is None:
         notifications.SEND_NOW.send([notifications.purchase_code_request(stored.purchase_id, stored.applicant_id)])
@@ -150,7 +186,48 @@ def request_purchase(body: bytes, partner_id: str) -> dict[str, Any]:
     return _requested(stored)
 
 
-def _new_purchase(request: PurchaseRequest, member: Membership, partner_id: str) -> Purchase:
+def _listed(partner_id: str, request: PurchaseRequest) -> Course:
+    """The partner's own catalogue course the request names, at its listed price."""
+    course = partners.find_course(partner_id, request.course_id)
+    if course is None:
+        raise NotFound("COURSE_NOT_FOUND", "the partner's catalogue has no such course", "course_id")
+    if request.price != course.price:
+        raise Conflict("PRICE_NOT_LISTED", "the price is not the course's listed price", "price")
+    return course
+
+
+def _within_limits(purchase: Purchase) -> Purchase:
+    """Stores the purchase with a slot of each of its card's limits; 429 when the card has none free."""
+    current = settings()
+    now = purchase.created_at
+    limits = (
+        (_AWAITING, current.purchases_awaiting_per_card, purchase.code_expires_at),
+        (_CODES, current.purchase_codes_per_card, now + dt.timedelta(seconds=current.purchase_codes_window_seconds)),
+    )
+    for _ in range(_ATTEMPTS):
+        slots = []
+        for kind, size, until in limits:
+            free = throttle.free_slot(kind, purchase.applicant_id, size, now)
+            if isinstance(free, dt.datetime):
+                metrics.add_metric(name="PurchaseLimited", unit="Count", value=1)
+                wait = max(1, int((free - now).total_seconds()) + 1)
+                raise TooManyRequests(
+                    "TOO_MANY_PURCHASES", "this card has too many purchase requests; try again later", wait
+                )
+            slots.append(throttle.taking_slot(free, purchase.purchase_id, until, now))
+        stored = store.request(purchase, *slots)
+        if stored is not None:
+            return stored
+    raise TooManyRequests("BUSY", "the card is busy; try again shortly", settings().retry_after_seconds)
+
+
+def _release_awaiting(purchase: Purchase) -> None:
+    """The purchase no longer awaits its code: its slot is the card's again."""
+    limit = settings().purchases_awaiting_per_card
+    throttle.release_slot(_AWAITING, purchase.applicant_id, limit, purchase.purchase_id, clock.now())
+
+
+def _new_purchase(request: PurchaseRequest, course: Course, member: Membership, partner_id: str) -> Purchase:
     """A new purchase awaiting its code: the code kept as a keyed hash, and sealed to the purchase until sent."""
     now = clock.now()
     purchase_id = uuid.uuid4().hex
@@ -160,13 +237,14 @@ def _new_purchase(request: PurchaseRequest, member: Membership, partner_id: str)
         partner_id=partner_id,
         purchase_ref=request.purchase_ref,
         applicant_id=member.applicant_id,
-        course_id=request.course_id,
-        course_title=request.course_title,
-        price=request.price,
+        course_id=course.course_id,
+        course_title=course.title,
+        price=course.price,
         status=PurchaseStatus.AWAITING_CONFIRMATION,
         created_at=now,
         code_hash=_code_hash(purchase_id, code),
         code_expires_at=now + policy().ttl,
+        minimum_hours=course.minimum_hours,
         code_sealed=personal_data.seal_text(code, purchase_id, Purpose.PURCHASE_CODE),
     )
 
@@ -188,10 +266,13 @@ def deliver_code(wanted: NotificationRequest) -> None:
     applicant = applicants.find(purchase.applicant_id)
     if applicant is None:
         raise RuntimeError("a purchase's member has no applicant record")
+    partner = partners.find(purchase.partner_id)
+    if partner is None:
+        raise RuntimeError("a purchase's partner is gone")
     if not store.mark_code_sent(purchase.purchase_id, now):
         return
     try:
-        notifications.deliver_purchase_code(applicant, purchase, sealed)
+        notifications.deliver_purchase_code(applicant, purchase, partner.display_name, sealed)
     except Exception:
         store.unmark_code_sent(purchase.purchase_id, sealed, now)
         raise
@@ -256,6 +337,7 @@ def _debit(purchase: Purchase, now: dt.datetime) -> dict[str, Any] | None:
     _refuse_short(member, purchase.price)
     if not store.confirm(purchase, member, new_voucher_code(), now):
         return None  # the member's balance or the purchase moved (or, once in 2^80, the voucher was taken)
+    _release_awaiting(purchase)
     metrics.add_metric(name="PurchaseConfirmed", unit="Count", value=1)
     logger.info("purchase confirmed", extra={"purchase_id": purchase.purchase_id})
     return _confirmation(_reread(purchase))
@@ -280,8 +362,10 @@ def _cancel(purchase: Purchase, now: dt.datetime) -> dict[str, Any] | None:
         return _cancellation(purchase)
     if purchase.status is PurchaseStatus.COMPLETED:
         raise Conflict("PURCHASE_COMPLETED", "a completed training cannot be cancelled")
-    if not store.cancel(purchase, now):
+    if not store.cancel(purchase, _member(purchase.applicant_id), now):
         return None
+    if purchase.status is PurchaseStatus.AWAITING_CONFIRMATION:
+        _release_awaiting(purchase)
     logger.info("purchase cancelled", extra={"purchase_id": purchase.purchase_id})
     return _cancellation(_reread(purchase))
 
@@ -310,7 +394,10 @@ def _complete(purchase: Purchase, request: CompletionRequest, now: dt.datetime) 
         return _completion(purchase)
     if purchase.status is not PurchaseStatus.CONFIRMED or purchase.confirmed_at is None:
         raise Conflict("PURCHASE_NOT_CONFIRMED", "only a confirmed purchase can be completed", "purchase_id")
-    check_completion_time(request.completed_at, purchase.confirmed_at, now)
+    check_completion_time(request.completed_at, purchase.confirmed_at, purchase.minimum_hours, now)
+    certified = store.certified(purchase.partner_id, request.certificate_id)
+    if certified is not None and certified != purchase.purchase_id:
+        raise Conflict("CERTIFICATE_USED", "this certificate_id was reported for another purchase", "certificate_id")
     if not store.complete(purchase, _member(purchase.applicant_id), request.completed_at, request.certificate_id, now):
         return None
     metrics.add_metric(name="PurchaseCompleted", unit="Count", value=1)

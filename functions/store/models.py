@@ -163,7 +163,8 @@ class CounterRecord(Model):
 
     counter = UnicodeAttribute(hash_key=True)
     total = NumberAttribute(default=0)
-    expires_at = NumberAttribute(null=True)  # epoch seconds, for DynamoDB's TTL (attempt counts only)
+    expires_at = NumberAttribute(null=True)  # epoch seconds, for DynamoDB's TTL (attempt counts and slots only)
+    holder = UnicodeAttribute(null=True)  # on a slot (`<kind>#<hash>#slot<n>`): what holds it until `expires_at`
 
 
 class MailboxRecord(Model):
@@ -297,6 +298,7 @@ class PurchaseRecord(Model):
     course_id = UnicodeAttribute(null=True)
     course_title = UnicodeAttribute(null=True)
     price = NumberAttribute(null=True)
+    minimum_hours = NumberAttribute(null=True)  # the course's as listed when bought
     status = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute(null=True)
     code_hash = UnicodeAttribute(null=True)
@@ -313,7 +315,9 @@ class PurchaseRecord(Model):
     rating = NumberAttribute(null=True)
     comment = UnicodeAttribute(null=True)
     reviewed_at = UTCDateTimeAttribute(null=True)
-    points_to = UnicodeAttribute(null=True)  # on a `ref#<partner>#<purchase_ref>` item: the purchase it made
+    # On a `ref#<partner>#<purchase_ref>` item: the purchase it made; on `certificate#<partner>#<certificate_id>`:
+    # the purchase the certificate was reported for.
+    points_to = UnicodeAttribute(null=True)
 
 
 class PaymentsByPaidDayIndex(GlobalSecondaryIndex["PaymentRecord"]):  # type: ignore[no-untyped-call]
@@ -368,7 +372,8 @@ class PaymentRecord(Model):
 
 class PartnerRecord(Model):
     """A training partner and its signing secret, sealed under the personal-data key. The same table keeps each
-    signature seen within the replay window (`seen#<hash>`, expiring)."""
+    signature seen within the replay window (`seen#<hash>`, expiring) and the partners' catalogues
+    (`course#<partner>#<course_id>`)."""
 
     class Meta:
         table_name = "partners"
@@ -379,6 +384,10 @@ class PartnerRecord(Model):
     created_at = UTCDateTimeAttribute(null=True)
     rotated_at = UTCDateTimeAttribute(null=True)
     expires_at = NumberAttribute(null=True)  # epoch seconds, DynamoDB's TTL (seen signatures only)
+    title = UnicodeAttribute(null=True)  # a course's
+    price = NumberAttribute(null=True)
+    minimum_hours = NumberAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)
 
 
 _TABLES: dict[type[Model], str] = {

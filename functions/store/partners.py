@@ -1,5 +1,5 @@
-"""Training partners, and the signatures seen within the replay window (items `seen#<hash>` that DynamoDB's TTL
-removes once the window has passed)."""
+"""Training partners, the signatures seen within the replay window (items `seen#<hash>` that DynamoDB's TTL
+removes once the window has passed), and each partner's catalogue (items `course#<partner>#<course_id>`)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,16 @@ import datetime as dt
 
 from pynamodb.exceptions import DoesNotExist
 
+from functions.domain.membership import Course
 from functions.domain.partners import Partner
 from functions.store.models import PartnerRecord, bind
 from functions.store.transactions import save_if
 
 _SEEN = "seen#"
+
+
+def _course_key(partner_id: str, course_id: str) -> str:
+    return f"course#{partner_id}#{course_id}"
 
 
 def find(partner_id: str) -> Partner | None:
@@ -47,3 +52,34 @@ def first_sighting(replay_key: str, forget_after: dt.datetime) -> bool:
     """Remembers a signature until `forget_after`; False when it was seen already (a replay)."""
     seen = PartnerRecord(partner_id=_SEEN + replay_key, expires_at=int(forget_after.timestamp()))
     return save_if(seen, PartnerRecord.partner_id.does_not_exist())
+
+
+def find_course(partner_id: str, course_id: str) -> Course | None:
+    """The partner's own course `course_id`, as listed now."""
+    bind()
+    try:
+        record = PartnerRecord.get(_course_key(partner_id, course_id), consistent_read=True)
+    except DoesNotExist:
+        return None
+    if record.title is None or record.price is None or record.minimum_hours is None or record.updated_at is None:
+        return None
+    return Course(
+        partner_id=partner_id,
+        course_id=course_id,
+        title=record.title,
+        price=int(record.price),
+        minimum_hours=int(record.minimum_hours),
+        updated_at=record.updated_at,
+    )
+
+
+def list_course(course: Course) -> None:
+    """Lists the course in its partner's catalogue, or replaces its listing (purchases keep what they were sold at)."""
+    bind()
+    PartnerRecord(
+        partner_id=_course_key(course.partner_id, course.course_id),
+        title=course.title,
+        price=course.price,
+        minimum_hours=course.minimum_hours,
+        updated_at=course.updated_at,
+    ).save()

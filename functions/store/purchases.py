@@ -3,8 +3,9 @@
 Each operation is one conditional write, or one transaction when several items change, from the states of
 `functions.domain.membership.PURCHASE_TRANSITIONS`. A confirmation debits the member with a compare-and-set of the
 balance it read (so racing confirmations cannot overdraw: the second finds the balance moved and reads again), in
-the same transaction as the purchase, its ledger entry and the voucher's uniqueness guard. A member's first
-purchase, completion and review are counted in the funnel once, by a condition on the member's first-time mark.
+the same transaction as the purchase, its ledger entry and the voucher's uniqueness guard. A certificate id is
+taken once per partner, by a guard item in the completion's transaction. A member's first purchase, completion and
+review are counted in the funnel once, by a condition on the member's first-time mark.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from functions.domain.membership import (
     PurchaseStatus,
     purchase_ref,
     refund_ref,
+    refund_return_ref,
 )
 from functions.store import funnel, members
 from functions.store.models import IdentityGuardRecord, MemberRecord, PurchaseRecord, bind
@@ -41,6 +43,10 @@ def ref_key(partner_id: str, purchase_ref_: str) -> str:
 
 def voucher_guard_key(voucher_code: str) -> str:
     return f"voucher#{voucher_code}"
+
+
+def certificate_key(partner_id: str, certificate_id: str) -> str:
+    return f"certificate#{partner_id}#{certificate_id}"
 
 
 def _entity(record: PurchaseRecord) -> Purchase:
@@ -56,6 +62,7 @@ def _entity(record: PurchaseRecord) -> Purchase:
         created_at=record.created_at,
         code_hash=str(record.code_hash),
         code_expires_at=record.code_expires_at,
+        minimum_hours=int(record.minimum_hours or 0),
         code_tries=int(record.code_tries or 0),
         code_sealed=record.code_sealed,
         code_sent_at=record.code_sent_at,
@@ -96,9 +103,20 @@ def find_by_ref(partner_id: str, purchase_ref_: str) -> Purchase | None:
     return find(str(reference.points_to))
 
 
-def request(purchase: Purchase) -> Purchase:
-    """Stores a new purchase AWAITING_CONFIRMATION with its partner's reference, both only if new; the purchase
-    stored for that reference (this one, or the first one the partner asked for with it)."""
+def certified(partner_id: str, certificate_id: str) -> str | None:
+    """The id of the purchase the partner reported certificate `certificate_id` for, if any."""
+    bind()
+    try:
+        guard = PurchaseRecord.get(certificate_key(partner_id, certificate_id), consistent_read=True)
+    except DoesNotExist:
+        return None
+    return str(guard.points_to)
+
+
+def request(purchase: Purchase, *limits: Build) -> Purchase | None:
+    """Stores a new purchase AWAITING_CONFIRMATION with its partner's reference, both only if new, in one
+    transaction with `limits` (the slots it takes); the purchase stored for that reference (this one, or the first
+    one the partner asked for with it). None when a slot was taken meanwhile: nothing was stored."""
     bind()
     record = PurchaseRecord(
         purchase_id=purchase.purchase_id,
@@ -108,6 +126,7 @@ def request(purchase: Purchase) -> Purchase:
         course_id=purchase.course_id,
         course_title=purchase.course_title,
         price=purchase.price,
+        minimum_hours=purchase.minimum_hours,
         status=PURCHASE_TRANSITIONS[PurchaseEvent.REQUEST].target,
         created_at=purchase.created_at,
         code_hash=purchase.code_hash,
@@ -122,12 +141,9 @@ def request(purchase: Purchase) -> Purchase:
         transaction.save(record, condition=PurchaseRecord.purchase_id.does_not_exist())
         transaction.save(reference, condition=PurchaseRecord.purchase_id.does_not_exist())
 
-    if committed(transact(storing), "purchase request"):
+    if committed(transact(storing, *limits), "purchase request"):
         return purchase
-    first = find_by_ref(purchase.partner_id, purchase.purchase_ref)
-    if first is None:
-        raise RuntimeError("a purchase reference points to no purchase")
-    return first
+    return find_by_ref(purchase.partner_id, purchase.purchase_ref)
 
 
 def count_code_try(purchase_id: str) -> int | None:
@@ -253,9 +269,11 @@ def confirm(purchase: Purchase, member: Membership, voucher_code: str, now: dt.d
     return committed(codes, "purchase confirmation")
 
 
-def cancel(purchase: Purchase, now: dt.datetime) -> bool:
+def cancel(purchase: Purchase, member: Membership, now: dt.datetime) -> bool:
     """AWAITING_CONFIRMATION or CONFIRMED (as read) -> CANCELLED. A confirmed purchase's price is refunded to the
-    member with a REFUND entry in the same transaction; one awaiting its code moved no money."""
+    member with a REFUND entry in the same transaction; one awaiting its code moved no money. A revoked member's
+    refund is returned to the programme in that transaction too (a RETURN entry): nothing stays on a revoked card.
+    False when the purchase or the member's state (revoked or not) had moved."""
     as_read, cancelled = _from(PurchaseEvent.CANCEL, purchase)
     parts: list[Build] = [
         _update_purchase(
@@ -265,25 +283,48 @@ def cancel(purchase: Purchase, now: dt.datetime) -> bool:
         )
     ]
     if purchase.status is PurchaseStatus.CONFIRMED:
-        refund = [
-            MemberRecord.balance.add(purchase.price),
-            MemberRecord.refunded.add(purchase.price),
-            MemberRecord.live_purchases.add(-1),
-        ]
+        revoked = member.state is MembershipState.REVOKED
+        refund = [MemberRecord.refunded.add(purchase.price), MemberRecord.live_purchases.add(-1)]
+        if revoked:
+            refund.append(MemberRecord.returned.add(purchase.price))
+            as_read_member = MemberRecord.state == MembershipState.REVOKED.value
+        else:
+            refund.append(MemberRecord.balance.add(purchase.price))
+            as_read_member = MemberRecord.state != MembershipState.REVOKED.value
         parts += [
-            _update_member(purchase.applicant_id, refund, MemberRecord.applicant_id.exists(), now),
+            _update_member(purchase.applicant_id, refund, as_read_member, now),
             members.entry(
                 purchase.applicant_id, refund_ref(purchase.purchase_id), LedgerKind.REFUND, purchase.price, now
             ),
         ]
+        if revoked:
+            parts.append(
+                members.entry(
+                    purchase.applicant_id,
+                    refund_return_ref(purchase.purchase_id),
+                    LedgerKind.RETURN,
+                    purchase.price,
+                    now,
+                )
+            )
     return committed(transact(*parts), "purchase cancellation")
 
 
 def complete(
     purchase: Purchase, member: Membership, completed_at: dt.datetime, certificate_id: str, now: dt.datetime
 ) -> bool:
-    """CONFIRMED -> COMPLETED with its certificate; the member's first completion is counted."""
+    """CONFIRMED -> COMPLETED with its certificate, which the partner has not reported for another purchase (its
+    guard taken in the same transaction); the member's first completion is counted."""
     still_confirmed, completed = _from(PurchaseEvent.COMPLETE, purchase)
+    guard = PurchaseRecord(
+        purchase_id=certificate_key(purchase.partner_id, certificate_id),
+        partner_id=purchase.partner_id,
+        points_to=purchase.purchase_id,
+    )
+
+    def claim_certificate(transaction: TransactWrite) -> None:
+        transaction.save(guard, condition=PurchaseRecord.purchase_id.does_not_exist())
+
     codes = transact(
         _update_purchase(
             purchase.purchase_id,
@@ -294,6 +335,7 @@ def complete(
             ],
             still_confirmed,
         ),
+        claim_certificate,
         *_first_time(member, member.first_completed_at, MemberRecord.first_completed_at, FunnelStage.COMPLETED, now),
     )
     return committed(codes, "purchase completion")

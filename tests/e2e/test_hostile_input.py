@@ -67,7 +67,8 @@ def credentials(api: Api, stack: EmbeddedStack) -> Credentials:
     accepted = answer.json()
     stored = api.wait_for_status(accepted["applicant_id"], accepted["access_token"], {"REGISTERED"})
     assert stored["status"] == "REGISTERED", stored
-    partner = PartnerClient(stack.api_url, "e2e-hostile", stack.partner_secret("e2e-hostile", "Mitra Uji"))
+    secret = stack.partner_secret("e2e-hostile", "Mitra Uji")
+    partner = PartnerClient(stack.api_url, "e2e-hostile", secret, now=stack.programme_seconds)  # the stack's clock
     return Credentials(accepted["applicant_id"], accepted["access_token"], stack.admin_token("schemathesis"), partner)
 
 

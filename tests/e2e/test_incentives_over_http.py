@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from devstack import payment_provider
+from devstack.after_acceptance import Tokens
 from devstack.incentive_months import INCENTIVE_AT, RECONCILIATION_AT, TIMEOUT_AFTER_COMMIT_MS, next_run
 from devstack.partners import PartnerClient
 from devstack.population import Person, PopulationGenerator, registry_row
@@ -29,7 +30,7 @@ from functions.domain import rules
 from functions.domain.calendar import JAKARTA
 from functions.domain.incentives import payment_id
 from tests.e2e.conftest import Api, stack_of_small_waves
-from tests.e2e.test_membership_over_http import bought, membership, review
+from tests.e2e.test_membership_over_http import MINIMUM_HOURS, bought, membership, review
 from tests.e2e.test_waves_over_http import enrol, join_all, run_week
 
 MEMBERS = 6
@@ -58,30 +59,53 @@ def people() -> list[Person]:
 
 
 @pytest.fixture(scope="module")
+def tokens(pay_stack: EmbeddedStack) -> Tokens:
+    """The members' access tokens, renewed by signing in again once 30 programme days have passed (the second
+    incentive's run is 30 days after the first's)."""
+    return Tokens(pay_stack, requests.Session(), pay_stack.outbox_reader)
+
+
+@pytest.fixture(scope="module")
 def earners(
-    pay_api: Api, pay_stack: EmbeddedStack, people: list[Person], tmp_path_factory: pytest.TempPathFactory
+    pay_api: Api,
+    pay_stack: EmbeddedStack,
+    tokens: Tokens,
+    people: list[Person],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> list[dict[str, Any]]:
-    """Wave 1's six members, each with a training bought, completed and reviewed: what the first incentive needs
-    but a verified payout account."""
+    """Wave 1's six members, each with a training bought, completed once its minimum hours have passed on the
+    programme's clock, and reviewed: what the first incentive needs but a verified payout account."""
     pay_api.add_to_registry([registry_row(p) for p in people])
     with ThreadPoolExecutor(max_workers=MEMBERS) as pool:
         applicants = list(pool.map(lambda p: enrol(pay_api, p), people))
+    for person, applicant in zip(people, applicants, strict=True):
+        tokens.keep(applicant["applicant_id"], applicant["access_token"], person.email)
     join_all(pay_api, applicants, 1)
     run_week(pay_api, pay_stack, tmp_path_factory.mktemp("wave-1"))
-    partner = PartnerClient(pay_stack.api_url, "e2e-kursus", pay_stack.partner_secret("e2e-kursus", "Kursus Uji"))
+    partner = PartnerClient(
+        pay_stack.api_url,
+        "e2e-kursus",
+        pay_stack.partner_secret("e2e-kursus", "Kursus Uji"),
+        now=pay_stack.programme_seconds,
+    )
 
-    def earned(place: int, applicant: dict[str, Any]) -> dict[str, Any]:
+    def bought_one(place: int, applicant: dict[str, Any]) -> tuple[dict[str, Any], str]:
         status = pay_api.applicant(applicant["applicant_id"], applicant["access_token"]).json()
         assert status["status"] == "ACCEPTED", status
         member = {**applicant, "card_number": status["card_number"]}
-        purchase_id = bought(pay_api, partner, member, 150_000, f"pay-{place}")
-        completed_at = dt.datetime.now(dt.UTC).isoformat()
+        return member, bought(pay_api, partner, member, 150_000, f"pay-{place}")
+
+    def earned(place: int, member: dict[str, Any], purchase_id: str) -> dict[str, Any]:
+        completed_at = pay_stack.programme_now().isoformat()
         assert partner.report_completion(purchase_id, completed_at, f"CERT-PAY-{place}").status_code == 200
-        assert review(pay_api, member, purchase_id, 5).status_code == 201
+        assert review(tokens, member, purchase_id, 5).status_code == 201
         return member
 
     with ThreadPoolExecutor(max_workers=3) as pool:
-        return list(pool.map(earned, range(MEMBERS), applicants))
+        members, purchases = zip(*pool.map(bought_one, range(MEMBERS), applicants), strict=True)
+    pay_stack.advance_clock(pay_stack.programme_now() + dt.timedelta(hours=MINIMUM_HOURS, minutes=1))
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return list(pool.map(earned, range(MEMBERS), members, purchases))
 
 
 # --- the member's payout account ----------------------------------------------------------------------------------
@@ -122,38 +146,39 @@ def accounts(pay_stack: EmbeddedStack) -> Accounts:
     return Accounts(pay_stack)
 
 
-def put_account(api: Api, member: dict[str, Any], number: str) -> requests.Response:
-    """Links or changes the account as the member does: asks for the one-time code (its refusal, if refused),
-    reads it from the member's email, and sends it with the account."""
-    path = f"{api.base_url}/applicants/{member['applicant_id']}/payout-account"
-    headers = {"Authorization": f"Bearer {member['access_token']}"}
-    mine = {"applicant_id": member["applicant_id"], "channel": "email"}
-    before = [m for m in api.stack.outbox("payout_account_code") if all(m[k] == v for k, v in mine.items())]
-    asked = api.http.post(f"{path}/code", headers=headers, timeout=30)
+def put_account(tokens: Tokens, member: dict[str, Any], number: str) -> requests.Response:
+    """Links or changes the account as the member does (with its token, signing in again if it expired): asks for
+    the one-time code (its refusal, if refused), reads it from the member's email, and sends it with the account."""
+    applicant_id = member["applicant_id"]
+    path = f"/applicants/{applicant_id}/payout-account"
+    mine = {"applicant_id": applicant_id, "channel": "email"}
+    before = [m for m in tokens.outbox.messages("payout_account_code") if all(m[k] == v for k, v in mine.items())]
+    asked = tokens.request(applicant_id, "POST", f"{path}/code")
     if asked.status_code != 202:
         return asked
-    sent = api.stack.outbox_reader.wait_for_messages("payout_account_code", len(before) + 1, **mine)
-    body = {"provider": "OVO", "account_number": number, "code": sent[-1]["code"]}
-    return api.http.put(path, json=body, headers=headers, timeout=30)
+    sent = tokens.outbox.wait_for_messages("payout_account_code", len(before) + 1, **mine)
+    return tokens.request(
+        applicant_id, "PUT", path, json={"provider": "OVO", "account_number": number, "code": sent[-1]["code"]}
+    )
 
 
 def seen_when(
-    api: Api, member: dict[str, Any], wanted: Callable[[dict[str, Any]], bool], timeout_seconds: float = 120
+    tokens: Tokens, member: dict[str, Any], wanted: Callable[[dict[str, Any]], bool], timeout_seconds: float = 120
 ) -> dict[str, Any]:
     """The member's membership as `GET /applicants/{id}` shows it, once `wanted` holds of it."""
     deadline = time.monotonic() + timeout_seconds
-    while not wanted(seen := membership(api, member)):
+    while not wanted(seen := membership(tokens, member)):
         assert time.monotonic() < deadline, f"not seen in {timeout_seconds:.0f}s: {seen}"
         time.sleep(0.3)
     return seen
 
 
-def checked_account(api: Api, member: dict[str, Any], number: str) -> dict[str, Any]:
+def checked_account(tokens: Tokens, member: dict[str, Any], number: str) -> dict[str, Any]:
     """The account linked (202, PENDING), and the provider's verdict once the member sees it."""
-    answer = put_account(api, member, number)
+    answer = put_account(tokens, member, number)
     assert answer.status_code == 202, answer.text
     assert answer.json() == {"provider": "OVO", "last4": number[-4:], "status": "PENDING", "reason": None}
-    seen = seen_when(api, member, lambda m: m["payout_account"]["status"] != "PENDING")
+    seen = seen_when(tokens, member, lambda m: m["payout_account"]["status"] != "PENDING")
     account: dict[str, Any] = seen["payout_account"]
     assert account["last4"] == number[-4:]
     return account
@@ -225,6 +250,7 @@ def incentive(seen: dict[str, Any]) -> dict[str, Any]:
 
 def test_a_payment_the_provider_took_and_never_answered_is_paid_once_and_the_account_cannot_change_meanwhile(
     pay_api: Api,
+    tokens: Tokens,
     pay_stack: EmbeddedStack,
     earners: list[dict[str, Any]],
     people: list[Person],
@@ -232,7 +258,7 @@ def test_a_payment_the_provider_took_and_never_answered_is_paid_once_and_the_acc
 ) -> None:
     member = earners[PROMPT]
     accounts.open(provider_row(people[PROMPT], account_number(PROMPT, 0)))
-    assert checked_account(pay_api, member, account_number(PROMPT, 0)) == {
+    assert checked_account(tokens, member, account_number(PROMPT, 0)) == {
         "provider": "OVO",
         "last4": account_number(PROMPT, 0)[-4:],
         "status": "VERIFIED",
@@ -242,14 +268,14 @@ def test_a_payment_the_provider_took_and_never_answered_is_paid_once_and_the_acc
 
     # Given a provider that holds every request unanswered, when the 09:00 WIB run pays the first incentive
     pay_stack.payment_provider_control(mode="hang", hang_ms=30_000)
-    first_run = next_run(max(pay_stack.clock(), dt.datetime.now(dt.UTC)), INCENTIVE_AT)
+    first_run = next_run(pay_stack.programme_now(), INCENTIVE_AT)
     at(pay_stack, first_run)
-    seen_when(pay_api, member, lambda m: [i["status"] for i in m["incentives"]] == ["SENT"])
+    seen_when(tokens, member, lambda m: [i["status"] for i in m["incentives"]] == ["SENT"])
 
     # Then the account cannot change while the payment is in flight
-    refused = put_account(pay_api, member, account_number(PROMPT, 1))
+    refused = put_account(tokens, member, account_number(PROMPT, 1))
     assert (refused.status_code, refused.json()["error"]["code"]) == (409, "PAYMENT_IN_FLIGHT"), refused.text
-    assert membership(pay_api, member)["payout_account"]["last4"] == account_number(PROMPT, 0)[-4:]
+    assert membership(tokens, member)["payout_account"]["last4"] == account_number(PROMPT, 0)[-4:]
 
     # When the provider then takes the transfer and does not answer (the client gives up after 5 s)
     pay_stack.payment_provider_control(mode=payment_provider.TIMEOUT_AFTER_COMMIT, hang_ms=TIMEOUT_AFTER_COMMIT_MS)
@@ -261,7 +287,7 @@ def test_a_payment_the_provider_took_and_never_answered_is_paid_once_and_the_acc
     pay_stack.wait_until_idle(timeout_seconds=300)
 
     # Then it is PAID once: one transfer at the provider, one INCENTIVE entry, one notice
-    paid = incentive(seen_when(pay_api, member, lambda m: m["incentives"][0]["status"] == "PAID"))
+    paid = incentive(seen_when(tokens, member, lambda m: m["incentives"][0]["status"] == "PAID"))
     assert paid["reason"] is None and paid["paid_at"]
     (transfer,) = transfers_for(pay_stack, member)
     assert (transfer["amount"], transfer["status"]) == (AMOUNT, "PAID")
@@ -276,7 +302,12 @@ def test_a_payment_the_provider_took_and_never_answered_is_paid_once_and_the_acc
 
 
 def test_accounts_refused_for_a_name_that_does_not_match_or_no_kyc_are_fixed_with_a_new_one(
-    pay_api: Api, pay_stack: EmbeddedStack, earners: list[dict[str, Any]], people: list[Person], accounts: Accounts
+    pay_api: Api,
+    tokens: Tokens,
+    pay_stack: EmbeddedStack,
+    earners: list[dict[str, Any]],
+    people: list[Person],
+    accounts: Accounts,
 ) -> None:
     # Given at the provider: the first accounts of two members in another holder's name and without KYC, good
     # second ones, and good accounts for the rest
@@ -291,7 +322,7 @@ def test_accounts_refused_for_a_name_that_does_not_match_or_no_kyc_are_fixed_wit
 
     # When they link them
     with ThreadPoolExecutor(max_workers=2) as pool:
-        checked = pool.map(lambda i: checked_account(pay_api, earners[i], account_number(i, 0)), refused)
+        checked = pool.map(lambda i: checked_account(tokens, earners[i], account_number(i, 0)), refused)
         first = dict(zip(refused, checked, strict=True))
 
     # Then the two are REJECTED with the brief's reasons, and told so
@@ -305,17 +336,18 @@ def test_accounts_refused_for_a_name_that_does_not_match_or_no_kyc_are_fixed_wit
     with ThreadPoolExecutor(max_workers=3) as pool:
         fixed = list(
             pool.map(
-                lambda i: checked_account(pay_api, earners[i], account_number(i, 1 if i in refused else 0)),
+                lambda i: checked_account(tokens, earners[i], account_number(i, 1 if i in refused else 0)),
                 range(1, MEMBERS),
             )
         )
     assert {(a["status"], a["reason"]) for a in fixed} == {("VERIFIED", None)}
     # Nothing is paid until the next run
-    assert all(membership(pay_api, m)["incentives"] == [] for m in earners[1:])
+    assert all(membership(tokens, m)["incentives"] == [] for m in earners[1:])
 
 
 def test_members_now_barred_or_unknown_are_held_and_a_failed_payment_is_paid_once_after_the_account_changes(
     pay_api: Api,
+    tokens: Tokens,
     pay_stack: EmbeddedStack,
     earners: list[dict[str, Any]],
     people: list[Person],
@@ -335,12 +367,12 @@ def test_members_now_barred_or_unknown_are_held_and_a_failed_payment_is_paid_onc
 
     # Then the two with fixed accounts are paid
     for index in (MISNAMED, WITHOUT_KYC):
-        assert incentive(membership(pay_api, earners[index]))["status"] == "PAID"
+        assert incentive(membership(tokens, earners[index]))["status"] == "PAID"
         assert len(transfers_for(pay_stack, earners[index])) == 1
 
     # The barred and the unknown are HELD with the reason, told by email and SMS, and not paid
     for index, reason in ((BARRED, "BARRED_OCCUPATION"), (UNREGISTERED, "NOT_FOUND")):
-        held = incentive(membership(pay_api, earners[index]))
+        held = incentive(membership(tokens, earners[index]))
         assert (held["status"], held["reason"], held["paid_at"]) == ("HELD", reason, None)
         notices = told(pay_stack, "incentive_held", earners[index])
         assert sorted((m["channel"], m["reason"]) for m in notices) == [("email", reason), ("sms", reason)]
@@ -348,7 +380,7 @@ def test_members_now_barred_or_unknown_are_held_and_a_failed_payment_is_paid_onc
 
     # The payment to the blocked account FAILED with the provider's reason, and the member is told what to fix
     member = earners[BLOCKED]
-    failed = incentive(membership(pay_api, member))
+    failed = incentive(membership(tokens, member))
     assert (failed["status"], failed["reason"]) == ("FAILED", "BLOCKED")
     notices = told(pay_stack, "incentive_failed", member)
     assert sorted((m["channel"], m["reason"]) for m in notices) == [("email", "BLOCKED"), ("sms", "BLOCKED")]
@@ -356,11 +388,11 @@ def test_members_now_barred_or_unknown_are_held_and_a_failed_payment_is_paid_onc
 
     # When the member changes to a new account (the failed payment is not in flight: the change is allowed)
     accounts.open(provider_row(people[BLOCKED], account_number(BLOCKED, 1)))
-    assert checked_account(pay_api, member, account_number(BLOCKED, 1))["status"] == "VERIFIED"
+    assert checked_account(tokens, member, account_number(BLOCKED, 1))["status"] == "VERIFIED"
     pay_stack.wait_until_idle(timeout_seconds=300)
 
     # Then the payment goes again without waiting for a run, and is PAID once, into the new account
-    paid = incentive(seen_when(pay_api, member, lambda m: m["incentives"][0]["status"] == "PAID"))
+    paid = incentive(seen_when(tokens, member, lambda m: m["incentives"][0]["status"] == "PAID"))
     assert paid["reason"] is None
     (transfer,) = transfers_for(pay_stack, member)
     assert (transfer["account_number"], transfer["amount"]) == (account_number(BLOCKED, 1), AMOUNT)
@@ -382,7 +414,7 @@ def test_members_now_barred_or_unknown_are_held_and_a_failed_payment_is_paid_onc
 
 
 def test_the_reconciliation_is_clean_then_lists_a_transfer_made_only_at_the_provider_and_raises_the_alarm(
-    pay_api: Api, pay_stack: EmbeddedStack, earners: list[dict[str, Any]], people: list[Person]
+    pay_api: Api, tokens: Tokens, pay_stack: EmbeddedStack, earners: list[dict[str, Any]], people: list[Person]
 ) -> None:
     paid = {line["idempotency_key"]: line for line in statement(pay_stack)}
     days = sorted({dt.datetime.fromisoformat(line["paid_at"]).astimezone(JAKARTA).date() for line in paid.values()})

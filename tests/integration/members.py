@@ -76,23 +76,33 @@ class PartnerClient:
 
     def __init__(self, client: Any, partner_id: str, secret: str) -> None:
         self.client, self.partner_id, self.secret = client, partner_id, secret
-        self._signed: set[tuple[str, str, bytes]] = set()
+        self._signed: set[tuple[str, str, str, bytes]] = set()
 
-    def post(self, path: str, body: Any = None) -> Any:
+    def send(self, method: str, path: str, body: Any = None) -> Any:
         raw = b"" if body is None else json.dumps(body).encode()
         for _ in range(40):  # the same request in the same second would carry the same signature: a replay
             stamp = str(int(clock.now().timestamp()))
-            if (stamp, path, raw) not in self._signed:
+            if (stamp, method, path, raw) not in self._signed:
                 break
             time.sleep(0.05)
-        self._signed.add((stamp, path, raw))
+        self._signed.add((stamp, method, path, raw))
         headers = {
             **JSON,
             "X-Partner-Id": self.partner_id,
             "X-Timestamp": stamp,
-            "X-Signature": sign(self.secret, stamp, "POST", path, raw),
+            "X-Signature": sign(self.secret, stamp, method, path, raw),
         }
-        return self.client.http.post(path, headers=headers, body=raw)
+        return self.client.http.request(method, path, headers=headers, body=raw)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.send("POST", path, body)
+
+    def list_course(self, course_id: str, price: int, minimum_hours: int = 1, title: str = "Excel untuk Pemula") -> str:
+        """Lists (or lists again) a course of this partner's catalogue; its id."""
+        course = {"title": title, "price": price, "minimum_hours": minimum_hours}
+        answer = self.send("PUT", f"/partners/courses/{course_id}", course)
+        assert answer.status_code == 200, answer.json_body
+        return course_id
 
 
 def outbox_purchase_code(purchase_id: str) -> list[dict[str, Any]]:

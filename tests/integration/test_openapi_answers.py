@@ -492,13 +492,15 @@ def test_after_acceptance_answers(client: Any, tmp_path: Path, monkeypatch: pyte
     purchases, confirm_path = "/partners/purchases", "/partners/purchases/{purchase_id}/confirm"
     cancel_path, completions = "/partners/purchases/{purchase_id}/cancel", "/partners/completions"
     reviews, ledger = "/applicants/{applicant_id}/reviews", "/admin/ledger"
-    body = {
-        "card_number": member.card_number,
-        "course_id": "excel-101",
-        "course_title": "Microsoft Excel untuk Pemula",
-        "price": 400_000,
-        "purchase_ref": "order-1",
-    }
+    courses = "/partners/courses/{course_id}"
+    course = {"title": "Microsoft Excel untuk Pemula", "price": 400_000, "minimum_hours": 8}
+    check(partner.send("PUT", "/partners/courses/excel-101", course), "PUT", courses, 200)
+    check(partner.send("PUT", "/partners/courses/excel-101", {**course, "title": "a.example"}), "PUT", courses, 400)
+    unsigned = client.http.put("/partners/courses/excel-101", headers=JSON, body=json.dumps(course))
+    check(unsigned, "PUT", courses, 401, code="UNAUTHORISED")
+    whole = settings().training_balance
+    partner.list_course("excel-whole", whole)
+    body = {"card_number": member.card_number, "course_id": "excel-101", "price": 400_000, "purchase_ref": "order-1"}
 
     def buy(ref: str) -> tuple[str, str]:
         purchase_id = check(partner.post(purchases, {**body, "purchase_ref": ref}), "POST", purchases, 201)[
@@ -510,8 +512,10 @@ def test_after_acceptance_answers(client: Any, tmp_path: Path, monkeypatch: pyte
     kept, code = buy("order-1")
     check(partner.post(purchases, {**body, "price": 0}), "POST", purchases, 400, code="INVALID_PRICE", field="price")
     check(partner.post(purchases, {**body, "card_number": "7" * 16}), "POST", purchases, 404, code="CARD_NOT_FOUND")
-    short = {**body, "price": settings().training_balance + 1, "purchase_ref": "order-2"}
-    check(partner.post(purchases, short), "POST", purchases, 409, code="INSUFFICIENT_BALANCE", field="price")
+    unlisted = {**body, "course_id": "excel-404", "purchase_ref": "order-2"}
+    check(partner.post(purchases, unlisted), "POST", purchases, 404, code="COURSE_NOT_FOUND", field="course_id")
+    not_listed = {**body, "price": 1, "purchase_ref": "order-2"}
+    check(partner.post(purchases, not_listed), "POST", purchases, 409, code="PRICE_NOT_LISTED", field="price")
     unsigned = client.http.post(purchases, headers=JSON, body=json.dumps(body))
     check(unsigned, "POST", purchases, 401, code="UNAUTHORISED")
 
@@ -521,6 +525,8 @@ def test_after_acceptance_answers(client: Any, tmp_path: Path, monkeypatch: pyte
     wrong = f"{(int(code) + 1) % 10**6:06d}"
     check(confirm(kept, wrong), "POST", confirm_path, 400, code="WRONG_CODE", field="code")
     check(confirm(kept, code), "POST", confirm_path, 200)
+    short = {**body, "course_id": "excel-whole", "price": whole, "purchase_ref": "order-4"}
+    check(partner.post(purchases, short), "POST", purchases, 409, code="INSUFFICIENT_BALANCE", field="price")
     check(confirm("0" * 32, code), "POST", confirm_path, 404, code="PURCHASE_NOT_FOUND")
     unsigned = client.http.post(f"/partners/purchases/{kept}/confirm", headers=JSON, body=b"{}")
     check(unsigned, "POST", confirm_path, 401)
@@ -535,6 +541,11 @@ def test_after_acceptance_answers(client: Any, tmp_path: Path, monkeypatch: pyte
     check(unsigned, "POST", cancel_path, 401)
 
     report = {"purchase_id": kept, "completed_at": clock.now().isoformat(), "certificate_id": "CERT-1"}
+    check(partner.post(completions, report), "POST", completions, 409, code="TOO_EARLY", field="completed_at")
+    on_time = clock.now
+    later = clock.now() + dt.timedelta(hours=course["minimum_hours"])
+    monkeypatch.setattr(clock, "now", lambda: later)  # the course's hours on, until the completion is in
+    report["completed_at"] = later.isoformat()
     check(partner.post(completions, {**report, "completed_at": "yesterday"}), "POST", completions, 400)
     check(partner.post(completions, {**report, "purchase_id": "0" * 32}), "POST", completions, 404)
     check(partner.post(completions, {**report, "purchase_id": locked}), "POST", completions, 409)
@@ -548,6 +559,7 @@ def test_after_acceptance_answers(client: Any, tmp_path: Path, monkeypatch: pyte
         409,
     )
     check(partner.post(completions, report), "POST", completions, 200)
+    monkeypatch.setattr(clock, "now", on_time)
     check(partner.post(f"/partners/purchases/{kept}/cancel"), "POST", cancel_path, 409, code="PURCHASE_COMPLETED")
     attempts: list[tuple[dict[str, Any], int]] = [
         ({"rating": 6}, 400),
@@ -563,6 +575,12 @@ def test_after_acceptance_answers(client: Any, tmp_path: Path, monkeypatch: pyte
 
     view = client.http.get(f"/applicants/{member.applicant_id}", headers=bearer(member.access_token))
     assert check(view, "GET", "/applicants/{applicant_id}", 200)["membership"]["purchases"][0]["status"] == "COMPLETED"
+    # A card with its purchases awaiting their codes takes no more
+    flood = {**body, "card_number": stranger_member.card_number, "price": 400_000}
+    for n in range(settings().purchases_awaiting_per_card):
+        check(partner.post(purchases, {**flood, "purchase_ref": f"flood-{n}"}), "POST", purchases, 201)
+    limited = partner.post(purchases, {**flood, "purchase_ref": "flood-over"})
+    check(limited, "POST", purchases, 429, code="TOO_MANY_PURCHASES")
     token = admin.mint("ops@kemnaker.go.id", 1)
     answer = through_gateway("GET", ledger, bearer(token))
     assert check(answer, "GET", ledger, 200)["identity"]["holds"] is True
@@ -664,7 +682,7 @@ def test_every_route_refuses_a_body_that_is_not_json(client: Any) -> None:
             concrete = (
                 path.replace("{applicant_id}", "0" * 32).replace("{number}", "1").replace("{purchase_id}", "0" * 32)
             )
-            concrete = concrete.replace("{card_number}", new_card_number())
+            concrete = concrete.replace("{card_number}", new_card_number()).replace("{course_id}", "excel-1")
             headers = {"Content-Type": "text/plain"}
             if any("adminAuth" in requirement for requirement in operation.get("security", [])):
                 headers.update(bearer(token))

@@ -144,8 +144,10 @@ USES: dict[str, list[Use]] = {
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
             "dynamodb:BatchGetItem",
-            why="throttle.count_failure (wrong tokens) and the funnel counts of verify and join; the mailbox's code "
-            "emails and current code (mailboxes.find, note_code: resend); "
+            "dynamodb:PutItem",
+            why="throttle.count_failure (wrong tokens and codes) and the funnel counts of verify and join; the "
+            "mailbox's code emails and current code (mailboxes.find, note_code: resend); a purchase request takes "
+            "the card's slots (free_slot reads them, taking_slot puts one, release_slot frees one); "
             "funnel_totals for GET /admin/stats; the admin revocation counts REVOKED, the RETURN total and the "
             "open wave's refill",
         ),
@@ -187,7 +189,8 @@ USES: dict[str, list[Use]] = {
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             why="partner_auth.authenticate behind every partner route: partners.find reads the signing partner, "
-            "first_sighting remembers its signature for the replay window",
+            "first_sighting remembers its signature for the replay window; PUT /partners/courses lists a course "
+            "and a purchase request reads it (find_course)",
         ),
         use(
             "MembersTable",
@@ -321,6 +324,7 @@ USES: dict[str, list[Use]] = {
             "dynamodb:UpdateItem",
             why="payout_accounts.deliver_code: the member's code; mark_code_sent, and unmark_code_sent on failure",
         ),
+        use("PartnersTable", "dynamodb:GetItem", why="purchases.deliver_code: the partner's display name"),
         use("PersonalDataKey", "kms:Decrypt", why="opens the email and the sealed code; the queue's encryption"),
     ],
     "PayoutCheckConsumer": [

@@ -76,7 +76,6 @@ def member(index: int, wave: int, *trainings: Training) -> Member:
     return Member(
         index=index,
         applicant_id=f"{index:032x}",
-        access_token="token",
         card_number=f"{index:016d}",
         wave=wave,
         balance=BALANCE,
@@ -123,10 +122,12 @@ def test_payout_plans_are_reproducible_and_in_their_shares() -> None:
     assert {"occupation": "ASN"} in barred and {"student": True} in barred
 
 
-def checked(headers: dict[str, str], path: str, body: bytes, secret: str = SECRET) -> None:
-    """The server's own check of a partner's request (functions.domain.partners), against `secret`."""
+def checked(
+    headers: dict[str, str], path: str, body: bytes, secret: str = SECRET, now: dt.datetime | None = None
+) -> None:
+    """The server's own check of a partner's request (functions.domain.partners), against `secret`, at `now`."""
     request = SignedRequest.of({k.lower(): v for k, v in headers.items()}, "POST", path, body)
-    request.check_fresh(dt.datetime.now(dt.UTC), dt.timedelta(seconds=300))
+    request.check_fresh(now or dt.datetime.now(dt.UTC), dt.timedelta(seconds=300))
     request.check_signature(secret)
 
 
@@ -155,3 +156,18 @@ def test_a_repeat_within_one_second_is_signed_in_the_next_so_it_is_no_replay() -
     assert int(again["X-Timestamp"]) > int(first["X-Timestamp"])
     assert again["X-Signature"] != first["X-Signature"]
     checked(again, path, body)
+
+
+def test_on_the_local_stack_a_partner_signs_on_the_programme_clock() -> None:
+    # Given the stack's programme time 40 days ahead of real time, as the server reads it
+    ahead = dt.timedelta(days=40)
+    on_programme_time = lambda: time.time() + ahead.total_seconds()  # noqa: E731 - the stack's programme_seconds
+    client = PartnerClient("http://127.0.0.1:1", "pasar-kursus", SECRET, now=on_programme_time)
+    body, path = b"{}", "/partners/purchases/abc/cancel"
+
+    headers = client.fresh_headers("POST", path, body)
+
+    # Then the server's check on programme time takes it; on real time it would be far outside the window
+    checked(headers, path, body, now=dt.datetime.now(dt.UTC) + ahead)
+    with pytest.raises(PartnerRejected):
+        checked(headers, path, body)

@@ -11,9 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from functions.domain import notices
-from functions.domain.errors import InvalidField
-from functions.domain.membership import check_comment, check_completion_time, new_voucher_code
-from functions.domain.messages import CompletionRequest, PurchaseCodeRequest, PurchaseRequest, ReviewRequest
+from functions.domain.errors import Conflict, InvalidField
+from functions.domain.membership import check_comment, check_completion_time, new_voucher_code, plain_title
+from functions.domain.messages import (
+    CompletionRequest,
+    CourseRequest,
+    PurchaseCodeRequest,
+    PurchaseRequest,
+    ReviewRequest,
+)
 from functions.domain.requests import parse_body
 
 PURCHASE = {
@@ -54,11 +60,10 @@ def test_good_bodies_parse() -> None:
         ({"price": None}, "WRONG_TYPE", "price"),
         ({"card_number": "7391-0482-7551-9032"}, "INVALID_CARD_NUMBER", "card_number"),
         ({"card_number": 7391048275519032}, "WRONG_TYPE", "card_number"),
-        ({"course_title": "   "}, "INVALID_COURSE_TITLE", "course_title"),
-        ({"course_title": "x" * 201}, "INVALID_COURSE_TITLE", "course_title"),
         ({"purchase_ref": ""}, "INVALID_REFERENCE", "purchase_ref"),
         ({"purchase_ref": "a b"}, "INVALID_REFERENCE", "purchase_ref"),
-        ({"course_id": "#1"}, "INVALID_REFERENCE", "course_id"),
+        ({"course_id": "#1"}, "INVALID_COURSE_ID", "course_id"),
+        ({"course_id": "a/b"}, "INVALID_COURSE_ID", "course_id"),
         ({"discount": 10}, "UNKNOWN_FIELD", "discount"),
     ],
 )
@@ -116,17 +121,51 @@ def test_a_comment_over_the_limit_is_refused_and_one_at_it_is_not() -> None:
 def test_a_completion_is_after_its_confirmation_and_not_in_the_future() -> None:
     confirmed = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
     now = confirmed + dt.timedelta(days=10)
-    check_completion_time(confirmed + dt.timedelta(days=3), confirmed, now)
+    check_completion_time(confirmed + dt.timedelta(days=3), confirmed, 8, now)
     for when in (confirmed - dt.timedelta(seconds=1), now + dt.timedelta(seconds=1)):
         with pytest.raises(InvalidField) as refused:
-            check_completion_time(when, confirmed, now)
+            check_completion_time(when, confirmed, 8, now)
         assert refused.value.field == "completed_at"
 
 
-def test_a_completion_in_the_second_of_its_confirmation_is_not_before_it() -> None:
+def test_a_completion_before_the_courses_minimum_hours_is_too_early() -> None:
     # Partners send whole seconds; the confirmation was stored with its microseconds
     confirmed = dt.datetime(2026, 4, 1, 3, 0, 0, 750_000, tzinfo=dt.UTC)
-    check_completion_time(confirmed.replace(microsecond=0), confirmed, confirmed + dt.timedelta(seconds=1))
+    earliest = confirmed.replace(microsecond=0) + dt.timedelta(hours=8)
+    check_completion_time(earliest, confirmed, 8, earliest)
+    for when in (confirmed.replace(microsecond=0), earliest - dt.timedelta(seconds=1)):
+        with pytest.raises(Conflict) as refused:
+            check_completion_time(when, confirmed, 8, earliest)
+        assert (refused.value.code, refused.value.field) == ("TOO_EARLY", "completed_at")
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "field"),
+    [
+        ({"title": "   "}, "INVALID_COURSE_TITLE", "title"),
+        ({"title": "x" * 201}, "INVALID_COURSE_TITLE", "title"),
+        ({"title": "Visit http://evil.example"}, "INVALID_COURSE_TITLE", "title"),
+        ({"title": "Daftar di evil.example sekarang"}, "INVALID_COURSE_TITLE", "title"),
+        ({"title": "Diskon <b>50%</b>"}, "INVALID_COURSE_TITLE", "title"),
+        ({"price": 0}, "INVALID_PRICE", "price"),
+        ({"minimum_hours": 0}, "INVALID_MINIMUM_HOURS", "minimum_hours"),
+        ({"minimum_hours": 1_001}, "INVALID_MINIMUM_HOURS", "minimum_hours"),
+        ({"minimum_hours": 1.5}, "WRONG_TYPE", "minimum_hours"),
+    ],
+)
+def test_a_bad_course_names_its_field(changes: dict[str, Any], code: str, field: str) -> None:
+    course = {"title": "Bahasa Inggris (Hotel), Tingkat 2.5 & Lanjut", "price": 400_000, "minimum_hours": 8}
+    assert parse_body(CourseRequest, json.dumps(course).encode()).minimum_hours == 8
+    refused = refusal(CourseRequest, {**course, **changes})
+    assert (refused.status, refused.code, refused.field) == (400, code, field)
+
+
+def test_the_consent_text_names_the_partner_and_no_link_survives_in_the_title() -> None:
+    assert plain_title("Visit http://evil.example/x?y=1") == "Visit http evil example x y 1"
+    assert plain_title("Excel 3.5 (Dasar), Tingkat-1 & 'Lanjut'") == "Excel 3.5 (Dasar), Tingkat-1 & 'Lanjut'"
+    notice = notices.purchase_code("123456", "Kelas Resmi", "Visit http://evil.example", 400_000, 15)
+    assert "Kelas Resmi" in notice.text and "Rp400.000" in notice.text
+    assert "http:" not in notice.text and "evil.example" not in notice.text and "/" not in notice.text
 
 
 @given(st.integers(min_value=1, max_value=10**15))
@@ -141,5 +180,6 @@ def test_vouchers_are_random_and_base32() -> None:
 
 
 def test_the_purchase_code_notice_names_the_course_and_the_price_in_rupiah() -> None:
-    notice = notices.purchase_code("493027", "Microsoft Excel", 1_250_000, 15)
-    assert "493027" in notice.text and "Rp1.250.000" in notice.text and "15 menit" in notice.text
+    notice = notices.purchase_code("493027", "Skill Academy", "Microsoft Excel", 1_250_000, 15)
+    assert "493027" in notice.text and "Skill Academy" in notice.text
+    assert "Rp1.250.000" in notice.text and "15 menit" in notice.text
