@@ -86,7 +86,12 @@ def start_python(
     return Child(name, process, log_path)
 
 
-def wait_for_http(url: str, child: Child | None = None, timeout_seconds: float = 30.0) -> None:
+# A child that dies is seen at once; one that is only slow (the scheduler imports the app and runs its first tick
+# before it serves) gets this long: two stacks starting together on two loaded cores took over 30 s.
+STARTUP_SECONDS = 120.0
+
+
+def wait_for_http(url: str, child: Child | None = None, timeout_seconds: float = STARTUP_SECONDS) -> None:
     """Waits until `url` answers at all (any HTTP status), or fails with the child's log tail."""
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
