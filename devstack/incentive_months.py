@@ -37,6 +37,11 @@ OUTAGE_INCENTIVE = 3  # the provider is down from the morning this incentive fal
 SLOW_INCENTIVE = 2  # the provider slow through this incentive's morning, where a run asks for it (the fault run)
 
 
+# A code replaced by a newer one (a retried request) is refused with one of these; the newer code's email follows.
+_REPLACED_CODE = frozenset({"CODE_NOT_REQUESTED", "WRONG_CODE"})
+_CODE_READS = 3
+
+
 @dataclass
 class IncentiveResult:
     earners: int = 0
@@ -167,14 +172,21 @@ class Months:
 
     def put_account(self, member: Member, attempt: int) -> None:
         """Links (attempt 0) or changes the member's account as the member does: asks for the one-time code (with
-        its token, signing in again if it expired), reads the code from its email, and sends it with the account."""
+        its token, signing in again if it expired), reads the code from its email, and sends it with the account. A
+        request asked again after a 429 (the session retries them) may have issued a newer code that replaced the one
+        read: the member then reads its newest email."""
         path = f"/applicants/{member.applicant_id}/payout-account"
+        mine = {"applicant_id": member.applicant_id, "channel": "email"}
+        before = len(self.stack.outbox_reader.wait_for_messages("payout_account_code", 0, 600, **mine))
         expect("payout account code", self.week.tokens.request(member.applicant_id, "POST", f"{path}/code"), 202)
-        sent = self.stack.outbox_reader.wait_for_messages(
-            "payout_account_code", attempt + 1, 600, applicant_id=member.applicant_id, channel="email"
-        )
-        body = {"provider": "OVO", "account_number": account_number(member, attempt), "code": sent[-1]["code"]}
-        expect("payout account", self.week.tokens.request(member.applicant_id, "PUT", path, json=body), 202)
+        for read in range(1, _CODE_READS + 1):
+            sent = self.stack.outbox_reader.wait_for_messages("payout_account_code", before + read, 600, **mine)
+            body = {"provider": "OVO", "account_number": account_number(member, attempt), "code": sent[-1]["code"]}
+            answer = self.week.tokens.request(member.applicant_id, "PUT", path, json=body)
+            replaced = answer.status_code in (400, 409) and answer.json()["error"]["code"] in _REPLACED_CODE
+            if not replaced or len(sent) > before + read:
+                break
+        expect("payout account", answer, 202)
 
     def wait_for_verdicts(self, total: int) -> None:
         self.week.wait("payout accounts checked", lambda: len(self.verdicts_told()), total, self.idle_seconds)
