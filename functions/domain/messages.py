@@ -212,13 +212,14 @@ class CourseRequest(BaseModel):
 
 class PurchaseRequest(BaseModel):
     """`POST /partners/purchases` body: a partner asks to debit a member's card for a course of its catalogue, at
-    the listed price. `course_title` is still taken from older clients and ignored: the catalogue's title is used."""
+    the listed price. `course_title` is still taken from older clients, checked as a title (bad input is refused, never
+    passed over) and then ignored: the catalogue's title is used."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     card_number: Annotated[str, checked(membership.valid_card_number)]
     course_id: Annotated[str, checked(membership.valid_course_id)]
-    course_title: str | None = None
+    course_title: Annotated[str, checked(membership.valid_course_title)] | None = None
     price: Annotated[int, checked_before(membership.valid_price)]
     purchase_ref: Annotated[str, checked(membership.partner_reference("purchase_ref"))]
 

@@ -673,6 +673,28 @@ def test_access_answers(client: Any, registry_service: RegistryServer, monkeypat
     FINISHED.add("test_access_answers")
 
 
+def test_wrong_token_answers(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every route an applicant's token opens answers 429 once its id has seen too many wrong tokens: one wrong
+    token is allowed here, so the second gets the 429 (ids nobody holds are counted alike)."""
+    monkeypatch.setenv("PRAKERJA_TOKEN_FAILURES_ALLOWED", "1")
+    reset_app_state()
+    review = json.dumps({"purchase_id": "0" * 32, "rating": 5, "comment": "Materinya jelas."})
+    routes = [
+        ("GET", "/applicants/{applicant_id}", lambda id_: f"/applicants/{id_}", b""),
+        ("POST", "/applicants/{applicant_id}/tokens/end", lambda id_: f"/applicants/{id_}/tokens/end", b""),
+        ("POST", "/waves/{number}/applicants", lambda id_: "/waves/1/applicants", None),
+        ("POST", "/applicants/{applicant_id}/reviews", lambda id_: f"/applicants/{id_}/reviews", review.encode()),
+    ]
+    for index, (method, path, concrete, body) in enumerate(routes):
+        applicant_id = f"{index + 1:032x}"
+        sent = json.dumps({"applicant_id": applicant_id}).encode() if body is None else body
+        headers = {**JSON, **bearer("not-a-token")}
+        for status in (401, 429):
+            answer = client.http.request(method, concrete(applicant_id), headers=headers, body=sent)
+            check(answer, method, path, status, code="UNAUTHORISED" if status == 401 else "TOO_MANY_ATTEMPTS")
+    FINISHED.add("test_wrong_token_answers")
+
+
 def test_every_route_refuses_a_body_that_is_not_json(client: Any) -> None:
     token = admin.mint("ops@kemnaker.go.id", 1)
     for path, item in SPEC["paths"].items():
