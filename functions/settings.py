@@ -150,6 +150,7 @@ class Settings(BaseModel):
     payout_account_code_ttl_seconds: int = Field(rules.PAYOUT_ACCOUNT_CODE_TTL_SECONDS, ge=60)
     payout_account_code_max_wrong_tries: int = Field(rules.PAYOUT_ACCOUNT_CODE_MAX_WRONG_TRIES, ge=1)
     payout_account_codes_per_hour: int = Field(rules.PAYOUT_ACCOUNT_CODES_PER_HOUR, ge=1)
+    payout_account_codes_window_seconds: int = Field(rules.PAYOUT_ACCOUNT_CODES_WINDOW_SECONDS, ge=60)
     purchases_awaiting_per_card: int = Field(rules.PURCHASES_AWAITING_PER_CARD, ge=1)
     purchase_codes_per_card: int = Field(rules.PURCHASE_CODES_PER_CARD, ge=1)
     purchase_codes_window_seconds: int = Field(rules.PURCHASE_CODES_WINDOW_SECONDS, ge=60)

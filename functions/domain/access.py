@@ -33,12 +33,16 @@ def admits(grant: TokenGrant, current_generation: int, now: dt.datetime, token_d
     return grant.generation == current_generation and grant.issued_at <= now < expires_at(grant.issued_at, token_days)
 
 
-def sign_in_code_policy(ttl_seconds: int, max_wrong_tries: int) -> CodePolicy:
+def sign_in_code_policy(
+    ttl_seconds: int, max_wrong_tries: int, mailbox_codes_per_hour: int, mailbox_codes_per_day: int
+) -> CodePolicy:
     """A sign-in code's life and tries, judged like an email code's (`email_code.judge`); a new sign-in issues a
-    new code, within the mailbox's limits, rather than resending one."""
+    new code, within the mailbox's limits (the same count as its email codes), rather than resending one."""
     return CodePolicy(
         ttl=dt.timedelta(seconds=ttl_seconds),
         max_wrong_tries=max_wrong_tries,
         resend_interval=dt.timedelta(0),
         resends_per_day=0,
+        mailbox_codes_per_hour=mailbox_codes_per_hour,
+        mailbox_codes_per_day=mailbox_codes_per_day,
     )

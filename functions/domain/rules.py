@@ -66,6 +66,7 @@ PURCHASE_CODE_MAX_WRONG_TRIES: Final = 5
 PAYOUT_ACCOUNT_CODE_TTL_SECONDS: Final = 10 * 60
 PAYOUT_ACCOUNT_CODE_MAX_WRONG_TRIES: Final = 5
 PAYOUT_ACCOUNT_CODES_PER_HOUR: Final = 3
+PAYOUT_ACCOUNT_CODES_WINDOW_SECONDS: Final = 3600  # the hour those codes are counted in
 # A card has at most this many purchases awaiting its code, and is sent at most this many codes an hour, across
 # partners (a partner must not be able to flood a member with requests).
 PURCHASES_AWAITING_PER_CARD: Final = 3

@@ -85,9 +85,11 @@ def request_code(applicant_id: str, token: str) -> dict[str, Any]:
     _active_member(applicant_id, token)
     now = clock.now()
     current = settings()
-    if throttle.count_failure("payout-account-code", applicant_id, 3600, now) > current.payout_account_codes_per_hour:
+    window = current.payout_account_codes_window_seconds
+    if throttle.count_failure("payout-account-code", applicant_id, window, now) > current.payout_account_codes_per_hour:
+        wait = window - int(now.timestamp()) % window  # until the counted window is over
         raise TooManyRequests(
-            "TOO_MANY_CODES", "too many codes asked for this hour; use the last one or try again later", 3600
+            "TOO_MANY_CODES", "too many codes asked for this hour; use the last one or try again later", wait
         )
     code_id, code = uuid.uuid4().hex, new_code()
     issued = IssuedCode(

@@ -35,6 +35,23 @@ def find(mailbox: str) -> Mailbox:
     return Mailbox(code, sent, int(record.version or 0))
 
 
+def note_code_email(mailbox: str, seen: Mailbox, sent_at: Sequence[dt.datetime]) -> bool:
+    """Records `sent_at` as the mailbox's code emails, its current email code unchanged (a sign-in code, which is
+    the applicant's, counts here too), unless the mailbox changed since `seen` was read (False: read it again)."""
+    bind()
+    unchanged = MailboxRecord.counter.does_not_exist() if seen.version == 0 else MailboxRecord.version == seen.version
+    last = max([moment + DAY for moment in sent_at] + ([seen.code.expires_at] if seen.code else []))
+    return update_if(
+        MailboxRecord(counter=_key(mailbox)),
+        [
+            MailboxRecord.sent_at.set([moment.isoformat() for moment in sent_at]),
+            MailboxRecord.version.set(seen.version + 1),
+            MailboxRecord.expires_at.set(int(last.timestamp()) + 1),
+        ],
+        unchanged,
+    )
+
+
 def note_code(mailbox: str, seen: Mailbox, code: IssuedCode, sent_at: Sequence[dt.datetime]) -> bool:
     """Makes `code` the mailbox's current one and `sent_at` its code emails, unless it changed since `seen` was
     read (False: read it again)."""

@@ -150,6 +150,18 @@ def test_a_mailbox_gets_three_codes_an_hour_and_ten_a_day(client: Any, frozen: F
     assert len(sign_in_codes()) == 10
 
 
+def test_sign_in_codes_count_with_the_email_codes_the_mailbox_was_sent(
+    client: Any, frozen: FrozenClock, person: Person
+) -> None:
+    # Given a mailbox whose registration code went to it this hour
+    verified_applicant(client, person)
+    # When sign-in codes are asked for it, then only two more go this hour: one count per mailbox, whichever code
+    answers = [ask(client, person.email).status_code for _ in range(3)]
+    assert answers == [202, 202, 429], answers
+    frozen.advance(hours=1)
+    assert ask(client, person.email).status_code == 202
+
+
 def test_ending_the_tokens_refuses_every_earlier_one(client: Any, frozen: FrozenClock, person: Person) -> None:
     applicant = verified_applicant(client, person)
     ask(client, person.email)
