@@ -27,7 +27,8 @@ from functions.settings import Settings, local_dir
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
-# 2020's launch, as reported (DESIGN.md): 1,432,133 registrations in the first 21 hours, 80,000 in the peak minute.
+# 2020's launch, as reported (docs/capacity.md): 1,432,133 registrations in the first 21 hours, 80,000 in the peak
+# minute.
 LAUNCH_REGISTRATIONS = 1_432_133
 LAUNCH_HOURS = 21
 PEAK_PER_MINUTE = 80_000

@@ -1,4 +1,4 @@
-"""A training partner's side of the partner API (DESIGN.md, "Training partners"), as the main job and the
+"""A training partner's side of the partner API (openapi.yaml, tag `partners`), as the main job and the
 end-to-end tests drive it: every request signed with the partner's own secret, as a platform's checkout would.
 
 A signature is taken once within the window, so an identical request repeated within the same second (a retry)

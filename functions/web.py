@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalice.app import Request, Response, SQSEvent
 
-from functions.adapters.aws import is_transient
+from functions.aws_clients import is_transient
 from functions.domain.errors import InvalidField, NotAuthorised, Refusal, TooManyRequests
 from functions.domain.wave import MAX_WAVE
 from functions.observability import logger

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.adapters.aws import client
 from functions.adapters.purposes import Purpose
+from functions.aws_clients import client
 from functions.domain.draw import commitment
 from functions.settings import settings
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from functions.adapters.aws import client
+from functions.aws_clients import client
 
 # Within the API function's 30 s and API Gateway's 29 s: a call that takes longer is answered "busy, try again"
 # (a read timeout is transient), while the called function finishes its work, which repeats harmlessly.

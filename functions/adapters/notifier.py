@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from functions.adapters.aws import client
+from functions.aws_clients import client
 from functions.settings import settings
 
 

@@ -30,8 +30,8 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from functions import caches
-from functions.adapters.aws import client
 from functions.adapters.purposes import Purpose
+from functions.aws_clients import client
 from functions.domain.access import TokenGrant
 from functions.settings import settings
 from functions.store import keyring

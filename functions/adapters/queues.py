@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.adapters.aws import client
+from functions.aws_clients import client
 from functions.settings import settings
 
 _SQS_BATCH = 10

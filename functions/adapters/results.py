@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterable
 from typing import Any
 
-from functions.adapters.aws import client
+from functions.aws_clients import client
 from functions.settings import settings
 
 LINK_SECONDS = 3600

@@ -12,8 +12,8 @@ import functools
 from typing import Any
 
 from functions import caches
-from functions.adapters.aws import client
 from functions.adapters.purposes import Purpose
+from functions.aws_clients import client
 from functions.domain.wave import Wave
 from functions.settings import settings
 

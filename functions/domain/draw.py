@@ -1,4 +1,5 @@
-"""The draw, exactly as DESIGN.md publishes it, so that anyone can recompute it from the published files.
+"""The draw, exactly as the README's "How anyone verifies a draw" and `verify_draw` state it, so that anyone can
+recompute it from the published files.
 
     commitment  = SHA-256(seed), published when the wave opens
     draw id     = HMAC-SHA256(wave secret, applicant id), as 64 lowercase hex digits: the applicant's id in this

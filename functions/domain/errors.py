@@ -42,10 +42,6 @@ class PayloadTooLarge(Refusal):
     status = 413
 
 
-class UnsupportedMediaType(Refusal):
-    status = 415
-
-
 class Unprocessable(Refusal):
     status = 422
 

@@ -1,5 +1,5 @@
-"""Incentives paid only when earned (DESIGN.md, "After acceptance"): the member's payout account, each incentive's
-payment and its states, and when the next one falls due.
+"""Incentives paid only when earned (docs/architecture.md, "After acceptance"): the member's payout account, each
+incentive's payment and its states, and when the next one falls due.
 
 A payout account is checked by the payment provider's account inquiry before anything is paid into it
 (`functions.domain.payments.account_check`). Each incentive is one payment whose id is fixed by the member and the
@@ -200,7 +200,7 @@ def first_reviewed_completion(completed_at: dt.datetime | None, reviewed_at: dt.
     return max(completed_at, reviewed_at)
 
 
-# Age is judged once, when eligibility is decided (DESIGN.md, "Rules"): a member who turns 65 while being paid is
+# Age is judged once, when eligibility is decided (`domain.eligibility`): a member who turns 65 while being paid is
 # still owed the incentives of the training done.
 _NOT_HELD_FOR = frozenset({IneligibleReason.AGE.value})
 

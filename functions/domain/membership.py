@@ -1,5 +1,5 @@
 """After acceptance: the membership, its training balance and ledger, and the purchases partners make with the
-member's consent (DESIGN.md, "After acceptance").
+member's consent (docs/architecture.md, "After acceptance").
 
 The applicant's lifecycle ends at ACCEPTED (`functions.domain.lifecycle`); acceptance activates a membership with
 a lifecycle of its own, and each purchase has one too. Each is one transition table here, applied by the store as

@@ -1,4 +1,4 @@
-"""Training partners and their signed requests (DESIGN.md, "Training partners").
+"""Training partners and their signed requests (openapi.yaml, tag `partners`).
 
 Each request carries `X-Partner-Id`, `X-Timestamp` (unix seconds) and `X-Signature`, the hex HMAC-SHA256 under the
 partner's secret of: timestamp, method, path and the hex SHA-256 of the body, joined by newlines. A request is

@@ -1,6 +1,6 @@
-"""What the payment provider tells us, as the programme's values: the holder of a payout account (its account
-inquiry), the outcome of a transfer, and a line of its statement (DESIGN.md, "After acceptance": payout accounts
-and payments).
+"""What the payment provider tells us, as the programme's values: the holder of a payout account (its account inquiry),
+the outcome of a transfer, and a line of its statement (docs/architecture.md, "After acceptance": payout accounts and
+payments).
 
 A payout account is an e-wallet or bank account whose holder name and NIK the provider confirms, KYC-verified and
 not blocked; `account_check` says why one is refused. Transfers are keyed by an idempotency key of ours (the

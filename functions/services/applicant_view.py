@@ -2,46 +2,14 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any, NoReturn
+from typing import Any
 
-from functions import clock
 from functions.adapters import wave_secrets
 from functions.domain.draw import draw_id
-from functions.domain.errors import NotAuthorised, TooManyRequests
 from functions.domain.identity import mask_nik
 from functions.domain.lifecycle import Applicant, Status, shown_status
 from functions.services import access, membership
-from functions.settings import settings
-from functions.store import applicants, throttle, waves
-
-_APPLICANT_ID_SHAPE = re.compile(r"[0-9a-f]{32}")
-
-
-def authorised_applicant(applicant_id: str, token: str) -> Applicant | None:
-    """The applicant when the token is its own, unexpired and not ended; None while the registration is still
-    queued.
-
-    Unknown ids, wrong, expired or ended tokens and malformed ids all get the same refusal, after the same work.
-    """
-    known_shape = bool(_APPLICANT_ID_SHAPE.fullmatch(applicant_id))
-    applicant = applicants.find(applicant_id) if known_shape else None
-    if access.admitted(token, applicant_id, applicant) and known_shape:
-        return applicant
-    refuse_token(applicant_id)
-
-
-def refuse_token(applicant_id: str) -> NoReturn:
-    """401, or 429 once an id has seen too many wrong tokens lately: counted alike for known and unknown ids."""
-    current = settings()
-    failures = throttle.count_failure("token", applicant_id, current.token_failure_window_seconds, clock.now())
-    if failures > current.token_failures_allowed:
-        raise TooManyRequests(
-            "TOO_MANY_ATTEMPTS",
-            "too many wrong tokens for this applicant; wait and try again",
-            current.token_failure_window_seconds,
-        )
-    raise NotAuthorised()
+from functions.store import waves
 
 
 def _status_shown(applicant: Applicant) -> Status:
@@ -63,7 +31,7 @@ def draw_ids(applicant_id: str, latest_wave: int | None) -> dict[str, str]:
 
 
 def view(applicant_id: str, token: str) -> dict[str, Any]:
-    applicant = authorised_applicant(applicant_id, token)
+    applicant = access.authorised_applicant(applicant_id, token)
     if applicant is None:
         return {"applicant_id": applicant_id, "status": Status.PENDING.value, "reason": None}
     shown = _shown(applicant)

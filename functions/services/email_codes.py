@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from functions import clock
 from functions.adapters import personal_data, queues
-from functions.adapters.aws import is_transient
 from functions.adapters.purposes import Purpose
+from functions.aws_clients import is_transient
 from functions.domain import notices
 from functions.domain.email_code import (
     CODE_SHAPE,
@@ -30,8 +30,8 @@ from functions.domain.lifecycle import Applicant, Reason, Status
 from functions.domain.messages import ApplicantIdRequest, EmailCodeRequest, NikCheckRequest
 from functions.domain.requests import parse_body
 from functions.observability import logger, metrics
-from functions.services import access, notifications, payout_accounts, purchases
-from functions.services.applicant_view import authorised_applicant
+from functions.services import notifications
+from functions.services.access import authorised_applicant
 from functions.settings import settings
 from functions.store import applicants, claims, mailboxes
 
@@ -117,22 +117,11 @@ def send(applicant_id: str, sender: notifications.NotificationSender) -> None:
     sender.send([notifications.email_code_request(applicant_id)])
 
 
-def deliver_code(record: NotificationRecord, _sends: notifications.BatchSends) -> None:
-    """The code consumer: sends the applicant's current code if it has not been sent, whichever code was current
-    when the message was queued (a message queued for a code since replaced sends the new one; the new code's own
-    message then finds it sent). The sending is taken before the email goes, so a code goes out at most once; an
-    email that fails gives it back, and SQS brings the message back later (SES throttling is back-pressure here).
-    Purchase, payout-account and sign-in codes share the queue and the consumer (`purchases.deliver_code`,
-    `payout_accounts.deliver_code`, `access.deliver_code`)."""
-    if record.body.kind == notifications.PURCHASE_CODE:
-        purchases.deliver_code(record.body)
-        return
-    if record.body.kind == notifications.PAYOUT_ACCOUNT_CODE:
-        payout_accounts.deliver_code(record.body)
-        return
-    if record.body.kind == notifications.SIGN_IN_CODE:
-        access.deliver_code(record.body)
-        return
+def deliver_code(record: NotificationRecord) -> None:
+    """Sends the applicant's current email code if it has not been sent, whichever code was current when the
+    message was queued (a message queued for a code since replaced sends the new one; the new code's own message
+    then finds it sent). The sending is taken before the email goes, so a code goes out at most once; an email
+    that fails gives it back, and SQS brings the message back later (SES throttling is back-pressure here)."""
     applicant_id = record.body.applicant_id
     applicant = applicants.find(applicant_id)
     if applicant is None:

@@ -1,5 +1,5 @@
-"""Incentives paid only when earned (DESIGN.md, "After acceptance"): the daily schedule that finds them due, screens
-each member again and queues the payment; the consumer that pays through the provider, never twice; the member's
+"""Incentives paid only when earned (docs/architecture.md, "After acceptance"): the daily schedule that finds them due,
+screens each member again and queues the payment; the consumer that pays through the provider, never twice; the member's
 account verified again after a failure; the daily reconciliation with the provider's statement.
 
 The schedule fans out as the revocation does, by the members' cohort shards: one message per shard of each
@@ -307,37 +307,3 @@ def reconcile_due(now: dt.datetime) -> list[str]:
     done = payments.reconciliations(days[1:])
     due = [day for day in days if day == days[0] or day not in done]
     return [reconcile_day(day, now)["day"] for day in sorted(due)]
-
-
-# --- what the admin ledger and the member view show -------------------------------------------------------------
-
-
-def ledger_incentives() -> dict[str, Any]:
-    """`GET /admin/ledger`'s part: incentives due (queued or sent), paid, held and failed (count and amount), and
-    the last reconciliation with its differences."""
-    totals = payments.totals()
-    due = [totals[status] for status in IN_FLIGHT]
-    shown = {
-        "due": (sum(count for count, _ in due), sum(amount for _, amount in due)),
-        "paid": totals[PaymentStatus.PAID],
-        "held": totals[PaymentStatus.HELD],
-        "failed": totals[PaymentStatus.FAILED],
-    }
-    return {
-        "incentives": {name: {"count": count, "amount": amount} for name, (count, amount) in shown.items()},
-        "last_reconciliation": payments.latest_reconciliation(),
-    }
-
-
-def member_incentives(applicant_id: str) -> list[dict[str, Any]]:
-    """The member view's `incentives`: number, amount, status, reason, paid_at."""
-    return [
-        {
-            "number": payment.number,
-            "amount": payment.amount,
-            "status": payment.status.value,
-            "reason": payment.reason,
-            "paid_at": None if payment.paid_at is None else payment.paid_at.isoformat(),
-        }
-        for payment in payments.of_member(applicant_id)
-    ]

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.domain.incentives import PayoutAccount
+from functions.domain.incentives import IN_FLIGHT, PaymentStatus, PayoutAccount
 from functions.domain.membership import LedgerKind, LedgerTotals
-from functions.services import incentive_payments
-from functions.store import members, payout_accounts
+from functions.store import members, payments, payout_accounts
 from functions.store import purchases as purchase_store
 
 
@@ -36,7 +35,7 @@ def member_view(applicant_id: str) -> dict[str, Any] | None:
             for purchase in sorted(purchase_store.for_member(applicant_id), key=lambda found: found.created_at)
         ],
         "payout_account": payout_account_shown(payout.account) if payout and payout.account else None,
-        "incentives": incentive_payments.member_incentives(applicant_id),
+        "incentives": member_incentives(applicant_id),
     }
 
 
@@ -77,5 +76,36 @@ def ledger() -> dict[str, Any]:
             "holds_in_total": programme.identity_holds(),
             "members_where_it_fails": failing,
         },
-        **incentive_payments.ledger_incentives(),
+        **ledger_incentives(),
     }
+
+
+def ledger_incentives() -> dict[str, Any]:
+    """`GET /admin/ledger`'s part: incentives due (queued or sent), paid, held and failed (count and amount), and
+    the last reconciliation with its differences."""
+    totals = payments.totals()
+    due = [totals[status] for status in IN_FLIGHT]
+    shown = {
+        "due": (sum(count for count, _ in due), sum(amount for _, amount in due)),
+        "paid": totals[PaymentStatus.PAID],
+        "held": totals[PaymentStatus.HELD],
+        "failed": totals[PaymentStatus.FAILED],
+    }
+    return {
+        "incentives": {name: {"count": count, "amount": amount} for name, (count, amount) in shown.items()},
+        "last_reconciliation": payments.latest_reconciliation(),
+    }
+
+
+def member_incentives(applicant_id: str) -> list[dict[str, Any]]:
+    """The member view's `incentives`: number, amount, status, reason, paid_at."""
+    return [
+        {
+            "number": payment.number,
+            "amount": payment.amount,
+            "status": payment.status.value,
+            "reason": payment.reason,
+            "paid_at": None if payment.paid_at is None else payment.paid_at.isoformat(),
+        }
+        for payment in payments.of_member(applicant_id)
+    ]

@@ -1,4 +1,4 @@
-"""The one check of every partner route: who signed the request (DESIGN.md, "Training partners"), and the
+"""The one check of every partner route: who signed the request (openapi.yaml, tag `partners`), and the
 operator's command that creates or rotates a partner's secret.
 
 Unknown partner, malformed headers, stale timestamp, wrong signature and replay all get the same 401; why is

@@ -1,5 +1,5 @@
-"""Payout accounts (DESIGN.md, "After acceptance"): a member links or changes the account its incentives are paid
-into, and the payment provider's account inquiry decides whether it is the member's and can receive money.
+"""Payout accounts (docs/architecture.md, "After acceptance"): a member links or changes the account its incentives are
+paid into, and the payment provider's account inquiry decides whether it is the member's and can receive money.
 
 A link or change needs, besides the access token, a fresh one-time code sent to the member's verified email and
 phone (`POST .../payout-account/code`): a token alone, which an agent who registered the member may still hold,
@@ -11,8 +11,6 @@ queued for.
 
 from __future__ import annotations
 
-import datetime as dt
-import hmac
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -20,144 +18,22 @@ from functions import clock
 from functions.adapters import personal_data, queues
 from functions.adapters.payment_provider import PaymentProvider, payment_provider
 from functions.adapters.purposes import Purpose
-from functions.domain.email_code import CODE_SHAPE, CodePolicy, IssuedCode, Verdict, judge, new_code
-from functions.domain.errors import Conflict, InvalidField, NotFound, Refusal, TooManyRequests
-from functions.domain.incentives import MemberPayout, PayoutAccount, PayoutAccountStatus
-from functions.domain.lifecycle import Status
-from functions.domain.membership import single_use_code_policy
-from functions.domain.messages import NotificationRequest, PayoutAccountRequest, PayoutCheckRequest
+from functions.domain.email_code import CODE_SHAPE
+from functions.domain.errors import InvalidField
+from functions.domain.incentives import PayoutAccount, PayoutAccountStatus
+from functions.domain.messages import PayoutAccountRequest, PayoutCheckRequest
 from functions.domain.payments import AccountRejection, account_check, last4
 from functions.domain.requests import parse_body
 from functions.observability import logger, metrics
 from functions.resources import PAYOUT_CHECK_MAX_CONCURRENCY, PAYOUT_CHECK_SHARE_OF_PROVIDER
 from functions.services import incentive_payments, notifications
-from functions.services.applicant_view import authorised_applicant
+from functions.services import payout_account_codes as codes
 from functions.settings import settings
-from functions.store import applicants, throttle
+from functions.store import applicants
 from functions.store import payout_accounts as store
 
 if TYPE_CHECKING:
     from functions.services.sqs_records import PayoutCheckRecord
-
-_REFUSED: dict[store.Changed, Refusal] = {
-    store.Changed.NOT_A_MEMBER: NotFound("NOT_A_MEMBER", "only a member has a payout account"),
-    store.Changed.NOT_ACTIVE: Conflict("MEMBERSHIP_NOT_ACTIVE", "the membership is no longer active"),
-    store.Changed.PAYMENT_IN_FLIGHT: Conflict(
-        "PAYMENT_IN_FLIGHT", "an incentive is being paid into the current account; change it once that is done"
-    ),
-    store.Changed.CODE_USED: Conflict(
-        "CODE_NOT_REQUESTED",
-        "ask for a code first (POST /applicants/{id}/payout-account/code); each code changes the account once",
-        "code",
-    ),
-}
-
-
-def code_policy() -> CodePolicy:
-    current = settings()
-    return single_use_code_policy(current.payout_account_code_ttl_seconds, current.payout_account_code_max_wrong_tries)
-
-
-def _code_hash(code_id: str, code: str) -> str:
-    # Keyed: a plain hash of six digits would fall to a million guesses.
-    return personal_data.lookup_hash("payout-account-code", f"{code_id}:{code}")
-
-
-def _active_member(applicant_id: str, token: str) -> MemberPayout:
-    """The member whose token this is, while its account may change (ACTIVE, no payment in flight)."""
-    applicant = authorised_applicant(applicant_id, token)
-    member = store.find(applicant_id) if applicant is not None and applicant.status is Status.ACCEPTED else None
-    if member is None:
-        raise _REFUSED[store.Changed.NOT_A_MEMBER]
-    if member.state is not store.CHANGES_IN:
-        raise _REFUSED[store.Changed.NOT_ACTIVE]
-    if member.payment_in_flight is not None:  # before any try at a code is counted
-        raise _REFUSED[store.Changed.PAYMENT_IN_FLIGHT]
-    return member
-
-
-# --- POST /applicants/{id}/payout-account/code --------------------------------------------------------------------
-
-
-def request_code(applicant_id: str, token: str) -> dict[str, Any]:
-    """A new one-time code for changing the payout account, sent to the member's email and phone (it replaces any
-    earlier one); a few an hour, so the member's phone cannot be flooded."""
-    _active_member(applicant_id, token)
-    now = clock.now()
-    current = settings()
-    window = current.payout_account_codes_window_seconds
-    if throttle.count_failure("payout-account-code", applicant_id, window, now) > current.payout_account_codes_per_hour:
-        wait = window - int(now.timestamp()) % window  # until the counted window is over
-        raise TooManyRequests(
-            "TOO_MANY_CODES", "too many codes asked for this hour; use the last one or try again later", wait
-        )
-    code_id, code = uuid.uuid4().hex, new_code()
-    issued = IssuedCode(
-        code_id=code_id,
-        code_hash=_code_hash(code_id, code),
-        issued_at=now,
-        expires_at=now + code_policy().ttl,
-        sealed=personal_data.seal_text(code, applicant_id, Purpose.PAYOUT_ACCOUNT_CODE),
-    )
-    if not store.issue_code(applicant_id, issued):
-        raise _REFUSED[store.Changed.NOT_ACTIVE]
-    try:
-        notifications.SEND_NOW.send([notifications.payout_account_code_request(applicant_id, code_id)])
-    except queues.QueueUnavailable:
-        raise _busy() from None
-    logger.info("payout account code issued", extra={"applicant_id": applicant_id})
-    return {"expires_at": issued.expires_at.isoformat(), "sent_to": ["email", "sms"]}
-
-
-def deliver_code(wanted: NotificationRequest) -> None:
-    """The code consumer's part for payout-account codes: sends the member's current code by email and SMS if it
-    is unsent, taking the sending first (at most once); a delivery that fails gives it back for SQS's next try."""
-    member = store.find(wanted.applicant_id)
-    code = None if member is None else member.code
-    if code is None or code.sent_at is not None or not code.sealed:
-        return  # used, replaced (its own message sends the new one) or sent already
-    now = clock.now()
-    if now >= code.expires_at:
-        logger.info("payout account code expired unsent", extra={"applicant_id": wanted.applicant_id})
-        return
-    applicant = applicants.find(wanted.applicant_id)
-    if applicant is None:
-        raise RuntimeError("a member without its applicant record")
-    if not store.mark_code_sent(wanted.applicant_id, code.code_id, now):
-        return
-    try:
-        notifications.deliver_payout_account_code(applicant, code.sealed)
-    except Exception:
-        store.unmark_code_sent(wanted.applicant_id, code.code_id, code.sealed, now)
-        raise
-    metrics.add_metric(name="PayoutAccountCodeSent", unit="Count", value=1)
-
-
-def _busy() -> TooManyRequests:
-    return TooManyRequests(
-        "BUSY", "payout accounts are busy; send the same request again shortly", settings().retry_after_seconds
-    )
-
-
-def _code_accepted(member: MemberPayout, given: str, now: dt.datetime) -> str:
-    """The id of the member's code when `given` is it (counted as a try first, in one conditional write, so
-    concurrent guesses each count); otherwise the refusal."""
-    code = member.code
-    if code is None:
-        raise _REFUSED[store.Changed.CODE_USED]
-    matches = hmac.compare_digest(_code_hash(code.code_id, given), code.code_hash)
-    tries = store.count_code_try(member.applicant_id, code.code_id)
-    if tries is None:
-        raise _REFUSED[store.Changed.CODE_USED]  # used or replaced meanwhile
-    verdict = judge(tries, matches, code.expires_at, now, code_policy())
-    if verdict is Verdict.LOCKED:
-        life_left = max(int((code.expires_at - now).total_seconds()) + 1, 1)
-        raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new code", life_left, "code")
-    if verdict is Verdict.EXPIRED:
-        raise InvalidField("CODE_EXPIRED", "the code has expired; ask for a new one", "code")
-    if verdict is not Verdict.VERIFIED:
-        raise InvalidField("WRONG_CODE", "the code is not right", "code")
-    return code.code_id
 
 
 def change_account(applicant_id: str, body: bytes, token: str) -> dict[str, Any]:
@@ -166,8 +42,8 @@ def change_account(applicant_id: str, body: bytes, token: str) -> dict[str, Any]
     request = parse_body(PayoutAccountRequest, body, {"providers": settings().payout_providers})
     if not CODE_SHAPE.fullmatch(request.code):
         raise InvalidField("INVALID_CODE", "code must be six digits", "code")
-    member = _active_member(applicant_id, token)
-    code_id = _code_accepted(member, request.code, clock.now())
+    member = codes.active_member(applicant_id, token)
+    code_id = codes.accepted_code(member, request.code, clock.now())
     check_id = uuid.uuid4().hex
     ending = last4(request.account_number)
     sealed = personal_data.seal_text(request.account_number, applicant_id, Purpose.PAYOUT_ACCOUNT)
@@ -182,7 +58,7 @@ def change_account(applicant_id: str, body: bytes, token: str) -> dict[str, Any]
         now=clock.now(),
     )
     if changed is not store.Changed.DONE:
-        raise _REFUSED[changed]
+        raise codes.REFUSED[changed]
     try:
         notifications.SEND_NOW.send(
             [notifications.payout_account_changed_request(applicant_id, check_id, request.provider, ending)]
@@ -193,7 +69,7 @@ def change_account(applicant_id: str, body: bytes, token: str) -> dict[str, Any]
         )
     except queues.QueueUnavailable:
         # The account waits PENDING, unchecked and so never paid into; the member changes it again to check it.
-        raise _busy() from None
+        raise codes.busy() from None
     metrics.add_metric(name="PayoutAccountChanged", unit="Count", value=1)
     logger.info("payout account changed", extra={"applicant_id": applicant_id, "provider": request.provider})
     return {"provider": request.provider, "last4": ending, "status": PayoutAccountStatus.PENDING.value, "reason": None}

@@ -1,5 +1,5 @@
-"""The partner API's purchases (DESIGN.md, "After acceptance"): a partner asks to debit a member's card, the member
-gets a code by email and SMS, the partner confirms with it and gets a voucher; cancel refunds before completion;
+"""The partner API's purchases (docs/architecture.md, "After acceptance"): a partner asks to debit a member's card, the
+member gets a code by email and SMS, the partner confirms with it and gets a voucher; cancel refunds before completion;
 completion records the certificate; the member reviews a completed training once.
 
 A purchase names a course of the partner's catalogue at its listed price, and is completed no sooner than the
@@ -50,7 +50,7 @@ from functions.domain.messages import (
 from functions.domain.requests import parse_body
 from functions.observability import logger, metrics
 from functions.services import notifications
-from functions.services.applicant_view import authorised_applicant
+from functions.services.access import authorised_applicant
 from functions.settings import settings
 from functions.store import applicants, members, partners, throttle
 from functions.store import purchases as store

@@ -1,5 +1,5 @@
-"""Revocation: members with no training bought by their first-purchase deadline lose the membership, and an admin
-can revoke one for fraud (DESIGN.md, "After acceptance"). Either way the balance returns to the programme, the
+"""Revocation: members with no training bought by their first-purchase deadline lose the membership, and an admin can
+revoke one for fraud (docs/architecture.md, "After acceptance"). Either way the balance returns to the programme, the
 member is told, and the place freed is added to the quota of the wave open at that moment (at its draw).
 
 The daily schedule does no member's work itself: like publication, it fans out through a queue. Once per wave,

@@ -21,7 +21,7 @@ from functions.domain.requests import parse_body
 from functions.domain.wave import DrawOutcome, EarlyClose, PoolReading, Step, Wave, WaveState, closes_early, next_step
 from functions.observability import logger, metrics
 from functions.services import notifications, pool_reading
-from functions.services.applicant_view import authorised_applicant
+from functions.services.access import authorised_applicant
 from functions.services.time_budget import OutOfTime, deadline_of, retrying
 from functions.settings import settings
 from functions.store import applicants, revocations

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from functions.adapters.aws import is_transient
+from functions.aws_clients import is_transient
 from functions.observability import metrics
 
 # Backoff from a twentieth of a second up to two seconds between tries of one call; the time kept back from

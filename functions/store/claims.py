@@ -15,7 +15,7 @@ from typing import Any
 
 from pynamodb.transactions import TransactWrite
 
-from functions.adapters.aws import client
+from functions.aws_clients import client
 from functions.domain.lifecycle import UNIQUE_KEYS
 from functions.settings import settings
 from functions.store.models import IdentityGuardRecord, bind

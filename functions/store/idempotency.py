@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from functions import caches
-from functions.adapters.aws import client
+from functions.aws_clients import client
 from functions.settings import settings
 
 

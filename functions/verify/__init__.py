@@ -20,7 +20,16 @@ from functions.resources import (
     PAYOUT_CHECK_MAX_CONCURRENCY,
     PAYOUT_CHECKS_QUEUE,
 )
-from functions.services import access, applicant_view, email_codes, nik_check, notifications, payout_accounts
+from functions.services import (
+    access,
+    code_delivery,
+    email_codes,
+    nik_check,
+    notifications,
+    payout_account_codes,
+    payout_accounts,
+    sign_in,
+)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -45,20 +54,20 @@ def post_email_code_resend() -> Any:
 @verify.route("/sign-ins", methods=["POST"], content_types=["application/json"])
 @web.api_view
 def post_sign_in() -> Any:
-    return web.json_response(202, access.ask_for_code(web.raw_body(verify.current_request)))
+    return web.json_response(202, sign_in.ask_for_code(web.raw_body(verify.current_request)))
 
 
 @verify.route("/sign-ins/confirm", methods=["POST"], content_types=["application/json"])
 @web.api_view
 def post_sign_in_confirmation() -> Any:
-    return access.confirm(web.raw_body(verify.current_request))
+    return sign_in.confirm(web.raw_body(verify.current_request))
 
 
 @verify.route("/applicants/{applicant_id}/tokens/end", methods=["POST"])
 @web.api_view
 def post_tokens_end(applicant_id: str) -> Any:
     token = web.bearer_token(verify.current_request)
-    return access.end_all(applicant_view.authorised_applicant(applicant_id, token))
+    return access.end_all(access.authorised_applicant(applicant_id, token))
 
 
 @verify.on_sqs_message(
@@ -91,7 +100,7 @@ def nik_check_consumer(event: SQSEvent) -> PartialItemFailureResponse:
 def email_code_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     from functions.services import sqs_records  # on the first batch, not at every cold start
 
-    return web.process_batch(event, email_codes.deliver_code, sqs_records.NotificationRecord)
+    return web.process_batch(event, code_delivery.deliver, sqs_records.NotificationRecord)
 
 
 @verify.route("/applicants/{applicant_id}/payout-account", methods=["PUT"], content_types=["application/json"])
@@ -106,7 +115,7 @@ def put_payout_account(applicant_id: str) -> Any:
 @web.api_view
 def post_payout_account_code(applicant_id: str) -> Any:
     request = verify.current_request
-    return web.json_response(202, payout_accounts.request_code(applicant_id, web.bearer_token(request)))
+    return web.json_response(202, payout_account_codes.request_code(applicant_id, web.bearer_token(request)))
 
 
 @verify.on_sqs_message(queue=PAYOUT_CHECKS_QUEUE, batch_size=10, maximum_concurrency=PAYOUT_CHECK_MAX_CONCURRENCY)

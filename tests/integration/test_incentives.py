@@ -31,7 +31,7 @@ from functions.domain.membership import LedgerKind, MembershipState
 from functions.domain.messages import PaymentRequest, PayoutCheckRequest
 from functions.domain.wave import WaveState
 from functions.select import INCENTIVE_CRON, payment_consumer, queue_due_incentives
-from functions.services import incentive_payments
+from functions.services import incentive_payments, membership
 from functions.settings import settings
 from functions.store import funnel, members, payments, payout_accounts
 from functions.store.models import ApplicantRecord, MemberRecord, PaymentRecord, WaveRecord, bind
@@ -434,7 +434,7 @@ def test_reconciliation_is_clean_then_catches_a_difference_on_either_side(
         ("made-at-the-provider", "PAID_THERE_NOT_HERE"),
         ("ours-only", "PAID_HERE_NOT_THERE"),
     }
-    shown = incentive_payments.ledger_incentives()
+    shown = membership.ledger_incentives()
     assert shown["last_reconciliation"] == report
     assert shown["incentives"]["paid"] == {"count": 2, "amount": 2 * AMOUNT}
     assert shown["incentives"]["due"] == {"count": 0, "amount": 0}
@@ -442,7 +442,7 @@ def test_reconciliation_is_clean_then_catches_a_difference_on_either_side(
 
     # And a catch-up of an older day leaves the last reconciliation shown as it was
     incentive_payments.reconcile_day(day - DAY, now)
-    assert incentive_payments.ledger_incentives()["last_reconciliation"] == report
+    assert membership.ledger_incentives()["last_reconciliation"] == report
 
 
 def test_an_account_changed_during_the_screening_is_never_paid_until_it_is_verified(

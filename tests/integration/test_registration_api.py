@@ -140,7 +140,7 @@ def test_a_queue_that_cannot_take_the_message_gives_429_with_retry_after(
 def test_a_throttled_idempotency_table_gives_429_and_the_retry_is_accepted(
     client: Any, people: PopulationGenerator
 ) -> None:
-    from functions.adapters.aws import client as aws_client
+    from functions.aws_clients import client as aws_client
 
     def throttled(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         # before-call answers instead of the service (in-process moto would still apply a before-send answer's write)

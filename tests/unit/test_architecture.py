@@ -32,7 +32,7 @@ FORBIDDEN = {
         "pynamodb",
     ),
     "functions/services": ("functions.store.models", "chalice", "boto3", "botocore", "pynamodb"),
-    "functions/store": ("functions.services", "chalice"),
+    "functions/store": ("functions.services", "functions.adapters", "chalice"),
     "functions/adapters": ("functions.services", "functions.store.models", "chalice"),
     "functions/register": ("functions.store", "functions.adapters", "boto3", "pynamodb"),
     "functions/verify": ("functions.store", "functions.adapters", "boto3", "pynamodb"),
@@ -58,6 +58,33 @@ def test_each_layer_imports_only_what_it_may(layer: str) -> None:
     for path in paths:
         for name in _imports(path):
             assert not name.startswith(FORBIDDEN[layer]), f"{path.relative_to(ROOT)} imports {name}"
+
+
+SERVICES = ROOT / "functions" / "services"
+SERVICES_DEPTH = 5  # docs/architecture.md, "Layers": a service reaches any other in at most four imports
+
+
+def _services_imported(path: Path) -> set[str]:
+    """The other service modules `path` imports (by module name)."""
+    names = {path.stem for path in SERVICES.glob("*.py")} - {"__init__", path.stem}
+    found = set()
+    for name in _imports(path):
+        parts = name.split(".")
+        if parts[:2] == ["functions", "services"] and len(parts) > 2 and parts[2] in names:
+            found.add(parts[2])
+    return found
+
+
+def _longest_chain(module: str, graph: Mapping[str, set[str]], seen: tuple[str, ...] = ()) -> list[str]:
+    assert module not in seen, f"import cycle: {' -> '.join((*seen, module))}"
+    chains = [_longest_chain(imported, graph, (*seen, module)) for imported in sorted(graph[module])]
+    return [module, *max(chains, key=len, default=[])]
+
+
+def test_services_import_each_other_at_most_five_levels_deep() -> None:
+    graph = {path.stem: _services_imported(path) for path in SERVICES.glob("*.py") if path.stem != "__init__"}
+    longest = max((_longest_chain(module, graph) for module in sorted(graph)), key=len)
+    assert len(longest) <= SERVICES_DEPTH, " -> ".join(longest)
 
 
 def lifecycle_diagram() -> str:
