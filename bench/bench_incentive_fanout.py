@@ -2,7 +2,7 @@
 that means for the deployed fan-out.
 
 Issue 11. The daily schedule queues one message per cohort shard of each published wave
-(`services.incentive_payments.sweep`); the incentive consumer (`functions.select.incentive_consumer`, the handler
+(`services.incentive_payments.sweep`); the incentive consumer (`functions.payouts.incentive_consumer`, the handler
 Lambda runs, `ShardPayer` over `CohortWalk`) reads a page of its shard (the members table's by-cohort index), and for
 each member due an incentive reads the payment (none yet), screens the member again (the applicant's sealed data
 opened, the civil registry asked, the NIK check's decision), queues the payment in one transaction and sends its
@@ -207,8 +207,8 @@ def main() -> None:
     from functions.adapters.civil_registry import screening_registry
     from functions.domain.incentives import IncentiveRules, IncentiveStanding
     from functions.domain.messages import IncentiveShard, NotificationRequest
+    from functions.payouts import incentive_consumer
     from functions.resources import INCENTIVE_MAX_CONCURRENCY, INCENTIVES_QUEUE, SCREENING_SHARE_OF_REGISTRY
-    from functions.select import incentive_consumer
     from functions.services import incentive_payments
     from functions.settings import settings
     from functions.store.members import COHORT_SHARDS

@@ -6,7 +6,7 @@ the provider's latency times the cap, the client's requests-per-second ceiling (
 shared out as one token bucket per container), our CPU per payment, or the emulator.
 
 How, and why so. Each container is a process of its own (forked from this one: its own interpreter lock, clients and
-bucket, as a Lambda container has), running the handler Lambda runs (`functions.select.payment_consumer`) on
+bucket, as a Lambda container has), running the handler Lambda runs (`functions.payouts.payment_consumer`) on
 Lambda-shaped SQS events of 10 records: for each, the payment read (QUEUED), marked SENT, the member's payout account
 read and opened, the transfer sent to the provider with the payment id as idempotency key, PAID recorded in one
 transaction (the ledger entry, the counters), the payment read again and the member's notice sent. The provider is
@@ -197,8 +197,8 @@ def container(work: Container, ready: Any, go: Any, results: Any) -> None:
     """A forked container: one payment untimed, then its payments in batches of 10 through the handler."""
     from functions import caches
     from functions.adapters.payment_provider import payment_provider
+    from functions.payouts import payment_consumer
     from functions.resources import PAYMENTS_QUEUE
-    from functions.select import payment_consumer
     from functions.services import incentive_payments
     from tests.helpers import FakeLambdaContext, sqs_record
 

@@ -2,7 +2,7 @@
 for 5,600,000 members (the 2020 total) on Lambda.
 
 Issue 10. The daily schedule queues one message per shard of a wave's members (`services.revocation.sweep`); the
-revocation consumer (`functions.select.revocation_consumer`, the handler Lambda runs) reads a page of its shard
+revocation consumer (`functions.membership.revocation_consumer`, the handler Lambda runs) reads a page of its shard
 (the members table's by-cohort index), revokes each member due in one transaction, and hands the rest on as a new
 message. Here a wave of `--members` members, spread over the 32 shards, goes through that handler in-process, as
 Lambda-shaped SQS events of one record, every handed-on message fed back in until none is left; every AWS call is
@@ -96,8 +96,8 @@ def main() -> None:
     stub.capture = {"AmazonSQS.SendMessage"}
 
     from functions.domain.messages import RevocationShard
+    from functions.membership import revocation_consumer
     from functions.resources import REVOCATION_MAX_CONCURRENCY
-    from functions.select import revocation_consumer
     from functions.store import revocations
     from tests.helpers import FakeLambdaContext, sqs_event
 

@@ -1,4 +1,5 @@
-"""The one Chalice app: three blueprints and the middleware that every request and event passes through."""
+"""The one Chalice app: its blueprints (register, verify, select, membership, payouts, operators) and the middleware
+that every request and event passes through."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from typing import Any
 from chalice.app import Chalice, Request, Response
 
 from functions import web
+from functions.membership import membership
 from functions.observability import logger, metrics
+from functions.operators import operators
+from functions.payouts import payouts
 from functions.register import register
 from functions.select import select
 from functions.verify import verify
@@ -17,6 +21,9 @@ app = Chalice(app_name="prakerja")
 app.register_blueprint(register)
 app.register_blueprint(verify)
 app.register_blueprint(select)
+app.register_blueprint(operators)
+app.register_blueprint(membership)
+app.register_blueprint(payouts)
 
 
 @app.middleware("http")

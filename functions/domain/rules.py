@@ -2,7 +2,7 @@
 
 `functions/settings.py` takes its defaults from here, and a deployment may change most of them through the
 environment (`PRAKERJA_MIN_AGE`, `PRAKERJA_KK_CAP`, ...). The wave calendar is the exception: the EventBridge
-schedules (`functions/select/__init__.py`) are derived from `WAVE_CLOSE` and `WAVE_PUBLISH` when Chalice packages
+schedules (`functions/schedules.py`) are derived from `WAVE_CLOSE` and `WAVE_PUBLISH` when Chalice packages
 the app, so a deployed function refuses a calendar that differs from them (change it here and package again).
 Texts shown to applicants render these values from what they are given, never from literals of their own.
 """

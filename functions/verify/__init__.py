@@ -1,7 +1,7 @@
-"""Verify blueprint: email codes (their own queue and consumer), the NIK-check consumer (concurrency-capped for the
-registry), notifications, members' payout accounts (their check concurrency-capped for the payment provider), and
-applicants' access: signing in again and ending tokens. Access lives here, not with registration, because it is
-proving who one is with a code to the verified email, as email verification is, on the same code queue."""
+"""Verify blueprint: email codes (their own queue and consumer, which sends every kind of one-time code), the
+NIK-check consumer (concurrency-capped for the registry), notifications, and applicants' access: signing in again
+and ending tokens. Access lives here, not with registration, because it is proving who one is with a code to the
+verified email, as email verification is, on the same code queue."""
 
 from __future__ import annotations
 
@@ -17,19 +17,8 @@ from functions.resources import (
     NIK_CHECK_MAX_CONCURRENCY,
     NIK_CHECK_QUEUE,
     NOTIFICATIONS_QUEUE,
-    PAYOUT_CHECK_MAX_CONCURRENCY,
-    PAYOUT_CHECKS_QUEUE,
 )
-from functions.services import (
-    access,
-    code_delivery,
-    email_codes,
-    nik_check,
-    notifications,
-    payout_account_codes,
-    payout_accounts,
-    sign_in,
-)
+from functions.services import access, code_delivery, email_codes, nik_check, notifications, sign_in
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -101,26 +90,3 @@ def email_code_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     from functions.services import sqs_records  # on the first batch, not at every cold start
 
     return web.process_batch(event, code_delivery.deliver, sqs_records.NotificationRecord)
-
-
-@verify.route("/applicants/{applicant_id}/payout-account", methods=["PUT"], content_types=["application/json"])
-@web.api_view
-def put_payout_account(applicant_id: str) -> Any:
-    request = verify.current_request
-    answer = payout_accounts.change_account(applicant_id, web.raw_body(request), web.bearer_token(request))
-    return web.json_response(202, answer)
-
-
-@verify.route("/applicants/{applicant_id}/payout-account/code", methods=["POST"])
-@web.api_view
-def post_payout_account_code(applicant_id: str) -> Any:
-    request = verify.current_request
-    return web.json_response(202, payout_account_codes.request_code(applicant_id, web.bearer_token(request)))
-
-
-@verify.on_sqs_message(queue=PAYOUT_CHECKS_QUEUE, batch_size=10, maximum_concurrency=PAYOUT_CHECK_MAX_CONCURRENCY)
-@traced
-def payout_check_consumer(event: SQSEvent) -> PartialItemFailureResponse:
-    from functions.services import sqs_records  # on the first batch, not at every cold start
-
-    return web.process_batch(event, payout_accounts.check_record, sqs_records.PayoutCheckRecord)

@@ -30,7 +30,8 @@ from functions.domain.lifecycle import INCENTIVE_STAGES, FunnelStage
 from functions.domain.membership import LedgerKind, MembershipState
 from functions.domain.messages import PaymentRequest, PayoutCheckRequest
 from functions.domain.wave import WaveState
-from functions.select import INCENTIVE_CRON, payment_consumer, queue_due_incentives
+from functions.payouts import payment_consumer, queue_due_incentives
+from functions.schedules import INCENTIVE_CRON
 from functions.services import incentive_payments, membership
 from functions.settings import settings
 from functions.store import funnel, members, payments, payout_accounts

@@ -22,11 +22,11 @@ from functions.domain.incentives import PayoutAccountStatus
 from functions.domain.lifecycle import FunnelStage
 from functions.domain.membership import MembershipReason
 from functions.domain.payments import AccountRejection
+from functions.payouts import payout_check_consumer
 from functions.settings import settings
 from functions.store import applicants, funnel, members, revocations
 from functions.store import payout_accounts as payout_store
 from functions.store.models import MemberRecord
-from functions.verify import payout_check_consumer
 from tests.helpers import FakeLambdaContext, sqs_event
 from tests.integration.conftest import queue_messages, run_consumers
 from tests.integration.test_payment_provider import control

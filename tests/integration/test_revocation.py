@@ -19,7 +19,8 @@ from functions.domain.card import new_card_number
 from functions.domain.lifecycle import FunnelStage
 from functions.domain.membership import LedgerKind, MembershipReason, MembershipState, return_ref
 from functions.domain.messages import RevocationShard
-from functions.select import REVOCATION_CRON, revocation_consumer, revoke_overdue_memberships
+from functions.membership import revocation_consumer, revoke_overdue_memberships
+from functions.schedules import REVOCATION_CRON
 from functions.services import admin, cohort_walk
 from functions.settings import settings
 from functions.store import funnel, members, revocations

@@ -30,9 +30,9 @@ NEEDS_AWS = {
     "functions.select.close_due_waves",
     "functions.select.publish_due_waves",
     "functions.select.catch_up_waves",
-    "functions.select.revoke_overdue_memberships",
-    "functions.select.queue_due_incentives",
-    "functions.select.reconcile_payments",
+    "functions.membership.revoke_overdue_memberships",
+    "functions.payouts.queue_due_incentives",
+    "functions.payouts.reconcile_payments",
 }
 
 
@@ -110,7 +110,7 @@ def _event_for(function: dict[str, Any]) -> dict[str, Any] | None:
     events = function["Properties"].get("Events", {}).values()
     if any(event["Type"] == "SQS" for event in events):
         return _sqs_event(handler.rpartition(".")[2])
-    if handler == "functions.select.admin_authorizer":
+    if handler == "functions.operators.admin_authorizer":
         return _authorizer_event()
     raise AssertionError(f"no minimal event for {handler}: add one, or say why it needs AWS")
 
@@ -211,7 +211,7 @@ def test_each_consumer_parses_its_batch_and_refuses_an_unreadable_message(probe:
 
 
 def test_the_admin_authorizer_denies_a_bad_token(probe: dict[str, Any]) -> None:
-    outcome = probe["handlers"]["functions.select.admin_authorizer"]
+    outcome = probe["handlers"]["functions.operators.admin_authorizer"]
     assert "error" not in outcome, outcome.get("traceback")
     answer = outcome["answer"]
     statements = answer["policyDocument"]["Statement"]

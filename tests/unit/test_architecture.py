@@ -37,7 +37,12 @@ FORBIDDEN = {
     "functions/register": ("functions.store", "functions.adapters", "boto3", "pynamodb"),
     "functions/verify": ("functions.store", "functions.adapters", "boto3", "pynamodb"),
     "functions/select": ("functions.store", "functions.adapters", "boto3", "pynamodb"),
+    "functions/membership": ("functions.store", "functions.adapters", "boto3", "pynamodb"),
+    "functions/payouts": ("functions.store", "functions.adapters", "boto3", "pynamodb"),
+    "functions/operators": ("functions.store", "functions.adapters", "boto3", "pynamodb"),
 }
+BLUEPRINTS = ("register", "verify", "select", "membership", "payouts", "operators")
+BLUEPRINT_HANDLERS = 10  # routes, event handlers and authorizers a blueprint holds at most: its name says them all
 
 
 def _imports(path: Path) -> list[str]:
@@ -58,6 +63,25 @@ def test_each_layer_imports_only_what_it_may(layer: str) -> None:
     for path in paths:
         for name in _imports(path):
             assert not name.startswith(FORBIDDEN[layer]), f"{path.relative_to(ROOT)} imports {name}"
+
+
+@pytest.mark.parametrize("blueprint", BLUEPRINTS)
+def test_each_blueprint_holds_a_handful_of_handlers(blueprint: str) -> None:
+    tree = ast.parse((ROOT / "functions" / blueprint / "__init__.py").read_text())
+    handlers = [
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        and any(isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) for d in node.decorator_list)
+    ]
+    assert 0 < len(handlers) <= BLUEPRINT_HANDLERS, f"{blueprint}: {handlers}"
+
+
+def test_every_blueprint_is_counted_here() -> None:
+    defined = {
+        path.parent.name for path in (ROOT / "functions").glob("*/__init__.py") if "Blueprint(" in path.read_text()
+    }
+    assert defined == set(BLUEPRINTS)
 
 
 SERVICES = ROOT / "functions" / "services"

@@ -17,7 +17,7 @@ from functions.domain.membership import (
     first_purchase_deadline,
     revocation_sweep_due,
 )
-from functions.select import REVOCATION_CRON
+from functions.schedules import REVOCATION_CRON
 
 ACCEPTED = dt.datetime(2020, 4, 17, 3, 0, tzinfo=dt.UTC)  # Friday 10:00 WIB, wave 1's publication in 2020
 
