@@ -1,12 +1,19 @@
 """The code consumer: every one-time code (email verification, purchase consent, payout-account change, sign-in)
-shares the email-code queue and its consumer, each kind sent by its own service, at most once."""
+shares the email-code queue and its consumer, each kind sent by its own service, at most once. A send that fails
+on throttling (SES's back-pressure) brings its message back soon, by its receive count, rather than after the
+queue's visibility timeout: a member waiting for a code should not wait minutes for one throttled call."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from functions.adapters import queues
+from functions.aws_clients import is_transient
+from functions.domain.email_code import redelivery_delay
+from functions.observability import metrics
 from functions.services import email_codes, notifications, payout_account_codes, purchases, sign_in
+from functions.settings import settings
 
 if TYPE_CHECKING:
     from functions.domain.messages import NotificationRequest
@@ -20,9 +27,15 @@ _BY_KIND: dict[str, Callable[[NotificationRequest], None]] = {
 
 
 def deliver(record: NotificationRecord, _sends: notifications.BatchSends) -> None:
-    """Sends the code the message is for; an email verification code when the message names no other kind."""
-    deliver_kind = _BY_KIND.get(record.body.kind)
-    if deliver_kind is None:
-        email_codes.deliver_code(record)
-    else:
-        deliver_kind(record.body)
+    """Sends the code the message is for (an email verification code when the message names no other kind)."""
+    try:
+        _BY_KIND.get(record.body.kind, email_codes.deliver_code)(record.body)
+    except Exception as error:
+        if is_transient(error):
+            metrics.add_metric(name="CodeDeferred", unit="Count", value=1)
+            queues.come_back_in(
+                settings().email_codes_queue_url,
+                record.receiptHandle,
+                redelivery_delay(int(record.attributes.ApproximateReceiveCount)),
+            )
+        raise

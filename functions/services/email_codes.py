@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from functions import clock
 from functions.adapters import personal_data, queues
 from functions.adapters.purposes import Purpose
-from functions.aws_clients import is_transient
 from functions.domain import notices
 from functions.domain.email_code import (
     CODE_SHAPE,
@@ -21,13 +20,12 @@ from functions.domain.email_code import (
     Verdict,
     judge,
     new_code,
-    redelivery_delay,
     seconds_until_mailbox_code,
     seconds_until_resend,
 )
 from functions.domain.errors import Conflict, InvalidField, TooManyRequests
 from functions.domain.lifecycle import Applicant, Reason, Status
-from functions.domain.messages import ApplicantIdRequest, EmailCodeRequest, NikCheckRequest
+from functions.domain.messages import ApplicantIdRequest, EmailCodeRequest, NikCheckRequest, NotificationRequest
 from functions.domain.requests import parse_body
 from functions.observability import logger, metrics
 from functions.services import notifications
@@ -36,7 +34,7 @@ from functions.settings import settings
 from functions.store import applicants, claims, mailboxes
 
 if TYPE_CHECKING:
-    from functions.services.sqs_records import NotificationRecord
+    pass
 
 _WRONG_CODE = ("INVALID_CODE", "the code is not right", "code")
 
@@ -117,38 +115,29 @@ def send(applicant_id: str, sender: notifications.NotificationSender) -> None:
     sender.send([notifications.email_code_request(applicant_id)])
 
 
-def deliver_code(record: NotificationRecord) -> None:
+def deliver_code(wanted: NotificationRequest) -> None:
     """Sends the applicant's current email code if it has not been sent, whichever code was current when the
     message was queued (a message queued for a code since replaced sends the new one; the new code's own message
-    then finds it sent). The sending is taken before the email goes, so a code goes out at most once; an email
-    that fails gives it back, and SQS brings the message back later (SES throttling is back-pressure here)."""
-    applicant_id = record.body.applicant_id
+    then finds it sent), at most once (`notifications.deliver_once`)."""
+    applicant_id = wanted.applicant_id
     applicant = applicants.find(applicant_id)
     if applicant is None:
         raise LookupError("the applicant is not stored yet")  # the message comes back once it is
     current = applicant.email_code
     if applicant.status is not Status.REGISTERED or current is None or current.sent_at or not current.sealed:
         return  # verified meanwhile, or its current code sent already
-    now = clock.now()
+    sealed, now = current.sealed, clock.now()
     if now >= current.expires_at:
         logger.info("email code expired unsent", extra={"applicant_id": applicant_id})
         return
-    if not applicants.mark_code_sent(applicant_id, current.code_id, now):
-        return  # another delivery took it, or a resend replaced the code (and queued a message for it)
-    try:
-        notifications.deliver_email_code(applicant, current.sealed)
-    except Exception as error:
-        applicants.unmark_code_sent(applicant_id, current.code_id, current.sealed, now)
-        if is_transient(error):  # SES throttling is back-pressure: try again soon, not after the visibility timeout
-            metrics.add_metric(name="EmailCodeDeferred", unit="Count", value=1)
-            queues.come_back_in(
-                settings().email_codes_queue_url,
-                record.receiptHandle,
-                redelivery_delay(int(record.attributes.ApproximateReceiveCount)),
-            )
-        raise
-    metrics.add_metric(name="EmailCodeSent", unit="Count", value=1)
-    logger.info("email code sent", extra={"applicant_id": applicant_id, "waited_seconds": _waited(current, now)})
+    # Not taken: another delivery took it, or a resend replaced the code (and queued a message for it).
+    if notifications.deliver_once(
+        lambda: applicants.mark_code_sent(applicant_id, current.code_id, now),
+        lambda: notifications.deliver_email_code(applicant, sealed),
+        lambda: applicants.unmark_code_sent(applicant_id, current.code_id, sealed, now),
+    ):
+        metrics.add_metric(name="EmailCodeSent", unit="Count", value=1)
+        logger.info("email code sent", extra={"applicant_id": applicant_id, "waited_seconds": _waited(current, now)})
 
 
 def _waited(code: IssuedCode, now: dt.datetime) -> float:

@@ -4,7 +4,7 @@ of their own (`queue_url`), so that no backlog of other notices delays them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from functions.adapters import personal_data, queues
@@ -388,3 +388,17 @@ def _deliver_code_to_email_and_phone(
                 details=details,
             )
         )
+
+
+def deliver_once(take: Callable[[], bool], send: Callable[[], None], give_back: Callable[[], None]) -> bool:
+    """A one-time code's delivery, at most once: `take` the sending first (one conditional write: False when another
+    delivery took it, or the code was replaced or used), then `send`; a send that fails gives the sending back and
+    raises, so that the message comes back (`code_delivery` brings it back soon when the failure is throttling)."""
+    if not take():
+        return False
+    try:
+        send()
+    except Exception:
+        give_back()
+        raise
+    return True

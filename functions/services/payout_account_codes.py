@@ -97,7 +97,7 @@ def request_code(applicant_id: str, token: str) -> dict[str, Any]:
 
 def deliver_code(wanted: NotificationRequest) -> None:
     """The code consumer's part for payout-account codes: sends the member's current code by email and SMS if it
-    is unsent, taking the sending first (at most once); a delivery that fails gives it back for SQS's next try."""
+    is unsent, at most once (`notifications.deliver_once`)."""
     member = store.find(wanted.applicant_id)
     code = None if member is None else member.code
     if code is None or code.sent_at is not None or not code.sealed:
@@ -109,14 +109,13 @@ def deliver_code(wanted: NotificationRequest) -> None:
     applicant = applicants.find(wanted.applicant_id)
     if applicant is None:
         raise RuntimeError("a member without its applicant record")
-    if not store.mark_code_sent(wanted.applicant_id, code.code_id, now):
-        return
-    try:
-        notifications.deliver_payout_account_code(applicant, code.sealed)
-    except Exception:
-        store.unmark_code_sent(wanted.applicant_id, code.code_id, code.sealed, now)
-        raise
-    metrics.add_metric(name="PayoutAccountCodeSent", unit="Count", value=1)
+    sealed = code.sealed
+    if notifications.deliver_once(
+        lambda: store.mark_code_sent(wanted.applicant_id, code.code_id, now),
+        lambda: notifications.deliver_payout_account_code(applicant, sealed),
+        lambda: store.unmark_code_sent(wanted.applicant_id, code.code_id, sealed, now),
+    ):
+        metrics.add_metric(name="PayoutAccountCodeSent", unit="Count", value=1)
 
 
 def busy() -> TooManyRequests:

@@ -251,8 +251,7 @@ def _new_purchase(request: PurchaseRequest, course: Course, member: Membership, 
 
 def deliver_code(wanted: NotificationRequest) -> None:
     """The code consumer's part for purchases: sends the purchase's code to its member, by email and SMS, if it is
-    still awaited and unsent. The sending is taken before anything goes, so a code goes out at most once; a
-    delivery that fails gives it back, and SQS brings the message back later."""
+    still awaited and unsent, at most once (`notifications.deliver_once`)."""
     purchase = store.find(wanted.purchase_id or "")
     if purchase is None:
         raise LookupError("the purchase is not stored")
@@ -269,15 +268,13 @@ def deliver_code(wanted: NotificationRequest) -> None:
     partner = partners.find(purchase.partner_id)
     if partner is None:
         raise RuntimeError("a purchase's partner is gone")
-    if not store.mark_code_sent(purchase.purchase_id, now):
-        return
-    try:
-        notifications.deliver_purchase_code(applicant, purchase, partner.display_name, sealed)
-    except Exception:
-        store.unmark_code_sent(purchase.purchase_id, sealed, now)
-        raise
-    metrics.add_metric(name="PurchaseCodeSent", unit="Count", value=1)
-    logger.info("purchase code sent", extra={"purchase_id": purchase.purchase_id})
+    if notifications.deliver_once(
+        lambda: store.mark_code_sent(purchase.purchase_id, now),
+        lambda: notifications.deliver_purchase_code(applicant, purchase, partner.display_name, sealed),
+        lambda: store.unmark_code_sent(purchase.purchase_id, sealed, now),
+    ):
+        metrics.add_metric(name="PurchaseCodeSent", unit="Count", value=1)
+        logger.info("purchase code sent", extra={"purchase_id": purchase.purchase_id})
 
 
 # --- POST /partners/purchases/{id}/confirm ------------------------------------------------------------------------

@@ -307,7 +307,7 @@ USES: dict[str, list[Use]] = {
             "EmailCodesQueue",
             *CONSUME,
             "sqs:ChangeMessageVisibility",
-            why="its SQS event source; deliver_code: a throttled email's message comes back after "
+            why="its SQS event source; code_delivery.deliver: a throttled code's message comes back after "
             "redelivery_delay (queues.come_back_in)",
         ),
         # deliver_code: finds the applicant; mark_code_sent, and unmark_code_sent when the email fails
