@@ -5,7 +5,9 @@ payment waits on a provider that hangs (the account cannot change meanwhile: 409
 the transfer, and is paid once; at the next run two members now barred or no longer in the civil registry are held
 and told, a payment to an account the provider has since blocked fails and is paid once the member changes it;
 the 23:30 WIB reconciliation is clean, then lists a transfer made only at the provider and raises its alarm
-metric. The tests share the members and the clock, so they run in order."""
+metric; a month on, an account changed to a stranger's while the run screens its member is paid nothing, and the
+payment goes once the member's own account is verified. The tests share the members and the clock, so they run in
+order."""
 
 from __future__ import annotations
 
@@ -146,20 +148,30 @@ def accounts(pay_stack: EmbeddedStack) -> Accounts:
     return Accounts(pay_stack)
 
 
-def put_account(tokens: Tokens, member: dict[str, Any], number: str) -> requests.Response:
-    """Links or changes the account as the member does (with its token, signing in again if it expired): asks for
-    the one-time code (its refusal, if refused), reads it from the member's email, and sends it with the account."""
+def ask_code(tokens: Tokens, member: dict[str, Any]) -> requests.Response | str:
+    """Asks for the one-time code as the member does (with its token, signing in again if it expired) and reads it
+    from the member's email; the refusal, if refused."""
     applicant_id = member["applicant_id"]
-    path = f"/applicants/{applicant_id}/payout-account"
     mine = {"applicant_id": applicant_id, "channel": "email"}
     before = [m for m in tokens.outbox.messages("payout_account_code") if all(m[k] == v for k, v in mine.items())]
-    asked = tokens.request(applicant_id, "POST", f"{path}/code")
+    asked = tokens.request(applicant_id, "POST", f"/applicants/{applicant_id}/payout-account/code")
     if asked.status_code != 202:
         return asked
-    sent = tokens.outbox.wait_for_messages("payout_account_code", len(before) + 1, **mine)
-    return tokens.request(
-        applicant_id, "PUT", path, json={"provider": "OVO", "account_number": number, "code": sent[-1]["code"]}
-    )
+    code: str = tokens.outbox.wait_for_messages("payout_account_code", len(before) + 1, **mine)[-1]["code"]
+    return code
+
+
+def send_account(tokens: Tokens, member: dict[str, Any], number: str, code: str) -> requests.Response:
+    applicant_id = member["applicant_id"]
+    body = {"provider": "OVO", "account_number": number, "code": code}
+    return tokens.request(applicant_id, "PUT", f"/applicants/{applicant_id}/payout-account", json=body)
+
+
+def put_account(tokens: Tokens, member: dict[str, Any], number: str) -> requests.Response:
+    """Links or changes the account as the member does: the one-time code (its refusal, if refused), then the
+    account with it."""
+    code = ask_code(tokens, member)
+    return code if isinstance(code, requests.Response) else send_account(tokens, member, number, code)
 
 
 def seen_when(
@@ -457,3 +469,54 @@ def test_the_reconciliation_is_clean_then_lists_a_transfer_made_only_at_the_prov
     numbers = [account_number(i, attempt) for i in range(MEMBERS) for attempt in (0, 1)]
     written = json.dumps(pay_stack.outbox()) + "".join(p.read_text() for p in pay_stack.log_dir.glob("*.log"))
     assert not [number for number in numbers if number in written]
+
+
+def test_an_account_changed_while_the_run_screens_its_member_is_paid_nothing_until_the_member_verifies_its_own(
+    tokens: Tokens, pay_stack: EmbeddedStack, earners: list[dict[str, Any]], people: list[Person], accounts: Accounts
+) -> None:
+    # Given the review's reproduction: a KYC'd account at the provider in another person's name, the member's
+    # own new account, and the run 30 days on that pays the member's second incentive
+    member = earners[PROMPT]
+    stolen, own = account_number(PROMPT, 2), account_number(PROMPT, 3)
+    accounts.open(provider_row(people[BLOCKED], stolen), provider_row(people[PROMPT], own))
+    second = next_run(pay_stack.clock() + dt.timedelta(days=rules.INCENTIVE_INTERVAL_DAYS - 2), INCENTIVE_AT)
+    pay_stack.jump_clock(second - dt.timedelta(minutes=5))
+    pay_stack.payment_provider_control(now=second.isoformat())
+    code = ask_code(tokens, member)  # whoever holds the member's token and reads its email
+    assert isinstance(code, str), code.text
+
+    # When the run screens its members against a registry that takes 4 s an answer, and the account changes then
+    pay_stack.registry_control(latency_ms=4000, reset_stats=True)
+    pay_stack.advance_clock(second + dt.timedelta(minutes=1))
+    deadline = time.monotonic() + 120
+    while pay_stack.registry_control()["in_flight"] == 0:
+        assert time.monotonic() < deadline, "the run screened nobody"
+        time.sleep(0.05)
+    changed = send_account(tokens, member, stolen, code)
+    assert changed.status_code == 202, changed.text  # no payment in flight yet: the member is being screened
+    pay_stack.registry_control(latency_ms=0)
+    pay_stack.wait_until_idle(timeout_seconds=300)
+
+    # Then nothing is sent to the new account: the payment, pinned to the verified one, FAILED ACCOUNT_CHANGED
+    # and the member is told; the provider's check refuses the stranger's account
+    number_two = seen_when(tokens, member, lambda m: len(m["incentives"]) == 2)["incentives"][1]
+    assert (number_two["number"], number_two["status"], number_two["reason"]) == (2, "FAILED", "ACCOUNT_CHANGED")
+    failed = [
+        m for m in told(pay_stack, "incentive_failed", member) if m.get("number") == 2 and m["channel"] == "email"
+    ]
+    assert [m["reason"] for m in failed] == ["ACCOUNT_CHANGED"]
+    assert (
+        seen_when(tokens, member, lambda m: m["payout_account"]["status"] != "PENDING")["payout_account"]["status"]
+        == "REJECTED"
+    )
+    assert transfers_for(pay_stack, member, 2) == []
+
+    # When the member puts its own account and the provider verifies it, the payment goes again and is paid once
+    # into that account, and never into the stranger's
+    assert checked_account(tokens, member, own)["status"] == "VERIFIED"
+    pay_stack.wait_until_idle(timeout_seconds=300)
+    paid = seen_when(tokens, member, lambda m: m["incentives"][1]["status"] == "PAID")["incentives"][1]
+    assert (paid["number"], paid["amount"], paid["reason"]) == (2, AMOUNT, None)
+    (transfer,) = transfers_for(pay_stack, member, 2)
+    assert (transfer["account_number"], transfer["amount"]) == (own, AMOUNT)
+    assert stolen not in {line["account_number"] for line in statement(pay_stack)}
