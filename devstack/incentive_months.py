@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,9 +38,11 @@ OUTAGE_INCENTIVE = 3  # the provider is down from the morning this incentive fal
 SLOW_INCENTIVE = 2  # the provider slow through this incentive's morning, where a run asks for it (the fault run)
 
 
-# A code replaced by a newer one (a retried request) is refused with one of these; the newer code's email follows.
+# A code replaced by a newer one (a retried request) or already used is refused with one of these.
 _REPLACED_CODE = frozenset({"CODE_NOT_REQUESTED", "WRONG_CODE"})
-_CODE_READS = 3
+_CODE_TRIES = 4
+# How long a member whose code was refused waits for a newer code's email before asking for another.
+_NEWER_CODE_SECONDS = 30.0
 
 
 @dataclass
@@ -172,21 +175,43 @@ class Months:
 
     def put_account(self, member: Member, attempt: int) -> None:
         """Links (attempt 0) or changes the member's account as the member does: asks for the one-time code (with
-        its token, signing in again if it expired), reads the code from its email, and sends it with the account. A
-        request asked again after a 429 (the session retries them) may have issued a newer code that replaced the one
-        read: the member then reads its newest email."""
+        its token, signing in again if it expired), reads the code from its email, and sends it with the account.
+        A code refused as replaced or used is not tried again: a request asked again after a 429 (the session
+        retries them) may have issued a newer code, whose email the member waits for a little, and otherwise asks
+        for a new one (a first answer lost after the code was used leaves it used)."""
         path = f"/applicants/{member.applicant_id}/payout-account"
-        mine = {"applicant_id": member.applicant_id, "channel": "email"}
-        before = len(self.stack.outbox_reader.wait_for_messages("payout_account_code", 0, 600, **mine))
-        expect("payout account code", self.week.tokens.request(member.applicant_id, "POST", f"{path}/code"), 202)
-        for read in range(1, _CODE_READS + 1):
-            sent = self.stack.outbox_reader.wait_for_messages("payout_account_code", before + read, 600, **mine)
-            body = {"provider": "OVO", "account_number": account_number(member, attempt), "code": sent[-1]["code"]}
+        tried = set(self.codes_sent(member))  # earlier links' codes, none of which works now
+        ask, answer = True, None
+        for _ in range(_CODE_TRIES):
+            if ask:
+                asked = self.week.tokens.request(member.applicant_id, "POST", f"{path}/code")
+                expect("payout account code", asked, 202)
+            code = self.newer_code(member, tried, self.idle_seconds if ask else _NEWER_CODE_SECONDS)
+            ask = code is None
+            if code is None:
+                continue
+            body = {"provider": "OVO", "account_number": account_number(member, attempt), "code": code}
             answer = self.week.tokens.request(member.applicant_id, "PUT", path, json=body)
-            replaced = answer.status_code in (400, 409) and answer.json()["error"]["code"] in _REPLACED_CODE
-            if not replaced or len(sent) > before + read:
+            if not (answer.status_code in (400, 409) and answer.json()["error"]["code"] in _REPLACED_CODE):
                 break
+            tried.add(code)
+        if answer is None:
+            raise RuntimeError(f"no payout account code reached the member in {_CODE_TRIES} asks")
         expect("payout account", answer, 202)
+
+    def codes_sent(self, member: Member) -> list[str]:
+        """The payout-account codes the member's email brought, oldest first."""
+        sent = self.stack.outbox_reader.messages("payout_account_code")
+        return [m["code"] for m in sent if m["applicant_id"] == member.applicant_id and m["channel"] == "email"]
+
+    def newer_code(self, member: Member, tried: set[str], seconds: float) -> str | None:
+        """The newest code the member's email brought that it has not tried, once one comes within `seconds`."""
+        deadline = time.monotonic() + seconds
+        while not (fresh := [code for code in self.codes_sent(member) if code not in tried]):
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.2)
+        return fresh[-1]
 
     def wait_for_verdicts(self, total: int) -> None:
         self.week.wait("payout accounts checked", lambda: len(self.verdicts_told()), total, self.idle_seconds)

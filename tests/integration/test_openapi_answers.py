@@ -641,7 +641,7 @@ def test_payout_account_answers(client: Any, registry_service: RegistryServer) -
 def test_access_answers(client: Any, registry_service: RegistryServer, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.integration.test_verification import verified_applicant
 
-    monkeypatch.setenv("PRAKERJA_MAILBOX_CODES_PER_HOUR", "2")
+    monkeypatch.setenv("PRAKERJA_MAILBOX_CODES_PER_HOUR", "3")  # the registration's code, then two sign-ins
     reset_app_state()
     person = PopulationGenerator(seed=503).person()
     me = verified_applicant(client, person)

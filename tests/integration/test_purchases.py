@@ -384,9 +384,14 @@ def test_a_purchase_names_a_listed_course_of_its_own_partner_at_the_listed_price
     rival = PartnerClient(client, "kelas-rival", partner_auth.create_or_rotate("kelas-rival"))
     borrowed = rival.post("/partners/purchases", {**purchase_body(member), "course_id": "excel-1"})
     assert (borrowed.status_code, borrowed.json_body["error"]["code"]) == (404, "COURSE_NOT_FOUND")
-    # A title the partner sends with the purchase is not taken: the catalogue's is
-    sent = partner.post(
+    # A title the partner sends with the purchase is refused unless plain, and even then not taken: the catalogue's is
+    linked = partner.post(
         "/partners/purchases", {**purchase_body(member), "course_id": "excel-1", "course_title": "Gratis! bit.ly/x"}
+    )
+    assert (linked.status_code, linked.json_body["error"]["field"]) == (400, "course_title")
+    assert linked.json_body["error"]["code"] == "INVALID_COURSE_TITLE"
+    sent = partner.post(
+        "/partners/purchases", {**purchase_body(member), "course_id": "excel-1", "course_title": "Kursus Lain Sekali"}
     )
     assert sent.status_code == 201
     stored = purchase_store.find(sent.json_body["purchase_id"])
@@ -469,15 +474,17 @@ def test_the_consent_message_names_the_partner_and_shows_no_partner_written_link
     promo = {"title": "Visit http://evil.example", "price": 1_000, "minimum_hours": 1}
     assert seller.send("PUT", "/partners/courses/promo", promo).status_code == 400
     seller.list_course("promo", 1_000, 1, "Excel (Dasar) & Lanjutan, 3.5 jam")
-    # and a title sent with the purchase is not the one shown
+    # and a title sent with the purchase is refused when it holds a link, and not the one shown when it is plain
     body = {**purchase_body(member, price=1_000), "course_id": "promo", "course_title": promo["title"]}
+    assert seller.post("/partners/purchases", body).json_body["error"]["code"] == "INVALID_COURSE_TITLE"
+    body["course_title"] = "Kursus Lain Sekali"
     code_of_sent = seller.post("/partners/purchases", body).json_body["purchase_id"]
     run_consumers("email_code_consumer")
     assert sorted(n.channel for n in sent if n.details.get("purchase_id") == code_of_sent) == ["email", "sms"]
     for notification in sent:
         text = notification.text
         assert "Kelas Resmi Nusantara" in text and '"Excel (Dasar) & Lanjutan, 3.5 jam"' in text
-        assert "Rp1.000" in text and "http" not in text and "evil" not in text
+        assert "Rp1.000" in text and "http" not in text and "evil" not in text and "Lain Sekali" not in text
 
 
 def test_a_cancel_after_revocation_returns_the_refund_to_the_programme(partner: PartnerClient, member: Member) -> None:
