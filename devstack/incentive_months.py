@@ -14,8 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import requests
 
 from devstack import payment_provider
 from devstack.after_acceptance import Market, Member, expect
@@ -36,6 +39,12 @@ RECONCILIATION_AT = dt.time(23, 30)
 TIMEOUT_AFTER_COMMIT_MS = 8000
 OUTAGE_INCENTIVE = 3  # the provider is down from the morning this incentive falls due to that night
 SLOW_INCENTIVE = 2  # the provider slow through this incentive's morning, where a run asks for it (the fault run)
+# Where a run asks for it (the fault run), some members change their payout account while this incentive's run
+# screens and pays them: to their own new account, checked (`CHANGED_ATTEMPT`), which every later incentive is paid
+# into. A change before the member's payment is queued fails that payment ACCOUNT_CHANGED until the new account is
+# verified; one after it is refused while the payment is in flight, and made once it is paid.
+CHANGE_INCENTIVE = SLOW_INCENTIVE
+CHANGED_ATTEMPT = 2
 
 
 # A code replaced by a newer one (a retried request) or already used is refused with one of these.
@@ -59,6 +68,8 @@ class IncentiveResult:
     ledger_shows_last: bool = False  # GET /admin/ledger's last reconciliation is that day's report
     reconciled_amount: int = 0  # what the provider's statements reconciled, over every day
     timed_out_after_commit: int = 0  # transfers the provider took and did not answer
+    changed_while_screened: int = 0  # accounts changed during a run before the member's payment was queued
+    changed_after_payment: int = 0  # refused while the payment was in flight, changed once it was paid
 
     @property
     def matches(self) -> bool:
@@ -82,12 +93,14 @@ class IncentiveResult:
 
 
 def account_number(member: Member, attempt: int) -> str:
-    """The member's e-wallet (its number a phone number, 08...), a new one for each attempt."""
-    return f"08{57 + attempt}{member.index:08d}"
+    """The member's e-wallet (its number a phone number, 08...), a new one for each attempt (its last digit, so
+    that the last 4 digits a member is shown differ between its accounts)."""
+    return f"0857{member.index:08d}{attempt}"
 
 
-def account_rows(member: Member, person: dict[str, Any]) -> list[dict[str, Any]]:
-    """What the provider holds for the member's accounts: the first as its plan says, then a good one if refused."""
+def account_rows(member: Member, person: dict[str, Any], changes: bool = False) -> list[dict[str, Any]]:
+    """What the provider holds for the member's accounts: the first as its plan says, then a good one if refused,
+    and the good one it changes to (`CHANGED_ATTEMPT`) if it `changes`."""
     good = {"provider": "OVO", "holder_name": person["full_name"], "nik": person["nik"], "kyc": True}
     good["status"] = "ACTIVE"
     refused = member.plan.first_account_refused
@@ -96,7 +109,12 @@ def account_rows(member: Member, person: dict[str, Any]) -> list[dict[str, Any]]
         first["holder_name"] = f"{person['full_name']} Binti Sulaiman"
     elif refused is AccountRejection.NOT_KYC:
         first["kyc"] = False
-    return [first] if refused is None else [first, {**good, "account_number": account_number(member, 1)}]
+    rows = [first] if refused is None else [first, {**good, "account_number": account_number(member, 1)}]
+    return rows + ([{**good, "account_number": account_number(member, CHANGED_ATTEMPT)}] if changes else [])
+
+
+def _paying(answer: requests.Response) -> bool:
+    return answer.status_code == 409 and answer.json()["error"]["code"] == "PAYMENT_IN_FLIGHT"
 
 
 def next_run(after: dt.datetime, at: dt.time) -> dt.datetime:
@@ -110,12 +128,20 @@ def next_run(after: dt.datetime, at: dt.time) -> dt.datetime:
 
 class Months:
     def __init__(
-        self, week: Week, market: Market, earners: list[Member], *, idle_seconds: float = 600, slow_ms: int = 0
+        self,
+        week: Week,
+        market: Market,
+        earners: list[Member],
+        *,
+        idle_seconds: float = 600,
+        slow_ms: int = 0,
+        changers: Sequence[Member] = (),
     ) -> None:
         self.week = week
         self.market = market
         self.stack = week.stack
         self.earners = earners
+        self.changers = changers  # who change accounts during CHANGE_INCENTIVE's run
         self.idle_seconds = idle_seconds  # the longest wait for what a run set going to be done
         self.slow_ms = slow_ms  # the provider's latency through SLOW_INCENTIVE's morning
         self.result = IncentiveResult(earners=len(earners))
@@ -127,6 +153,7 @@ class Months:
         runs = self.incentive_runs(earned_by)
         outage = runs[OUTAGE_INCENTIVE - 1]
         slow = runs[SLOW_INCENTIVE - 1]
+        changing = runs[CHANGE_INCENTIVE - 1]
         recovery = next_run(outage, INCENTIVE_AT)
         outage_ends = next_run(outage, RECONCILIATION_AT)  # that day's reconciliation fails: the provider is down
         # Each morning's payments are reconciled by the next day's 23:30 run.
@@ -143,6 +170,8 @@ class Months:
                     continue
                 else:
                     self.stack.advance_clock(moment + dt.timedelta(minutes=1))
+                    if moment == changing and self.changers:
+                        self.change_accounts()
                 self.stack.wait_until_idle(self.idle_seconds)
                 self.week.welcome_new_members(self.market)
                 if moment == runs[0]:
@@ -155,7 +184,8 @@ class Months:
         """Every earner's accounts at the provider, then linked; the refused replaced by a good one. Returns a
         moment by which every earner has earned its first incentive (its training reviewed, its account verified)."""
         people = {m.index: self.week.plan[m.index].person.registration() for m in self.earners}
-        rows = [row for m in self.earners for row in account_rows(m, people[m.index])]
+        changing = {m.index for m in self.changers}
+        rows = [row for m in self.earners for row in account_rows(m, people[m.index], m.index in changing)]
         payment_provider.write_csv(self.stack.payout_accounts_csv, rows)
         self.week.each("payout accounts linked", self.earners, lambda m: self.put_account(m, 0))
         self.wait_for_verdicts(len(self.earners))
@@ -173,18 +203,21 @@ class Months:
                 raise RuntimeError(f"a payout account is {account['status']} ({account['reason']}), not VERIFIED")
         return self.stack.programme_now()
 
-    def put_account(self, member: Member, attempt: int) -> None:
+    def put_account(self, member: Member, attempt: int, *, unless_paying: bool = False) -> bool:
         """Links (attempt 0) or changes the member's account as the member does: asks for the one-time code (with
         its token, signing in again if it expired), reads the code from its email, and sends it with the account.
         A code refused as replaced or used is not tried again: a request asked again after a 429 (the session
         retries them) may have issued a newer code, whose email the member waits for a little, and otherwise asks
-        for a new one (a first answer lost after the code was used leaves it used)."""
+        for a new one (a first answer lost after the code was used leaves it used). With `unless_paying`, a refusal
+        while an incentive is being paid (409 PAYMENT_IN_FLIGHT) is an answer too: False, nothing changed."""
         path = f"/applicants/{member.applicant_id}/payout-account"
         tried = set(self.codes_sent(member))  # earlier links' codes, none of which works now
         ask, answer = True, None
         for _ in range(_CODE_TRIES):
             if ask:
                 asked = self.week.tokens.request(member.applicant_id, "POST", f"{path}/code")
+                if unless_paying and _paying(asked):
+                    return False
                 expect("payout account code", asked, 202)
             code = self.newer_code(member, tried, self.idle_seconds if ask else _NEWER_CODE_SECONDS)
             ask = code is None
@@ -197,7 +230,10 @@ class Months:
             tried.add(code)
         if answer is None:
             raise RuntimeError(f"no payout account code reached the member in {_CODE_TRIES} asks")
+        if unless_paying and _paying(answer):
+            return False
         expect("payout account", answer, 202)
+        return True
 
     def codes_sent(self, member: Member) -> list[str]:
         """The payout-account codes the member's email brought, oldest first."""
@@ -212,6 +248,33 @@ class Months:
                 return None
             time.sleep(0.2)
         return fresh[-1]
+
+    def change_accounts(self) -> None:
+        """While the run just fired screens and pays, the changers change to their own new accounts: before their
+        payment is queued (changed), or after (refused while it is in flight, then changed once it is paid). Then
+        everything the run set going is waited for, and every new account's verdict."""
+        changed = self.week.each(
+            "accounts changed during a run",
+            self.changers,
+            lambda m: self.put_account(m, CHANGED_ATTEMPT, unless_paying=True),
+        )
+        self.result.changed_while_screened = sum(changed)
+        self.stack.wait_until_idle(self.idle_seconds)
+        later = [m for m, done in zip(self.changers, changed, strict=True) if not done]
+        self.week.each("accounts changed after their payment", later, lambda m: self.put_account(m, CHANGED_ATTEMPT))
+        self.result.changed_after_payment = len(later)
+        new_last4 = {m.index: account_number(m, CHANGED_ATTEMPT)[-4:] for m in self.changers}
+
+        def verified() -> int:
+            accounts = [self.week.status_of(m.index)["membership"]["payout_account"] for m in self.changers]
+            return sum(
+                1
+                for m, account in zip(self.changers, accounts, strict=True)
+                if (account["last4"], account["status"]) == (new_last4[m.index], "VERIFIED")
+            )
+
+        self.week.wait("changed accounts verified", verified, len(self.changers), self.idle_seconds)
+        self.stack.wait_until_idle(self.idle_seconds)
 
     def wait_for_verdicts(self, total: int) -> None:
         self.week.wait("payout accounts checked", lambda: len(self.verdicts_told()), total, self.idle_seconds)

@@ -5,7 +5,9 @@ and are paid their four incentives while the local stack misbehaves:
   (devstack.faults, switched on for this part only);
 - the payment path's consumers are killed (SIGKILL) at random moments, mid-batch, and restarted (fault_run.Chaos);
 - the payment provider times out after taking a transfer (the first incentive's morning), is slow through the
-  second's and down from the third's morning to that night (devstack.incentive_months).
+  second's and down from the third's morning to that night (devstack.incentive_months);
+- one member in five changes its payout account while the second incentive's run screens and pays it (before its
+  payment is queued, or refused while it is in flight and changed after).
 
 The members get there as the main job's do (devstack.programme_week), without faults: a population registers,
 verifies, is checked and drawn, with a wave quota that accepts everyone the family-card cap lets through, and the
@@ -17,7 +19,8 @@ At the end, once the queues have drained and the dead letters are redriven, each
 checked against the payments table, the ledger and the provider's statement: paid exactly once where the rules owe
 it (one transfer = one PAID payment = one INCENTIVE ledger entry, each Rp600,000), HELD with a reason where the
 member became barred, nothing in a non-final state, nothing paid that is not owed; and every day's reconciliation
-found no difference. `python -m devstack payment-faults [--count 1000]`.
+found no difference; and every transfer went to an account the provider verified for that member, the changers'
+later incentives to their new account. `python -m devstack payment-faults [--count 1000]`.
 """
 
 from __future__ import annotations
@@ -34,7 +37,14 @@ import requests
 from devstack import faults
 from devstack.after_acceptance import PARTNERS, Market, Member
 from devstack.fault_run import Chaos, Settled, fault_settings, settle, took
-from devstack.incentive_months import SLOW_INCENTIVE, IncentiveResult, Months
+from devstack.incentive_months import (
+    CHANGE_INCENTIVE,
+    CHANGED_ATTEMPT,
+    SLOW_INCENTIVE,
+    IncentiveResult,
+    Months,
+    account_number,
+)
 from devstack.poller import sqs_event_sources
 from devstack.population import Planned, plan_member, plan_population
 from devstack.programme_week import Week, stack_settings
@@ -55,6 +65,7 @@ SLOW_MS = 400
 SPARE = 1.15
 # What a run set going (a morning's payments at this size, under faults) may take, per member.
 IDLE_SECONDS_PER_MEMBER = 1.2
+CHANGER_EVERY = 5  # one member in five (of those not barred) changes its account during a run
 PAID_ONCE = "paid once"
 HELD_WITH_A_REASON = "held with a reason"
 NOT_FINAL = (PaymentStatus.QUEUED.value, PaymentStatus.SENT.value, PaymentStatus.FAILED.value)
@@ -66,6 +77,7 @@ class PaymentFaultResult:
     people: int = 0  # the population planned to reach `count` earners
     members: int = 0  # those paid on the way: earners who linked accounts
     barred: int = 0  # of them, barred after the first incentive
+    changers: int = 0  # of them, changing accounts during CHANGE_INCENTIVE's run
     owed: Counter[str] = field(default_factory=Counter)  # what the rules owe, by outcome (PAID, HELD)
     cells: Counter[str] = field(default_factory=Counter)  # each member x incentive number, by verdict
     unexpected: int = 0  # payments, transfers or ledger entries for what the rules do not owe
@@ -100,6 +112,10 @@ class PaymentFaultResult:
             f"paid exactly once           {self.cells[PAID_ONCE]:,} (provider statement = PAID payment = INCENTIVE"
             f" ledger entry, Rp{rules.INCENTIVE_AMOUNT:,} each)",
             f"held with a reason          {self.cells[HELD_WITH_A_REASON]:,}",
+            f"accounts changed in a run   {self.changers:,} (incentive {CHANGE_INCENTIVE}): "
+            f"{incentives.changed_while_screened:,} before their payment was queued, "
+            f"{incentives.changed_after_payment:,} refused while it was in flight and changed after; every "
+            "transfer checked against the accounts the provider verified",
             f"lost, twice, stranded, ...  {wrong or 'none'}",
             f"paid and not owed           {self.unexpected}",
             f"amounts                     ledger Rp{incentives.paid_amount:,}, provider Rp"
@@ -154,15 +170,18 @@ def run(count: int, workdir: Path, seed: int = 2021, throttle: float = 0.15, wor
             week.welcome_new_members(market)
         members = [m for m in week.members if m.plan.earns_incentives][:count]
         result.members = len(members)
+        changers = [m for m in members if not m.plan.becomes_barred][::CHANGER_EVERY]
+        result.changers = len(changers)
         switch.touch()
         idle_seconds = max(600.0, IDLE_SECONDS_PER_MEMBER * count)
         payment_path = [source.name for source in sqs_event_sources() if source.queue in PAYMENT_PATH_QUEUES]
         with Chaos(stack, seed, pollers=payment_path) as chaos:
-            result.incentives = Months(week, market, members, idle_seconds=idle_seconds, slow_ms=SLOW_MS).run()
+            months = Months(week, market, members, idle_seconds=idle_seconds, slow_ms=SLOW_MS, changers=changers)
+            result.incentives = months.run()
         result.kills = chaos.kills
         with week.stage("draining and redriving"):
             result.settled = settle(stack, PAYMENT_PATH_QUEUES, timeout_seconds=idle_seconds)
-        _check(stack, members, result)
+        _check(stack, members, {m.index for m in changers}, result)
         result.throttles = faults.throttles_logged(stack.log_dir)
     result.stages = week.result.stage_seconds
     result.seconds = time.monotonic() - started
@@ -178,8 +197,9 @@ def owed(member: Member) -> dict[int, str]:
     return dict.fromkeys(range(1, rules.INCENTIVE_COUNT + 1), PaymentStatus.PAID.value)
 
 
-def _check(stack: EmbeddedStack, members: list[Member], result: PaymentFaultResult) -> None:
-    """Each member x incentive number, against the payments table, the ledger and the provider's statement."""
+def _check(stack: EmbeddedStack, members: list[Member], changers: set[int], result: PaymentFaultResult) -> None:
+    """Each member x incentive number, against the payments table, the ledger and the provider's statement, and
+    the account each transfer went to."""
     payments = {
         row["payment_id"]: row
         for row in stack.rows("PRAKERJA_PAYMENTS_TABLE", "payment_id", "status", "amount", "reason")
@@ -190,21 +210,25 @@ def _check(stack: EmbeddedStack, members: list[Member], result: PaymentFaultResu
         for row in stack.rows("PRAKERJA_LEDGER_TABLE", "applicant_id", "ref", "kind", "amount")
         if row["kind"] == LedgerKind.INCENTIVE.value
     }
-    transfers: dict[str, list[int]] = {}
+    transfers: dict[str, list[tuple[int, str]]] = {}
     for line in statement(stack):
-        transfers.setdefault(line["idempotency_key"], []).append(int(line["amount"]))
+        transfers.setdefault(line["idempotency_key"], []).append((int(line["amount"]), line["account_number"]))
     result.barred = sum(1 for m in members if m.plan.becomes_barred)
     for member in members:
         wanted = owed(member)
         result.owed.update(wanted.values())
         for number in range(1, rules.INCENTIVE_COUNT + 1):
             key = payment_id(member.applicant_id, number)
+            sent = transfers.pop(key, [])
             found = (
                 payments.pop(key, None),
-                transfers.pop(key, []),
+                [amount for amount, _ in sent],
                 entries.pop((member.applicant_id, incentive_ref(number)), None),
             )
-            if said := verdict(wanted.get(number), *found):  # nothing to say where nothing is owed or there
+            said = verdict(wanted.get(number), *found)
+            if said == PAID_ONCE:
+                said = paid_into(member, number, sent[0][1], member.index in changers)
+            if said:  # nothing to say where nothing is owed or there
                 result.cells[said] += 1
     result.unexpected = len(payments) + len(transfers) + len(entries)
 
@@ -227,6 +251,18 @@ def verdict(want: str | None, payment: dict[str, Any] | None, sent: list[int], e
         return HELD_WITH_A_REASON if payment and payment.get("reason") and not sent and entry is None else "held badly"
     amounts = {int(payment["amount"]) if payment else 0, *sent, entry}
     return PAID_ONCE if sent and amounts == {rules.INCENTIVE_AMOUNT} else "statement, payments and ledger disagree"
+
+
+def paid_into(member: Member, number: int, account: str, changer: bool) -> str:
+    """PAID_ONCE when the transfer went to an account the provider verified for the member (its first good one,
+    and the one it changed to), and a changer's incentives after the change to the new one."""
+    first = account_number(member, 1 if member.plan.first_account_refused else 0)
+    changed = account_number(member, CHANGED_ATTEMPT)
+    if account not in ({first, changed} if changer else {first}):
+        return "paid into an account not verified for the member"
+    if changer and number > CHANGE_INCENTIVE and account != changed:
+        return "paid into the account the member had changed from"
+    return PAID_ONCE
 
 
 def statement(stack: EmbeddedStack) -> list[dict[str, Any]]:

@@ -23,10 +23,14 @@ def test_under_injected_faults_nothing_is_lost_duplicated_or_stranded(tmp_path: 
 
 def test_under_injected_faults_each_incentive_is_paid_exactly_once(tmp_path: Path) -> None:
     # Given members who completed and reviewed a training, paid four incentives while messages are delivered twice,
-    # consumers are killed, DynamoDB throttles and the provider times out after commit, is slow and is down
+    # consumers are killed, DynamoDB throttles and the provider times out after commit, is slow and is down, and one
+    # in five changes its payout account while a run screens and pays it
     result = payment_fault_run.run(20, tmp_path / "payment-faults", seed=2021, throttle=0.15)
-    # Then each incentive owed is paid once (statement = payments = ledger) or held with a reason, and no more
+    # Then each incentive owed is paid once (statement = payments = ledger), into an account the provider verified
+    # for its member (a changer's later ones into its new account), or held with a reason, and no more
     assert result.members == 20
+    changed = result.incentives.changed_while_screened + result.incentives.changed_after_payment
+    assert result.changers >= 3 and changed == result.changers, result.report()
     assert result.cells[payment_fault_run.PAID_ONCE] == result.owed["PAID"], result.cells
     assert result.cells[payment_fault_run.HELD_WITH_A_REASON] == result.owed["HELD"], result.cells
     assert sum(result.cells.values()) == result.owed.total(), result.cells  # nothing lost, twice or stranded
