@@ -493,30 +493,31 @@ def test_an_account_changed_while_the_run_screens_its_member_is_paid_nothing_unt
         assert time.monotonic() < deadline, "the run screened nobody"
         time.sleep(0.05)
     changed = send_account(tokens, member, stolen, code)
-    assert changed.status_code == 202, changed.text  # no payment in flight yet: the member is being screened
+    assert changed.status_code == 202, changed.text  # no payment in flight yet: the run is screening
     pay_stack.registry_control(latency_ms=0)
     pay_stack.wait_until_idle(timeout_seconds=300)
 
-    # Then nothing is sent to the new account: the payment, pinned to the verified one, FAILED ACCOUNT_CHANGED
-    # and the member is told; the provider's check refuses the stranger's account
-    number_two = seen_when(tokens, member, lambda m: len(m["incentives"]) == 2)["incentives"][1]
-    assert (number_two["number"], number_two["status"], number_two["reason"]) == (2, "FAILED", "ACCOUNT_CHANGED")
-    failed = [
-        m for m in told(pay_stack, "incentive_failed", member) if m.get("number") == 2 and m["channel"] == "email"
-    ]
-    assert [m["reason"] for m in failed] == ["ACCOUNT_CHANGED"]
-    assert (
-        seen_when(tokens, member, lambda m: m["payout_account"]["status"] != "PENDING")["payout_account"]["status"]
-        == "REJECTED"
-    )
+    # Then nothing is sent to the new account, and the provider's check refuses the stranger's account. Where the
+    # run had read the member before the change (its shard screened first, as the review found), the payment pinned
+    # to the verified account FAILED ACCOUNT_CHANGED and the member is told; where the change came before the run
+    # read the member (another shard screened first), the run found no verified account and queued nothing.
+    shown = seen_when(tokens, member, lambda m: m["payout_account"]["status"] != "PENDING")
+    assert (shown["payout_account"]["last4"], shown["payout_account"]["status"]) == (stolen[-4:], "REJECTED")
+    raced = shown["incentives"][1:]
+    if raced:
+        assert [(i["number"], i["status"], i["reason"]) for i in raced] == [(2, "FAILED", "ACCOUNT_CHANGED")]
+        failed = told(pay_stack, "incentive_failed", member)
+        assert [m["reason"] for m in failed if m.get("number") == 2 and m["channel"] == "email"] == ["ACCOUNT_CHANGED"]
     assert transfers_for(pay_stack, member, 2) == []
 
-    # When the member puts its own account and the provider verifies it, the payment goes again and is paid once
-    # into that account, and never into the stranger's
+    # When the member puts its own account and the provider verifies it, the failed payment goes again at once (or
+    # the next run pays it), once, into that account, and never into the stranger's
     assert checked_account(tokens, member, own)["status"] == "VERIFIED"
+    if not raced:
+        at(pay_stack, next_run(pay_stack.clock(), INCENTIVE_AT))
     pay_stack.wait_until_idle(timeout_seconds=300)
-    paid = seen_when(tokens, member, lambda m: m["incentives"][1]["status"] == "PAID")["incentives"][1]
-    assert (paid["number"], paid["amount"], paid["reason"]) == (2, AMOUNT, None)
+    paid = seen_when(tokens, member, lambda m: len(m["incentives"]) > 1 and m["incentives"][1]["status"] == "PAID")
+    assert (paid["incentives"][1]["number"], paid["incentives"][1]["amount"]) == (2, AMOUNT)
     (transfer,) = transfers_for(pay_stack, member, 2)
     assert (transfer["account_number"], transfer["amount"]) == (own, AMOUNT)
     assert stolen not in {line["account_number"] for line in statement(pay_stack)}
