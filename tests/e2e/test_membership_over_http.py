@@ -91,7 +91,7 @@ def membership(tokens: Tokens, member: dict[str, Any]) -> dict[str, Any]:
 
 def listed(partner: PartnerClient, course: str, title: str, price: int) -> str:
     """The course at this price in the partner's catalogue (listed again, the same, if it was): its id."""
-    course_id = f"{course}-{price}"
+    course_id = f"{course}-rp{price}"  # never six digits on their own, as a code sent
     answer = partner.list_course(course_id, title, price, MINIMUM_HOURS)
     assert answer.status_code == 200, answer.text
     return course_id
