@@ -127,14 +127,15 @@ def deliver_code(wanted: NotificationRequest) -> None:
     if applicant.status is not Status.REGISTERED or current is None or current.sent_at or not current.sealed:
         return  # verified meanwhile, or its current code sent already
     sealed, now = current.sealed, clock.now()
-    if now >= current.expires_at:
-        logger.info("email code expired unsent", extra={"applicant_id": applicant_id})
-        return
     # Not taken: another delivery took it, or a resend replaced the code (and queued a message for it).
     if notifications.deliver_once(
-        lambda: applicants.mark_code_sent(applicant_id, current.code_id, now),
-        lambda: notifications.deliver_email_code(applicant, sealed),
-        lambda: applicants.unmark_code_sent(applicant_id, current.code_id, sealed, now),
+        "email code",
+        current.expires_at,
+        now,
+        {"applicant_id": applicant_id},
+        take=lambda: applicants.mark_code_sent(applicant_id, current.code_id, now),
+        send=lambda: notifications.deliver_email_code(applicant, sealed),
+        give_back=lambda: applicants.unmark_code_sent(applicant_id, current.code_id, sealed, now),
     ):
         metrics.add_metric(name="EmailCodeSent", unit="Count", value=1)
         logger.info("email code sent", extra={"applicant_id": applicant_id, "waited_seconds": _waited(current, now)})

@@ -4,6 +4,7 @@ of their own (`queue_url`), so that no backlog of other notices delays them."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -390,10 +391,23 @@ def _deliver_code_to_email_and_phone(
         )
 
 
-def deliver_once(take: Callable[[], bool], send: Callable[[], None], give_back: Callable[[], None]) -> bool:
-    """A one-time code's delivery, at most once: `take` the sending first (one conditional write: False when another
-    delivery took it, or the code was replaced or used), then `send`; a send that fails gives the sending back and
-    raises, so that the message comes back (`code_delivery` brings it back soon when the failure is throttling)."""
+def deliver_once(
+    what: str,
+    expires_at: dt.datetime,
+    now: dt.datetime,
+    ids: dict[str, str],
+    *,
+    take: Callable[[], bool],
+    send: Callable[[], None],
+    give_back: Callable[[], None],
+) -> bool:
+    """A one-time code's delivery, at most once and only while it lives: `take` the sending first (one conditional
+    write: False when another delivery took it, or the code was replaced or used), then `send`; a send that fails
+    gives the sending back and raises, so that the message comes back (`code_delivery` brings it back soon when the
+    failure is throttling). `what` and `ids` (no personal data) name the code in the log."""
+    if now >= expires_at:
+        logger.info(f"{what} expired unsent", extra=ids)
+        return False
     if not take():
         return False
     try:

@@ -102,18 +102,18 @@ def deliver_code(wanted: NotificationRequest) -> None:
     code = None if member is None else member.code
     if code is None or code.sent_at is not None or not code.sealed:
         return  # used, replaced (its own message sends the new one) or sent already
-    now = clock.now()
-    if now >= code.expires_at:
-        logger.info("payout account code expired unsent", extra={"applicant_id": wanted.applicant_id})
-        return
     applicant = applicants.find(wanted.applicant_id)
     if applicant is None:
         raise RuntimeError("a member without its applicant record")
-    sealed = code.sealed
+    sealed, now = code.sealed, clock.now()
     if notifications.deliver_once(
-        lambda: store.mark_code_sent(wanted.applicant_id, code.code_id, now),
-        lambda: notifications.deliver_payout_account_code(applicant, sealed),
-        lambda: store.unmark_code_sent(wanted.applicant_id, code.code_id, sealed, now),
+        "payout account code",
+        code.expires_at,
+        now,
+        {"applicant_id": wanted.applicant_id},
+        take=lambda: store.mark_code_sent(wanted.applicant_id, code.code_id, now),
+        send=lambda: notifications.deliver_payout_account_code(applicant, sealed),
+        give_back=lambda: store.unmark_code_sent(wanted.applicant_id, code.code_id, sealed, now),
     ):
         metrics.add_metric(name="PayoutAccountCodeSent", unit="Count", value=1)
 

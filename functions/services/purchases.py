@@ -258,20 +258,21 @@ def deliver_code(wanted: NotificationRequest) -> None:
     sealed = purchase.code_sealed
     if purchase.status is not PurchaseStatus.AWAITING_CONFIRMATION or purchase.code_sent_at or not sealed:
         return
-    now = clock.now()
-    if now >= purchase.code_expires_at:
-        logger.info("purchase code expired unsent", extra={"purchase_id": purchase.purchase_id})
-        return
     applicant = applicants.find(purchase.applicant_id)
     if applicant is None:
         raise RuntimeError("a purchase's member has no applicant record")
     partner = partners.find(purchase.partner_id)
     if partner is None:
         raise RuntimeError("a purchase's partner is gone")
+    now = clock.now()
     if notifications.deliver_once(
-        lambda: store.mark_code_sent(purchase.purchase_id, now),
-        lambda: notifications.deliver_purchase_code(applicant, purchase, partner.display_name, sealed),
-        lambda: store.unmark_code_sent(purchase.purchase_id, sealed, now),
+        "purchase code",
+        purchase.code_expires_at,
+        now,
+        {"purchase_id": purchase.purchase_id},
+        take=lambda: store.mark_code_sent(purchase.purchase_id, now),
+        send=lambda: notifications.deliver_purchase_code(applicant, purchase, partner.display_name, sealed),
+        give_back=lambda: store.unmark_code_sent(purchase.purchase_id, sealed, now),
     ):
         metrics.add_metric(name="PurchaseCodeSent", unit="Count", value=1)
         logger.info("purchase code sent", extra={"purchase_id": purchase.purchase_id})
