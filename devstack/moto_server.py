@@ -166,8 +166,30 @@ def _delayed_count(queue: Any) -> int:
     return sum(1 for m in queue._messages if now < m.delayed_until)
 
 
+# In-process (the integration tests), moto's backend is called from the app's own threads: its writes read an
+# item, change it and store it back with nothing between, so two concurrent conditional updates of one item can
+# both pass their condition and one increment is lost. DynamoDB applies each write to an item atomically; one lock
+# over moto's writes gives the same isolation (the server takes its own lock per request, below).
+_ITEM_WRITES = threading.RLock()
+_WRITES = ("put_item", "update_item", "delete_item")
+
+
+def _isolated(write: Callable[..., Any]) -> Callable[..., Any]:
+    def isolated(*args: Any, **kwargs: Any) -> Any:
+        with _ITEM_WRITES:
+            return write(*args, **kwargs)
+
+    return isolated
+
+
 def install() -> None:
-    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = _isolated(transact_write_items)  # type: ignore[method-assign]
+    for name in _WRITES:
+        write = getattr(DynamoDBBackend, name)
+        if not getattr(write, "_isolated", False):
+            isolated = _isolated(write)
+            isolated._isolated = True  # type: ignore[attr-defined]
+            setattr(DynamoDBBackend, name, isolated)
     DomainDispatcherApplication.get_backend_for_host = _remembered_backend_lookup()  # type: ignore[method-assign,assignment]
     SqsQueue.messages = property(_visible_messages)  # type: ignore[method-assign,assignment]
     SqsQueue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign,assignment]

@@ -83,3 +83,24 @@ def test_two_operations_on_one_item_are_refused(dynamodb: Any) -> None:
     with pytest.raises(ClientError):
         dynamodb.transact_write_items(TransactItems=[put_new("fresh"), put_new("fresh")])
     assert state(dynamodb) == before
+
+
+def test_concurrent_conditional_updates_of_one_item_are_each_applied(dynamodb: Any) -> None:
+    """In-process, moto's writes are isolated as DynamoDB's are: no increment is lost between threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def increments(_: int) -> int:
+        for _ in range(40):
+            dynamodb.update_item(
+                TableName="t",
+                Key={"k": {"S": "counter"}},
+                UpdateExpression="ADD n :one",
+                ConditionExpression="attribute_exists(k)",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+        return 40
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        done = sum(pool.map(increments, range(6)))
+    item = dynamodb.get_item(TableName="t", Key={"k": {"S": "counter"}}, ConsistentRead=True)["Item"]
+    assert int(item["n"]["N"]) == 10 + done
