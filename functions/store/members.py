@@ -12,12 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
 from functions.domain.membership import (
+    BALANCE_EFFECT,
     MEMBERSHIP_TRANSITIONS,
     LedgerKind,
     LedgerTotals,
@@ -143,6 +144,26 @@ def entry(applicant_id: str, ref: str, kind: LedgerKind, amount: int, now: dt.da
         )
 
     return appending
+
+
+# The member's own sum that each kind of entry adds to (incentives are counted apart, by the payments).
+_MEMBER_SUM = {
+    LedgerKind.GRANT: MemberRecord.granted,
+    LedgerKind.PURCHASE: MemberRecord.purchased,
+    LedgerKind.REFUND: MemberRecord.refunded,
+    LedgerKind.RETURN: MemberRecord.returned,
+}
+
+
+def moved_by(*entries: tuple[LedgerKind, int]) -> list[Any]:
+    """The member's update for the ledger entries its transaction appends: each kind's sum, and the balance moved by
+    each kind's sign (`BALANCE_EFFECT`, the one place the signs are applied), netted into one action as DynamoDB
+    allows one action per attribute."""
+    actions: list[Any] = [_MEMBER_SUM[kind].add(amount) for kind, amount in entries]
+    net = sum(BALANCE_EFFECT[kind] * amount for kind, amount in entries)
+    if net:
+        actions.append(MemberRecord.balance.add(net))
+    return actions
 
 
 def ledger_totals() -> dict[LedgerKind, int]:

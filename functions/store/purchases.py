@@ -230,11 +230,7 @@ def confirm(purchase: Purchase, member: Membership, voucher_code: str, now: dt.d
         & (MemberRecord.balance == member.balance)
         & (MemberRecord.balance >= purchase.price)
     )
-    debit: list[Any] = [
-        MemberRecord.balance.add(-purchase.price),
-        MemberRecord.purchased.add(purchase.price),
-        MemberRecord.live_purchases.add(1),
-    ]
+    debit = [*members.moved_by((LedgerKind.PURCHASE, purchase.price)), MemberRecord.live_purchases.add(1)]
     if first:
         debit_condition &= MemberRecord.first_purchase_at.does_not_exist()
         debit.append(MemberRecord.first_purchase_at.set(now))
@@ -284,12 +280,12 @@ def cancel(purchase: Purchase, member: Membership, now: dt.datetime) -> bool:
     ]
     if purchase.status is PurchaseStatus.CONFIRMED:
         revoked = member.state is MembershipState.REVOKED
-        refund = [MemberRecord.refunded.add(purchase.price), MemberRecord.live_purchases.add(-1)]
+        # A revoked member's refund is returned at once: REFUND and RETURN, the balance netting to nothing.
+        entries = [(LedgerKind.REFUND, purchase.price)] + ([(LedgerKind.RETURN, purchase.price)] if revoked else [])
+        refund = [*members.moved_by(*entries), MemberRecord.live_purchases.add(-1)]
         if revoked:
-            refund.append(MemberRecord.returned.add(purchase.price))
             as_read_member = MemberRecord.state == MembershipState.REVOKED.value
         else:
-            refund.append(MemberRecord.balance.add(purchase.price))
             as_read_member = MemberRecord.state != MembershipState.REVOKED.value
         parts += [
             _update_member(purchase.applicant_id, refund, as_read_member, now),

@@ -50,8 +50,8 @@ def _revoking(
         MemberRecord.state.set(move.target),
         MemberRecord.reason.set(reason.value),
         MemberRecord.revoked_at.set(now),
-        MemberRecord.balance.set(0),
-        MemberRecord.returned.add(member.balance),
+        # The whole balance, as read (the condition below): the balance ends at 0.
+        *members.moved_by((LedgerKind.RETURN, member.balance)),
         MemberRecord.updated_at.set(now),
     ]
     if by is not None:
