@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from moto.cloudformation.models import Stack as CloudFormationStack
 from moto.core.utils import unix_time_millis
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
@@ -182,7 +183,25 @@ def _isolated(write: Callable[..., Any]) -> Callable[..., Any]:
     return isolated
 
 
+_PARSED_TEMPLATES: dict[str, dict[str, Any]] = {}
+
+
+def _parse_template_once(parse: Callable[[str], dict[str, Any]]) -> Callable[[str], dict[str, Any]]:
+    """moto's CloudFormation parses a template with PyYAML's pure-Python loader: about a second for ours, paid by
+    every test that provisions the stack. Parsed once per text, each stack gets a copy of its own."""
+
+    def parse_template(template: str) -> dict[str, Any]:
+        if template not in _PARSED_TEMPLATES:
+            _PARSED_TEMPLATES[template] = parse(template)
+        return copy.deepcopy(_PARSED_TEMPLATES[template])
+
+    parse_template._once = True  # type: ignore[attr-defined]
+    return parse_template
+
+
 def install() -> None:
+    if not getattr(CloudFormationStack.parse_template, "_once", False):
+        CloudFormationStack.parse_template = staticmethod(_parse_template_once(CloudFormationStack.parse_template))  # type: ignore[method-assign,assignment]
     DynamoDBBackend.transact_write_items = _isolated(transact_write_items)  # type: ignore[method-assign]
     for name in _WRITES:
         write = getattr(DynamoDBBackend, name)

@@ -7,6 +7,8 @@ emulate (functions, the API, the WAF, alarms) with a warning, which is what a lo
 
 from __future__ import annotations
 
+import copy
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,15 @@ _TemplateLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    document: dict[str, Any] = yaml.load(path.read_text(), Loader=_TemplateLoader)  # noqa: S506 - SafeLoader subclass
+    """The template as a dict of its own (the caller may change it), parsed once per version of the file: every
+    integration test derives its functions' environment from it."""
+    stat = path.stat()
+    return copy.deepcopy(_parsed(str(path), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(path: str, _mtime_ns: int, _size: int) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.load(Path(path).read_text(), Loader=_TemplateLoader)  # noqa: S506 - SafeLoader subclass
     return document
 
 
