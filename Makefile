@@ -40,10 +40,10 @@ wrk:
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 
 ## The whole test suite: lint, types, unit, integration (moto), e2e (the local stack over HTTP), packaging, in
-## TEST_PROCESSES processes (pytest-xdist; the e2e tests on the shared stacks stay together, tests/conftest.py).
+## TEST_PROCESSES processes (pytest-xdist's loadgroup: the e2e tests on the shared stacks stay together, tests/conftest.py).
 TEST_PROCESSES ?= 2
 test: lint typecheck security wrk
-	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadscope
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadgroup
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -80,7 +80,7 @@ integration: $(INSTALLED)
 	$(BIN)/python -m pytest tests/integration
 
 e2e: $(INSTALLED)
-	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadscope tests/e2e
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadgroup tests/e2e
 
 bench: $(INSTALLED)
 	$(BIN)/python -m pytest bench --benchmark-only
