@@ -56,7 +56,8 @@ class ShardPages(_common.CannedAWS):
         import hashlib
         import random
 
-        from functions.store.waves import SHARDS, member_shard, pool_key
+        from functions.store.models import pool_key
+        from functions.store.waves import SHARDS, member_shard
 
         rng = random.Random(shard)
         low, high = shard * 256 // SHARDS, (shard + 1) * 256 // SHARDS

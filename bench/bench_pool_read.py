@@ -115,8 +115,8 @@ class QueryReplay:
 # --- the table ---------------------------------------------------------------------------------------------------
 def fill(start: int, stop: int, rng: random.Random) -> float:
     """Members start..stop-1 of wave 1, written with pynamodb's batch_write; returns the seconds it took."""
-    from functions.store.models import WaveMemberRecord, bind
-    from functions.store.waves import member_shard, pool_key
+    from functions.store.models import WaveMemberRecord, bind, pool_key
+    from functions.store.waves import member_shard
 
     bind()
     joined = dt.datetime(2020, 4, 11, 9, 0, tzinfo=dt.UTC)
@@ -141,7 +141,8 @@ def fill(start: int, stop: int, rng: random.Random) -> float:
 # --- the sides ---------------------------------------------------------------------------------------------------
 def raw_query(client: Any, table_name: str) -> int:
     """The same 32 queries on a plain boto3 client, every page, no models."""
-    from functions.store.waves import SHARDS, pool_key
+    from functions.store.models import pool_key
+    from functions.store.waves import SHARDS
 
     count = 0
     for shard in range(SHARDS):

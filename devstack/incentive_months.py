@@ -28,7 +28,7 @@ from functions.domain.calendar import JAKARTA
 from functions.domain.lifecycle import INCENTIVE_STAGES, FunnelStage
 from functions.domain.payments import AccountRejection
 from functions.resources import INCENTIVES_QUEUE, PAYMENTS_QUEUE
-from functions.store.payments import LATEST_RECONCILIATION, RECONCILIATION_PREFIX
+from functions.store.models import LATEST_RECONCILIATION, RECONCILIATION_PREFIX
 
 if TYPE_CHECKING:
     from devstack.programme_week import Week

@@ -53,9 +53,9 @@ from functions.adapters.payment_provider import STATEMENT_PATH
 from functions.domain import rules
 from functions.domain.incentives import PaymentStatus, payment_id
 from functions.domain.lifecycle import Status
-from functions.domain.membership import LedgerKind
+from functions.domain.membership import LedgerKind, incentive_ref
 from functions.resources import INCENTIVES_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE, PAYOUT_CHECKS_QUEUE
-from functions.store.payments import RECONCILIATION_PREFIX, incentive_ref
+from functions.store.models import RECONCILIATION_PREFIX
 
 PAYMENT_PATH_QUEUES = (PAYOUT_CHECKS_QUEUE, INCENTIVES_QUEUE, PAYMENTS_QUEUE, NOTIFICATIONS_QUEUE)
 # The provider's latency through the slow morning: well under the client's timeout, so that it is only slow.

@@ -106,6 +106,11 @@ def purchase_ref(purchase_id: str) -> str:
     return f"purchase#{purchase_id}"
 
 
+def incentive_ref(number: int) -> str:
+    """The INCENTIVE ledger entry's reference: one per incentive number."""
+    return f"incentive#{number}"
+
+
 def refund_ref(purchase_id: str) -> str:
     return f"refund#{purchase_id}"
 

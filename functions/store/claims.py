@@ -18,12 +18,8 @@ from pynamodb.transactions import TransactWrite
 from functions.aws_clients import client
 from functions.domain.lifecycle import UNIQUE_KEYS
 from functions.settings import settings
-from functions.store.models import IdentityGuardRecord, bind
+from functions.store.models import IdentityGuardRecord, bind, identity_guard_key, release_key
 from functions.store.transactions import Build
-
-
-def guard_key(kind: str, keyed_hash: str) -> str:
-    return f"{kind}#{keyed_hash}"
 
 
 def held_identity_keys(hashes: Mapping[str, str], except_for: str | None = None) -> list[str]:
@@ -34,7 +30,7 @@ def held_identity_keys(hashes: Mapping[str, str], except_for: str | None = None)
     own second client (about 20 µs less a call, measured when every registration asked it). Only two attributes
     are read, so no model is needed to decode them."""
     table = settings().identity_guards_table
-    keys = [guard_key(kind, hashes[kind]) for kind in UNIQUE_KEYS]
+    keys = [identity_guard_key(kind, hashes[kind]) for kind in UNIQUE_KEYS]
     held: set[str] = set()
     asked: dict[str, Any] | None = {"Keys": [{"guard": {"S": key}} for key in keys]}
     while asked:  # until DynamoDB has answered every key (it may leave some unprocessed under load)
@@ -51,7 +47,7 @@ def held_identity_keys(hashes: Mapping[str, str], except_for: str | None = None)
 def holders(hashes: Mapping[str, str], kinds: Sequence[str]) -> dict[str, str]:
     """Which applicant claimed each of `kinds` that is claimed (kind -> applicant id), in one read."""
     bind()
-    by_key = {guard_key(kind, hashes[kind]): kind for kind in kinds}
+    by_key = {identity_guard_key(kind, hashes[kind]): kind for kind in kinds}
     return {by_key[found.guard]: found.applicant_id for found in IdentityGuardRecord.batch_get(list(by_key))}
 
 
@@ -71,7 +67,9 @@ def claim(hashes: Mapping[str, str], kinds: Sequence[str], applicant_id: str, no
     def claiming(transaction: TransactWrite) -> None:
         for kind in kinds:
             transaction.save(
-                IdentityGuardRecord(guard=guard_key(kind, hashes[kind]), applicant_id=applicant_id, claimed_at=now),
+                IdentityGuardRecord(
+                    guard=identity_guard_key(kind, hashes[kind]), applicant_id=applicant_id, claimed_at=now
+                ),
                 condition=IdentityGuardRecord.guard.does_not_exist()
                 | (IdentityGuardRecord.applicant_id == applicant_id),
             )
@@ -87,7 +85,7 @@ def give_back(hashes: Mapping[str, str], kinds: Sequence[str], applicant_id: str
     def giving_back(transaction: TransactWrite) -> None:
         for kind in kinds:
             transaction.delete(
-                IdentityGuardRecord(guard=guard_key(kind, hashes[kind])),
+                IdentityGuardRecord(guard=identity_guard_key(kind, hashes[kind])),
                 condition=IdentityGuardRecord.guard.does_not_exist()
                 | (IdentityGuardRecord.applicant_id == applicant_id),
             )
@@ -101,7 +99,7 @@ def record_release(nik_hash: str, applicant_id: str, admin: str, reason: str, no
     def recording(transaction: TransactWrite) -> None:
         transaction.save(
             IdentityGuardRecord(
-                guard=f"release#{nik_hash}#{now.isoformat()}",
+                guard=release_key(nik_hash, now.isoformat()),
                 applicant_id=applicant_id,
                 claimed_at=now,
                 released_by=admin,

@@ -3,13 +3,12 @@ burst of writes meets no hot item. A status change counts its stages in its own 
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Sequence
 
 from pynamodb.transactions import TransactWrite
 
 from functions.domain.lifecycle import FunnelStage
-from functions.store.models import CounterRecord, bind
+from functions.store.models import CounterRecord, bind, counter_shard, funnel_counter_key
 from functions.store.transactions import Build
 
 
@@ -18,7 +17,7 @@ def _counter_shards() -> int:
 
 
 def counter_key(stage: FunnelStage, applicant_id: str) -> str:
-    return f"{stage.value}#{zlib.crc32(applicant_id.encode()) % _counter_shards()}"
+    return funnel_counter_key(stage.value, counter_shard(applicant_id))
 
 
 def count(stages: Sequence[FunnelStage], applicant_id: str) -> Build:

@@ -9,19 +9,15 @@ from collections.abc import Sequence
 from pynamodb.exceptions import DoesNotExist
 
 from functions.domain.email_code import DAY, IssuedCode, Mailbox
-from functions.store.models import MailboxRecord, bind
+from functions.store.models import MailboxRecord, bind, mailbox_key
 from functions.store.transactions import update_if
-
-
-def _key(mailbox: str) -> str:
-    return f"mailbox#{mailbox}"
 
 
 def find(mailbox: str) -> Mailbox:
     """The mailbox as stored (a mailbox never written has no code and no emails)."""
     bind()
     try:
-        record = MailboxRecord.get(_key(mailbox), consistent_read=True)
+        record = MailboxRecord.get(mailbox_key(mailbox), consistent_read=True)
     except DoesNotExist:
         return Mailbox()
     code = (
@@ -42,7 +38,7 @@ def note_code_email(mailbox: str, seen: Mailbox, sent_at: Sequence[dt.datetime])
     unchanged = MailboxRecord.counter.does_not_exist() if seen.version == 0 else MailboxRecord.version == seen.version
     last = max([moment + DAY for moment in sent_at] + ([seen.code.expires_at] if seen.code else []))
     return update_if(
-        MailboxRecord(counter=_key(mailbox)),
+        MailboxRecord(counter=mailbox_key(mailbox)),
         [
             MailboxRecord.sent_at.set([moment.isoformat() for moment in sent_at]),
             MailboxRecord.version.set(seen.version + 1),
@@ -60,7 +56,7 @@ def note_code(mailbox: str, seen: Mailbox, code: IssuedCode, sent_at: Sequence[d
     last = max([code.expires_at, *(moment + DAY for moment in sent_at)])
     history = [moment.isoformat() for moment in sent_at]
     return update_if(
-        MailboxRecord(counter=_key(mailbox)),
+        MailboxRecord(counter=mailbox_key(mailbox)),
         [
             MailboxRecord.code_id.set(code.code_id),
             MailboxRecord.code_hash.set(code.code_hash),

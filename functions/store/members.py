@@ -10,7 +10,6 @@ balance is only ever moved by a conditional write, so it never goes below zero.
 from __future__ import annotations
 
 import datetime as dt
-import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -29,16 +28,22 @@ from functions.domain.membership import (
     first_purchase_deadline,
     grant_ref,
 )
-from functions.store.models import CounterRecord, IdentityGuardRecord, LedgerEntryRecord, MemberRecord, bind
+from functions.store.models import (
+    CounterRecord,
+    IdentityGuardRecord,
+    LedgerEntryRecord,
+    MemberRecord,
+    bind,
+    card_guard_key,
+    cohort_key,
+    counter_shard,
+    ledger_counter_key,
+)
 from functions.store.transactions import Build
 
 COHORT_SHARDS = 32
 
 Seen = TypeVar("Seen")
-
-
-def cohort_key(wave: int, shard: int) -> str:
-    return f"w{wave}#{shard:02d}"
 
 
 def cohort_shard(applicant_id: str) -> int:
@@ -77,10 +82,6 @@ def find(applicant_id: str) -> Membership | None:
         return _entity(MemberRecord.get(applicant_id, consistent_read=True))
     except DoesNotExist:
         return None
-
-
-def card_guard_key(card_number: str) -> str:
-    return f"card#{card_number}"
 
 
 def find_by_card(card_number: str) -> Membership | None:
@@ -125,10 +126,6 @@ def _counter_shards() -> int:
     return bind().counter_shards
 
 
-def ledger_counter_key(kind: LedgerKind, applicant_id: str) -> str:
-    return f"ledger:{kind.value}#{zlib.crc32(applicant_id.encode()) % _counter_shards()}"
-
-
 def entry(applicant_id: str, ref: str, kind: LedgerKind, amount: int, now: dt.datetime) -> Build:
     """The transaction's part that appends one ledger entry (only if `ref` is new for this member) and adds its
     amount to the programme's total for its kind. The member's own balance and sums move in the same transaction,
@@ -140,7 +137,8 @@ def entry(applicant_id: str, ref: str, kind: LedgerKind, amount: int, now: dt.da
             condition=LedgerEntryRecord.ref.does_not_exist(),
         )
         transaction.update(
-            CounterRecord(counter=ledger_counter_key(kind, applicant_id)), actions=[CounterRecord.total.add(amount)]
+            CounterRecord(counter=ledger_counter_key(kind.value, counter_shard(applicant_id))),
+            actions=[CounterRecord.total.add(amount)],
         )
 
     return appending
@@ -170,7 +168,7 @@ def ledger_totals() -> dict[LedgerKind, int]:
     """The programme's total of each kind of entry, from the counters the entries moved."""
     shards = _counter_shards()
     totals = dict.fromkeys(LedgerKind, 0)
-    keys = [f"ledger:{kind.value}#{shard}" for kind in LedgerKind for shard in range(shards)]
+    keys = [ledger_counter_key(kind.value, shard) for kind in LedgerKind for shard in range(shards)]
     bind()
     for record in CounterRecord.batch_get(keys):
         kind = LedgerKind(record.counter.removeprefix("ledger:").split("#", 1)[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import zlib
 from typing import Any
 
 from pynamodb.attributes import (
@@ -131,6 +132,11 @@ class WaveMemberRecord(Model):
     carried_over = BooleanAttribute(default=False)
 
 
+def pool_key(wave: int, shard: int) -> str:
+    """A wave's pool shard: `w<wave>#<shard>`."""
+    return f"w{wave}#{shard:02d}"
+
+
 class FamilyRecord(Model):
     """A family card (as its keyed hash) and the applicants of it ever accepted: the KK cap's memory."""
 
@@ -155,6 +161,27 @@ class IdentityGuardRecord(Model):
     release_reason = UnicodeAttribute(null=True)
 
 
+# The identity-guards table's item kinds: one guard per claimed key, and the record of each release.
+def identity_guard_key(kind: str, keyed_hash: str) -> str:
+    """A NIK, email or phone claimed by one applicant: `<kind>#<keyed hash>`."""
+    return f"{kind}#{keyed_hash}"
+
+
+def card_guard_key(card_number: str) -> str:
+    """A card number held by one member."""
+    return f"card#{card_number}"
+
+
+def voucher_guard_key(voucher_code: str) -> str:
+    """A partner's voucher code redeemed once."""
+    return f"voucher#{voucher_code}"
+
+
+def release_key(nik_hash: str, at: str) -> str:
+    """An operator's release of a NIK claim, at an ISO moment (a NIK may be released more than once)."""
+    return f"release#{nik_hash}#{at}"
+
+
 class CounterRecord(Model):
     """One shard of a funnel counter: `<stage>#<shard>`."""
 
@@ -165,6 +192,34 @@ class CounterRecord(Model):
     total = NumberAttribute(default=0)
     expires_at = NumberAttribute(null=True)  # epoch seconds, for DynamoDB's TTL (attempt counts and slots only)
     holder = UnicodeAttribute(null=True)  # on a slot (`<kind>#<hash>#slot<n>`): what holds it until `expires_at`
+
+
+# The counters table's item kinds (the mailboxes below live there too). A sharded counter spreads its writes over
+# `counter_shards` items, the shard taken from the applicant id.
+def counter_shard(applicant_id: str) -> int:
+    return zlib.crc32(applicant_id.encode()) % bind().counter_shards
+
+
+def funnel_counter_key(stage: str, shard: int) -> str:
+    return f"{stage}#{shard}"
+
+
+def ledger_counter_key(kind: str, shard: int) -> str:
+    return f"ledger:{kind}#{shard}"
+
+
+def refill_counter_key(wave: int, shard: int) -> str:
+    return f"refill:w{wave}#{shard}"
+
+
+def attempts_key(kind: str, subject_hash: str, window: int) -> str:
+    """Failed attempts of one kind against one subject in one time window (`store.throttle`)."""
+    return f"{kind}#{subject_hash}#{window}"
+
+
+def slot_key(kind: str, subject_hash: str, index: int) -> str:
+    """One of a subject's slots of one kind (`store.throttle`)."""
+    return f"{kind}#{subject_hash}#slot{index}"
 
 
 class MailboxRecord(Model):
@@ -186,6 +241,10 @@ class MailboxRecord(Model):
     expires_at = NumberAttribute(null=True)  # epoch seconds, for DynamoDB's TTL
 
 
+def mailbox_key(lookup_hash: str) -> str:
+    return f"mailbox#{lookup_hash}"
+
+
 class KeyringRecord(Model):
     """A secret generated on first use and kept only sealed by the KMS key (see adapters.personal_data)."""
 
@@ -205,6 +264,10 @@ class MemberCohortIndex(GlobalSecondaryIndex["MemberRecord"]):  # type: ignore[n
 
     cohort = UnicodeAttribute(hash_key=True)
     applicant_id = UnicodeAttribute(range_key=True)
+
+
+def cohort_key(wave: int, shard: int) -> str:
+    return f"w{wave}#{shard:02d}"
 
 
 class MemberRecord(Model):
@@ -320,6 +383,16 @@ class PurchaseRecord(Model):
     points_to = UnicodeAttribute(null=True)
 
 
+# The purchases table's other item kinds: a partner's purchase reference (its repeats find the purchase) and a
+# completion's certificate (used once per partner).
+def purchase_ref_key(partner_id: str, purchase_ref: str) -> str:
+    return f"ref#{partner_id}#{purchase_ref}"
+
+
+def certificate_key(partner_id: str, certificate_id: str) -> str:
+    return f"certificate#{partner_id}#{certificate_id}"
+
+
 class PaymentsByPaidDayIndex(GlobalSecondaryIndex["PaymentRecord"]):  # type: ignore[no-untyped-call]
     """Our PAID payments by the WIB day they were paid: what the daily reconciliation compares."""
 
@@ -370,6 +443,16 @@ class PaymentRecord(Model):
     reconciled_day = UnicodeAttribute(null=True)  # the WIB day a reconciliation covers (ISO)
 
 
+# The payments table's other item kind: each day's reconciliation, and a copy of the newest.
+RECONCILIATION_PREFIX = "reconciliation#"
+LATEST_RECONCILIATION = f"{RECONCILIATION_PREFIX}latest"
+
+
+def reconciliation_key(day: str) -> str:
+    """The reconciliation of an ISO day."""
+    return f"{RECONCILIATION_PREFIX}{day}"
+
+
 class PartnerRecord(Model):
     """A training partner and its signing secret, sealed under the personal-data key. The same table keeps each
     signature seen within the replay window (`seen#<hash>`, expiring) and the partners' catalogues
@@ -388,6 +471,15 @@ class PartnerRecord(Model):
     price = NumberAttribute(null=True)
     minimum_hours = NumberAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
+
+
+# The partners table's other item kinds: a signature seen within the replay window, and a catalogue's course.
+def seen_key(replay_key: str) -> str:
+    return f"seen#{replay_key}"
+
+
+def course_key(partner_id: str, course_id: str) -> str:
+    return f"course#{partner_id}#{course_id}"
 
 
 _TABLES: dict[type[Model], str] = {

@@ -9,14 +9,8 @@ from pynamodb.exceptions import DoesNotExist
 
 from functions.domain.membership import Course
 from functions.domain.partners import Partner
-from functions.store.models import PartnerRecord, bind
+from functions.store.models import PartnerRecord, bind, course_key, seen_key
 from functions.store.transactions import save_if
-
-_SEEN = "seen#"
-
-
-def _course_key(partner_id: str, course_id: str) -> str:
-    return f"course#{partner_id}#{course_id}"
 
 
 def find(partner_id: str) -> Partner | None:
@@ -50,7 +44,7 @@ def save(partner: Partner) -> None:
 
 def first_sighting(replay_key: str, forget_after: dt.datetime) -> bool:
     """Remembers a signature until `forget_after`; False when it was seen already (a replay)."""
-    seen = PartnerRecord(partner_id=_SEEN + replay_key, expires_at=int(forget_after.timestamp()))
+    seen = PartnerRecord(partner_id=seen_key(replay_key), expires_at=int(forget_after.timestamp()))
     return save_if(seen, PartnerRecord.partner_id.does_not_exist())
 
 
@@ -58,7 +52,7 @@ def find_course(partner_id: str, course_id: str) -> Course | None:
     """The partner's own course `course_id`, as listed now."""
     bind()
     try:
-        record = PartnerRecord.get(_course_key(partner_id, course_id), consistent_read=True)
+        record = PartnerRecord.get(course_key(partner_id, course_id), consistent_read=True)
     except DoesNotExist:
         return None
     if record.title is None or record.price is None or record.minimum_hours is None or record.updated_at is None:
@@ -77,7 +71,7 @@ def list_course(course: Course) -> None:
     """Lists the course in its partner's catalogue, or replaces its listing (purchases keep what they were sold at)."""
     bind()
     PartnerRecord(
-        partner_id=_course_key(course.partner_id, course.course_id),
+        partner_id=course_key(course.partner_id, course.course_id),
         title=course.title,
         price=course.price,
         minimum_hours=course.minimum_hours,

@@ -31,19 +31,24 @@ from functions.domain.incentives import (
     payment_id,
 )
 from functions.domain.lifecycle import FunnelStage, incentive_stage
-from functions.domain.membership import MEMBERSHIP_TRANSITIONS, LedgerKind, MembershipEvent, MembershipState
+from functions.domain.membership import (
+    MEMBERSHIP_TRANSITIONS,
+    LedgerKind,
+    MembershipEvent,
+    MembershipState,
+    incentive_ref,
+)
 from functions.store import funnel, members
-from functions.store.models import MemberRecord, PaymentRecord, bind
+from functions.store.models import (
+    LATEST_RECONCILIATION,
+    RECONCILIATION_PREFIX,
+    MemberRecord,
+    PaymentRecord,
+    bind,
+    reconciliation_key,
+)
 from functions.store.payout_accounts import account_of
 from functions.store.transactions import Build, committed, save_if, transact, update_if
-
-RECONCILIATION_PREFIX = "reconciliation#"
-LATEST_RECONCILIATION = f"{RECONCILIATION_PREFIX}latest"
-
-
-def incentive_ref(number: int) -> str:
-    """The INCENTIVE ledger entry's reference: one per incentive number."""
-    return f"incentive#{number}"
 
 
 def _standing(record: MemberRecord) -> IncentiveStanding:
@@ -339,7 +344,7 @@ def save_reconciliation(day: dt.date, report: dict[str, Any], now: dt.datetime) 
     def stored(key: str) -> PaymentRecord:
         return PaymentRecord(payment_id=key, report=json.dumps(report), reconciled_day=day.isoformat(), updated_at=now)
 
-    stored(f"{RECONCILIATION_PREFIX}{day.isoformat()}").save()
+    stored(reconciliation_key(day.isoformat())).save()
     newest = PaymentRecord.reconciled_day.does_not_exist() | (PaymentRecord.reconciled_day <= day.isoformat())
     save_if(stored(LATEST_RECONCILIATION), newest)  # an older day's catch-up leaves the newest copy as it is
 
@@ -357,7 +362,7 @@ def latest_reconciliation() -> dict[str, Any] | None:
 def reconciliations(days: list[dt.date]) -> dict[dt.date, dict[str, Any]]:
     """The stored reports of these days (those reconciled)."""
     bind()
-    keys = [f"{RECONCILIATION_PREFIX}{day.isoformat()}" for day in days]
+    keys = [reconciliation_key(day.isoformat()) for day in days]
     return {
         dt.date.fromisoformat(record.payment_id.removeprefix(RECONCILIATION_PREFIX)): json.loads(record.report)
         for record in PaymentRecord.batch_get(keys, consistent_read=True)

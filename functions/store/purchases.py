@@ -33,20 +33,16 @@ from functions.domain.membership import (
     refund_return_ref,
 )
 from functions.store import funnel, members
-from functions.store.models import IdentityGuardRecord, MemberRecord, PurchaseRecord, bind
+from functions.store.models import (
+    IdentityGuardRecord,
+    MemberRecord,
+    PurchaseRecord,
+    bind,
+    certificate_key,
+    purchase_ref_key,
+    voucher_guard_key,
+)
 from functions.store.transactions import Build, committed, transact, update_if
-
-
-def ref_key(partner_id: str, purchase_ref_: str) -> str:
-    return f"ref#{partner_id}#{purchase_ref_}"
-
-
-def voucher_guard_key(voucher_code: str) -> str:
-    return f"voucher#{voucher_code}"
-
-
-def certificate_key(partner_id: str, certificate_id: str) -> str:
-    return f"certificate#{partner_id}#{certificate_id}"
 
 
 def _entity(record: PurchaseRecord) -> Purchase:
@@ -97,7 +93,7 @@ def find_by_ref(partner_id: str, purchase_ref_: str) -> Purchase | None:
     """The purchase the partner asked for with its reference `purchase_ref_`, if any."""
     bind()
     try:
-        reference = PurchaseRecord.get(ref_key(partner_id, purchase_ref_), consistent_read=True)
+        reference = PurchaseRecord.get(purchase_ref_key(partner_id, purchase_ref_), consistent_read=True)
     except DoesNotExist:
         return None
     return find(str(reference.points_to))
@@ -134,7 +130,7 @@ def request(purchase: Purchase, *limits: Build) -> Purchase | None:
         code_expires_at=purchase.code_expires_at,
         code_tries=0,
     )
-    key = ref_key(purchase.partner_id, purchase.purchase_ref)
+    key = purchase_ref_key(purchase.partner_id, purchase.purchase_ref)
     reference = PurchaseRecord(purchase_id=key, partner_id=purchase.partner_id, points_to=purchase.purchase_id)
 
     def storing(transaction: TransactWrite) -> None:

@@ -9,7 +9,6 @@ revocation racing a close is counted in exactly one wave, and a wave's refill no
 from __future__ import annotations
 
 import datetime as dt
-import zlib
 from typing import Any
 
 from pynamodb.transactions import TransactWrite
@@ -25,15 +24,11 @@ from functions.domain.membership import (
 )
 from functions.domain.wave import WaveState
 from functions.store import funnel, members, waves
-from functions.store.models import CounterRecord, MemberRecord, WaveRecord, bind
+from functions.store.models import CounterRecord, MemberRecord, WaveRecord, bind, counter_shard, refill_counter_key
 from functions.store.transactions import Build, committed, transact
 
 # Each try meets a purchase or a close that changed what it read; a few settle it.
 _ATTEMPTS = 8
-
-
-def refill_counter_key(wave: int, applicant_id: str) -> str:
-    return f"refill:w{wave}#{zlib.crc32(applicant_id.encode()) % bind().counter_shards}"
 
 
 def _revocable(member: Membership, now: dt.datetime, overdue_only: bool) -> bool:
@@ -74,7 +69,8 @@ def _refilling(wave: int, applicant_id: str) -> Build:
     def refilling(transaction: TransactWrite) -> None:
         transaction.condition_check(WaveRecord, wave, condition=WaveRecord.state == WaveState.OPEN.value)
         transaction.update(
-            CounterRecord(counter=refill_counter_key(wave, applicant_id)), actions=[CounterRecord.total.add(1)]
+            CounterRecord(counter=refill_counter_key(wave, counter_shard(applicant_id))),
+            actions=[CounterRecord.total.add(1)],
         )
 
     return refilling
@@ -115,5 +111,5 @@ def revoke(
 
 def refill(wave: int) -> int:
     """How many places revocations freed while `wave` was open (final once it has closed)."""
-    keys = [f"refill:w{wave}#{shard}" for shard in range(bind().counter_shards)]
+    keys = [refill_counter_key(wave, shard) for shard in range(bind().counter_shards)]
     return sum(int(record.total) for record in CounterRecord.batch_get(keys, consistent_read=True))

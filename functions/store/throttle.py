@@ -15,7 +15,7 @@ import hashlib
 
 from pynamodb.transactions import TransactWrite
 
-from functions.store.models import CounterRecord, bind
+from functions.store.models import CounterRecord, attempts_key, bind, slot_key
 from functions.store.transactions import Build, update_if
 
 
@@ -27,7 +27,7 @@ def count_failure(kind: str, subject: str, window_seconds: int, now: dt.datetime
     """Adds one failed attempt against `subject` in the current window; returns the window's count."""
     bind()
     window = int(now.timestamp()) // window_seconds
-    record = CounterRecord(counter=f"{kind}#{_hashed(subject)}#{window}")
+    record = CounterRecord(counter=attempts_key(kind, _hashed(subject), window))
     record.update(
         actions=[
             CounterRecord.total.add(1),
@@ -38,7 +38,7 @@ def count_failure(kind: str, subject: str, window_seconds: int, now: dt.datetime
 
 
 def _slot_keys(kind: str, subject: str, slots: int) -> list[str]:
-    return [f"{kind}#{_hashed(subject)}#slot{index}" for index in range(slots)]
+    return [slot_key(kind, _hashed(subject), index) for index in range(slots)]
 
 
 def _held(kind: str, subject: str, slots: int, now: dt.datetime) -> dict[str, CounterRecord]:

@@ -31,6 +31,8 @@ from functions.store.models import (
     WaveMemberRecord,
     WaveRecord,
     bind,
+    card_guard_key,
+    pool_key,
 )
 from functions.store.transactions import Build, committed, transact, update_if
 
@@ -40,10 +42,6 @@ SHARDS = pool_parts.SHARDS
 
 def member_shard(applicant_id: str) -> int:
     return int(applicant_id[:2], 16) * SHARDS // 256
-
-
-def pool_key(wave: int, shard: int) -> str:
-    return f"w{wave}#{shard:02d}"
 
 
 def _entity(record: WaveRecord) -> Wave:
@@ -295,7 +293,7 @@ def accept(
 
     def claim_card_and_remember_family(transaction: TransactWrite) -> None:
         transaction.save(
-            IdentityGuardRecord(guard=memberships.card_guard_key(card_number), applicant_id=applicant_id),
+            IdentityGuardRecord(guard=card_guard_key(card_number), applicant_id=applicant_id),
             condition=IdentityGuardRecord.guard.does_not_exist(),
         )
         transaction.update(FamilyRecord(family=family), actions=[FamilyRecord.accepted.add({applicant_id})])

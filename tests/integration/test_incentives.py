@@ -35,7 +35,7 @@ from functions.schedules import INCENTIVE_CRON
 from functions.services import incentive_payments, membership
 from functions.settings import settings
 from functions.store import funnel, members, payments, payout_accounts
-from functions.store.models import ApplicantRecord, MemberRecord, PaymentRecord, WaveRecord, bind
+from functions.store.models import ApplicantRecord, MemberRecord, PaymentRecord, WaveRecord, bind, cohort_key
 from tests.helpers import FakeLambdaContext, sqs_event
 from tests.integration.conftest import run_consumers
 
@@ -108,7 +108,7 @@ class People:
             applicant_id=applicant_id,
             card_number=f"{n:016d}",
             wave=1,
-            cohort=members.cohort_key(1, members.cohort_shard(applicant_id)),
+            cohort=cohort_key(1, members.cohort_shard(applicant_id)),
             state=MembershipState.ACTIVE.value,
             accepted_at=T0 - 40 * DAY,
             first_purchase_deadline=T0 - 10 * DAY,

@@ -22,7 +22,7 @@ from functions.select import pool_part_consumer
 from functions.services import selection
 from functions.settings import settings
 from functions.store import waves as wave_store
-from functions.store.models import FamilyRecord, WaveMemberRecord, WaveRecord, bind
+from functions.store.models import FamilyRecord, WaveMemberRecord, WaveRecord, bind, pool_key
 from tests.helpers import FakeLambdaContext, reset_app_state, sqs_event
 from tests.integration.conftest import queue_messages, run_consumers
 
@@ -44,7 +44,7 @@ def closed_wave(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wave]:
             applicant_id = f"{rng.getrandbits(128):032x}"
             batch.save(
                 WaveMemberRecord(
-                    pool=wave_store.pool_key(1, wave_store.member_shard(applicant_id)),
+                    pool=pool_key(1, wave_store.member_shard(applicant_id)),
                     applicant_id=applicant_id,
                     tier=rng.randint(1, 4),
                     province=rng.choice(("31", "32", "35")),

@@ -25,7 +25,7 @@ from functions.services import admin, cohort_walk
 from functions.settings import settings
 from functions.store import funnel, members, revocations
 from functions.store import waves as wave_store
-from functions.store.models import MemberRecord
+from functions.store.models import MemberRecord, cohort_key
 from functions.verify_draw import Disagreement, verify
 from tests.helpers import FakeLambdaContext, reset_app_state, sqs_event
 from tests.integration.conftest import open_first_wave, queue_messages, run_consumers
@@ -158,7 +158,7 @@ def test_a_shard_hands_its_rest_on_with_a_cursor(
     accepted, _ = published(client, registry_service, 5, seed=62)
     assert len(accepted) == 5
     for applicant_id in accepted:  # all in shard 0, as a busy shard would be
-        MemberRecord(applicant_id=applicant_id).update(actions=[MemberRecord.cohort.set(members.cohort_key(1, 0))])
+        MemberRecord(applicant_id=applicant_id).update(actions=[MemberRecord.cohort.set(cohort_key(1, 0))])
     deadline = deadline_passed()
     url = settings().revocation_queue_url
     first = RevocationShard(wave=1, shard=0, swept_at=deadline)
@@ -189,7 +189,7 @@ def test_a_shard_out_of_time_under_throttling_hands_on_from_where_it_stopped(
 
     accepted, _ = published(client, registry_service, 4, seed=65)
     for applicant_id in accepted:
-        MemberRecord(applicant_id=applicant_id).update(actions=[MemberRecord.cohort.set(members.cohort_key(1, 0))])
+        MemberRecord(applicant_id=applicant_id).update(actions=[MemberRecord.cohort.set(cohort_key(1, 0))])
     # Given DynamoDB throttles every revocation after the first, and an invocation has a fifth of a second
     calls = {"count": 0}
 
