@@ -20,6 +20,7 @@ from chalice.local import LocalGateway, LocalGatewayException
 from gunicorn import util as gunicorn_util
 
 from devstack import faults, metering, programme_clock
+from functions.domain.errors import ErrorCode
 from functions.domain.registration import MAX_BODY_BYTES
 
 # Far above the contract's 16 KiB, so the app itself answers 413 with its own message; beyond this the gateway
@@ -42,7 +43,12 @@ _REASONS = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
-_GATEWAY_CODES = {401: "UNAUTHORISED", 403: "FORBIDDEN", 404: "NOT_FOUND", 500: "INTERNAL_ERROR"}
+_GATEWAY_CODES = {
+    401: ErrorCode.UNAUTHORISED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    500: ErrorCode.INTERNAL_ERROR,
+}
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -53,7 +59,7 @@ def _write_error_as_json(sock: Any, status_int: int, reason: str, mesg: str) -> 
     Header lines it refuses (bare CR or LF, NUL, folding, oversized fields) are the client's errors: 400.
     """
     status = 400 if status_int in (414, 417, 431, 501) else status_int
-    code = {400: "BAD_REQUEST", 403: "FORBIDDEN"}.get(status, "INTERNAL_ERROR")
+    code = {400: ErrorCode.BAD_REQUEST, 403: ErrorCode.FORBIDDEN}.get(status, ErrorCode.INTERNAL_ERROR)
     body = json.dumps({"error": {"code": code, "message": "the request is not valid HTTP"}}).encode()
     head = (
         f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nConnection: close\r\n"
@@ -114,7 +120,7 @@ def _body(environ: dict[str, Any]) -> bytes | None:
 def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     body = _body(environ)
     if body is None:
-        return _error(start_response, 413, "BODY_TOO_LARGE", "the body is larger than the gateway accepts")
+        return _error(start_response, 413, ErrorCode.BODY_TOO_LARGE, "the body is larger than the gateway accepts")
     # The path as sent (percent-encoded): Chalice parses it again, and a decoded "?" or "#" would cut it short.
     path = environ.get("RAW_URI") or environ.get("PATH_INFO") or "/"
     if "RAW_URI" not in environ and environ.get("QUERY_STRING"):
@@ -126,8 +132,10 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
     except LocalGatewayException as refusal:
         status = refusal.CODE
         if status == 403 and b"Missing Authentication Token" in (refusal.body or b""):
-            return _error(start_response, 404, "NOT_FOUND", "no such route")
-        return _error(start_response, status, _GATEWAY_CODES.get(status, "ERROR"), "request refused by the gateway")
+            return _error(start_response, 404, ErrorCode.NOT_FOUND, "no such route")
+        return _error(
+            start_response, status, _GATEWAY_CODES.get(status, ErrorCode.ERROR), "request refused by the gateway"
+        )
     headers = {key: str(value) for key, value in (response.get("headers") or {}).items()}
     payload = response.get("body") or ""
     raw = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()

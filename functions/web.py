@@ -10,7 +10,18 @@ from typing import TYPE_CHECKING, Any
 from chalice.app import Request, Response, SQSEvent
 
 from functions.aws_clients import is_transient
-from functions.domain.errors import InvalidField, NotAuthorised, Refusal, TooManyRequests
+from functions.domain.errors import (
+    Conflict,
+    ErrorCode,
+    Forbidden,
+    InvalidField,
+    NotAuthorised,
+    NotFound,
+    PayloadTooLarge,
+    Refusal,
+    TooManyRequests,
+    Unprocessable,
+)
 from functions.domain.wave import MAX_WAVE
 from functions.observability import logger
 from functions.services import notifications
@@ -34,13 +45,30 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
     return {"error": error}
 
 
+# The HTTP status of each kind of refusal: the domain says what is refused, this says how HTTP answers it.
+STATUSES: dict[type[Refusal], int] = {
+    InvalidField: 400,
+    NotAuthorised: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+    Unprocessable: 422,
+    TooManyRequests: 429,
+}
+
+
+def status_of(refusal: Refusal) -> int:
+    return STATUSES[type(refusal)]
+
+
 def refusal_response(refusal: Refusal) -> Response:
     headers = {}
     if isinstance(refusal, TooManyRequests):
         headers["Retry-After"] = str(refusal.retry_after_seconds)
-    if refusal.status == 401:
+    if isinstance(refusal, NotAuthorised):
         headers["WWW-Authenticate"] = "Bearer"
-    return json_response(refusal.status, error_body(refusal.code, refusal.message, refusal.field), headers)
+    return json_response(status_of(refusal), error_body(refusal.code, refusal.message, refusal.field), headers)
 
 
 def api_view(view: Callable[..., Any]) -> Callable[..., Response]:
@@ -59,7 +87,9 @@ def api_view(view: Callable[..., Any]) -> Callable[..., Response]:
             # Throttled or briefly unavailable after the SDK's retries: the caller comes back, as with a full queue.
             logger.warning("request shed", extra={"cause": type(error).__name__})
             retry_after = settings().retry_after_seconds
-            return refusal_response(TooManyRequests("BUSY", "the service is busy; try again shortly", retry_after))
+            return refusal_response(
+                TooManyRequests(ErrorCode.BUSY, "the service is busy; try again shortly", retry_after)
+            )
         return result if isinstance(result, Response) else json_response(200, result)
 
     return answer
@@ -94,7 +124,7 @@ def process_batch(
 def wave_number(text: str) -> int:
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_WAVE:
         raise InvalidField(
-            "INVALID_WAVE_NUMBER", f"the wave number must be a whole number from 1 to {MAX_WAVE}", "number"
+            ErrorCode.INVALID_WAVE_NUMBER, f"the wave number must be a whole number from 1 to {MAX_WAVE}", "number"
         )
     return int(text)
 
@@ -127,13 +157,13 @@ def bearer_token(request: Request) -> str:
     return str(token).strip()
 
 
-_CHALICE_ERROR_CODES = {
-    400: "BAD_REQUEST",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    500: "INTERNAL_ERROR",
+CHALICE_ERROR_CODES = {
+    400: ErrorCode.BAD_REQUEST,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    500: ErrorCode.INTERNAL_ERROR,
 }
 
 
@@ -143,7 +173,7 @@ def in_contract_shape(response: Response) -> Response:
     if response.status_code < 400 or not isinstance(body, dict) or "Code" not in body:
         return response
     status = response.status_code
-    code = _CHALICE_ERROR_CODES.get(status, "ERROR")
+    code = CHALICE_ERROR_CODES.get(status, ErrorCode.ERROR)
     message = "internal error" if status >= 500 else str(body.get("Message", code))
     headers = {k: str(v) for k, v in response.headers.items() if k.lower() != "content-type"}
     return json_response(status, error_body(code, message), headers)

@@ -15,6 +15,8 @@ from stdnum import numdb
 from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.id import nik as stdnum_nik
 
+from functions.domain.errors import ErrorCode
+
 FEMALE_DAY_OFFSET = 40
 NAME_MAX_LENGTH = 100
 
@@ -65,17 +67,17 @@ def all_regions() -> list[Region]:
 def validate_nik(value: str) -> str:
     """16 digits, a known province and regency, a real encoded birth date, a serial other than 0000."""
     if len(value) != 16 or not value.isascii() or not value.isdigit():
-        raise FieldProblem("INVALID_NIK", "nik must be exactly 16 digits")
+        raise FieldProblem(ErrorCode.INVALID_NIK, "nik must be exactly 16 digits")
     # stdnum's `nik.validate` would also look the place up in its regions table, a walk of the table on every
     # call; `region` does the same look-up (stricter: the regency too) cached per code, so only the date is asked.
     try:
         stdnum_nik.get_birth_date(value)
     except StdnumValidationError:
-        raise FieldProblem("INVALID_NIK", "nik encodes an impossible birth date") from None
+        raise FieldProblem(ErrorCode.INVALID_NIK, "nik encodes an impossible birth date") from None
     if region(value[:4]) is None:
-        raise FieldProblem("INVALID_NIK", "nik has an unknown province or regency")
+        raise FieldProblem(ErrorCode.INVALID_NIK, "nik has an unknown province or regency")
     if value[12:] == "0000":
-        raise FieldProblem("INVALID_NIK", "nik has a serial of 0000")
+        raise FieldProblem(ErrorCode.INVALID_NIK, "nik has a serial of 0000")
     return value
 
 
@@ -91,22 +93,22 @@ def nik_birth_day_month_year(nik: str) -> tuple[int, int, int]:
 def check_nik_agrees(nik: str, birth_date: dt.date, gender: str) -> None:
     """The NIK is the authority: a disagreement is reported on the declared field that contradicts it."""
     if nik_gender(nik) != gender:
-        raise FieldProblem("GENDER_MISMATCH", "gender does not agree with the nik")
+        raise FieldProblem(ErrorCode.GENDER_MISMATCH, "gender does not agree with the nik")
     if nik_birth_day_month_year(nik) != (birth_date.day, birth_date.month, birth_date.year % 100):
-        raise FieldProblem("BIRTH_DATE_MISMATCH", "birth_date does not agree with the nik")
+        raise FieldProblem(ErrorCode.BIRTH_DATE_MISMATCH, "birth_date does not agree with the nik")
 
 
 def validate_kk(value: str) -> str:
     if len(value) != 16 or not value.isascii() or not value.isdigit():
-        raise FieldProblem("INVALID_KK", "kk_number must be exactly 16 digits")
+        raise FieldProblem(ErrorCode.INVALID_KK, "kk_number must be exactly 16 digits")
     if region(value[:4]) is None:
-        raise FieldProblem("INVALID_KK", "kk_number has an unknown region prefix")
+        raise FieldProblem(ErrorCode.INVALID_KK, "kk_number has an unknown region prefix")
     return value
 
 
 def validate_regency(value: str) -> str:
     if region(value) is None:
-        raise FieldProblem("INVALID_REGENCY", "regency_code is not a known 4-digit regency code")
+        raise FieldProblem(ErrorCode.INVALID_REGENCY, "regency_code is not a known 4-digit regency code")
     return value
 
 
@@ -117,11 +119,11 @@ def normalise_name(value: str) -> str:
     """1-100 letters, spaces and '.- ; runs of spaces fold to one (names are compared that way too)."""
     folded = " ".join(value.split())
     if not folded or len(folded) > NAME_MAX_LENGTH:
-        raise FieldProblem("INVALID_NAME", f"full_name must be 1 to {NAME_MAX_LENGTH} characters")
+        raise FieldProblem(ErrorCode.INVALID_NAME, f"full_name must be 1 to {NAME_MAX_LENGTH} characters")
     if not all(ch.isalpha() or ch in _NAME_PUNCTUATION for ch in folded):
-        raise FieldProblem("INVALID_NAME", "full_name may hold only letters, spaces and '.-")
+        raise FieldProblem(ErrorCode.INVALID_NAME, "full_name may hold only letters, spaces and '.-")
     if not any(ch.isalpha() for ch in folded):
-        raise FieldProblem("INVALID_NAME", "full_name must contain a letter")
+        raise FieldProblem(ErrorCode.INVALID_NAME, "full_name must contain a letter")
     return folded
 
 
@@ -137,7 +139,7 @@ def normalise_email(value: str) -> str:
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError:
-        raise FieldProblem("INVALID_EMAIL", "email is not a valid address") from None
+        raise FieldProblem(ErrorCode.INVALID_EMAIL, "email is not a valid address") from None
 
 
 # Mail providers that ignore dots in the local part: one mailbox however many dots are written.
@@ -163,11 +165,11 @@ def normalise_phone(value: str) -> str:
 
     compact = re.sub(r"[ \-]", "", value)
     if not _MOBILE_SHAPE.fullmatch(compact):
-        raise FieldProblem("INVALID_PHONE", "phone must be an Indonesian mobile number, 08... or +628...")
+        raise FieldProblem(ErrorCode.INVALID_PHONE, "phone must be an Indonesian mobile number, 08... or +628...")
     parsed = phonenumbers.parse(compact, "ID")
     # The shape above already asks for a mobile prefix (8 after the country code); phonenumbers checks the rest.
     if not phonenumbers.is_valid_number(parsed):
-        raise FieldProblem("INVALID_PHONE", "phone is not a valid Indonesian mobile number")
+        raise FieldProblem(ErrorCode.INVALID_PHONE, "phone is not a valid Indonesian mobile number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 

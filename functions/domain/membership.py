@@ -22,7 +22,7 @@ from typing import Any
 
 from functions.domain import rules
 from functions.domain.email_code import CodePolicy
-from functions.domain.errors import Conflict, InvalidField
+from functions.domain.errors import Conflict, ErrorCode, InvalidField
 from functions.domain.identity import FieldProblem
 
 
@@ -248,26 +248,28 @@ RATINGS = range(1, 6)
 def _whole_number(value: Any, field: str) -> int:
     # JSON true is a Python int and 1.0 compares equal to 1: neither is a whole number of rupiah or stars.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise FieldProblem("WRONG_TYPE", f"{field} must be a whole number")
+        raise FieldProblem(ErrorCode.WRONG_TYPE, f"{field} must be a whole number")
     return value
 
 
 def valid_price(value: Any) -> int:
     """A price in whole rupiah, above zero."""
     if _whole_number(value, "price") <= 0:
-        raise FieldProblem("INVALID_PRICE", "price must be a whole number of rupiah above zero")
+        raise FieldProblem(ErrorCode.INVALID_PRICE, "price must be a whole number of rupiah above zero")
     return int(value)
 
 
 def valid_rating(value: Any) -> int:
     if _whole_number(value, "rating") not in RATINGS:
-        raise FieldProblem("INVALID_RATING", f"rating must be a whole number from {RATINGS[0]} to {RATINGS[-1]}")
+        raise FieldProblem(
+            ErrorCode.INVALID_RATING, f"rating must be a whole number from {RATINGS[0]} to {RATINGS[-1]}"
+        )
     return int(value)
 
 
 def valid_card_number(value: str) -> str:
     if not CARD_NUMBER_SHAPE.fullmatch(value):
-        raise FieldProblem("INVALID_CARD_NUMBER", "card_number must be 16 digits")
+        raise FieldProblem(ErrorCode.INVALID_CARD_NUMBER, "card_number must be 16 digits")
     return value
 
 
@@ -276,7 +278,7 @@ def partner_reference(field: str) -> Callable[[str], str]:
 
     def check(value: str) -> str:
         if not PARTNER_REFERENCE_SHAPE.fullmatch(value):
-            raise FieldProblem("INVALID_REFERENCE", f"{field} must be 1 to 128 letters, digits or _.:/-")
+            raise FieldProblem(ErrorCode.INVALID_REFERENCE, f"{field} must be 1 to 128 letters, digits or _.:/-")
         return value
 
     return check
@@ -293,7 +295,7 @@ _ADDRESS_DOT = re.compile(r"(?<=[^\W_])\.(?=[^\W\d_])")
 
 def valid_course_id(value: str) -> str:
     if not COURSE_ID_SHAPE.fullmatch(value):
-        raise FieldProblem("INVALID_COURSE_ID", "course_id must be 1 to 128 letters, digits or _.-")
+        raise FieldProblem(ErrorCode.INVALID_COURSE_ID, "course_id must be 1 to 128 letters, digits or _.-")
     return value
 
 
@@ -307,10 +309,11 @@ def valid_course_title(value: str) -> str:
     rather than shown altered)."""
     title = " ".join(value.split())
     if not title or len(title) > COURSE_TITLE_MAX_LENGTH:
-        raise FieldProblem("INVALID_COURSE_TITLE", f"title must be 1 to {COURSE_TITLE_MAX_LENGTH} characters")
+        raise FieldProblem(ErrorCode.INVALID_COURSE_TITLE, f"title must be 1 to {COURSE_TITLE_MAX_LENGTH} characters")
     if plain_title(title) != title:
         raise FieldProblem(
-            "INVALID_COURSE_TITLE", "title may hold only letters, digits, spaces and . , ' ( ) & - and no web address"
+            ErrorCode.INVALID_COURSE_TITLE,
+            "title may hold only letters, digits, spaces and . , ' ( ) & - and no web address",
         )
     return title
 
@@ -319,7 +322,8 @@ def valid_minimum_hours(value: Any) -> int:
     hours = _whole_number(value, "minimum_hours")
     if not 1 <= hours <= rules.COURSE_MINIMUM_HOURS_MAX:
         raise FieldProblem(
-            "INVALID_MINIMUM_HOURS", f"minimum_hours must be a whole number from 1 to {rules.COURSE_MINIMUM_HOURS_MAX}"
+            ErrorCode.INVALID_MINIMUM_HOURS,
+            f"minimum_hours must be a whole number from 1 to {rules.COURSE_MINIMUM_HOURS_MAX}",
         )
     return hours
 
@@ -327,19 +331,19 @@ def valid_minimum_hours(value: Any) -> int:
 def check_listed_price(price: int, training_balance: int) -> None:
     """A catalogue price is within what a card is granted: no member could buy a dearer course."""
     if price > training_balance:
-        raise InvalidField("PRICE_ABOVE_BALANCE", f"price must be at most {training_balance} rupiah", "price")
+        raise InvalidField(ErrorCode.PRICE_ABOVE_BALANCE, f"price must be at most {training_balance} rupiah", "price")
 
 
 def valid_instant(value: Any) -> dt.datetime:
     """An ISO 8601 date and time with its offset (a time without one names no instant)."""
     if not isinstance(value, str):
-        raise FieldProblem("WRONG_TYPE", "completed_at must be a string")
+        raise FieldProblem(ErrorCode.WRONG_TYPE, "completed_at must be a string")
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise FieldProblem("INVALID_DATETIME", "completed_at must be an ISO 8601 date and time") from None
+        raise FieldProblem(ErrorCode.INVALID_DATETIME, "completed_at must be an ISO 8601 date and time") from None
     if parsed.tzinfo is None:
-        raise FieldProblem("INVALID_DATETIME", "completed_at must give its UTC offset")
+        raise FieldProblem(ErrorCode.INVALID_DATETIME, "completed_at must give its UTC offset")
     return parsed.astimezone(dt.UTC)
 
 
@@ -351,14 +355,16 @@ def check_completion_time(
     was bought, and incentives unlocked by trainings nobody could have taken). `completed_at` is not after `now`,
     so the server's clock has passed the minimum hours too."""
     if completed_at > now:
-        raise InvalidField("INVALID_COMPLETED_AT", "completed_at is in the future", "completed_at")
+        raise InvalidField(ErrorCode.INVALID_COMPLETED_AT, "completed_at is in the future", "completed_at")
     # Partners send whole seconds: a completion in the second of the confirmation is not before it.
     if completed_at < confirmed_at.replace(microsecond=0):
-        raise InvalidField("INVALID_COMPLETED_AT", "completed_at is before the purchase was confirmed", "completed_at")
+        raise InvalidField(
+            ErrorCode.INVALID_COMPLETED_AT, "completed_at is before the purchase was confirmed", "completed_at"
+        )
     earliest = (confirmed_at + dt.timedelta(hours=minimum_hours)).replace(microsecond=0)
     if completed_at < earliest:
         raise Conflict(
-            "TOO_EARLY",
+            ErrorCode.TOO_EARLY,
             f"this course takes at least {minimum_hours} hours: it can be completed from {earliest.isoformat()}",
             "completed_at",
         )
@@ -366,7 +372,7 @@ def check_completion_time(
 
 def check_comment(comment: str, max_length: int) -> None:
     if len(comment) > max_length:
-        raise InvalidField("COMMENT_TOO_LONG", f"comment must be at most {max_length} characters", "comment")
+        raise InvalidField(ErrorCode.COMMENT_TOO_LONG, f"comment must be at most {max_length} characters", "comment")
 
 
 def new_voucher_code() -> str:

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, fiel
 from pydantic_core import PydanticCustomError
 
 from functions.domain import identity, membership, payments, pool_parts
+from functions.domain.errors import ErrorCode
 from functions.domain.registration import EmploymentStatus, checked, checked_before
 
 # An admin's recorded reasons (an early close, a released claim): long enough to cite a case, short to keep.
@@ -103,7 +104,7 @@ class EmailCodeRequest(BaseModel):
 def _reason(value: str) -> str:
     reason = " ".join(value.split())
     if not reason or len(reason) > REASON_MAX_LENGTH:
-        raise identity.FieldProblem("INVALID_REASON", f"reason must be 1 to {REASON_MAX_LENGTH} characters")
+        raise identity.FieldProblem(ErrorCode.INVALID_REASON, f"reason must be 1 to {REASON_MAX_LENGTH} characters")
     return reason
 
 
@@ -124,7 +125,7 @@ class CloseRequest(BaseModel):
     def _forced_with_a_reason(self) -> CloseRequest:
         if self.force and not (self.reason or "").strip():
             raise PydanticCustomError(
-                "MISSING_REASON", "{reason}", {"field": "reason", "reason": "a forced close needs a reason"}
+                ErrorCode.MISSING_REASON, "{reason}", {"field": "reason", "reason": "a forced close needs a reason"}
             )
         return self
 
@@ -272,7 +273,7 @@ class PayoutAccountRequest(BaseModel):
         code = value.strip().upper()
         if code not in providers:
             raise PydanticCustomError(
-                "UNKNOWN_PROVIDER", "provider must be one of {providers}", {"providers": ", ".join(providers)}
+                ErrorCode.UNKNOWN_PROVIDER, "provider must be one of {providers}", {"providers": ", ".join(providers)}
             )
         return code
 

@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
+from functions.domain.errors import ErrorCode
 from functions.domain.identity import FieldProblem, names_match
 
 # Bank account numbers run from 10 to 16 digits; an e-wallet's number is its phone number (08..., 10 to 13 digits).
@@ -26,7 +27,7 @@ def valid_account_number(value: str) -> str:
         value.isascii() and value.isdigit() and ACCOUNT_NUMBER_MIN_DIGITS <= len(value) <= ACCOUNT_NUMBER_MAX_DIGITS
     ):
         raise FieldProblem(
-            "INVALID_ACCOUNT_NUMBER",
+            ErrorCode.INVALID_ACCOUNT_NUMBER,
             f"account_number must be {ACCOUNT_NUMBER_MIN_DIGITS} to {ACCOUNT_NUMBER_MAX_DIGITS} digits "
             "(an e-wallet's is its phone number, 08...)",
         )

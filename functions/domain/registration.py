@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, mod
 from pydantic_core import PydanticCustomError
 
 from functions.domain import identity
+from functions.domain.errors import ErrorCode
 from functions.domain.requests import parse_body
 
 MAX_BODY_BYTES = 16 * 1024
@@ -46,15 +47,15 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 def parse_birth_date(value: Any) -> dt.date:
     if not isinstance(value, str):
-        raise identity.FieldProblem("WRONG_TYPE", "birth_date must be a string")
+        raise identity.FieldProblem(ErrorCode.WRONG_TYPE, "birth_date must be a string")
     if not _ISO_DATE.fullmatch(value):
-        raise identity.FieldProblem("INVALID_DATE", "birth_date must be a date written YYYY-MM-DD")
+        raise identity.FieldProblem(ErrorCode.INVALID_DATE, "birth_date must be a date written YYYY-MM-DD")
     try:
         parsed = dt.date.fromisoformat(value)
     except ValueError:
-        raise identity.FieldProblem("INVALID_DATE", "birth_date is not a real date") from None
+        raise identity.FieldProblem(ErrorCode.INVALID_DATE, "birth_date is not a real date") from None
     if parsed.year < 1900:
-        raise identity.FieldProblem("INVALID_DATE", "birth_date is too far in the past")
+        raise identity.FieldProblem(ErrorCode.INVALID_DATE, "birth_date is too far in the past")
     return parsed
 
 
@@ -79,7 +80,7 @@ class RegistrationForm(BaseModel):
         try:
             identity.check_nik_agrees(self.nik, self.birth_date, self.gender)
         except identity.FieldProblem as problem:
-            field = "gender" if problem.code == "GENDER_MISMATCH" else "birth_date"
+            field = "gender" if problem.code == ErrorCode.GENDER_MISMATCH else "birth_date"
             raise PydanticCustomError(problem.code, problem.message, {"field": field}) from None
         return self
 

@@ -7,21 +7,21 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from functions.domain.errors import InvalidField
+from functions.domain.errors import ErrorCode, InvalidField
 
 Model = TypeVar("Model", bound=BaseModel)
 
 _PYDANTIC_CODES = {
-    "missing": ("MISSING_FIELD", "{field} is required"),
-    "extra_forbidden": ("UNKNOWN_FIELD", "{field} is not a field of this request"),
-    "string_type": ("WRONG_TYPE", "{field} must be a string"),
-    "bool_type": ("WRONG_TYPE", "{field} must be true or false"),
-    "literal_error": ("INVALID_VALUE", "{field} is not one of the allowed values"),
-    "enum": ("INVALID_VALUE", "{field} is not one of the allowed values"),
-    "model_type": ("INVALID_BODY", "the body must be a JSON object"),
-    "model_attributes_type": ("INVALID_BODY", "the body must be a JSON object"),
-    "json_invalid": ("INVALID_JSON", "the body is not valid JSON"),
-    "json_type": ("INVALID_JSON", "the body is not valid JSON"),
+    "missing": (ErrorCode.MISSING_FIELD, "{field} is required"),
+    "extra_forbidden": (ErrorCode.UNKNOWN_FIELD, "{field} is not a field of this request"),
+    "string_type": (ErrorCode.WRONG_TYPE, "{field} must be a string"),
+    "bool_type": (ErrorCode.WRONG_TYPE, "{field} must be true or false"),
+    "literal_error": (ErrorCode.INVALID_VALUE, "{field} is not one of the allowed values"),
+    "enum": (ErrorCode.INVALID_VALUE, "{field} is not one of the allowed values"),
+    "model_type": (ErrorCode.INVALID_BODY, "the body must be a JSON object"),
+    "model_attributes_type": (ErrorCode.INVALID_BODY, "the body must be a JSON object"),
+    "json_invalid": (ErrorCode.INVALID_JSON, "the body is not valid JSON"),
+    "json_type": (ErrorCode.INVALID_JSON, "the body is not valid JSON"),
 }
 
 

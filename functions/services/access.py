@@ -15,7 +15,7 @@ from typing import NoReturn
 from functions import clock
 from functions.adapters import personal_data
 from functions.domain import access
-from functions.domain.errors import Conflict, NotAuthorised, TooManyRequests
+from functions.domain.errors import Conflict, ErrorCode, NotAuthorised, TooManyRequests
 from functions.domain.lifecycle import Applicant
 from functions.observability import logger
 from functions.settings import settings
@@ -41,7 +41,7 @@ def end_all(applicant: Applicant | None) -> dict[str, str]:
     """`POST /applicants/{id}/tokens/end`, for an applicant its token admitted: every token issued so far, the one
     used included, is refused from now on."""
     if applicant is None:
-        raise Conflict("NOT_YET_REGISTERED", "the registration is still being processed; try again shortly")
+        raise Conflict(ErrorCode.NOT_YET_REGISTERED, "the registration is still being processed; try again shortly")
     now = clock.now()
     applicants.end_tokens(applicant.applicant_id, now)
     logger.info("access tokens ended", extra={"applicant_id": applicant.applicant_id})
@@ -70,7 +70,7 @@ def refuse_token(applicant_id: str) -> NoReturn:
     failures = throttle.count_failure("token", applicant_id, current.token_failure_window_seconds, clock.now())
     if failures > current.token_failures_allowed:
         raise TooManyRequests(
-            "TOO_MANY_ATTEMPTS",
+            ErrorCode.TOO_MANY_ATTEMPTS,
             "too many wrong tokens for this applicant; wait and try again",
             current.token_failure_window_seconds,
         )

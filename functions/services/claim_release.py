@@ -9,7 +9,7 @@ from typing import Any
 
 from functions import clock
 from functions.adapters import personal_data
-from functions.domain.errors import Conflict, NotFound
+from functions.domain.errors import Conflict, ErrorCode, NotFound
 from functions.domain.identity import mask_nik
 from functions.domain.lifecycle import TRANSITIONS, Event, Reason, Status
 from functions.domain.messages import ClaimReleaseRequest
@@ -24,13 +24,17 @@ def release(body: bytes, admin: str) -> dict[str, Any]:
     holder_id = claims.holder("nik", personal_data.lookup_hash("nik", request.nik))
     holder = applicants.find(holder_id) if holder_id else None
     if holder is None:
-        raise NotFound("CLAIM_NOT_FOUND", "no registration holds this NIK", "nik")
+        raise NotFound(ErrorCode.CLAIM_NOT_FOUND, "no registration holds this NIK", "nik")
     if holder.status not in TRANSITIONS[Event.RELEASE_CLAIM].sources:
-        raise Conflict("CLAIM_IN_USE", f"the holder is {holder.status}: its membership must be revoked first", "nik")
+        raise Conflict(
+            ErrorCode.CLAIM_IN_USE, f"the holder is {holder.status}: its membership must be revoked first", "nik"
+        )
     now = clock.now()
     if not waves.release_claim(holder, admin, request.reason, now):
         # Its wave closed meanwhile (the holder is in a draw), or it moved on: released after publication.
-        raise Conflict("CLAIM_IN_DRAW", "the holder is in a wave being drawn; release it once results are out", "nik")
+        raise Conflict(
+            ErrorCode.CLAIM_IN_DRAW, "the holder is in a wave being drawn; release it once results are out", "nik"
+        )
     notifications.SEND_NOW.send([notifications.claim_released_request(holder.applicant_id)])
     metrics.add_metric(name="ClaimReleased", unit="Count", value=1)
     logger.info("NIK claim released", extra={"applicant_id": holder.applicant_id})

@@ -37,8 +37,9 @@ CLOSE_REQUEST = "Close wave"
 POOL_SOURCE = "prakerja.pool-parts"
 POOL_READ = "Pool read"
 
-_REFUSALS: dict[int, type[Refusal]] = {
-    kind.status: kind for kind in (InvalidField, Forbidden, NotFound, Conflict, Unprocessable)
+# The refusals a close may answer, named in the closing function's answer by their kind.
+_REFUSALS: dict[str, type[Refusal]] = {
+    kind.__name__: kind for kind in (InvalidField, Forbidden, NotFound, Conflict, Unprocessable)
 }
 
 
@@ -52,7 +53,7 @@ def admin_close(number: int, body: bytes = b"", admin: str = "") -> dict[str, An
     answer = invoke.call(function, close_request(number, clock.now(), request, admin))
     refusal = answer.get("refusal")
     if refusal is not None:
-        raise _REFUSALS[int(refusal["status"])](refusal["code"], refusal["message"], refusal.get("field"))
+        raise _REFUSALS[refusal["kind"]](refusal["code"], refusal["message"], refusal.get("field"))
     wave: dict[str, Any] = answer["wave"]
     return wave
 
@@ -91,11 +92,11 @@ def run_close_request(detail: dict[str, Any]) -> dict[str, Any]:
         request = CloseRequest(force=bool(detail.get("force", False)), reason=detail.get("reason"))
         return {"wave": selection.admin_close(int(detail["wave"]), request, str(detail.get("admin") or ""))}
     except Refusal as refusal:
-        if refusal.status not in _REFUSALS:
+        if type(refusal).__name__ not in _REFUSALS:
             raise
         return {
             "refusal": {
-                "status": refusal.status,
+                "kind": type(refusal).__name__,
                 "code": refusal.code,
                 "message": refusal.message,
                 "field": refusal.field,

@@ -23,7 +23,7 @@ from functions.domain.email_code import (
     seconds_until_mailbox_code,
     seconds_until_resend,
 )
-from functions.domain.errors import Conflict, InvalidField, TooManyRequests
+from functions.domain.errors import Conflict, ErrorCode, InvalidField, TooManyRequests
 from functions.domain.lifecycle import Applicant, Reason, Status
 from functions.domain.messages import ApplicantIdRequest, EmailCodeRequest, NikCheckRequest, NotificationRequest
 from functions.domain.requests import parse_body
@@ -36,7 +36,7 @@ from functions.store import applicants, claims, mailboxes
 if TYPE_CHECKING:
     pass
 
-_WRONG_CODE = ("INVALID_CODE", "the code is not right", "code")
+_WRONG_CODE = (ErrorCode.INVALID_CODE, "the code is not right", "code")
 
 
 def policy() -> CodePolicy:
@@ -151,9 +151,9 @@ def check_code(body: bytes, token: str) -> dict[str, str]:
     request = parse_body(EmailCodeRequest, body)
     applicant = authorised_applicant(request.applicant_id, token)
     if applicant is None:
-        raise Conflict("NOT_YET_REGISTERED", "the registration is still being processed; try again shortly")
+        raise Conflict(ErrorCode.NOT_YET_REGISTERED, "the registration is still being processed; try again shortly")
     if not CODE_SHAPE.fullmatch(request.code):
-        raise InvalidField("INVALID_CODE", "code must be six digits", "code")
+        raise InvalidField(ErrorCode.INVALID_CODE, "code must be six digits", "code")
     now = clock.now()
     rules = policy()
     if applicant.email_code is None:
@@ -168,9 +168,11 @@ def check_code(body: bytes, token: str) -> dict[str, str]:
     if verdict is Verdict.VERIFIED:
         return _verified(applicant, current.code_id, now)
     if verdict is Verdict.EXPIRED:
-        raise InvalidField("CODE_EXPIRED", "this code has expired; ask for a new one", "code")
+        raise InvalidField(ErrorCode.CODE_EXPIRED, "this code has expired; ask for a new one", "code")
     if verdict is Verdict.LOCKED:
-        raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new one", _locked_wait(rules), "code")
+        raise TooManyRequests(
+            ErrorCode.CODE_LOCKED, "too many wrong codes; ask for a new one", _locked_wait(rules), "code"
+        )
     raise InvalidField(*_WRONG_CODE)
 
 
@@ -198,7 +200,7 @@ def _verified(applicant: Applicant, code_id: str, now: dt.datetime) -> dict[str,
 
 def _busy() -> TooManyRequests:
     return TooManyRequests(
-        "BUSY", "verification is busy; send the same code again shortly", settings().retry_after_seconds
+        ErrorCode.BUSY, "verification is busy; send the same code again shortly", settings().retry_after_seconds
     )
 
 
@@ -264,9 +266,9 @@ def resend(body: bytes, token: str) -> dict[str, Any]:
     request = parse_body(ApplicantIdRequest, body)
     applicant = authorised_applicant(request.applicant_id, token)
     if applicant is None:
-        raise Conflict("NOT_YET_REGISTERED", "the registration is still being processed; try again shortly")
+        raise Conflict(ErrorCode.NOT_YET_REGISTERED, "the registration is still being processed; try again shortly")
     if applicant.status is not Status.REGISTERED:
-        raise Conflict("NOT_AWAITING_EMAIL_CODE", f"no email code is needed in status {applicant.status}")
+        raise Conflict(ErrorCode.NOT_AWAITING_EMAIL_CODE, f"no email code is needed in status {applicant.status}")
     now = clock.now()
     rules = policy()
     if applicant.email_code is not None and _still_coming(applicant, now, rules):
@@ -275,18 +277,22 @@ def resend(body: bytes, token: str) -> dict[str, Any]:
     last_issued = applicant.email_code.issued_at if applicant.email_code else now - rules.resend_interval
     wait = seconds_until_resend(last_issued, resent, now, rules)
     if wait:
-        raise TooManyRequests("RESEND_LIMIT", notices.resend_limit(rules.resend_interval, rules.resends_per_day), wait)
+        raise TooManyRequests(
+            ErrorCode.RESEND_LIMIT, notices.resend_limit(rules.resend_interval, rules.resends_per_day), wait
+        )
     box = mailboxes.find(applicant.email_hash)
     wait = seconds_until_mailbox_code(box, now, rules)
     if wait:
         limit = notices.mailbox_limit(rules.mailbox_codes_per_hour, rules.mailbox_codes_per_day)
-        raise TooManyRequests("RESEND_LIMIT", limit, wait)
+        raise TooManyRequests(ErrorCode.RESEND_LIMIT, limit, wait)
     issued = issue(applicant.email_hash, now)
     old_code_id = applicant.email_code.code_id if applicant.email_code else None
     if not (
         mailboxes.note_code(applicant.email_hash, box, issued, [*box.sent_today(now), now])
         and applicants.replace_email_code(applicant.applicant_id, old_code_id, issued, [*resent, now])
     ):
-        raise TooManyRequests("RESEND_LIMIT", "a new code was just sent", int(rules.resend_interval.total_seconds()))
+        raise TooManyRequests(
+            ErrorCode.RESEND_LIMIT, "a new code was just sent", int(rules.resend_interval.total_seconds())
+        )
     send(applicant.applicant_id, notifications.SEND_NOW)
     return _answer(applicant, issued)

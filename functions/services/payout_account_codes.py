@@ -13,7 +13,7 @@ from functions import clock
 from functions.adapters import personal_data, queues
 from functions.adapters.purposes import Purpose
 from functions.domain.email_code import CodePolicy, IssuedCode, Verdict, judge, new_code
-from functions.domain.errors import Conflict, InvalidField, NotFound, Refusal, TooManyRequests
+from functions.domain.errors import Conflict, ErrorCode, InvalidField, NotFound, Refusal, TooManyRequests
 from functions.domain.incentives import MemberPayout
 from functions.domain.lifecycle import Status
 from functions.domain.membership import single_use_code_policy
@@ -26,13 +26,13 @@ from functions.store import applicants, throttle
 from functions.store import payout_accounts as store
 
 REFUSED: dict[store.Changed, Refusal] = {
-    store.Changed.NOT_A_MEMBER: NotFound("NOT_A_MEMBER", "only a member has a payout account"),
-    store.Changed.NOT_ACTIVE: Conflict("MEMBERSHIP_NOT_ACTIVE", "the membership is no longer active"),
+    store.Changed.NOT_A_MEMBER: NotFound(ErrorCode.NOT_A_MEMBER, "only a member has a payout account"),
+    store.Changed.NOT_ACTIVE: Conflict(ErrorCode.MEMBERSHIP_NOT_ACTIVE, "the membership is no longer active"),
     store.Changed.PAYMENT_IN_FLIGHT: Conflict(
-        "PAYMENT_IN_FLIGHT", "an incentive is being paid into the current account; change it once that is done"
+        ErrorCode.PAYMENT_IN_FLIGHT, "an incentive is being paid into the current account; change it once that is done"
     ),
     store.Changed.CODE_USED: Conflict(
-        "CODE_NOT_REQUESTED",
+        ErrorCode.CODE_NOT_REQUESTED,
         "ask for a code first (POST /applicants/{id}/payout-account/code); each code changes the account once",
         "code",
     ),
@@ -75,7 +75,7 @@ def request_code(applicant_id: str, token: str) -> dict[str, Any]:
     if throttle.count_failure("payout-account-code", applicant_id, window, now) > current.payout_account_codes_per_hour:
         wait = window - int(now.timestamp()) % window  # until the counted window is over
         raise TooManyRequests(
-            "TOO_MANY_CODES", "too many codes asked for this hour; use the last one or try again later", wait
+            ErrorCode.TOO_MANY_CODES, "too many codes asked for this hour; use the last one or try again later", wait
         )
     code_id, code = uuid.uuid4().hex, new_code()
     issued = IssuedCode(
@@ -120,7 +120,7 @@ def deliver_code(wanted: NotificationRequest) -> None:
 
 def busy() -> TooManyRequests:
     return TooManyRequests(
-        "BUSY", "payout accounts are busy; send the same request again shortly", settings().retry_after_seconds
+        ErrorCode.BUSY, "payout accounts are busy; send the same request again shortly", settings().retry_after_seconds
     )
 
 
@@ -137,9 +137,9 @@ def accepted_code(member: MemberPayout, given: str, now: dt.datetime) -> str:
     verdict = judge(tries, matches, code.expires_at, now, code_policy())
     if verdict is Verdict.LOCKED:
         life_left = max(int((code.expires_at - now).total_seconds()) + 1, 1)
-        raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new code", life_left, "code")
+        raise TooManyRequests(ErrorCode.CODE_LOCKED, "too many wrong codes; ask for a new code", life_left, "code")
     if verdict is Verdict.EXPIRED:
-        raise InvalidField("CODE_EXPIRED", "the code has expired; ask for a new one", "code")
+        raise InvalidField(ErrorCode.CODE_EXPIRED, "the code has expired; ask for a new one", "code")
     if verdict is not Verdict.VERIFIED:
-        raise InvalidField("WRONG_CODE", "the code is not right", "code")
+        raise InvalidField(ErrorCode.WRONG_CODE, "the code is not right", "code")
     return code.code_id

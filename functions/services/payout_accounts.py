@@ -19,7 +19,7 @@ from functions.adapters import personal_data, queues
 from functions.adapters.payment_provider import PaymentProvider, payment_provider
 from functions.adapters.purposes import Purpose
 from functions.domain.email_code import CODE_SHAPE
-from functions.domain.errors import InvalidField
+from functions.domain.errors import ErrorCode, InvalidField
 from functions.domain.incentives import PayoutAccount, PayoutAccountStatus
 from functions.domain.messages import PayoutAccountRequest, PayoutCheckRequest
 from functions.domain.payments import AccountRejection, account_check, last4
@@ -41,7 +41,7 @@ def change_account(applicant_id: str, body: bytes, token: str) -> dict[str, Any]
     new check id (the code used up), the member is told, and the provider's inquiry is queued."""
     request = parse_body(PayoutAccountRequest, body, {"providers": settings().payout_providers})
     if not CODE_SHAPE.fullmatch(request.code):
-        raise InvalidField("INVALID_CODE", "code must be six digits", "code")
+        raise InvalidField(ErrorCode.INVALID_CODE, "code must be six digits", "code")
     member = codes.active_member(applicant_id, token)
     code_id = codes.accepted_code(member, request.code, clock.now())
     check_id = uuid.uuid4().hex

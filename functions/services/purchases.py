@@ -24,7 +24,7 @@ from functions import clock
 from functions.adapters import personal_data
 from functions.adapters.purposes import Purpose
 from functions.domain.email_code import CODE_SHAPE, Verdict, judge, new_code
-from functions.domain.errors import Conflict, InvalidField, NotFound, TooManyRequests
+from functions.domain.errors import Conflict, ErrorCode, InvalidField, NotFound, TooManyRequests
 from functions.domain.identity import FieldProblem
 from functions.domain.membership import (
     Course,
@@ -78,7 +78,7 @@ def _code_hash(purchase_id: str, code: str) -> str:
 
 
 def _not_found() -> NotFound:
-    return NotFound("PURCHASE_NOT_FOUND", "no such purchase", "purchase_id")
+    return NotFound(ErrorCode.PURCHASE_NOT_FOUND, "no such purchase", "purchase_id")
 
 
 def _owned(purchase_id: str, partner_id: str) -> Purchase:
@@ -103,19 +103,19 @@ def _settled(purchase: Purchase, attempt: Callable[[Purchase], dict[str, Any] | 
         if answer is not None:
             return answer
         purchase = _reread(purchase)
-    raise TooManyRequests("BUSY", "the purchase is busy; try again shortly", settings().retry_after_seconds)
+    raise TooManyRequests(ErrorCode.BUSY, "the purchase is busy; try again shortly", settings().retry_after_seconds)
 
 
 def _refuse_inactive(member: Membership) -> None:
     if member.state is MembershipState.REVOKED:
-        raise Conflict("MEMBERSHIP_REVOKED", "this membership has been revoked", "card_number")
+        raise Conflict(ErrorCode.MEMBERSHIP_REVOKED, "this membership has been revoked", "card_number")
     if member.state is not MembershipState.ACTIVE:
-        raise Conflict("MEMBERSHIP_NOT_ACTIVE", "this membership can no longer buy trainings", "card_number")
+        raise Conflict(ErrorCode.MEMBERSHIP_NOT_ACTIVE, "this membership can no longer buy trainings", "card_number")
 
 
 def _refuse_short(member: Membership, price: int) -> None:
     if member.balance < price:
-        raise Conflict("INSUFFICIENT_BALANCE", "the training balance does not cover the price", "price")
+        raise Conflict(ErrorCode.INSUFFICIENT_BALANCE, "the training balance does not cover the price", "price")
 
 
 def _member(applicant_id: str) -> Membership:
@@ -162,7 +162,7 @@ def _same_request(purchase: Purchase, request: PurchaseRequest, member: Membersh
         request.course_id,
         request.price,
     ):
-        raise Conflict("PURCHASE_REF_REUSED", "this purchase_ref was used for another purchase", "purchase_ref")
+        raise Conflict(ErrorCode.PURCHASE_REF_REUSED, "this purchase_ref was used for another purchase", "purchase_ref")
 
 
 def request_purchase(body: bytes, partner_id: str) -> dict[str, Any]:
@@ -171,7 +171,7 @@ def request_purchase(body: bytes, partner_id: str) -> dict[str, Any]:
     request = parse_body(PurchaseRequest, body)
     member = members.find_by_card(request.card_number)
     if member is None:  # unknown, or never accepted: one answer
-        raise NotFound("CARD_NOT_FOUND", "no member holds this card number", "card_number")
+        raise NotFound(ErrorCode.CARD_NOT_FOUND, "no member holds this card number", "card_number")
     stored = store.find_by_ref(partner_id, request.purchase_ref)
     if stored is None:
         course = _listed(partner_id, request)
@@ -190,9 +190,9 @@ def _listed(partner_id: str, request: PurchaseRequest) -> Course:
     """The partner's own catalogue course the request names, at its listed price."""
     course = partners.find_course(partner_id, request.course_id)
     if course is None:
-        raise NotFound("COURSE_NOT_FOUND", "the partner's catalogue has no such course", "course_id")
+        raise NotFound(ErrorCode.COURSE_NOT_FOUND, "the partner's catalogue has no such course", "course_id")
     if request.price != course.price:
-        raise Conflict("PRICE_NOT_LISTED", "the price is not the course's listed price", "price")
+        raise Conflict(ErrorCode.PRICE_NOT_LISTED, "the price is not the course's listed price", "price")
     return course
 
 
@@ -212,13 +212,13 @@ def _within_limits(purchase: Purchase) -> Purchase:
                 metrics.add_metric(name="PurchaseLimited", unit="Count", value=1)
                 wait = max(1, int((free - now).total_seconds()) + 1)
                 raise TooManyRequests(
-                    "TOO_MANY_PURCHASES", "this card has too many purchase requests; try again later", wait
+                    ErrorCode.TOO_MANY_PURCHASES, "this card has too many purchase requests; try again later", wait
                 )
             slots.append(throttle.taking_slot(free, purchase.purchase_id, until, now))
         stored = store.request(purchase, *slots)
         if stored is not None:
             return stored
-    raise TooManyRequests("BUSY", "the card is busy; try again shortly", settings().retry_after_seconds)
+    raise TooManyRequests(ErrorCode.BUSY, "the card is busy; try again shortly", settings().retry_after_seconds)
 
 
 def _release_awaiting(purchase: Purchase) -> None:
@@ -291,7 +291,7 @@ def _confirmation(purchase: Purchase) -> dict[str, Any]:
 
 
 def _wrong_code() -> InvalidField:
-    return InvalidField("WRONG_CODE", "the code is not right", "code")
+    return InvalidField(ErrorCode.WRONG_CODE, "the code is not right", "code")
 
 
 def confirm(purchase_id: str, body: bytes, partner_id: str) -> dict[str, Any]:
@@ -299,7 +299,7 @@ def confirm(purchase_id: str, body: bytes, partner_id: str) -> dict[str, Any]:
     same answer."""
     request = parse_body(PurchaseCodeRequest, body)
     if not CODE_SHAPE.fullmatch(request.code):
-        raise InvalidField("INVALID_CODE", "code must be six digits", "code")
+        raise InvalidField(ErrorCode.INVALID_CODE, "code must be six digits", "code")
     purchase = _owned(purchase_id, partner_id)
     now = clock.now()
     matches = hmac.compare_digest(_code_hash(purchase.purchase_id, request.code), purchase.code_hash)
@@ -312,9 +312,9 @@ def _confirm(purchase: Purchase, matches: bool, now: dt.datetime) -> dict[str, A
             raise _wrong_code()
         return _confirmation(purchase)
     if purchase.status is PurchaseStatus.CANCELLED:
-        raise Conflict("PURCHASE_CANCELLED", "this purchase was cancelled")
+        raise Conflict(ErrorCode.PURCHASE_CANCELLED, "this purchase was cancelled")
     if now >= purchase.code_expires_at:
-        raise Conflict("PURCHASE_EXPIRED", "the code has expired; ask for the purchase again", "code")
+        raise Conflict(ErrorCode.PURCHASE_EXPIRED, "the code has expired; ask for the purchase again", "code")
     # Counted before it is compared, in one conditional write: concurrent guesses each get a number of their own.
     tries = store.count_code_try(purchase.purchase_id)
     if tries is None:
@@ -323,7 +323,9 @@ def _confirm(purchase: Purchase, matches: bool, now: dt.datetime) -> dict[str, A
     if verdict is Verdict.LOCKED:
         # Purchase codes are never resent: after the code's life the partner asks for the purchase again.
         life_left = int((purchase.code_expires_at - now).total_seconds()) + 1
-        raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for the purchase again", life_left, "code")
+        raise TooManyRequests(
+            ErrorCode.CODE_LOCKED, "too many wrong codes; ask for the purchase again", life_left, "code"
+        )
     if verdict is not Verdict.VERIFIED:
         raise _wrong_code()
     return _debit(purchase, now)
@@ -359,7 +361,7 @@ def _cancel(purchase: Purchase, now: dt.datetime) -> dict[str, Any] | None:
     if purchase.status is PurchaseStatus.CANCELLED:
         return _cancellation(purchase)
     if purchase.status is PurchaseStatus.COMPLETED:
-        raise Conflict("PURCHASE_COMPLETED", "a completed training cannot be cancelled")
+        raise Conflict(ErrorCode.PURCHASE_COMPLETED, "a completed training cannot be cancelled")
     if not store.cancel(purchase, _member(purchase.applicant_id), now):
         return None
     if purchase.status is PurchaseStatus.AWAITING_CONFIRMATION:
@@ -391,11 +393,13 @@ def _complete(purchase: Purchase, request: CompletionRequest, now: dt.datetime) 
     if purchase.status is PurchaseStatus.COMPLETED:
         return _completion(purchase)
     if purchase.status is not PurchaseStatus.CONFIRMED or purchase.confirmed_at is None:
-        raise Conflict("PURCHASE_NOT_CONFIRMED", "only a confirmed purchase can be completed", "purchase_id")
+        raise Conflict(ErrorCode.PURCHASE_NOT_CONFIRMED, "only a confirmed purchase can be completed", "purchase_id")
     check_completion_time(request.completed_at, purchase.confirmed_at, purchase.minimum_hours, now)
     certified = store.certified(purchase.partner_id, request.certificate_id)
     if certified is not None and certified != purchase.purchase_id:
-        raise Conflict("CERTIFICATE_USED", "this certificate_id was reported for another purchase", "certificate_id")
+        raise Conflict(
+            ErrorCode.CERTIFICATE_USED, "this certificate_id was reported for another purchase", "certificate_id"
+        )
     if not store.complete(purchase, _member(purchase.applicant_id), request.completed_at, request.certificate_id, now):
         return None
     metrics.add_metric(name="PurchaseCompleted", unit="Count", value=1)
@@ -419,9 +423,11 @@ def review(applicant_id: str, body: bytes, token: str) -> dict[str, Any]:
 
 def _review(purchase: Purchase, request: ReviewRequest, now: dt.datetime) -> dict[str, Any] | None:
     if purchase.status is not PurchaseStatus.COMPLETED:
-        raise Conflict("PURCHASE_NOT_COMPLETED", "a training can be reviewed once it is completed", "purchase_id")
+        raise Conflict(
+            ErrorCode.PURCHASE_NOT_COMPLETED, "a training can be reviewed once it is completed", "purchase_id"
+        )
     if purchase.reviewed_at is not None:
-        raise Conflict("ALREADY_REVIEWED", "this training has been reviewed already", "purchase_id")
+        raise Conflict(ErrorCode.ALREADY_REVIEWED, "this training has been reviewed already", "purchase_id")
     if not store.review(purchase, _member(purchase.applicant_id), request.rating, request.comment, now):
         return None
     logger.info("purchase reviewed", extra={"purchase_id": purchase.purchase_id})

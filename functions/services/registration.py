@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseI
 from functions import caches, clock
 from functions.adapters import personal_data, queues
 from functions.adapters.purposes import Purpose
-from functions.domain.errors import Conflict, InvalidField, PayloadTooLarge, TooManyRequests, Unprocessable
+from functions.domain.errors import Conflict, ErrorCode, InvalidField, PayloadTooLarge, TooManyRequests, Unprocessable
 from functions.domain.lifecycle import Status
 from functions.domain.messages import IntakeMessage
 from functions.domain.registration import (
@@ -44,13 +44,15 @@ _IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 
 def register(body: bytes, idempotency_key: str | None, lambda_context: Any = None) -> dict[str, str]:
     if len(body) > MAX_BODY_BYTES:
-        raise PayloadTooLarge("BODY_TOO_LARGE", f"the body must be at most {MAX_BODY_BYTES} bytes")
+        raise PayloadTooLarge(ErrorCode.BODY_TOO_LARGE, f"the body must be at most {MAX_BODY_BYTES} bytes")
     form = parse_registration(body)
     if idempotency_key is None:
         return _queued(form, _new_applicant())
     if not _IDEMPOTENCY_KEY_SHAPE.fullmatch(idempotency_key):
         raise InvalidField(
-            "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key must be 8-128 letters, digits or _.:-", IDEMPOTENCY_HEADER
+            ErrorCode.INVALID_IDEMPOTENCY_KEY,
+            "Idempotency-Key must be 8-128 letters, digits or _.:-",
+            IDEMPOTENCY_HEADER,
         )
     # Only a keyed digest of the body reaches the idempotency table, never the body itself.
     request = {"key": idempotency_key, "body": personal_data.lookup_hash("request", form.model_dump_json())}
@@ -65,11 +67,13 @@ def register(body: bytes, idempotency_key: str | None, lambda_context: Any = Non
         answer: dict[str, str] = _idempotent(_queue_as, "registration")(request=request, form=form, applicant=applicant)
     except IdempotencyValidationError:
         raise Unprocessable(
-            "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with another body", IDEMPOTENCY_HEADER
+            ErrorCode.IDEMPOTENCY_KEY_REUSED, "this Idempotency-Key was used with another body", IDEMPOTENCY_HEADER
         ) from None
     except IdempotencyAlreadyInProgressError:
         raise Conflict(
-            "REQUEST_IN_PROGRESS", "a request with this Idempotency-Key is still being handled", IDEMPOTENCY_HEADER
+            ErrorCode.REQUEST_IN_PROGRESS,
+            "a request with this Idempotency-Key is still being handled",
+            IDEMPOTENCY_HEADER,
         ) from None
     return answer
 
@@ -92,7 +96,7 @@ def _queued(form: RegistrationForm, applicant: dict[str, str]) -> dict[str, str]
         metrics.add_metric(name="RegistrationShed", unit="Count", value=1)
         logger.warning("intake queue did not take a registration", extra={"cause": str(error)})
         raise TooManyRequests(
-            "BUSY", "registration is busy; try again shortly", settings().retry_after_seconds
+            ErrorCode.BUSY, "registration is busy; try again shortly", settings().retry_after_seconds
         ) from None
     # Not counted here: a metric would cost every 202 its own EMF flush (about a tenth of the request's CPU,
     # docs/benchmarks.md), while API Gateway already counts the answers and the intake consumer counts what it

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from functions import clock
 from functions.adapters import queues
 from functions.domain.card import is_valid
-from functions.domain.errors import Conflict, InvalidField, NotFound
+from functions.domain.errors import Conflict, ErrorCode, InvalidField, NotFound
 from functions.domain.membership import Membership, MembershipReason, MembershipState, revocation_sweep_due
 from functions.domain.messages import NotificationRequest, RevocationRequest, RevocationShard
 from functions.domain.requests import parse_body
@@ -119,17 +119,21 @@ def admin_revoke(card_number: str, body: bytes, admin: str) -> dict[str, Any]:
     admin's name and reason recorded; the member is told."""
     request = parse_body(RevocationRequest, body)
     if not is_valid(card_number):
-        raise InvalidField("INVALID_CARD_NUMBER", "a card number is 16 digits with a valid check digit", "card_number")
+        raise InvalidField(
+            ErrorCode.INVALID_CARD_NUMBER, "a card number is 16 digits with a valid check digit", "card_number"
+        )
     member = members.find_by_card(card_number)
     if member is None:
-        raise NotFound("CARD_NOT_FOUND", "no member holds this card", "card_number")
+        raise NotFound(ErrorCode.CARD_NOT_FOUND, "no member holds this card", "card_number")
     now = clock.now()
     reason = MembershipReason.FRAUD
     if not revocations.revoke(member, reason, now, by=admin, note=request.reason, overdue_only=False):
         state = (members.find(member.applicant_id) or member).state
         if state is MembershipState.REVOKED:
-            raise Conflict("MEMBERSHIP_REVOKED", "this membership is revoked already", "card_number")
-        raise Conflict("MEMBERSHIP_NOT_ACTIVE", f"only an ACTIVE membership is revoked (it is {state})", "card_number")
+            raise Conflict(ErrorCode.MEMBERSHIP_REVOKED, "this membership is revoked already", "card_number")
+        raise Conflict(
+            ErrorCode.MEMBERSHIP_NOT_ACTIVE, f"only an ACTIVE membership is revoked (it is {state})", "card_number"
+        )
     notifications.SEND_NOW.send([_revoked_notice(member.applicant_id, reason)])
     metrics.add_metric(name="MembershipRevokedByAdmin", unit="Count", value=1)
     logger.info("membership revoked by an admin", extra={"applicant_id": member.applicant_id})

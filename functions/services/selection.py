@@ -13,7 +13,7 @@ from functions.adapters import beacon, draw_seeds, queues, results, wave_secrets
 from functions.domain.calendar import WaveCalendar, wave_times
 from functions.domain.card import new_card_number
 from functions.domain.draw import DrawRules, draw_id, manifest, ranked_list_lines, run_draw
-from functions.domain.errors import Conflict, NotFound
+from functions.domain.errors import Conflict, ErrorCode, NotFound
 from functions.domain.lifecycle import Applicant, Status
 from functions.domain.membership import MembershipTerms
 from functions.domain.messages import ApplicantIdRequest, CloseRequest, NotificationRequest, PublishChunk
@@ -89,7 +89,7 @@ def current() -> dict[str, Any]:
     number = store.current_number()
     wave = store.find(number) if number is not None else None
     if wave is None:
-        raise NotFound("NO_OPEN_WAVE", "no wave is open yet: the closing schedule opens wave 1")
+        raise NotFound(ErrorCode.NO_OPEN_WAVE, "no wave is open yet: the closing schedule opens wave 1")
     return public_view(wave)
 
 
@@ -104,7 +104,7 @@ def join(wave_number: int, body: bytes, token: str) -> dict[str, Any]:
     now = clock.now()
     if not store.join(applicant, wave_number, now):
         _may_join(applicants.find(applicant.applicant_id))
-        raise Conflict("WAVE_NOT_OPEN", f"wave {wave_number} is not open", "number")
+        raise Conflict(ErrorCode.WAVE_NOT_OPEN, f"wave {wave_number} is not open", "number")
     metrics.add_metric(name="WaveJoined", unit="Count", value=1)
     return {"applicant_id": applicant.applicant_id, "status": Status.JOINED.value, "wave": wave_number}
 
@@ -114,9 +114,9 @@ def _may_join(applicant: Applicant | None) -> Applicant:
     if applicant is not None and applicant.status is Status.ELIGIBLE:
         return applicant
     if applicant is not None and applicant.status is Status.JOINED:
-        raise Conflict("ALREADY_JOINED", f"already in wave {applicant.wave}")
+        raise Conflict(ErrorCode.ALREADY_JOINED, f"already in wave {applicant.wave}")
     status = Status.PENDING if applicant is None else applicant.status
-    raise Conflict("NOT_ELIGIBLE", f"only ELIGIBLE applicants may join a wave (status {status})")
+    raise Conflict(ErrorCode.NOT_ELIGIBLE, f"only ELIGIBLE applicants may join a wave (status {status})")
 
 
 # --- the schedule: whatever is due, in order ------------------------------------------------------------------
@@ -155,7 +155,7 @@ def _refuse_out_of_order(number: int) -> None:
         previous = store.find(number - 1)
         if previous is None or previous.state is not WaveState.PUBLISHED:
             raise Conflict(
-                "PREVIOUS_WAVE_UNPUBLISHED", f"wave {number - 1} must be published before wave {number} closes"
+                ErrorCode.PREVIOUS_WAVE_UNPUBLISHED, f"wave {number - 1} must be published before wave {number} closes"
             )
 
 
@@ -365,7 +365,7 @@ def _chunk_finished(number: int, chunk: int, now: dt.datetime) -> None:
 def published_results(number: int) -> dict[str, Any]:
     wave = store.find(number)
     if wave is None or wave.state is not WaveState.PUBLISHED or wave.drawn is None:
-        raise NotFound("RESULTS_NOT_PUBLISHED", f"wave {number} has no published results", "number")
+        raise NotFound(ErrorCode.RESULTS_NOT_PUBLISHED, f"wave {number} has no published results", "number")
     document = results.get_json(wave.drawn.manifest_key)
     return {
         **document,
@@ -384,13 +384,13 @@ def admin_close(number: int, request: CloseRequest | None = None, admin: str = "
     open_wave(now)
     wave = store.find(number)
     if wave is None:
-        raise NotFound("NO_SUCH_WAVE", f"there is no wave {number}", "number")
+        raise NotFound(ErrorCode.NO_SUCH_WAVE, f"there is no wave {number}", "number")
     early = None
     if wave.is_open and closes_early(wave.times.closes_at, now):
         _refuse_out_of_order(number)
         if not request.force:
             raise Conflict(
-                "WAVE_NOT_DUE",
+                ErrorCode.WAVE_NOT_DUE,
                 f"wave {number} closes at {wave.times.closes_at.isoformat()}; an early close needs force and a reason",
                 "force",
             )
@@ -404,8 +404,8 @@ def admin_close(number: int, request: CloseRequest | None = None, admin: str = "
 def admin_publish(number: int) -> dict[str, Any]:
     wave = store.find(number)
     if wave is None:
-        raise NotFound("NO_SUCH_WAVE", f"there is no wave {number}", "number")
+        raise NotFound(ErrorCode.NO_SUCH_WAVE, f"there is no wave {number}", "number")
     if wave.state in (WaveState.OPEN, WaveState.CLOSED):
-        raise Conflict("WAVE_NOT_SELECTED", f"wave {number} has not been drawn yet", "number")
+        raise Conflict(ErrorCode.WAVE_NOT_SELECTED, f"wave {number} has not been drawn yet", "number")
     publish(number)
     return public_view(store.find(number) or wave)

@@ -22,7 +22,7 @@ from functions.domain.email_code import (
     new_code,
     seconds_until_mailbox_code,
 )
-from functions.domain.errors import InvalidField, TooManyRequests
+from functions.domain.errors import ErrorCode, InvalidField, TooManyRequests
 from functions.domain.identity import mailbox
 from functions.domain.lifecycle import Applicant
 from functions.domain.messages import NotificationRequest, SignInConfirmation, SignInRequest
@@ -32,7 +32,7 @@ from functions.services import access, notifications
 from functions.settings import settings
 from functions.store import applicants, claims, mailboxes, throttle
 
-_WRONG_CODE = ("INVALID_CODE", "the code is not right", "code")
+_WRONG_CODE = (ErrorCode.INVALID_CODE, "the code is not right", "code")
 _MAILBOX_ATTEMPTS = 5  # conditional writes on a mailbox that others change meanwhile, before giving up
 
 
@@ -70,11 +70,11 @@ def _count_code_email(mailbox_hash: str, now: dt.datetime) -> None:
         wait = seconds_until_mailbox_code(box, now, rules)
         if wait:
             limit = notices.mailbox_limit(rules.mailbox_codes_per_hour, rules.mailbox_codes_per_day)
-            raise TooManyRequests("CODE_LIMIT", limit, wait, "email")
+            raise TooManyRequests(ErrorCode.CODE_LIMIT, limit, wait, "email")
         if mailboxes.note_code_email(mailbox_hash, box, [*box.sent_today(now), now]):
             return
     busy = "the mailbox is being sent a code just now; try again shortly"
-    raise TooManyRequests("CODE_LIMIT", busy, settings().retry_after_seconds, "email")
+    raise TooManyRequests(ErrorCode.CODE_LIMIT, busy, settings().retry_after_seconds, "email")
 
 
 def ask_for_code(body: bytes) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def ask_for_code(body: bytes) -> dict[str, Any]:
 def _refuse_code(rules: CodePolicy, locked: bool) -> NoReturn:
     if locked:  # until a new sign-in code replaces this one, or the count's window (the code's life) is over
         wait = int(rules.ttl.total_seconds())
-        raise TooManyRequests("CODE_LOCKED", "too many wrong codes; ask for a new one", wait, "code")
+        raise TooManyRequests(ErrorCode.CODE_LOCKED, "too many wrong codes; ask for a new one", wait, "code")
     raise InvalidField(*_WRONG_CODE)
 
 
@@ -108,7 +108,7 @@ def confirm(body: bytes) -> dict[str, str]:
     code get the same answers: wrong, wrong, ..., then locked."""
     request = parse_body(SignInConfirmation, body)
     if not CODE_SHAPE.fullmatch(request.code):
-        raise InvalidField("INVALID_CODE", "code must be six digits", "code")
+        raise InvalidField(ErrorCode.INVALID_CODE, "code must be six digits", "code")
     now = clock.now()
     rules = _policy()
     mailbox_hash = _mailbox_hash(request.email)
@@ -125,7 +125,7 @@ def confirm(body: bytes) -> dict[str, str]:
     matches = hmac.compare_digest(_code_hash(holder.applicant_id, current.code_id, request.code), current.code_hash)
     verdict = judge(tries, matches, current.expires_at, now, rules)
     if verdict is Verdict.EXPIRED:
-        raise InvalidField("CODE_EXPIRED", "this code has expired; ask for a new one", "code")
+        raise InvalidField(ErrorCode.CODE_EXPIRED, "this code has expired; ask for a new one", "code")
     if verdict is not Verdict.VERIFIED or not applicants.spend_sign_in_code(holder.applicant_id, current.code_id):
         _refuse_code(rules, verdict is Verdict.LOCKED)
     logger.info("signed in", extra={"applicant_id": holder.applicant_id})

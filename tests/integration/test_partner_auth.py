@@ -16,6 +16,7 @@ from functions.domain.errors import NotAuthorised
 from functions.domain.partners import sign
 from functions.services import partner_auth
 from functions.store import partners
+from functions.web import status_of
 
 PATH = "/partners/purchases"
 BODY = b'{"purchase_ref": "order-1"}'
@@ -41,7 +42,7 @@ def test_a_partners_signed_request_is_taken_once(aws: dict[str, str]) -> None:
     # When it signs a request, that request is its own
     assert partner_auth.authenticate(headers, "POST", PATH, BODY) == "skill-academy"
     # Then the very same request again is a replay
-    assert refused(headers).status == 401
+    assert status_of(refused(headers)) == 401
 
 
 def test_every_failure_is_the_same_401(aws: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -53,7 +54,7 @@ def test_every_failure_is_the_same_401(aws: dict[str, str], capsys: pytest.Captu
         refused(signed(secret, at=stale)),  # stale
         refused({"x-partner-id": "skill-academy"}),  # malformed
     ]
-    assert {(a.status, a.code, a.message) for a in answers} == {(401, "UNAUTHORISED", partner_auth.REFUSED)}
+    assert {(status_of(a), a.code, a.message) for a in answers} == {(401, "UNAUTHORISED", partner_auth.REFUSED)}
     logged = capsys.readouterr()
     for request in (signed(secret, "nobody-here"), signed(secret, body=b"{}")):
         assert request["x-signature"] not in logged.out + logged.err
@@ -82,7 +83,7 @@ def test_a_rotated_secret_replaces_the_old_one_at_once(aws: dict[str, str]) -> N
     assert created is not None and rotated is not None
     assert rotated.created_at == created.created_at and rotated.rotated_at >= created.rotated_at
     assert rotated.display_name == "Skill Academy"
-    assert refused(signed(old)).status == 401
+    assert status_of(refused(signed(old))) == 401
     assert partner_auth.authenticate(signed(new), "POST", PATH, BODY) == "skill-academy"
 
 

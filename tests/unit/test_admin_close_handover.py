@@ -7,7 +7,7 @@ import datetime as dt
 import io
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from botocore.stub import Stubber
@@ -16,7 +16,7 @@ from chalice.app import CloudWatchEvent
 from functions import caches
 from functions.adapters import invoke
 from functions.app import app
-from functions.domain.errors import InvalidField
+from functions.domain.errors import ErrorCode, InvalidField, NotFound
 from functions.domain.messages import CloseRequest
 from functions.domain.requests import parse_body
 from functions.services import closing, selection
@@ -78,6 +78,30 @@ def test_a_forced_close_carries_force_reason_and_admin_to_the_closing_function(
     monkeypatch.setattr(selection, "admin_close", lambda *args: seen.append(args) or {"number": 7})
     assert closing.run_close_request(event.detail) == {"wave": {"number": 7}}
     assert seen == [(7, forced, "ops@kemnaker.go.id")]
+    caches.reset_all()
+
+
+def test_a_refused_close_is_the_same_refusal_in_the_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The closing function answers a refusal as JSON; the API raises it again as the same kind, so it keeps its
+    status."""
+    refusal = NotFound(ErrorCode.NO_SUCH_WAVE, "there is no wave 9", "number")
+
+    def refuse(*_: Any) -> NoReturn:
+        raise refusal
+
+    monkeypatch.setattr(selection, "admin_close", refuse)
+    answer = json.loads(json.dumps(closing.run_close_request({"wave": 9})))
+    monkeypatch.setenv("PRAKERJA_CLOSE_FUNCTION", "close-due-waves")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-3")
+    caches.reset_all()
+    monkeypatch.setattr(invoke, "call", lambda *_: answer)
+    with pytest.raises(NotFound) as refused:
+        closing.admin_close(9)
+    assert (refused.value.code, refused.value.message, refused.value.field) == (
+        ErrorCode.NO_SUCH_WAVE,
+        refusal.message,
+        "number",
+    )
     caches.reset_all()
 
 

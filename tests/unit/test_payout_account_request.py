@@ -12,6 +12,7 @@ from functions.domain import rules
 from functions.domain.errors import InvalidField
 from functions.domain.messages import PayoutAccountRequest
 from functions.domain.requests import parse_body
+from functions.web import status_of
 
 PROGRAMME = {"providers": rules.PAYOUT_PROVIDERS}
 CODE = {"code": "123456"}  # the one-time code a change needs (its shape and worth are the service's to judge)
@@ -49,7 +50,7 @@ def test_a_provider_in_any_case_and_a_number_of_digits_are_taken() -> None:
 def test_a_bad_field_is_a_400_naming_it_without_its_value(body: dict[str, Any], field: str, code: str) -> None:
     with pytest.raises(InvalidField) as refused:
         parsed(body)
-    assert (refused.value.field, refused.value.code, refused.value.status) == (field, code, 400)
+    assert (refused.value.field, refused.value.code, status_of(refused.value)) == (field, code, 400)
     assert str(body.get("account_number")) not in refused.value.message
 
 
@@ -57,4 +58,4 @@ def test_a_body_that_is_no_object_is_a_400() -> None:
     for body in (b"[]", b"not json", b""):
         with pytest.raises(InvalidField) as refused:
             parse_body(PayoutAccountRequest, body, PROGRAMME)
-        assert refused.value.status == 400
+        assert status_of(refused.value) == 400
