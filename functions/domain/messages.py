@@ -1,4 +1,5 @@
-"""Every message the app's functions pass each other on their queues, and the JSON bodies of its requests."""
+"""Every message the app's functions pass each other on their queues but the notices (`functions.domain.notices`),
+and the JSON bodies of its requests."""
 
 from __future__ import annotations
 
@@ -37,31 +38,6 @@ class IntakeMessage(BaseModel):
 
     def identity_hashes(self) -> dict[str, str]:
         return {"nik": self.nik_hash, "email": self.email_hash, "phone": self.phone_hash}
-
-
-class NotificationRequest(BaseModel):
-    """Asks the notification consumer to tell an applicant something. The id makes redelivery harmless. An
-    `email_code` request carries no code: its consumer sends the applicant's current one, if not yet sent."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    notification_id: str
-    kind: str
-    applicant_id: str
-    status: str | None = None
-    reason: str | None = None
-    wave: int | None = None
-    purchase_id: str | None = None  # a `purchase_code` request: its consumer sends that purchase's code, if unsent
-    # A payout account's notices: which account (its provider and last 4 digits, never the whole number).
-    payout_provider: str | None = None
-    account_last4: str | None = None
-    number: int | None = None  # an incentive's number and amount
-    amount: int | None = None
-    # A `sign_in_code` request carries its code, sealed to the applicant, and the code's id: sent only while current.
-    code_id: str | None = None
-    sealed_code: str | None = None
-    # A `registration_attempt`: which of the holder's contacts ("email", "phone") another registration named.
-    named: tuple[str, ...] = ()
 
 
 class NikCheckRequest(BaseModel):

@@ -9,6 +9,7 @@ from typing import Any
 
 from functions import clock
 from functions.adapters import personal_data
+from functions.domain import notices
 from functions.domain.errors import Conflict, ErrorCode, NotFound
 from functions.domain.identity import mask_nik
 from functions.domain.lifecycle import TRANSITIONS, Event, Reason, Status
@@ -35,7 +36,7 @@ def release(body: bytes, admin: str) -> dict[str, Any]:
         raise Conflict(
             ErrorCode.CLAIM_IN_DRAW, "the holder is in a wave being drawn; release it once results are out", "nik"
         )
-    notifications.SEND_NOW.send([notifications.claim_released_request(holder.applicant_id)])
+    notifications.SEND_NOW.send([notices.ClaimReleased(applicant_id=holder.applicant_id)])
     metrics.add_metric(name="ClaimReleased", unit="Count", value=1)
     logger.info("NIK claim released", extra={"applicant_id": holder.applicant_id})
     return {

@@ -5,31 +5,24 @@ queue's visibility timeout: a member waiting for a code should not wait minutes 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 from functions.adapters import queues
 from functions.aws_clients import is_transient
+from functions.domain import notices
 from functions.domain.email_code import redelivery_delay
 from functions.observability import metrics
 from functions.services import email_codes, notifications, payout_account_codes, purchases, sign_in
 from functions.settings import settings
 
 if TYPE_CHECKING:
-    from functions.domain.messages import NotificationRequest
-    from functions.services.sqs_records import NotificationRecord
-
-_BY_KIND: dict[str, Callable[[NotificationRequest], None]] = {
-    notifications.PURCHASE_CODE: purchases.deliver_code,
-    notifications.PAYOUT_ACCOUNT_CODE: payout_account_codes.deliver_code,
-    notifications.SIGN_IN_CODE: sign_in.deliver_code,
-}
+    from functions.services.sqs_records import CodeRecord
 
 
-def deliver(record: NotificationRecord, _sends: notifications.BatchSends) -> None:
-    """Sends the code the message is for (an email verification code when the message names no other kind)."""
+def deliver(record: CodeRecord, _sends: notifications.BatchSends) -> None:
+    """Sends the code the message is for, by the service that keeps that kind of code."""
     try:
-        _BY_KIND.get(record.body.kind, email_codes.deliver_code)(record.body)
+        _deliver(record.body)
     except Exception as error:
         if is_transient(error):
             metrics.add_metric(name="CodeDeferred", unit="Count", value=1)
@@ -39,3 +32,17 @@ def deliver(record: NotificationRecord, _sends: notifications.BatchSends) -> Non
                 redelivery_delay(int(record.attributes.ApproximateReceiveCount)),
             )
         raise
+
+
+def _deliver(wanted: notices.Code) -> None:
+    match wanted:
+        case notices.EmailCode():
+            email_codes.deliver_code(wanted)
+        case notices.PurchaseCode():
+            purchases.deliver_code(wanted)
+        case notices.PayoutAccountCode():
+            payout_account_codes.deliver_code(wanted)
+        case notices.SignInCode():
+            sign_in.deliver_code(wanted)
+        case _:
+            assert_never(wanted)

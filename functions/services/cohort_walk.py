@@ -13,7 +13,8 @@ from typing import Any, Generic, Protocol, TypeVar
 from pydantic import BaseModel
 
 from functions.adapters import queues
-from functions.domain.messages import CohortShard, NotificationRequest
+from functions.domain import notices
+from functions.domain.messages import CohortShard
 from functions.observability import metrics
 from functions.services import notifications
 from functions.services.time_budget import OutOfTime, deadline_of, retrying
@@ -37,7 +38,7 @@ class ShardRecord(Protocol[Shard_co]):
     def body(self) -> Shard_co: ...
 
 
-Visit = Callable[[Member], list[NotificationRequest]]
+Visit = Callable[[Member], list[notices.Told]]
 
 
 class CohortWalk(ABC, Generic[Shard, Member]):
@@ -66,7 +67,7 @@ class CohortWalk(ABC, Generic[Shard, Member]):
 
     def walk(self, record: ShardRecord[Shard], sends: notifications.BatchSends) -> None:
         shard = record.body
-        told: list[NotificationRequest] = []
+        told: list[notices.Told] = []
         done_up_to = shard.after
         try:
             members, rest = self._retrying(functools.partial(self.page, shard))

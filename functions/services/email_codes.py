@@ -25,7 +25,7 @@ from functions.domain.email_code import (
 )
 from functions.domain.errors import Conflict, ErrorCode, InvalidField, TooManyRequests
 from functions.domain.lifecycle import Applicant, Reason, Status
-from functions.domain.messages import ApplicantIdRequest, EmailCodeRequest, NikCheckRequest, NotificationRequest
+from functions.domain.messages import ApplicantIdRequest, EmailCodeRequest, NikCheckRequest
 from functions.domain.requests import parse_body
 from functions.observability import logger, metrics
 from functions.services import notifications
@@ -112,10 +112,10 @@ def code_for_registration(mailbox: str, now: dt.datetime) -> IssuedCode:
 
 def send(applicant_id: str, sender: notifications.NotificationSender) -> None:
     """Asks for the applicant's current code to be sent. Harmless to repeat: a code is sent once."""
-    sender.send([notifications.email_code_request(applicant_id)])
+    sender.send([notices.EmailCode(applicant_id=applicant_id)])
 
 
-def deliver_code(wanted: NotificationRequest) -> None:
+def deliver_code(wanted: notices.EmailCode) -> None:
     """Sends the applicant's current email code if it has not been sent, whichever code was current when the
     message was queued (a message queued for a code since replaced sends the new one; the new code's own message
     then finds it sent), at most once (`notifications.deliver_once`)."""
@@ -134,7 +134,7 @@ def deliver_code(wanted: NotificationRequest) -> None:
         now,
         {"applicant_id": applicant_id},
         take=lambda: applicants.mark_code_sent(applicant_id, current.code_id, now),
-        send=lambda: notifications.deliver_email_code(applicant, sealed),
+        send=lambda: notifications.deliver_email_code(wanted, applicant, sealed),
         give_back=lambda: applicants.unmark_code_sent(applicant_id, current.code_id, sealed, now),
     ):
         metrics.add_metric(name="EmailCodeSent", unit="Count", value=1)
@@ -228,7 +228,7 @@ def _tell_holders(refused: Applicant) -> None:
     try:
         notifications.SEND_NOW.send(
             [
-                notifications.registration_attempt_request(holder_id, refused.applicant_id, kinds)
+                notices.RegistrationAttempt(applicant_id=holder_id, attempt_id=refused.applicant_id, named=tuple(kinds))
                 for holder_id, kinds in named.items()
             ]
         )

@@ -26,6 +26,7 @@ from functions.adapters import personal_data, queues
 from functions.adapters.civil_registry import RegistryUnavailable, screening_registry
 from functions.adapters.payment_provider import PaymentProvider, payment_provider
 from functions.adapters.purposes import Purpose
+from functions.domain import notices
 from functions.domain.calendar import JAKARTA
 from functions.domain.incentives import (
     ACCOUNT_CHANGED,
@@ -41,7 +42,7 @@ from functions.domain.incentives import (
     still_pinned,
     wib_day_bounds,
 )
-from functions.domain.messages import IncentiveShard, NotificationRequest, PaymentRequest
+from functions.domain.messages import IncentiveShard, PaymentRequest
 from functions.domain.payments import StatementLine, TransferResult, TransferStatus
 from functions.domain.wave import WaveState
 from functions.observability import logger, metrics
@@ -110,13 +111,16 @@ def _queue_payment(found_id: str) -> None:
     queues.send_all(settings().payments_queue_url, [PaymentRequest(payment_id=found_id).model_dump_json()])
 
 
-def _held_notice(payment: Payment) -> NotificationRequest:
-    return notifications.incentive_held_request(
-        payment.applicant_id, payment.payment_id, payment.number, payment.reason or ""
+def _held_notice(payment: Payment) -> notices.IncentiveHeld:
+    return notices.IncentiveHeld(
+        applicant_id=payment.applicant_id,
+        payment_id=payment.payment_id,
+        number=payment.number,
+        reason=payment.reason or "",
     )
 
 
-def _pay_if_due(member: IncentiveStanding, now: dt.datetime, rules: IncentiveRules) -> list[NotificationRequest]:
+def _pay_if_due(member: IncentiveStanding, now: dt.datetime, rules: IncentiveRules) -> list[notices.Told]:
     """One member of a shard. A payment still in flight goes on the payments queue again: queued by this same
     sweep before a redelivery, or left QUEUED or SENT by an earlier day whose messages ran out of tries (a provider
     outage longer than the queue's retries); the consumer asks the provider first, so it is never paid twice. A
@@ -142,7 +146,9 @@ def _pay_if_due(member: IncentiveStanding, now: dt.datetime, rules: IncentiveRul
         metrics.add_metric(name="IncentiveHeld", unit="Count", value=1)
         logger.info("incentive held", extra={"applicant_id": member.applicant_id, "number": number, "reason": reason})
         held_id = payment_id(member.applicant_id, number)
-        return [notifications.incentive_held_request(member.applicant_id, held_id, number, reason)]
+        return [
+            notices.IncentiveHeld(applicant_id=member.applicant_id, payment_id=held_id, number=number, reason=reason)
+        ]
     # Pinned to the account read before the screening: if the member changes it meanwhile, the transfer fails
     # ACCOUNT_CHANGED instead of paying an account nobody checked.
     if payments.queue(member.applicant_id, number, account=member.account, amount=rules.amount, due_at=due_at, now=now):
@@ -206,17 +212,24 @@ def _settle(payment: Payment, result: TransferResult, now: dt.datetime) -> None:
         logger.info("incentive payment failed", extra={"payment_id": payment.payment_id, "reason": result.reason})
 
 
-def _told(payment: Payment) -> list[NotificationRequest]:
+def _told(payment: Payment) -> list[notices.Told]:
     if payment.status is PaymentStatus.PAID:
         return [
-            notifications.incentive_paid_request(
-                payment.applicant_id, payment.payment_id, payment.number, payment.amount
+            notices.IncentivePaid(
+                applicant_id=payment.applicant_id,
+                payment_id=payment.payment_id,
+                number=payment.number,
+                amount=payment.amount,
             )
         ]
     if payment.status is PaymentStatus.FAILED:
         return [
-            notifications.incentive_failed_request(
-                payment.applicant_id, payment.payment_id, payment.number, payment.attempt, payment.reason or ""
+            notices.IncentiveFailed(
+                applicant_id=payment.applicant_id,
+                payment_id=payment.payment_id,
+                number=payment.number,
+                attempt=payment.attempt,
+                reason=payment.reason or "",
             )
         ]
     return []

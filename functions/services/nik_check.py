@@ -12,6 +12,7 @@ from functions import clock
 from functions.adapters import personal_data
 from functions.adapters.civil_registry import CivilRegistry, registry
 from functions.adapters.purposes import Purpose
+from functions.domain import notices
 from functions.domain.eligibility import Decision, DeclaredPerson, EligibilityRules, RegistryPerson, verify_and_decide
 from functions.domain.lifecycle import REGISTRY_DECISIONS, Applicant, Status
 from functions.domain.messages import NikCheckRequest
@@ -43,7 +44,7 @@ class BatchLookAhead:
     bounds it. Use it as a context manager around the batch."""
 
     def __init__(self, bodies: Iterable[str]) -> None:
-        found = read_ahead.applicants_of(bodies, NikCheckRequest)
+        found = read_ahead.applicants_of(bodies, NikCheckRequest.model_validate_json)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-lookahead")
         self._ahead: dict[str, tuple[Applicant, Future[LookedUp]]] = {
             applicant.applicant_id: (applicant, self._executor.submit(look_up, applicant, registry()))
@@ -75,7 +76,7 @@ class BatchLookAhead:
                 status, reason = decision.status, decision.reason
         if status in REGISTRY_DECISIONS or status is Status.REJECTED:
             # Also on a redelivery: the notification consumer delivers each notification once.
-            request = notifications.nik_result_request(applicant_id, status.value, reason)
+            request = notices.NikResult(applicant_id=applicant_id, status=status.value, reason=reason)
             sends.for_message(record.messageId).send([request])
 
 

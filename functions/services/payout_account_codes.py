@@ -12,12 +12,12 @@ from typing import Any
 from functions import clock
 from functions.adapters import personal_data, queues
 from functions.adapters.purposes import Purpose
+from functions.domain import notices
 from functions.domain.email_code import CodePolicy, IssuedCode, Verdict, judge, new_code
 from functions.domain.errors import Conflict, ErrorCode, InvalidField, NotFound, Refusal, TooManyRequests
 from functions.domain.incentives import MemberPayout
 from functions.domain.lifecycle import Status
 from functions.domain.membership import single_use_code_policy
-from functions.domain.messages import NotificationRequest
 from functions.observability import logger, metrics
 from functions.services import notifications
 from functions.services.access import authorised_applicant
@@ -88,14 +88,14 @@ def request_code(applicant_id: str, token: str) -> dict[str, Any]:
     if not store.issue_code(applicant_id, issued):
         raise REFUSED[store.Changed.NOT_ACTIVE]
     try:
-        notifications.SEND_NOW.send([notifications.payout_account_code_request(applicant_id, code_id)])
+        notifications.SEND_NOW.send([notices.PayoutAccountCode(applicant_id=applicant_id)])
     except queues.QueueUnavailable:
         raise busy() from None
     logger.info("payout account code issued", extra={"applicant_id": applicant_id})
     return {"expires_at": issued.expires_at.isoformat(), "sent_to": ["email", "sms"]}
 
 
-def deliver_code(wanted: NotificationRequest) -> None:
+def deliver_code(wanted: notices.PayoutAccountCode) -> None:
     """The code consumer's part for payout-account codes: sends the member's current code by email and SMS if it
     is unsent, at most once (`notifications.deliver_once`)."""
     member = store.find(wanted.applicant_id)
@@ -112,7 +112,7 @@ def deliver_code(wanted: NotificationRequest) -> None:
         now,
         {"applicant_id": wanted.applicant_id},
         take=lambda: store.mark_code_sent(wanted.applicant_id, code.code_id, now),
-        send=lambda: notifications.deliver_payout_account_code(applicant, sealed),
+        send=lambda: notifications.deliver_payout_account_code(wanted, applicant, sealed),
         give_back=lambda: store.unmark_code_sent(wanted.applicant_id, code.code_id, sealed, now),
     ):
         metrics.add_metric(name="PayoutAccountCodeSent", unit="Count", value=1)

@@ -18,6 +18,7 @@ from functions import clock
 from functions.adapters import personal_data, queues
 from functions.adapters.payment_provider import PaymentProvider, payment_provider
 from functions.adapters.purposes import Purpose
+from functions.domain import notices
 from functions.domain.email_code import CODE_SHAPE
 from functions.domain.errors import ErrorCode, InvalidField
 from functions.domain.incentives import PayoutAccount, PayoutAccountStatus
@@ -61,7 +62,11 @@ def change_account(applicant_id: str, body: bytes, token: str) -> dict[str, Any]
         raise codes.REFUSED[changed]
     try:
         notifications.SEND_NOW.send(
-            [notifications.payout_account_changed_request(applicant_id, check_id, request.provider, ending)]
+            [
+                notices.PayoutAccountChanged(
+                    applicant_id=applicant_id, check_id=check_id, provider=request.provider, last4=ending
+                )
+            ]
         )
         queues.send_now(
             settings().payout_checks_queue_url,
@@ -103,9 +108,9 @@ def check_record(record: PayoutCheckRecord, sends: notifications.BatchSends) -> 
         # requeueing is conditional on the account still being this one, verified).
         incentive_payments.account_verified(wanted.applicant_id, pinned)
     # Also on a redelivery after the verdict: the notification consumer delivers each notice once.
-    notice = notifications.payout_account_checked_request(
-        wanted.applicant_id,
-        wanted.check_id,
+    notice = notices.PayoutAccountChecked(
+        applicant_id=wanted.applicant_id,
+        check_id=wanted.check_id,
         provider=account.provider,
         last4=account.last4,
         status=status.value,

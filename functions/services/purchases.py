@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from functions import clock
 from functions.adapters import personal_data
 from functions.adapters.purposes import Purpose
+from functions.domain import notices
 from functions.domain.email_code import CODE_SHAPE, Verdict, judge, new_code
 from functions.domain.errors import Conflict, ErrorCode, InvalidField, NotFound, TooManyRequests
 from functions.domain.identity import FieldProblem
@@ -42,7 +43,6 @@ from functions.domain.membership import (
 from functions.domain.messages import (
     CompletionRequest,
     CourseRequest,
-    NotificationRequest,
     PurchaseCodeRequest,
     PurchaseRequest,
     ReviewRequest,
@@ -180,7 +180,9 @@ def request_purchase(body: bytes, partner_id: str) -> dict[str, Any]:
         stored = _within_limits(_new_purchase(request, course, member, partner_id))
     _same_request(stored, request, member)
     if stored.status is PurchaseStatus.AWAITING_CONFIRMATION and stored.code_sent_at is None:
-        notifications.SEND_NOW.send([notifications.purchase_code_request(stored.purchase_id, stored.applicant_id)])
+        notifications.SEND_NOW.send(
+            [notices.PurchaseCode(applicant_id=stored.applicant_id, purchase_id=stored.purchase_id)]
+        )
     metrics.add_metric(name="PurchaseRequested", unit="Count", value=1)
     logger.info("purchase requested", extra={"purchase_id": stored.purchase_id, "partner_id": partner_id})
     return _requested(stored)
@@ -249,10 +251,10 @@ def _new_purchase(request: PurchaseRequest, course: Course, member: Membership, 
     )
 
 
-def deliver_code(wanted: NotificationRequest) -> None:
+def deliver_code(wanted: notices.PurchaseCode) -> None:
     """The code consumer's part for purchases: sends the purchase's code to its member, by email and SMS, if it is
     still awaited and unsent, at most once (`notifications.deliver_once`)."""
-    purchase = store.find(wanted.purchase_id or "")
+    purchase = store.find(wanted.purchase_id)
     if purchase is None:
         raise LookupError("the purchase is not stored")
     sealed = purchase.code_sealed
@@ -271,7 +273,7 @@ def deliver_code(wanted: NotificationRequest) -> None:
         now,
         {"purchase_id": purchase.purchase_id},
         take=lambda: store.mark_code_sent(purchase.purchase_id, now),
-        send=lambda: notifications.deliver_purchase_code(applicant, purchase, partner.display_name, sealed),
+        send=lambda: notifications.deliver_purchase_code(wanted, applicant, purchase, partner.display_name, sealed),
         give_back=lambda: store.unmark_code_sent(purchase.purchase_id, sealed, now),
     ):
         metrics.add_metric(name="PurchaseCodeSent", unit="Count", value=1)

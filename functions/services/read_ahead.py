@@ -3,23 +3,28 @@ before its records are handled one by one, instead of one GetItem a record."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from pydantic import ValidationError
 
 from functions.domain.lifecycle import Applicant
-from functions.domain.messages import NikCheckRequest, NotificationRequest
 from functions.observability import logger
 from functions.store import applicants
 
 
-def applicants_of(bodies: Iterable[str], request: type[NikCheckRequest | NotificationRequest]) -> dict[str, Applicant]:
-    """The stored applicants the batch's messages (`bodies`, each a `request`) name, by id; none when the read
+class _ForAnApplicant(Protocol):
+    @property
+    def applicant_id(self) -> str: ...
+
+
+def applicants_of(bodies: Iterable[str], parse: Callable[[str], _ForAnApplicant]) -> dict[str, Applicant]:
+    """The stored applicants the batch's messages (`bodies`, each read by `parse`) name, by id; none when the read
     fails, so that each record reads its own applicant, as it would on SQS's retry."""
     wanted = []
     for body in bodies:
         try:
-            wanted.append(request.model_validate_json(body).applicant_id)
+            wanted.append(parse(body).applicant_id)
         except ValidationError:
             continue  # the batch processor fails this record on its own
     try:

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from functions import clock
 from functions.adapters import queues
+from functions.domain import notices
 from functions.domain.card import is_valid
 from functions.domain.errors import Conflict, ErrorCode, InvalidField, NotFound
 from functions.domain.membership import Membership, MembershipReason, MembershipState, revocation_sweep_due
-from functions.domain.messages import NotificationRequest, RevocationRequest, RevocationShard
+from functions.domain.messages import RevocationRequest, RevocationShard
 from functions.domain.requests import parse_body
 from functions.domain.wave import WaveState
 from functions.observability import logger, metrics
@@ -73,11 +74,11 @@ def sweep(now: dt.datetime) -> list[int]:
 # --- the consumer -----------------------------------------------------------------------------------------------
 
 
-def _revoked_notice(applicant_id: str, reason: MembershipReason) -> NotificationRequest:
-    return notifications.membership_revoked_request(applicant_id, reason.value)
+def _revoked_notice(applicant_id: str, reason: MembershipReason) -> notices.MembershipRevoked:
+    return notices.MembershipRevoked(applicant_id=applicant_id, reason=reason.value)
 
 
-def _revoke_if_due(member: Membership, now: dt.datetime, open_wave: int | None) -> list[NotificationRequest]:
+def _revoke_if_due(member: Membership, now: dt.datetime, open_wave: int | None) -> list[notices.Told]:
     """One member of a shard. One revoked already for want of a purchase is told again: the notice is sent once
     by its id, and a shard that stopped between revoking and telling is thus told on its redelivery."""
     reason = MembershipReason.NO_PURCHASE_IN_TIME

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from functions import clock
 from functions.adapters import beacon, draw_seeds, queues, results, wave_secrets
+from functions.domain import notices
 from functions.domain.calendar import WaveCalendar, wave_times
 from functions.domain.card import new_card_number
 from functions.domain.draw import DrawRules, draw_id, manifest, ranked_list_lines, run_draw
 from functions.domain.errors import Conflict, ErrorCode, NotFound
 from functions.domain.lifecycle import Applicant, Status
 from functions.domain.membership import MembershipTerms
-from functions.domain.messages import ApplicantIdRequest, CloseRequest, NotificationRequest, PublishChunk
+from functions.domain.messages import ApplicantIdRequest, CloseRequest, PublishChunk
 from functions.domain.requests import parse_body
 from functions.domain.wave import DrawOutcome, EarlyClose, PoolReading, Step, Wave, WaveState, closes_early, next_step
 from functions.observability import logger, metrics
@@ -309,7 +310,7 @@ class ChunkPublisher:
         """Accepts the selected (with their cards) and carries the others into the next wave, then tells them."""
         chunk = record.body
         now = clock.now()
-        told: list[NotificationRequest] = []
+        told: list[notices.Told] = []
         sender = sends.for_message(record.messageId)
         ids = [applicant_id for applicant_id, _ in chunk.entries]
         done = 0
@@ -337,16 +338,16 @@ class ChunkPublisher:
         )
 
 
-def _publish_one(applicant: Applicant, selected: bool, wave: int, now: dt.datetime) -> list[NotificationRequest]:
+def _publish_one(applicant: Applicant, selected: bool, wave: int, now: dt.datetime) -> list[notices.Told]:
     """One member's result, idempotent: a member accepted or carried over already (as read) is not written again,
     only told again (notices are sent once by their ids)."""
     if selected:
         card = _accept(applicant, wave, now)
-        return [] if card is None else [notifications.acceptance_request(applicant.applicant_id, wave)]
+        return [] if card is None else [notices.Acceptance(applicant_id=applicant.applicant_id, wave=wave)]
     carried = applicant.status is Status.JOINED and applicant.previous_wave == wave and applicant.wave == wave + 1
     if not carried:
         store.carry_over(applicant, wave, now)
-    return [notifications.not_selected_request(applicant.applicant_id, wave)]
+    return [notices.NotSelected(applicant_id=applicant.applicant_id, wave=wave)]
 
 
 def _chunk_finished(number: int, chunk: int, now: dt.datetime) -> None:

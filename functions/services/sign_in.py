@@ -25,7 +25,7 @@ from functions.domain.email_code import (
 from functions.domain.errors import ErrorCode, InvalidField, TooManyRequests
 from functions.domain.identity import mailbox
 from functions.domain.lifecycle import Applicant
-from functions.domain.messages import NotificationRequest, SignInConfirmation, SignInRequest
+from functions.domain.messages import SignInConfirmation, SignInRequest
 from functions.domain.requests import parse_body
 from functions.observability import logger, metrics
 from functions.services import access, notifications
@@ -91,7 +91,9 @@ def ask_for_code(body: bytes) -> dict[str, Any]:
         issued = IssuedCode(code_id, _code_hash(holder.applicant_id, code_id, code), now, now + rules.ttl)
         if applicants.start_sign_in(holder.applicant_id, issued):
             sealed = personal_data.seal_text(code, holder.applicant_id, Purpose.SIGN_IN_CODE)
-            notifications.SEND_NOW.send([notifications.sign_in_code_request(holder.applicant_id, code_id, sealed)])
+            notifications.SEND_NOW.send(
+                [notices.SignInCode(applicant_id=holder.applicant_id, code_id=code_id, sealed_code=sealed)]
+            )
             metrics.add_metric(name="SignInCodeIssued", unit="Count", value=1)
     return {"code_expires_in_seconds": int(rules.ttl.total_seconds())}
 
@@ -132,7 +134,7 @@ def confirm(body: bytes) -> dict[str, str]:
     return {"applicant_id": holder.applicant_id, **access.new_token(holder.applicant_id, holder.token_generation)}
 
 
-def deliver_code(wanted: NotificationRequest) -> None:
+def deliver_code(wanted: notices.SignInCode) -> None:
     """The code consumer's part for sign-in codes: emails the code if it is still the applicant's current one and
     unexpired (a code replaced, used or expired on the way is dropped: a new sign-in sends a new one)."""
     applicant = applicants.find(wanted.applicant_id)
@@ -140,5 +142,5 @@ def deliver_code(wanted: NotificationRequest) -> None:
     if applicant is None or current is None or current.code_id != wanted.code_id or clock.now() >= current.expires_at:
         logger.info("sign-in code no longer current", extra={"applicant_id": wanted.applicant_id})
         return
-    notifications.deliver_sign_in_code(applicant, wanted.sealed_code or "")
+    notifications.deliver_sign_in_code(wanted, applicant)
     metrics.add_metric(name="SignInCodeSent", unit="Count", value=1)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json
 
+from functions.domain import notices
 from functions.domain.messages import (
     IncentiveShard,
     IntakeMessage,
     NikCheckRequest,
-    NotificationRequest,
     PaymentRequest,
     PayoutCheckRequest,
     PoolPartRequest,
@@ -31,7 +31,11 @@ class NikCheckRecord(SqsRecordModel):
 
 
 class NotificationRecord(SqsRecordModel):
-    body: Json[NotificationRequest]
+    body: Json[notices.Told]
+
+
+class CodeRecord(SqsRecordModel):
+    body: Json[notices.Code]
 
 
 class PublishRecord(SqsRecordModel):

@@ -89,4 +89,4 @@ def nik_check_consumer(event: SQSEvent) -> PartialItemFailureResponse:
 def email_code_consumer(event: SQSEvent) -> PartialItemFailureResponse:
     from functions.services import sqs_records  # on the first batch, not at every cold start
 
-    return web.process_batch(event, code_delivery.deliver, sqs_records.NotificationRecord)
+    return web.process_batch(event, code_delivery.deliver, sqs_records.CodeRecord)

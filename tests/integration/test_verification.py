@@ -176,9 +176,10 @@ def test_resend_needs_the_applicants_own_token(client: Any, people: PopulationGe
 def test_a_notification_delivered_twice_is_sent_once(client: Any, people: PopulationGenerator) -> None:
     applicant = register(client, people.person())
     (code,) = codes_for(applicant["applicant_id"])
-    from functions.services.notifications import SEND_NOW, email_code_request
+    from functions.domain.notices import EmailCode
+    from functions.services.notifications import SEND_NOW
 
-    request = email_code_request(applicant["applicant_id"])
+    request = EmailCode(applicant_id=applicant["applicant_id"])
     SEND_NOW.send([request, request])
     run_consumers("email_code_consumer")
     assert codes_for(applicant["applicant_id"]) == [code]
@@ -187,11 +188,12 @@ def test_a_notification_delivered_twice_is_sent_once(client: Any, people: Popula
 def test_a_batch_of_notices_reads_its_applicants_in_one_call_and_a_repeated_notice_goes_once(
     client: Any, people: PopulationGenerator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from functions.services.notifications import SEND_NOW, nik_result_request
+    from functions.domain.notices import NikResult
+    from functions.services.notifications import SEND_NOW
 
     # Given three stored applicants with a notice each, one of them queued twice in the same batch
     answers = [register(client, person) for person in people.people(3)]
-    notices = [nik_result_request(answer["applicant_id"], "ELIGIBLE", None) for answer in answers]
+    notices = [NikResult(applicant_id=answer["applicant_id"], status="ELIGIBLE") for answer in answers]
     SEND_NOW.send([*notices, notices[0]])
     reads: list[str] = []
     for name in ("find", "find_many"):
@@ -283,6 +285,7 @@ def test_a_registration_whose_code_message_was_lost_gets_its_code_when_redeliver
 def test_a_code_the_mail_service_refused_stays_unsent_and_goes_out_later(
     client: Any, people: PopulationGenerator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from functions.domain.notices import EmailCode
     from functions.services import notifications
 
     applicant = registered_without_its_code(client, people.person())
@@ -297,35 +300,25 @@ def test_a_code_the_mail_service_refused_stays_unsent_and_goes_out_later(
     assert stored is not None and stored.email_code is not None
     assert stored.email_code.sent_at is None and stored.email_code.sealed  # given back, still to send
     assert codes_for(applicant["applicant_id"]) == []
-    notifications.SEND_NOW.send([notifications.email_code_request(applicant["applicant_id"])])  # SQS's retry
+    notifications.SEND_NOW.send([EmailCode(applicant_id=applicant["applicant_id"])])  # SQS's retry
     run_consumers("email_code_consumer")
     (code,) = codes_for(applicant["applicant_id"])
     assert verify(client, applicant, code).status_code == 200
 
 
 def test_codes_are_delivered_ahead_of_a_backlog_of_other_notices(client: Any, people: PopulationGenerator) -> None:
-    from functions.domain.messages import NotificationRequest
+    from functions.domain.notices import NotSelected
     from functions.services.notifications import SEND_NOW
 
     other = register(client, people.person())
-    SEND_NOW.send(
-        [
-            NotificationRequest(
-                notification_id=f"nik_result:{other['applicant_id']}:{n}",
-                kind="nik_result",
-                applicant_id=other["applicant_id"],
-                status="ELIGIBLE",
-            )
-            for n in range(200)
-        ]
-    )
+    SEND_NOW.send([NotSelected(applicant_id=other["applicant_id"], wave=n) for n in range(200)])
     applicant = registered_without_its_code(client, people.person())
     # Both consumers take one batch a round, as their pollers would side by side.
     run_consumers("notification_consumer", "email_code_consumer", rounds=1)
     kinds = [m["kind"] for m in outbox() if m["applicant_id"] in (applicant["applicant_id"], other["applicant_id"])]
-    assert kinds.count("nik_result") <= 10 and codes_for(applicant["applicant_id"])
+    assert kinds.count("not_selected") <= 10 and codes_for(applicant["applicant_id"])
     run_consumers("notification_consumer", "email_code_consumer")
-    assert [m["kind"] for m in outbox()].count("nik_result") == 200
+    assert [m["kind"] for m in outbox()].count("not_selected") == 200
 
 
 # --- the NIK check ---------------------------------------------------------------------------------------------

@@ -605,7 +605,7 @@ KEY_PURPOSES: dict[str, list[Use]] = {
         use(VIA_SQS, SEAL, OPEN, why="its queue and the email-code queue"),
     ],
     "NotificationConsumer": [
-        use(P.APPLICANT_DATA, OPEN, why="notifications._deliver: the email and phone"),
+        use(P.APPLICANT_DATA, OPEN, why="notifications._send: the email and phone"),
         use(VIA_SQS, OPEN, why="its queue"),
     ],
     "EmailCodeConsumer": [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from types import SimpleNamespace
 
 import pytest
 
@@ -12,8 +13,9 @@ from functions.domain import notices, rules
 
 
 def test_an_age_refusal_states_the_configured_age_range() -> None:
-    assert "(18-64 tahun)" in notices.nik_result("INELIGIBLE", "AGE", min_age=18, max_age=64).text
-    assert "(21-60 tahun)" in notices.nik_result("INELIGIBLE", "AGE", min_age=21, max_age=60).text
+    refused = notices.NikResult(applicant_id="a" * 32, status="INELIGIBLE", reason="AGE")
+    assert "(18-64 tahun)" in refused.render(SimpleNamespace(min_age=18, max_age=64)).text
+    assert "(21-60 tahun)" in refused.render(SimpleNamespace(min_age=21, max_age=60)).text
 
 
 def test_the_resend_limit_with_the_regulations_values_is_the_documented_message() -> None:
@@ -37,7 +39,7 @@ def test_the_resend_limit_states_the_configured_limits(seconds: int, per_day: in
 
 
 def test_a_released_claim_tells_the_registration_where_to_object_naming_only_its_id() -> None:
-    notice = notices.claim_released("6f1c0d6a3b9e4f0c8a2d7e5b1c9f3a47")
+    notice = notices.ClaimReleased(applicant_id="6f1c0d6a3b9e4f0c8a2d7e5b1c9f3a47").render(SimpleNamespace())
     assert "6f1c0d6a3b9e4f0c8a2d7e5b1c9f3a47" in notice.text
     assert "layanan pengaduan Kartu Prakerja" in notice.text
     # Nothing else that identifies anyone: no digits but the registration's id
@@ -45,7 +47,8 @@ def test_a_released_claim_tells_the_registration_where_to_object_naming_only_its
 
 
 def test_a_sign_in_code_states_its_life() -> None:
-    notice = notices.sign_in_code("482913", 10)
+    sign_in = notices.SignInCode(applicant_id="a" * 32, code_id="c" * 32, sealed_code="sealed")
+    notice = sign_in.render("482913", SimpleNamespace(sign_in_code_ttl_seconds=600))
     assert "482913" in notice.text and "10 menit" in notice.text
 
 
@@ -56,12 +59,14 @@ def test_a_sign_in_code_states_its_life() -> None:
 def test_a_registration_attempt_tells_the_holder_what_was_named_and_nothing_of_the_attempt(
     named: tuple[str, ...], what: str
 ) -> None:
-    notice = notices.registration_attempt(named)
+    attempt = notices.RegistrationAttempt(applicant_id="a" * 32, attempt_id="b" * 32, named=named)
+    notice = attempt.render(SimpleNamespace())
     assert f"dengan {what} Anda." in notice.text
     # Only fixed words: the notice is given nothing of the other registration to show
     assert not re.search(r"[0-9@+]", notice.subject + notice.text)
 
 
 def test_a_duplicate_nik_is_told_how_to_report_that_it_was_not_them() -> None:
-    text = notices.nik_result("REJECTED", "DUPLICATE_NIK", min_age=18, max_age=64).text
+    refused = notices.NikResult(applicant_id="a" * 32, status="REJECTED", reason="DUPLICATE_NIK")
+    text = refused.render(SimpleNamespace(min_age=18, max_age=64)).text
     assert "sudah terdaftar pada akun lain" in text and "laporkan" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -161,10 +162,16 @@ def test_a_bad_course_names_its_field(changes: dict[str, Any], code: str, field:
     assert (status_of(refused), refused.code, refused.field) == (400, code, field)
 
 
+def consent_text(code: str, partner_name: str, course_title: str, price: int, valid_minutes: int) -> notices.Rendered:
+    notice = notices.PurchaseCode(applicant_id="a" * 32, purchase_id="p" * 32)
+    rules = SimpleNamespace(purchase_code_ttl_seconds=valid_minutes * 60)
+    return notice.render(code, rules, partner_name=partner_name, course_title=course_title, price=price)
+
+
 def test_the_consent_text_names_the_partner_and_no_link_survives_in_the_title() -> None:
     assert plain_title("Visit http://evil.example/x?y=1") == "Visit http evil example x y 1"
     assert plain_title("Excel 3.5 (Dasar), Tingkat-1 & 'Lanjut'") == "Excel 3.5 (Dasar), Tingkat-1 & 'Lanjut'"
-    notice = notices.purchase_code("123456", "Kelas Resmi", "Visit http://evil.example", 400_000, 15)
+    notice = consent_text("123456", "Kelas Resmi", "Visit http://evil.example", 400_000, 15)
     assert "Kelas Resmi" in notice.text and "Rp400.000" in notice.text
     assert "http:" not in notice.text and "evil.example" not in notice.text and "/" not in notice.text
 
@@ -181,6 +188,6 @@ def test_vouchers_are_random_and_base32() -> None:
 
 
 def test_the_purchase_code_notice_names_the_course_and_the_price_in_rupiah() -> None:
-    notice = notices.purchase_code("493027", "Skill Academy", "Microsoft Excel", 1_250_000, 15)
+    notice = consent_text("493027", "Skill Academy", "Microsoft Excel", 1_250_000, 15)
     assert "493027" in notice.text and "Skill Academy" in notice.text
     assert "Rp1.250.000" in notice.text and "15 menit" in notice.text

@@ -4,6 +4,7 @@ past its deadline with no live purchase, and a wave's sweep only once every memb
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 import pytest
 
@@ -66,9 +67,14 @@ def test_a_wave_is_swept_once_all_its_members_deadlines_have_passed() -> None:
     assert revocation_sweep_due(published, days, monday_run)
 
 
+def revoked_text(reason: MembershipReason, first_purchase_days: int) -> notices.Rendered:
+    notice = notices.MembershipRevoked(applicant_id="a" * 32, reason=reason)
+    return notice.render(SimpleNamespace(first_purchase_days=first_purchase_days))
+
+
 def test_the_revocation_notice_gives_the_reason_and_no_card_number() -> None:
-    overdue = notices.membership_revoked(MembershipReason.NO_PURCHASE_IN_TIME, 30)
+    overdue = revoked_text(MembershipReason.NO_PURCHASE_IN_TIME, 30)
     assert "30 hari" in overdue.text and "dikembalikan" in overdue.text
-    fraud = notices.membership_revoked(MembershipReason.FRAUD, 30)
+    fraud = revoked_text(MembershipReason.FRAUD, 30)
     assert "pelanggaran" in fraud.text and "30 hari" not in fraud.text
     assert not any(char.isdigit() for char in fraud.text + fraud.subject)
