@@ -12,8 +12,8 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-## The main job: one programme week and four months on the embedded local stack (PEOPLE=500 by default, within 10
-## minutes on a 2-core machine; PEOPLE=5000 is the national-shape run, about 50 minutes there).
+## The main job: one programme week and four months on the embedded local stack (PEOPLE=500 by default; PEOPLE=5000
+## is the larger run, about 50 minutes on a 2-core machine).
 PEOPLE ?= 500
 run: $(INSTALLED)
 	$(BIN)/python -m devstack week --people $(PEOPLE)
