@@ -205,8 +205,9 @@ def main() -> None:
     built_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     from functions.adapters.civil_registry import screening_registry
+    from functions.domain import notices
     from functions.domain.incentives import IncentiveRules, IncentiveStanding
-    from functions.domain.messages import IncentiveShard, NotificationRequest
+    from functions.domain.messages import IncentiveShard
     from functions.payouts import incentive_consumer
     from functions.resources import INCENTIVE_MAX_CONCURRENCY, INCENTIVES_QUEUE, SCREENING_SHARE_OF_REGISTRY
     from functions.services import incentive_payments
@@ -219,7 +220,7 @@ def main() -> None:
     visiting = {"seconds": 0.0, "stub": 0.0, "due": 0}
     pay_if_due = incentive_payments._pay_if_due
 
-    def timed_visit(member: IncentiveStanding, now: dt.datetime, rules: IncentiveRules) -> list[NotificationRequest]:
+    def timed_visit(member: IncentiveStanding, now: dt.datetime, rules: IncentiveRules) -> list[notices.Told]:
         if member.applicant_id not in stub.due:
             return pay_if_due(member, now, rules)
         began, stubbed = time.process_time(), stub.stub_cpu_seconds
