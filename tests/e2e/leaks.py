@@ -6,7 +6,9 @@ e2e tests share are checked together, after all of them, in test_intake_over_htt
 
 from __future__ import annotations
 
+import base64
 import csv
+import json
 import re
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -37,6 +39,12 @@ def personal_data_in(text: str, people: Sequence[Person], operators: Collection[
         if person.full_name in text:
             found.append(f"a name: {person.full_name[:3]}...")
     return found
+
+
+def dumped_items(items: object) -> str:
+    """DynamoDB items as JSON text for the scan, binary (sealed) values as base64: their `repr` would show random
+    ciphertext bytes as characters, which now and then spell something email-shaped (`\\x0c@a.b`)."""
+    return json.dumps(items, default=lambda v: base64.b64encode(v).decode() if isinstance(v, bytes) else str(v))
 
 
 # What no log line may hold either, though the store keeps them (sealed, hashed, or as the holder's own).
