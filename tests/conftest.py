@@ -11,6 +11,7 @@ import pytest
 SHARED_STACKS = "shared_stacks"
 PACKAGE = "package"
 CONTRACT = "contract"
+# The first prefix that matches decides (the runs, ungrouped, before the rest of tests/e2e/).
 _GROUPS = {
     "tests/e2e/runs/": None,
     "tests/e2e/": SHARED_STACKS,
